@@ -1,0 +1,299 @@
+"""ChipConfig: a typed, frozen, validated description of a ReRAM PIM chip.
+
+A chip is parsed once from YAML (or a dict) into these objects; every other stage takes the typed
+object. Unknown keys and out-of-range values are errors that name the key path, the value and what
+is allowed (with the nearest valid key for a typo) -- see `load_chip_config`.
+
+Hierarchy (ISAAC's naming in brackets): chip -> tiles -> PEs [IMAs] -> crossbars, with ADCs,
+DACs, sample-and-hold and shift-and-add units inside each PE, an eDRAM/SRAM buffer, a bus and
+digital vector units in each tile, and routers on a 2-D mesh joining the tiles.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from recpim.errors import ConfigError
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class UserTable(_Frozen):
+    """A fixed per-component table: always accepted in place of a fitted model."""
+
+    energy_pj_per_action: float = Field(ge=0, le=1e6)
+    area_um2: float = Field(ge=0, le=1e9)
+    latency_ns: float = Field(default=0.0, ge=0, le=1e6)
+    leakage_mw: float = Field(default=0.0, ge=0, le=1e5)
+
+
+class ComponentChoice(_Frozen):
+    """Which registered model computes a component's figures (`table` uses `user_table`)."""
+
+    model: str = "default"
+    user_table: UserTable | None = None
+
+    @model_validator(mode="after")
+    def _table_needs_values(self) -> ComponentChoice:
+        if self.model == "table" and self.user_table is None:
+            raise ValueError("model 'table' needs a user_table with energy_pj_per_action and area_um2")
+        return self
+
+
+class DeviceParams(_Frozen):
+    """ReRAM cell parameters; used to derive the cell read energy when it is not given."""
+
+    r_on_ohm: float = Field(default=100e3, gt=0, le=1e9)
+    r_off_ohm: float = Field(default=1.7e6, gt=0, le=1e12)
+    read_voltage_v: float = Field(default=0.55, gt=0, le=5)
+    read_pulse_ns: float = Field(default=10.0, gt=0, le=1e4)
+
+    @model_validator(mode="after")
+    def _off_above_on(self) -> DeviceParams:
+        if self.r_off_ohm <= self.r_on_ohm:
+            raise ValueError(f"r_off_ohm ({self.r_off_ohm}) must exceed r_on_ohm ({self.r_on_ohm})")
+        return self
+
+
+class CrossbarConfig(ComponentChoice):
+    rows: int = Field(default=128, ge=8, le=4096)
+    cols: int = Field(default=128, ge=8, le=4096)
+    bits_per_cell: int = Field(default=2, ge=1, le=8)
+    rows_read_at_once: int = Field(default=128, ge=1, le=4096)
+    read_latency_ns: float = Field(default=100.0, gt=0, le=1e5)
+    cell_read_energy_pj: float | None = Field(default=None, ge=0, le=100)
+    device: DeviceParams = DeviceParams()
+    write_energy_pj_per_cell: float = Field(default=10.0, ge=0, le=1e5)
+    write_latency_ns_per_row: float = Field(default=100.0, ge=0, le=1e7)
+
+    @model_validator(mode="after")
+    def _read_within_rows(self) -> CrossbarConfig:
+        if self.rows_read_at_once > self.rows:
+            raise ValueError(f"rows_read_at_once ({self.rows_read_at_once}) cannot exceed rows ({self.rows})")
+        return self
+
+
+class DacConfig(ComponentChoice):
+    bits: int = Field(default=1, ge=1, le=8)
+
+
+class AdcConfig(ComponentChoice):
+    bits: int = Field(default=8, ge=1, le=16)
+    sample_rate_gsps: float = Field(default=1.28, gt=0, le=100)
+    columns_per_adc: int = Field(default=128, ge=1, le=4096)
+
+
+class PeConfig(_Frozen):
+    """A processing element (ISAAC's IMA): crossbars with their converters and registers."""
+
+    crossbars: PositiveInt = Field(default=8, le=1024)
+    adcs: PositiveInt = Field(default=8, le=4096)
+    shift_add_units: PositiveInt = Field(default=4, le=4096)
+    input_register_bytes: PositiveInt = Field(default=2048, le=1 << 24)
+    output_register_bytes: PositiveInt = Field(default=256, le=1 << 24)
+    sample_hold: ComponentChoice = ComponentChoice()
+    shift_add: ComponentChoice = ComponentChoice()
+    input_register: ComponentChoice = ComponentChoice()
+    output_register: ComponentChoice = ComponentChoice()
+
+
+class BufferConfig(ComponentChoice):
+    kind: Literal["edram", "sram"] = "edram"
+    size_kb: float = Field(default=64, gt=0, le=1 << 20)
+    width_bits: PositiveInt = Field(default=256, le=8192)
+    ports: PositiveInt = Field(default=1, le=64)
+    energy_pj_per_access: float | None = Field(default=None, ge=0, le=1e5)
+
+
+class BusConfig(ComponentChoice):
+    width_bits: PositiveInt = Field(default=384, le=65536)
+
+
+class VectorUnitConfig(ComponentChoice):
+    """Digital units for what crossbars cannot do: products of activations, softmax, norms..."""
+
+    count: PositiveInt = Field(default=2, le=1024)
+    ops_per_cycle: PositiveInt = Field(default=32, le=65536)
+
+
+class TileConfig(_Frozen):
+    pes: PositiveInt = Field(default=12, le=1024)
+    buffer: BufferConfig = BufferConfig()
+    bus: BusConfig = BusConfig()
+    vector_units: VectorUnitConfig = VectorUnitConfig()
+    extra_peripherals: ComponentChoice = ComponentChoice()
+
+
+class NocConfig(ComponentChoice):
+    """Routers on a 2-D mesh; one router may serve several tiles (ISAAC: 4)."""
+
+    tiles_per_router: PositiveInt = Field(default=4, le=64)
+    flit_bits: PositiveInt = Field(default=256, le=8192)
+    link_bandwidth_gbps: float = Field(default=38.4, gt=0, le=1e6)
+    hop_latency_ns: float = Field(default=1.0, ge=0, le=1e4)
+    energy_pj_per_flit_hop: float | None = Field(default=None, ge=0, le=1e5)
+
+
+class DramConfig(ComponentChoice):
+    """Off-chip DRAM holding embedding tables that do not live on chip."""
+
+    bandwidth_gbps: float = Field(default=25.6, gt=0, le=1e6)
+    energy_pj_per_bit: float = Field(default=20.0, ge=0, le=1e4)
+    access_latency_ns: float = Field(default=50.0, ge=0, le=1e5)
+
+
+class OffchipLinkConfig(ComponentChoice):
+    """Chip-to-chip / host link (ISAAC: HyperTransport, 4 links of 6.4 GB/s)."""
+
+    links: int = Field(default=4, ge=0, le=64)
+    bandwidth_gbps_per_link: float = Field(default=51.2, gt=0, le=1e6)
+
+
+class ChipLevelConfig(_Frozen):
+    tiles: PositiveInt = Field(default=168, le=1 << 20)
+    mesh_rows: PositiveInt = Field(default=14, le=4096)
+    mesh_cols: PositiveInt = Field(default=12, le=4096)
+    noc: NocConfig = NocConfig()
+    dram: DramConfig = DramConfig()
+    offchip_link: OffchipLinkConfig = OffchipLinkConfig()
+    embedding_reram_mb: float = Field(default=0.0, ge=0, le=1 << 20)
+    leakage_fraction: float = Field(default=0.1, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _mesh_holds_tiles(self) -> ChipLevelConfig:
+        if self.mesh_rows * self.mesh_cols < self.tiles:
+            raise ValueError(
+                f"mesh {self.mesh_rows}x{self.mesh_cols} has {self.mesh_rows * self.mesh_cols} slots "
+                f"for {self.tiles} tiles; allowed: mesh_rows*mesh_cols >= tiles"
+            )
+        return self
+
+
+class MappingPolicy(_Frozen):
+    replication: Literal["none", "balance"] = "balance"
+    time_multiplexed: bool = False
+
+
+class ChipConfig(_Frozen):
+    name: str = "custom"
+    description: str = ""
+    technology_nm: float = Field(default=32, ge=3, le=180)
+    clock_ghz: float = Field(default=1.2, gt=0, le=10)
+    weight_encoding: Literal["offset", "differential"] = "offset"
+    crossbar: CrossbarConfig = CrossbarConfig()
+    dac: DacConfig = DacConfig()
+    adc: AdcConfig = AdcConfig()
+    pe: PeConfig = PeConfig()
+    tile: TileConfig = TileConfig()
+    chip: ChipLevelConfig = ChipLevelConfig()
+    mapping: MappingPolicy = MappingPolicy()
+
+    @model_validator(mode="after")
+    def _adcs_cover_columns(self) -> ChipConfig:
+        needed = -(-self.pe.crossbars * self.crossbar.cols // self.adc.columns_per_adc)
+        if self.pe.adcs < needed:
+            raise ValueError(
+                f"pe.adcs={self.pe.adcs} cannot serve {self.pe.crossbars} crossbars x {self.crossbar.cols} "
+                f"columns at adc.columns_per_adc={self.adc.columns_per_adc}; allowed: pe.adcs >= {needed}"
+            )
+        return self
+
+    @property
+    def crossbars_total(self) -> int:
+        return self.pe.crossbars * self.tile.pes * self.chip.tiles
+
+    @property
+    def cycle_ns(self) -> float:
+        return 1.0 / self.clock_ghz
+
+    def with_overrides(self, overrides: dict[str, Any]) -> ChipConfig:
+        """A new validated chip with dotted-key overrides applied ({'crossbar.rows': 256, ...})."""
+        data = self.model_dump()
+        for dotted, value in overrides.items():
+            _set_dotted(data, dotted, value)
+        return chip_config_from_dict(data, source=f"{self.name} with overrides {overrides}")
+
+
+def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict) or part not in node:
+            known = sorted(node) if isinstance(node, dict) else []
+            raise ConfigError("override", [(".".join(parts[: depth + 1]), _unknown_key_message(part, known))])
+        node = node[part]
+    if not isinstance(node, dict) or parts[-1] not in node:
+        known = sorted(node) if isinstance(node, dict) else []
+        raise ConfigError("override", [(dotted, _unknown_key_message(parts[-1], known))])
+    node[parts[-1]] = value
+
+
+def _unknown_key_message(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown key '{key}'{hint} allowed keys: {', '.join(allowed)}"
+
+
+def _allowed_keys_at(loc: tuple) -> list[str]:
+    """The field names of the model found at `loc` (without the offending last element)."""
+    model: Any = ChipConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            return []
+        model = field.annotation
+        if getattr(model, "__args__", None):  # Optional[...] and friends
+            model = next((a for a in model.__args__ if hasattr(a, "model_fields")), model)
+    return sorted(model.model_fields) if hasattr(model, "model_fields") else []
+
+
+def _problems_from(error: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        path = ".".join(str(part) for part in loc)
+        if item["type"] == "extra_forbidden":
+            problems.append((path, _unknown_key_message(str(loc[-1]), _allowed_keys_at(loc))))
+            continue
+        value = item.get("input")
+        shown = repr(value) if not isinstance(value, dict) else "{...}"
+        allowed = item["msg"]
+        problems.append((path, f"got {shown}; allowed: {allowed}"))
+    return problems
+
+
+def chip_config_from_dict(data: Any, source: str = "chip config") -> ChipConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(source, [("", f"expected a mapping of sections, got {type(data).__name__}")])
+    try:
+        return ChipConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(source, _problems_from(error)) from None
+
+
+def load_chip_config(path_or_text: str | Path) -> ChipConfig:
+    """Parse a YAML file path (or YAML text) into a validated ChipConfig."""
+    path = Path(path_or_text) if not str(path_or_text).lstrip().startswith(("{", "name:")) else None
+    if path is not None and path.exists():
+        text, source = path.read_text(), str(path)
+    else:
+        text, source = str(path_or_text), "chip YAML"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(source, [("", f"not valid YAML: {error}")]) from None
+    return chip_config_from_dict(data, source=source)
+
+
+def chip_schema() -> dict:
+    return ChipConfig.model_json_schema()

@@ -1,0 +1,1 @@
+"""Chip presets shipped as YAML."""

@@ -1,0 +1,7 @@
+"""`recpim chip` (not yet implemented)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

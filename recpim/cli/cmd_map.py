@@ -1,0 +1,7 @@
+"""`recpim map` (not yet implemented)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

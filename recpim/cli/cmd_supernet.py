@@ -1,0 +1,7 @@
+"""`recpim supernet` (not yet implemented)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass
