@@ -1,0 +1,141 @@
+"""CostReport: the one result type both cost engines return, and energy accounting from activity.
+
+Energy = sum over activity of (count x energy of one action) + leakage power x time. The same
+function prices activity for both engines, so their dynamic energies agree to float precision.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from recpim.pim.workload import ACTIVITY_KEYS, PipelineWorkload, StageKind
+
+# Which component each activity is charged to in the breakdown.
+COMPONENT_OF_ACTIVITY = {
+    "adc_conversion": "adc",
+    "dac_drive": "dac",
+    "cell_read": "crossbar",
+    "sample_hold": "sample_hold",
+    "shift_add": "shift_add",
+    "register_byte": "registers",
+    "buffer_access": "buffer",
+    "bus_bit": "bus",
+    "router_flit_hop": "noc",
+    "dram_bit": "dram",
+    "vector_op": "vector_unit",
+}
+LEAKAGE = "leakage"
+
+
+@dataclass(frozen=True)
+class EnergyBreakdown:
+    total_pj: float
+    by_component_pj: dict[str, float]
+    by_layer_pj: dict[str, float]
+    embedding_pj: float
+    dynamic_pj: float
+    leakage_pj: float
+
+
+def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: dict[str, float],
+                         leakage_mw: float, elapsed_ns_per_inference: float) -> EnergyBreakdown:
+    """Price each stage's activity; leakage (mW x ns = pJ) is its own component and layer entry.
+    The total is the sum of the component entries; the layer entries hold the same terms."""
+    missing = [key for key in ACTIVITY_KEYS if key not in energy_pj_per_action]
+    if missing:
+        raise KeyError(f"chip model lacks per-action energies for {missing}")
+    by_component = dict.fromkeys(COMPONENT_OF_ACTIVITY.values(), 0.0)
+    by_layer: dict[str, float] = {}
+    for stage in workload.stages:
+        layer_pj = 0.0
+        for key, count in stage.activity.items():
+            pj = count * energy_pj_per_action[key]
+            by_component[COMPONENT_OF_ACTIVITY[key]] += pj
+            layer_pj += pj
+        by_layer[stage.name] = layer_pj
+    leakage_pj = leakage_mw * elapsed_ns_per_inference
+    by_component[LEAKAGE] = leakage_pj
+    by_layer[LEAKAGE] = leakage_pj
+    embedding_pj = sum(by_layer[s.name] for s in workload.stages if s.kind == StageKind.EMBEDDING)
+    dynamic_pj = math.fsum(v for k, v in by_component.items() if k != LEAKAGE)
+    return EnergyBreakdown(
+        total_pj=math.fsum(by_component.values()),
+        by_component_pj=by_component,
+        by_layer_pj=by_layer,
+        embedding_pj=embedding_pj,
+        dynamic_pj=dynamic_pj,
+        leakage_pj=leakage_pj,
+    )
+
+
+@dataclass(frozen=True)
+class CostReport:
+    engine: str                               # "analytic" or "des"
+    model: str
+    chip: str
+    batch: int
+    latency_ns_per_inference: float           # one inference through the empty pipeline
+    latency_ns_per_batch: float
+    throughput_inf_per_s: float
+    macs_per_inference: int
+    tops: float                               # 2 ops per MAC
+    tops_per_w: float
+    power_w: float
+    energy_pj_per_inference: float
+    dynamic_energy_pj_per_inference: float
+    energy_pj_by_component: dict[str, float]
+    energy_pj_by_layer: dict[str, float]
+    embedding_energy_pj_per_inference: float
+    area_mm2: float
+    area_mm2_by_component: dict[str, float]
+    stage_ns_by_layer: dict[str, float]       # per-inference busy time of each stage
+    utilization: dict[str, float]             # busy fraction of each resource class
+    bottleneck_layer: str
+    bottleneck_resource: str
+    wait_ns_by_resource: dict[str, float] = field(default_factory=dict)  # simulator only
+    notes: list[str] = field(default_factory=list)
+
+    def to_json_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_report(*, engine: str, workload: PipelineWorkload, chip_name: str, batch: int,
+                 latency_ns_per_inference: float, latency_ns_per_batch: float,
+                 energy: EnergyBreakdown, area_mm2_by_component: dict[str, float],
+                 stage_ns_by_layer: dict[str, float], utilization: dict[str, float],
+                 bottleneck_layer: str, bottleneck_resource: str,
+                 wait_ns_by_resource: dict[str, float] | None = None,
+                 notes: list[str] | None = None, macs_per_inference: int | None = None) -> CostReport:
+    """Derived figures (throughput, power, TOPS) computed once here for both engines.
+    `macs_per_inference` defaults to the workload's; the simulator passes what it counted."""
+    macs = workload.macs_per_inference if macs_per_inference is None else macs_per_inference
+    throughput = batch / latency_ns_per_batch * 1e9
+    power_w = energy.total_pj * throughput * 1e-12
+    tops = 2 * macs * throughput / 1e12
+    return CostReport(
+        engine=engine,
+        model=workload.name,
+        chip=chip_name,
+        batch=batch,
+        latency_ns_per_inference=latency_ns_per_inference,
+        latency_ns_per_batch=latency_ns_per_batch,
+        throughput_inf_per_s=throughput,
+        macs_per_inference=macs,
+        tops=tops,
+        tops_per_w=tops / power_w if power_w > 0 else 0.0,
+        power_w=power_w,
+        energy_pj_per_inference=energy.total_pj,
+        dynamic_energy_pj_per_inference=energy.dynamic_pj,
+        energy_pj_by_component=energy.by_component_pj,
+        energy_pj_by_layer=energy.by_layer_pj,
+        embedding_energy_pj_per_inference=energy.embedding_pj,
+        area_mm2=math.fsum(area_mm2_by_component.values()),
+        area_mm2_by_component=area_mm2_by_component,
+        stage_ns_by_layer=stage_ns_by_layer,
+        utilization=utilization,
+        bottleneck_layer=bottleneck_layer,
+        bottleneck_resource=bottleneck_resource,
+        wait_ns_by_resource=wait_ns_by_resource or {},
+        notes=notes or [],
+    )

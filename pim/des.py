@@ -1,0 +1,204 @@
+"""The SimPy discrete-event simulator.
+
+A batch of inferences flows through the stages as an ISAAC-style inter-layer pipeline. Shared
+hardware is a SimPy resource and contention emerges from requests:
+- each replica of an MVM stage's crossbars (with their ADCs, DACs, S+H and shift-and-add) is a
+  resource of capacity 1; one event is one group of at most `vectors_per_event` input vectors,
+  each bit-serial over its DAC steps, held for the time the component models give;
+- each tile's buffer (capacity = ports), and each tile's vector units (capacity = count);
+- every directed mesh link (capacity 1): an inter-tile transfer holds all links of its path;
+- the off-chip DRAM channel (capacity 1) for embedding lookups.
+Handoff between stages is double-buffered: a producer takes one of two slots on each outgoing
+edge before it starts an inference, and the consumer frees it when it has finished with it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import simpy
+
+from recpim.pim.analytic import DEFAULT_VECTORS_PER_EVENT, HANDOFF_SLOTS
+from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
+from recpim.pim.timing import ChipTiming, ceil_div, replica_vector_groups
+from recpim.pim.workload import PipelineWorkload, Stage, StageKind
+
+
+@dataclass
+class _Recorder:
+    busy_ns: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    wait_ns: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    trace: list[tuple[str, str, float, float]] | None = None  # (track, label, start_ns, duration_ns)
+
+
+class _Simulation:
+    def __init__(self, workload: PipelineWorkload, timing: ChipTiming, batch: int, vectors_per_event: int,
+                 record_trace: bool):
+        self.workload = workload
+        self.timing = timing
+        self.batch = batch
+        self.vectors_per_event = vectors_per_event
+        self.env = simpy.Environment()
+        self.rec = _Recorder(trace=[] if record_trace else None)
+        env = self.env
+        tiles = {stage.tile for stage in workload.stages}
+        self.buffers = {t: simpy.Resource(env, capacity=timing.buffer_ports) for t in tiles}
+        self.vector_units = {t: simpy.Resource(env, capacity=timing.vector_units) for t in tiles}
+        self.replicas = {s.name: [simpy.Resource(env, capacity=1) for _ in range(s.replicas)]
+                         for s in workload.stages if s.kind == StageKind.MVM}
+        self.links = {link: simpy.Resource(env, capacity=1) for t in workload.transfers for link in t.links}
+        self.dram = simpy.Resource(env, capacity=1)
+        self.transfers = {(t.producer, t.consumer): t for t in workload.transfers}
+        self.consumers: dict[str, list[str]] = defaultdict(list)
+        for stage in workload.stages:
+            for producer in stage.predecessors:
+                self.consumers[producer].append(stage.name)
+        edges = [(p, s.name) for s in workload.stages for p in s.predecessors]
+        self.slots = {edge: simpy.Container(env, capacity=HANDOFF_SLOTS, init=HANDOFF_SLOTS) for edge in edges}
+        self.ready = {edge: simpy.Store(env) for edge in edges}
+        self.start_ns: dict[tuple[int, str], float] = {}
+        self.finish_ns: dict[tuple[int, str], float] = {}
+        self.macs_done = 0
+        self.completed: dict[str, int] = defaultdict(int)
+
+    # ---- one hold of one resource, with waiting, busy time and trace recorded
+    def _hold(self, resource: simpy.Resource, track: str, kind: str, duration_ns: float, label: str):
+        requested = self.env.now
+        with resource.request() as request:
+            yield request
+            self.rec.wait_ns[kind] += self.env.now - requested
+            yield from self._busy(track, duration_ns, label)
+
+    def _busy(self, track: str, duration_ns: float, label: str):
+        start = self.env.now
+        yield self.env.timeout(duration_ns)
+        self.rec.busy_ns[track] += duration_ns
+        if self.rec.trace is not None and duration_ns > 0:
+            self.rec.trace.append((track, label, start, duration_ns))
+
+    def _buffer(self, tile: int, bits: int, label: str):
+        if bits:
+            duration_ns = self.timing.buffer_ns(bits)
+            yield from self._hold(self.buffers[tile], f"tile{tile}.buffer", "buffer", duration_ns, label)
+
+    # ---- the work of one stage for one inference
+    def _replica_job(self, stage: Stage, replica: int, groups: list[int], inference: int):
+        macs_per_vector = stage.macs // stage.vectors
+        for n in groups:
+            label = f"{stage.name} #{inference}"
+            yield from self._buffer(stage.tile, n * stage.input_bits_per_vector, label)
+            yield from self._hold(self.replicas[stage.name][replica], f"{stage.name}.xbar{replica}", "crossbar",
+                                  self.timing.mvm_ns(stage, n), label)
+            yield from self._buffer(stage.tile, n * stage.output_bits_per_vector, label)
+            self.macs_done += n * macs_per_vector
+
+    def _digital_chunk(self, stage: Stage, ops: int, inference: int):
+        yield from self._hold(self.vector_units[stage.tile], f"tile{stage.tile}.vector_units", "vector_units",
+                              self.timing.digital_ns(ops), f"{stage.name} #{inference}")
+
+    def _do_stage(self, stage: Stage, inference: int):
+        env, label = self.env, f"{stage.name} #{inference}"
+        if stage.kind == StageKind.MVM:
+            plan = replica_vector_groups(stage.vectors, stage.replicas, self.vectors_per_event)
+            yield env.all_of([env.process(self._replica_job(stage, r, groups, inference))
+                              for r, groups in enumerate(plan) if groups])
+            return
+        yield from self._buffer(stage.tile, stage.input_bits_per_vector, label)
+        if stage.kind == StageKind.DIGITAL:
+            per_unit = ceil_div(stage.digital_ops, self.timing.vector_units)
+            chunks = [min(per_unit, stage.digital_ops - i * per_unit) for i in range(self.timing.vector_units)]
+            yield env.all_of([env.process(self._digital_chunk(stage, ops, inference)) for ops in chunks if ops > 0])
+            self.macs_done += stage.macs
+        else:
+            if stage.dram_bits:
+                yield from self._hold(self.dram, "dram", "dram", self.timing.dram_ns(stage.dram_bits), label)
+            if stage.reram_lookup_rows:
+                read_ns = self.timing.reram_lookup_ns(stage.reram_lookup_rows)
+                yield from self._busy(f"{stage.name}.reram", read_ns, label)
+        yield from self._buffer(stage.tile, stage.output_bits_per_vector, label)
+
+    def _deliver(self, producer: str, consumer: str, inference: int):
+        transfer = self.transfers.get((producer, consumer))
+        if transfer is not None and transfer.hops:
+            # Take every link of the path in a global order (no deadlock), hold them for the transfer.
+            requested = self.env.now
+            requests = []
+            for link in sorted(transfer.links):
+                request = self.links[link].request()
+                requests.append((link, request))
+                yield request
+            self.rec.wait_ns["link"] += self.env.now - requested
+            duration = self.timing.transfer_ns(transfer.num_bytes, transfer.hops)
+            start = self.env.now
+            yield self.env.timeout(duration)
+            for link, request in requests:
+                self.links[link].release(request)
+                self.rec.busy_ns[f"link{link[0]}-{link[1]}"] += duration
+                if self.rec.trace is not None:
+                    self.rec.trace.append((f"link{link[0]}-{link[1]}", f"{producer}->{consumer} #{inference}",
+                                           start, duration))
+        yield self.ready[(producer, consumer)].put(inference)
+
+    def _stage_process(self, stage: Stage):
+        env = self.env
+        for inference in range(self.batch):
+            waited = env.now
+            for producer in stage.predecessors:
+                yield self.ready[(producer, stage.name)].get()
+            for consumer in self.consumers[stage.name]:
+                yield self.slots[(stage.name, consumer)].get(1)
+            self.rec.wait_ns["handoff"] += env.now - waited
+            self.start_ns[(inference, stage.name)] = env.now
+            yield from self._do_stage(stage, inference)
+            self.finish_ns[(inference, stage.name)] = env.now
+            self.completed[stage.name] += 1
+            for producer in stage.predecessors:
+                yield self.slots[(producer, stage.name)].put(1)
+            for consumer in self.consumers[stage.name]:
+                env.process(self._deliver(stage.name, consumer, inference))
+
+    def run(self) -> None:
+        for stage in self.workload.stages:
+            self.env.process(self._stage_process(stage))
+        self.env.run()
+        unfinished = [s.name for s in self.workload.stages if self.completed[s.name] != self.batch]
+        if unfinished:
+            raise RuntimeError(f"simulation stalled: stages {unfinished} did not finish the batch")
+
+
+def simulate(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action: dict[str, float],
+             leakage_mw: float, area_mm2_by_component: dict[str, float], chip_name: str, batch: int = 1,
+             vectors_per_event: int = DEFAULT_VECTORS_PER_EVENT,
+             record_trace: bool = False) -> tuple[CostReport, list[tuple[str, str, float, float]] | None]:
+    """Run the batch through the pipeline; returns the report and (optionally) the timeline."""
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    sim = _Simulation(workload, timing, batch, vectors_per_event, record_trace)
+    sim.run()
+    batch_ns = sim.env.now
+    first = [name for (i, name) in sim.start_ns if i == 0]
+    latency_ns = (max(sim.finish_ns[(0, name)] for name in first)
+                  - min(sim.start_ns[(0, name)] for name in first))
+    stage_ns = {s.name: _stage_busy_ns(sim, s) / batch for s in workload.stages}
+    energy = energy_per_inference(workload, energy_pj_per_action, leakage_mw, batch_ns / batch)
+    utilization = {track: min(1.0, busy / batch_ns) for track, busy in sim.rec.busy_ns.items()} if batch_ns else {}
+    bottleneck_resource = max(utilization, key=utilization.get, default="")
+    queueing = {k: v for k, v in sim.rec.wait_ns.items() if v > 0}
+    notes = []
+    physical = {k: v for k, v in queueing.items() if k != "handoff"}
+    if physical:
+        worst = max(physical, key=physical.get)
+        notes.append(f"most queueing on {worst} resources: {physical[worst]:.1f} ns in total")
+    report = build_report(
+        engine="des", workload=workload, chip_name=chip_name, batch=batch,
+        latency_ns_per_inference=latency_ns, latency_ns_per_batch=batch_ns, energy=energy,
+        area_mm2_by_component=area_mm2_by_component, stage_ns_by_layer=stage_ns, utilization=utilization,
+        bottleneck_layer=max(stage_ns, key=stage_ns.get), bottleneck_resource=bottleneck_resource,
+        wait_ns_by_resource=queueing, notes=notes, macs_per_inference=sim.macs_done // batch,
+    )
+    return report, sim.rec.trace
+
+
+def _stage_busy_ns(sim: _Simulation, stage: Stage) -> float:
+    return sum(sim.finish_ns[(i, stage.name)] - sim.start_ns[(i, stage.name)] for i in range(sim.batch))

@@ -1,0 +1,111 @@
+"""Durations of the basic actions, from the chip's component models.
+
+Both cost engines take every duration from here: the analytic model adds them up, the simulator
+holds resources for them and lets contention emerge. Nothing here knows about pipelines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recpim.pim.config import ChipConfig
+from recpim.pim.workload import Stage
+
+
+def ceil_div(numerator: int, denominator: int) -> int:
+    return -(-numerator // denominator)
+
+
+@dataclass(frozen=True)
+class ChipTiming:
+    cycle_ns: float
+    crossbar_read_ns: float          # one read of the active rows of a crossbar
+    adc_conversion_ns: float         # one conversion (1 / sample rate)
+    buffer_width_bits: int
+    buffer_ports: int
+    buffer_access_ns: float          # one access of buffer_width_bits through one port
+    vector_units: int
+    vector_ops_per_cycle: int
+    link_bandwidth_gbps: float       # Gb/s = bits per ns
+    hop_latency_ns: float
+    flit_bits: int
+    dram_bandwidth_gbps: float
+    dram_latency_ns: float
+
+    @classmethod
+    def from_chip(cls, chip: ChipConfig, crossbar_read_ns: float, adc_conversion_ns: float,
+                  buffer_access_ns: float) -> ChipTiming:
+        """Latencies of the crossbar, ADC and buffer come from their component models (the caller
+        passes them from the chip model); bandwidths and counts come from the config."""
+        return cls(
+            cycle_ns=chip.cycle_ns,
+            crossbar_read_ns=crossbar_read_ns,
+            adc_conversion_ns=adc_conversion_ns,
+            buffer_width_bits=chip.tile.buffer.width_bits,
+            buffer_ports=chip.tile.buffer.ports,
+            buffer_access_ns=buffer_access_ns,
+            vector_units=chip.tile.vector_units.count,
+            vector_ops_per_cycle=chip.tile.vector_units.ops_per_cycle,
+            link_bandwidth_gbps=chip.chip.noc.link_bandwidth_gbps,
+            hop_latency_ns=chip.chip.noc.hop_latency_ns,
+            flit_bits=chip.chip.noc.flit_bits,
+            dram_bandwidth_gbps=chip.chip.dram.bandwidth_gbps,
+            dram_latency_ns=chip.chip.dram.access_latency_ns,
+        )
+
+    # ---- crossbars
+    def read_step_ns(self, stage: Stage) -> float:
+        """One read of one row group followed by its conversions. Sample-and-hold lets the next
+        read overlap this read's conversions (ISAAC), so the slower of the two sets the pace."""
+        conversion_ns = stage.conversions_per_adc_per_read * self.adc_conversion_ns
+        return max(self.crossbar_read_ns, conversion_ns)
+
+    def mvm_ns(self, stage: Stage, num_vectors: int) -> float:
+        """`num_vectors` input vectors, each bit-serial over its steps, on one replica."""
+        return num_vectors * stage.steps_per_vector * stage.row_groups * self.read_step_ns(stage)
+
+    # ---- tile buffer, vector units
+    def buffer_ns(self, bits: int) -> float:
+        return ceil_div(bits, self.buffer_width_bits) * self.buffer_access_ns
+
+    def buffer_accesses(self, bits: int) -> int:
+        return ceil_div(bits, self.buffer_width_bits)
+
+    def digital_ns(self, ops: int) -> float:
+        """`ops` digital ops on one vector unit."""
+        return ceil_div(ops, self.vector_ops_per_cycle) * self.cycle_ns
+
+    # ---- interconnect and memory
+    def link_ns(self, num_bytes: int) -> float:
+        """Time a transfer occupies each link (serialisation at the link bandwidth)."""
+        return num_bytes * 8 / self.link_bandwidth_gbps
+
+    def transfer_ns(self, num_bytes: int, hops: int) -> float:
+        """Cut-through transfer: serialisation once plus the per-hop router latency."""
+        if hops == 0:
+            return 0.0
+        return self.link_ns(num_bytes) + hops * self.hop_latency_ns
+
+    def flits(self, num_bytes: int) -> int:
+        return ceil_div(num_bytes * 8, self.flit_bits)
+
+    def dram_ns(self, bits: int) -> float:
+        if bits == 0:
+            return 0.0
+        return self.dram_latency_ns + bits / self.dram_bandwidth_gbps
+
+    def reram_lookup_ns(self, rows: int) -> float:
+        """Embedding rows read from on-chip ReRAM, one crossbar read per row."""
+        return rows * self.crossbar_read_ns
+
+
+def replica_vector_groups(vectors: int, replicas: int, group_size: int) -> list[list[int]]:
+    """How a stage's vectors are split: replica r takes every replicas-th vector (a static,
+    balanced split), and processes its share in groups of at most `group_size` vectors -- one
+    simulator event per group. Returns, per replica, the sizes of its groups."""
+    plan = []
+    for replica in range(replicas):
+        share = vectors // replicas + (1 if replica < vectors % replicas else 0)
+        full, rest = divmod(share, group_size)
+        plan.append([group_size] * full + ([rest] if rest else []))
+    return plan
