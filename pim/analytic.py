@@ -75,6 +75,30 @@ def resource_busy_ns(workload: PipelineWorkload, timing: ChipTiming,
     return dict(busy)
 
 
+def handoff_bounds_ns(workload: PipelineWorkload, stage_times: dict[str, float],
+                      timing: ChipTiming) -> dict[str, float]:
+    """Double-buffered handoff: producer P starts inference b only after consumer C has finished
+    b - 2, so every path P -> ... -> C, closed by C's two slots, bounds the period by its length
+    over 2 (a cycle of a marked graph). Only the longest path from each P to each C matters."""
+    transfer_ns = {(t.producer, t.consumer): timing.transfer_ns(t.num_bytes, t.hops) for t in workload.transfers}
+    stages = workload.stages
+    bounds = {}
+    for index, producer in enumerate(stages):
+        consumers = [s.name for s in stages[index + 1:] if producer.name in s.predecessors]
+        if not consumers:
+            continue
+        # Longest path from the start of `producer` to the end of each later stage it reaches
+        # (stages are in topological order, so one forward pass suffices).
+        reach = {producer.name: stage_times[producer.name]}
+        for stage in stages[index + 1:]:
+            arrivals = [reach[p] + transfer_ns.get((p, stage.name), 0.0) for p in stage.predecessors if p in reach]
+            if arrivals:
+                reach[stage.name] = max(arrivals) + stage_times[stage.name]
+        for consumer in consumers:
+            bounds[f"handoff {producer.name}->{consumer}"] = reach[consumer] / HANDOFF_SLOTS
+    return bounds
+
+
 def _buffer_ns(timing: ChipTiming, read_bits: int, write_bits: int) -> float:
     """Buffer time per port for one read and one write (ports serve requests in parallel)."""
     return (timing.buffer_ns(read_bits) + timing.buffer_ns(write_bits)) / timing.buffer_ports
@@ -92,15 +116,11 @@ def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action
     busy = resource_busy_ns(workload, timing, vectors_per_event)
     bounds = {f"stage {name}": t for name, t in stage_times.items()}
     bounds.update(busy)
-    for stage in workload.stages:
-        for producer in stage.predecessors:
-            # Producer start(b) waits for consumer end(b - 2): the span over the slots bounds the period.
-            span = finish[stage.name] - (finish[producer] - stage_times[producer])
-            bounds[f"handoff {producer}->{stage.name}"] = span / HANDOFF_SLOTS
+    bounds.update(handoff_bounds_ns(workload, stage_times, timing))
     limiter, period_ns = max(bounds.items(), key=lambda item: item[1])
-    batch_ns = fill_ns + (batch - 1) * period_ns
+    batch_ns = fill_ns + (batch - 1) * period_ns + workload.reprogram_ns_per_batch
 
-    energy = energy_per_inference(workload, energy_pj_per_action, leakage_mw, batch_ns / batch)
+    energy = energy_per_inference(workload, energy_pj_per_action, leakage_mw, batch_ns / batch, batch)
     bottleneck_layer = max(stage_times, key=stage_times.get)
     utilization = {name: min(1.0, busy_ns * batch / batch_ns) for name, busy_ns in busy.items()}
     for name, t in stage_times.items():

@@ -132,6 +132,14 @@ class TileConfig(_Frozen):
     bus: BusConfig = BusConfig()
     vector_units: VectorUnitConfig = VectorUnitConfig()
     extra_peripherals: ComponentChoice = ComponentChoice()
+    # Tile-level units ISAAC lists beside its IMAs (0 = none): a shift-and-add unit combining
+    # partial sums across PEs, max-pool units, and an output register (ISAAC: 1, 1 and 3 KB).
+    shift_add_units: int = Field(default=1, ge=0, le=4096)
+    shift_add: ComponentChoice = ComponentChoice()
+    maxpool_units: int = Field(default=1, ge=0, le=1024)
+    maxpool: ComponentChoice = ComponentChoice()
+    output_register_bytes: int = Field(default=3072, ge=0, le=1 << 24)
+    output_register: ComponentChoice = ComponentChoice()
 
 
 class NocConfig(ComponentChoice):
@@ -272,9 +280,32 @@ def _problems_from(error: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
+def _boolean_problems(data: dict, model: Any = None, prefix: str = "") -> list[tuple[str, str]]:
+    """YAML `true`/`false` where a number belongs (pydantic would quietly read them as 1/0)."""
+    model = ChipConfig if model is None else model
+    problems = []
+    for key, value in data.items():
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            continue
+        annotation = field.annotation
+        path = f"{prefix}{key}"
+        numeric = {annotation, *getattr(annotation, "__args__", ())} & {int, float}
+        if isinstance(value, bool) and numeric:
+            problems.append((path, f"got {value!r}; allowed: a number, not true/false"))
+        elif isinstance(value, dict):
+            nested = next((a for a in (annotation, *getattr(annotation, "__args__", ())) if hasattr(a, "model_fields")),
+                          None)
+            if nested is not None:
+                problems += _boolean_problems(value, nested, f"{path}.")
+    return problems
+
+
 def chip_config_from_dict(data: Any, source: str = "chip config") -> ChipConfig:
     if not isinstance(data, dict):
         raise ConfigError(source, [("", f"expected a mapping of sections, got {type(data).__name__}")])
+    if problems := _boolean_problems(data):
+        raise ConfigError(source, problems)
     try:
         return ChipConfig.model_validate(data)
     except ValidationError as error:
@@ -284,13 +315,22 @@ def chip_config_from_dict(data: Any, source: str = "chip config") -> ChipConfig:
 def load_chip_config(path_or_text: str | Path) -> ChipConfig:
     """Parse a YAML file path (or YAML text) into a validated ChipConfig."""
     path = Path(path_or_text) if not str(path_or_text).lstrip().startswith(("{", "name:")) else None
-    if path is not None and path.exists():
-        text, source = path.read_text(), str(path)
+    try:
+        is_file = path is not None and path.is_file()
+    except (OSError, ValueError):  # a name too long or holding NUL: it is YAML text, not a path
+        is_file = False
+    if is_file:
+        source = str(path)
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(source, [("", f"cannot read the file: {error}")]) from None
     else:
         text, source = str(path_or_text), "chip YAML"
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as error:
+        # PyYAML raises ValueError for impossible dates (2020-02-30) and RecursionError for deep nesting.
         raise ConfigError(source, [("", f"not valid YAML: {error}")]) from None
     return chip_config_from_dict(data, source=source)
 

@@ -26,6 +26,7 @@ COMPONENT_OF_ACTIVITY = {
     "vector_op": "vector_unit",
 }
 LEAKAGE = "leakage"
+REPROGRAMMING = "crossbar_write"
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,10 @@ class EnergyBreakdown:
 
 
 def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: dict[str, float],
-                         leakage_mw: float, elapsed_ns_per_inference: float) -> EnergyBreakdown:
-    """Price each stage's activity; leakage (mW x ns = pJ) is its own component and layer entry.
-    The total is the sum of the component entries; the layer entries hold the same terms."""
+                         leakage_mw: float, elapsed_ns_per_inference: float, batch: int) -> EnergyBreakdown:
+    """Price each stage's activity; leakage (mW x ns = pJ) and crossbar rewriting (time-multiplexed
+    mappings, once per batch) are their own component and layer entries. The total is the sum of
+    the component entries; the layer entries hold the same terms."""
     missing = [key for key in ACTIVITY_KEYS if key not in energy_pj_per_action]
     if missing:
         raise KeyError(f"chip model lacks per-action energies for {missing}")
@@ -57,8 +59,10 @@ def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: dict[
     leakage_pj = leakage_mw * elapsed_ns_per_inference
     by_component[LEAKAGE] = leakage_pj
     by_layer[LEAKAGE] = leakage_pj
+    if workload.reprogram_pj_per_batch:
+        by_component[REPROGRAMMING] = by_layer[REPROGRAMMING] = workload.reprogram_pj_per_batch / batch
     embedding_pj = sum(by_layer[s.name] for s in workload.stages if s.kind == StageKind.EMBEDDING)
-    dynamic_pj = math.fsum(v for k, v in by_component.items() if k != LEAKAGE)
+    dynamic_pj = math.fsum(v for k, v in by_component.items() if k not in (LEAKAGE, REPROGRAMMING))
     return EnergyBreakdown(
         total_pj=math.fsum(by_component.values()),
         by_component_pj=by_component,

@@ -159,6 +159,9 @@ class _Simulation:
                 env.process(self._deliver(stage.name, consumer, inference))
 
     def run(self) -> None:
+        # Time-multiplexed mappings first write the crossbars (modelled as one up-front pause).
+        if self.workload.reprogram_ns_per_batch:
+            self.env.run(until=self.workload.reprogram_ns_per_batch)
         for stage in self.workload.stages:
             self.env.process(self._stage_process(stage))
         self.env.run()
@@ -181,7 +184,7 @@ def simulate(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_actio
     latency_ns = (max(sim.finish_ns[(0, name)] for name in first)
                   - min(sim.start_ns[(0, name)] for name in first))
     stage_ns = {s.name: _stage_busy_ns(sim, s) / batch for s in workload.stages}
-    energy = energy_per_inference(workload, energy_pj_per_action, leakage_mw, batch_ns / batch)
+    energy = energy_per_inference(workload, energy_pj_per_action, leakage_mw, batch_ns / batch, batch)
     utilization = {track: min(1.0, busy / batch_ns) for track, busy in sim.rec.busy_ns.items()} if batch_ns else {}
     bottleneck_resource = max(utilization, key=utilization.get, default="")
     queueing = {k: v for k, v in sim.rec.wait_ns.items() if v > 0}

@@ -89,6 +89,9 @@ class PipelineWorkload:
     transfers: tuple[Transfer, ...] = ()
     tiles_used: int = 1
     macs_per_inference: int = 0
+    # Time-multiplexed mapping: crossbars rewritten between rounds, once per batch.
+    reprogram_pj_per_batch: float = 0.0
+    reprogram_ns_per_batch: float = 0.0
     extra: dict = field(default_factory=dict)
 
     def stage(self, name: str) -> Stage:
