@@ -1,1 +1,30 @@
-"""recpim.mapping"""
+"""recpim.mapping: layers onto ReRAM crossbars, PEs and tiles; digital ops onto vector units;
+embedding tables onto on-chip ReRAM or DRAM; and the mesh traffic that results.
+
+Entry point: map_model(graph, chip) -> MappingResult. The rules and conventions are documented in
+the module that applies them: crossbar.py (bit slices, encodings, conversions, lossless ADC bits),
+placement.py (PEs, tiles, snake walk, time-multiplexed rounds), replication.py (pipeline
+balancing), digital.py, embedding.py, traffic.py, occupancy.py (ADC load, write cost).
+"""
+
+from .crossbar import CrossbarMapping, isaac_adc_bits, lossless_adc_bits, map_mvm
+from .embedding import EmbeddingPlacement, place_embeddings
+from .mapper import map_model
+from .result import DigitalMapping, IoTransfer, MappingResult, MvmLayerMapping, Reprogramming, TileUsage, Transfer
+
+__all__ = [
+    "CrossbarMapping",
+    "DigitalMapping",
+    "EmbeddingPlacement",
+    "IoTransfer",
+    "MappingResult",
+    "MvmLayerMapping",
+    "Reprogramming",
+    "TileUsage",
+    "Transfer",
+    "isaac_adc_bits",
+    "lossless_adc_bits",
+    "map_model",
+    "map_mvm",
+    "place_embeddings",
+]

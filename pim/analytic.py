@@ -66,7 +66,10 @@ def resource_busy_ns(workload: PipelineWorkload, timing: ChipTiming,
         else:
             busy[f"{tile}.buffer"] += _buffer_ns(timing, stage.input_bits_per_vector, stage.output_bits_per_vector)
         if stage.kind == StageKind.DIGITAL:
-            busy[f"{tile}.vector_units"] += timing.digital_ns(ceil_div(stage.digital_ops, timing.vector_units))
+            # The ops are split into equal chunks, one per unit; the pool's busy time is shared by its units.
+            per_unit = ceil_div(stage.digital_ops, timing.vector_units)
+            chunks = ceil_div(stage.digital_ops, per_unit)
+            busy[f"{tile}.vector_units"] += chunks * timing.digital_ns(per_unit) / timing.vector_units
         if stage.kind == StageKind.EMBEDDING and stage.dram_bits:
             busy["dram"] += timing.dram_ns(stage.dram_bits)
     for transfer in workload.transfers:

@@ -18,6 +18,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _root() -> None:
+    """Always dispatch on a command name, even while only one command group is registered."""
+
+
 # One module per command group; each exposes register(app).
 _COMMAND_MODULES = ["chip", "space", "graph", "map", "simulate", "supernet", "search", "sweep", "report", "demo"]
 for _name in _COMMAND_MODULES:

@@ -1,7 +1,89 @@
-"""`recpim map` (not yet implemented)."""
+"""`recpim map MODEL --chip PRESET_OR_YAML [--json]`: a thin layer over recpim.mapping.map_model."""
+
+from __future__ import annotations
 
 import typer
 
+from recpim.cli.output import console, print_json, print_table
+from recpim.errors import RecpimError
+
+
+def map_command(model: str, chip: str, replication: str | None = None, time_multiplexed: bool | None = None):
+    """Resolve MODEL and the chip, apply the policy overrides, and map (returns MappingResult)."""
+    from recpim.mapping import map_model
+
+    try:
+        from recpim.arch.models import resolve_model
+        from recpim.pim.presets import load_chip
+    except ImportError as error:
+        raise RecpimError(f"recpim map needs the model resolver and the chip presets: {error}") from None
+
+    chip_config = load_chip(chip)
+    overrides: dict[str, object] = {}
+    if replication is not None:
+        overrides["mapping.replication"] = replication
+    if time_multiplexed is not None:
+        overrides["mapping.time_multiplexed"] = time_multiplexed
+    if overrides:
+        chip_config = chip_config.with_overrides(overrides)
+    return map_model(resolve_model(model), chip_config)
+
+
+def print_mapping(result) -> None:
+    """The per-layer table, digital ops, embedding tables and totals of a MappingResult."""
+    print_table(
+        f"{result.model} on {result.chip}: MVM layers ({result.weight_encoding} encoding)",
+        ["name", "K x N", "w/a", "xbars", "copies", "PEs", "tiles", "cell util"],
+        [[layer.name, f"{layer.weight_shape[0]}x{layer.weight_shape[1]}",
+          f"{layer.weight_bits}/{layer.activation_bits}", layer.crossbars_per_copy, layer.replication, layer.pes,
+          _span(layer.tiles), layer.cell_utilization] for layer in result.layers],
+    )
+    print_table(
+        "MVM activity per inference (ADC bits: chip/lossless)",
+        ["name", "cycles", "groups", "ADC conv", "read steps", "ADC bits", "lossy"],
+        [[layer.name, layer.input_cycles, layer.row_groups, layer.adc_conversions,
+          layer.read_steps_per_inference_replicated, f"{layer.chip_adc_bits}/{layer.lossless_adc_bits}",
+          "yes" if layer.adc_lossy else "no"] for layer in result.layers],
+    )
+    if result.digital:
+        print_table("digital ops (tile vector units)", ["name", "op", "tile", "ops", "macs"],
+                    [[d.name, d.kind, d.tile, d.ops, d.macs] for d in result.digital])
+    if result.embeddings:
+        print_table("embedding tables", ["name", "location", "rows x dim", "bits", "table bytes", "bits read"],
+                    [[t.name, t.location, f"{t.rows}x{t.dim}", t.bits, t.table_bytes, t.bits_read_per_inference]
+                     for t in result.embeddings])
+    totals = result.totals_json_dict()
+    print_table("totals", ["name", "value"], [[key, _short(value)] for key, value in totals.items()])
+    for note in result.notes:
+        console.print(f"note: {note}")
+
+
+def _span(tiles: tuple[int, ...]) -> str:
+    if not tiles:
+        return "-"
+    return str(tiles[0]) if len(tiles) == 1 else f"{tiles[0]}-{tiles[-1]}"
+
+
+def _short(value):
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    return value
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("map")
+    def map_cli(
+        model: str = typer.Argument(..., help="Zoo name (vgg8, dlrm, ...), subnet JSON path or module:callable."),
+        chip: str = typer.Option(..., "--chip", help="Chip preset name or YAML file."),
+        replication: str | None = typer.Option(
+            None, "--replication", help="Override mapping.replication (none | balance)."),
+        time_multiplexed: bool | None = typer.Option(
+            None, "--time-multiplexed/--no-time-multiplexed", help="Override mapping.time_multiplexed."),
+        as_json: bool = typer.Option(False, "--json", help="Print the full MappingResult as JSON."),
+    ) -> None:
+        """Map MODEL onto a chip: crossbars, PEs and tiles per layer, digital ops, embedding tables, NoC traffic."""
+        result = map_command(model, chip, replication, time_multiplexed)
+        if as_json:
+            print_json(result.to_json_dict())
+        else:
+            print_mapping(result)

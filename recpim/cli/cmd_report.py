@@ -1,7 +1,38 @@
-"""`recpim report` (not yet implemented)."""
+"""`recpim report RESULT_JSON [--out DIR]`: render the report of a saved result -- a CostReport JSON
+(breakdown report), a sweep JSON (sweep report) or a search front JSON (search report); the kind is
+told by the keys. A thin layer over recpim.reports.from_json.write_report_from_json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from recpim.cli.output import console, print_json
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("report")
+    def report(
+        result_json: Path = typer.Argument(..., help="A CostReport, sweep or search-front JSON file."),
+        out: Path | None = typer.Option(None, "--out", help="Folder for the report (default: <file>_report "
+                                                              "beside the JSON file)."),
+        chip: str | None = typer.Option(None, "--chip", help="Chip preset or YAML, for the breakdown's chip summary."),
+        as_json: bool = typer.Option(False, "--json", help="Print the written files as JSON."),
+    ) -> None:
+        """Write a Markdown + standalone HTML report (with PNG plots and the JSON) for a result file."""
+        from recpim.reports.from_json import write_report_from_json
+
+        chip_config = None
+        if chip is not None:
+            from recpim.pim.presets import load_chip
+
+            chip_config = load_chip(chip)
+        out_dir = out if out is not None else result_json.with_name(f"{result_json.stem}_report")
+        kind, files = write_report_from_json(result_json, out_dir, chip=chip_config)
+        if as_json:
+            print_json({"kind": kind, **files.to_json_dict()})
+        else:
+            console.print(f"{kind} report: {files.html}")
+            console.print(f"markdown: {files.markdown}")

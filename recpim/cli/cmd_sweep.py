@@ -1,7 +1,70 @@
-"""`recpim sweep` (not yet implemented)."""
+"""`recpim sweep MODEL --chip PRESET_OR_YAML --set crossbar.rows=64,128 --set adc.bits=4..10 ...`:
+a grid over chip config keys, in parallel, cached; writes sweep.json, sweep.csv, inputs.json and the
+sweep report (heatmaps, best point per metric). A thin layer over recpim.search.sweep.run_sweep and
+recpim.reports.sweep_report.write_sweep_report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from recpim.cli.output import console, print_json, print_table
+from recpim.search.sweep_result import METRICS, SweepResult
+
+_SHOWN = ("energy_pj_per_inference", "latency_ns_per_inference", "area_mm2", "edp_pj_ns", "tops_per_w")
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("sweep")
+    def sweep(
+        model: str = typer.Argument(..., help="The model: a zoo name (e.g. dlrm), a subnet JSON or a model file."),
+        chip: str = typer.Option("default", "--chip", help="A chip preset (isaac, puma, ...) or a chip YAML file."),
+        sets: list[str] = typer.Option(
+            [], "--set", help="KEY=V1,V2,... or KEY=A..B (integers, inclusive); repeat for each swept key."),
+        engine: str = typer.Option("analytic", "--engine", help="analytic or des (the SimPy simulator)."),
+        batch: int = typer.Option(64, "--batch", min=1, help="Inferences per batch."),
+        backend: str = typer.Option("local", "--backend", help="local (process pool), serial or ray."),
+        workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes (default: all CPUs)."),
+        address: str | None = typer.Option(None, "--address", help="Ray cluster address host:port (backend ray)."),
+        out: Path = typer.Option(Path("out/sweep"), "--out", help="Folder for the results and the report."),
+        cache_dir: Path = typer.Option(Path("out/cache"), "--cache-dir", help="Cache of finished points."),
+        no_cache: bool = typer.Option(False, "--no-cache", help="Compute every point again."),
+        no_report: bool = typer.Option(False, "--no-report", help="Write sweep.json/csv only, no plots."),
+        as_json: bool = typer.Option(False, "--json", help="Print the sweep as one JSON object."),
+    ) -> None:
+        """Sweep chip config keys over a grid and report energy, latency, area and EDP per point."""
+        from recpim.pim.presets import load_chip
+        from recpim.reports.sweep_report import write_sweep_report
+        from recpim.search.sweep import parse_settings, run_sweep
+
+        settings = parse_settings(sets)
+        result = run_sweep(model, load_chip(chip), settings, engine=engine, batch=batch, backend=backend,
+                           workers=workers, address=address, cache_dir=None if no_cache else cache_dir,
+                           progress=True)
+        files = {name: str(path) for name, path in result.write(out).items()}
+        if not no_report:
+            files.update({f"report_{k}": v for k, v in write_sweep_report(result, out).to_json_dict().items()
+                          if k != "images"})
+        if as_json:
+            print_json({**result.to_json_dict(), "files": files})
+        else:
+            print_sweep(result, files)
+
+
+def print_sweep(result: SweepResult, files: dict[str, str]) -> None:
+    keys = result.swept_keys
+    print_table(f"sweep of {result.model} on {result.chip} ({result.engine}, batch {result.batch})",
+                [*keys, "status", *_SHOWN],
+                [[*(p.settings[k] for k in keys), p.status, *(p.figures.get(m, "-") for m in _SHOWN)]
+                 for p in result.points])
+    best = result.best()
+    if best:
+        print_table("best point per metric", ["metric", "goal", "value", *keys],
+                    [[m, METRICS[m][0], p.figures[m], *(p.settings[k] for k in keys)] for m, p in best.items()])
+    for point in result.points:
+        if point.status != "ok":
+            console.print(f"[yellow]{point.status}[/] {point.settings}: {point.message}")
+    for name, path in files.items():
+        console.print(f"{name}: {path}")

@@ -1,0 +1,130 @@
+"""The standalone model of one SubnetConfig: the operators of arch/ops.py built with exact dims.
+
+Data flow of block i (NASRec's choice block):
+  dense_in  = concat of the dense outputs of its dense_inputs (features axis), or left/right;
+  sparse_in = concat of the sparse outputs of its sparse_inputs (rows axis; all rows are `dim` wide);
+  d = dense_op(dense_in[, sparse_in]);  s = sparse_op(sparse_in)
+  if dense_to_sparse:    z = merger(d)                 (computed from d before the FM is added)
+  if sparse_to_dense_fm: d = d + fm_proj(FM(s))
+  if dense_to_sparse:    s = concat(s, z) along rows
+The logit is linear over concat(d_N, flatten(s_N)). Source 0 is (raw dense features, embeddings).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from recpim.arch.ops import (
+    AttentionOp,
+    DenseToSparseMerger,
+    DotProductOp,
+    EFCOp,
+    EmbeddingTables,
+    FCOp,
+    FMMerger,
+    GatingOp,
+    LogitOp,
+    QuantBits,
+    SumOp,
+)
+from recpim.arch.schema import DatasetSchema
+from recpim.arch.space import DenseOp, SparseOp
+from recpim.arch.subnet import BlockConfig, SubnetConfig, raw_dense_width, source_dims
+from recpim.errors import ConfigError
+
+
+class StandaloneBlock(nn.Module):
+    def __init__(self, block: BlockConfig, dense_dims: list[int], sparse_rows: list[int], dim: int,
+                 merger_rows: int, heads: int):
+        super().__init__()
+        self.config = block
+        width = block.dense_width
+        dense_in = sum(dense_dims[j] for j in block.dense_inputs)
+        rows_in = sum(sparse_rows[j] for j in block.sparse_inputs)
+        if block.dense_op == DenseOp.FC:
+            self.dense: nn.Module = FCOp(dense_in, width)
+        elif block.dense_op == DenseOp.DOT_PRODUCT:
+            self.dense = DotProductOp(dense_in, rows_in, width)
+        elif block.dense_op == DenseOp.GATING:
+            self.dense = GatingOp(dense_dims[block.dense_left], dense_dims[block.dense_right], width)
+        else:
+            self.dense = SumOp(dense_dims[block.dense_left], dense_dims[block.dense_right], width)
+        if block.sparse_op == SparseOp.EFC:
+            self.sparse: nn.Module = EFCOp(rows_in, block.sparse_width)
+        else:
+            self.sparse = AttentionOp(rows_in, block.sparse_width, dim, heads)
+        self.dense_to_sparse = DenseToSparseMerger(width, merger_rows, dim) if block.dense_to_sparse else None
+        self.fm = FMMerger(dim, width) if block.sparse_to_dense_fm else None
+
+    def forward(self, dense_outs: list[torch.Tensor], sparse_outs: list[torch.Tensor],
+                quant: QuantBits | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        block = self.config
+        sparse_in = torch.cat([sparse_outs[j] for j in block.sparse_inputs], dim=1)
+        if block.dense_op in (DenseOp.GATING, DenseOp.SUM):
+            d = self.dense(dense_outs[block.dense_left], dense_outs[block.dense_right], quant=quant)
+        else:
+            dense_in = torch.cat([dense_outs[j] for j in block.dense_inputs], dim=1)
+            if block.dense_op == DenseOp.FC:
+                d = self.dense(dense_in, quant=quant)
+            else:
+                d = self.dense(dense_in, sparse_in, quant=quant)
+        s = self.sparse(sparse_in, quant=quant)
+        pseudo_rows = self.dense_to_sparse(d, quant=quant) if self.dense_to_sparse is not None else None
+        if self.fm is not None:
+            d = d + self.fm(s, quant=quant)
+        if pseudo_rows is not None:
+            s = torch.cat([s, pseudo_rows], dim=1)
+        return d, s
+
+
+class StandaloneModel(nn.Module):
+    """forward(dense [B, num_dense] float, sparse [B, num_sparse] long ids) -> logits [B].
+
+    With quantize=True every block runs at its weight/activation bits and the embeddings at the
+    subnet's embedding bits (fake quantisation); the logit layer uses the last block's bits."""
+
+    def __init__(self, subnet: SubnetConfig, schema: DatasetSchema, quantize: bool = False):
+        super().__init__()
+        space = subnet.search_space
+        self.subnet, self.schema, self.quantize = subnet, schema, quantize
+        dim = schema.embedding_dim
+        if dim % space.attention_heads and any(b.sparse_op == SparseOp.ATTENTION for b in subnet.blocks):
+            raise ConfigError("standalone model", [
+                ("schema.embedding_dim", f"{dim} is not divisible by the space's {space.attention_heads} heads")])
+        self.dense_dims, self.sparse_rows = source_dims(subnet, schema)
+        self.embeddings = EmbeddingTables(schema.vocab_sizes, dim)
+        self.blocks = nn.ModuleList(
+            StandaloneBlock(block, self.dense_dims, self.sparse_rows, dim, space.merger_rows, space.attention_heads)
+            for block in subnet.blocks
+        )
+        self.logit = LogitOp(self.dense_dims[-1] + self.sparse_rows[-1] * dim)
+
+    def _check_inputs(self, dense: torch.Tensor, sparse: torch.Tensor) -> None:
+        problems = []
+        if dense.dim() != 2 or dense.shape[1] != self.schema.num_dense:
+            problems.append(("dense", f"shape {tuple(dense.shape)}; expected [B, {self.schema.num_dense}]"))
+        if sparse.dim() != 2 or sparse.shape[1] != self.schema.num_sparse:
+            problems.append(("sparse", f"shape {tuple(sparse.shape)}; expected [B, {self.schema.num_sparse}]"))
+        elif sparse.dtype not in (torch.int64, torch.int32):
+            problems.append(("sparse", f"dtype {sparse.dtype}; expected integer ids"))
+        if not problems and dense.shape[0] != sparse.shape[0]:
+            problems.append(("batch", f"dense has {dense.shape[0]} rows, sparse {sparse.shape[0]}"))
+        if problems:
+            raise ConfigError(f"input of the standalone model for schema {self.schema.name!r}", problems)
+
+    def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+        self._check_inputs(dense, sparse)
+        if self.schema.num_dense == 0:  # one all-zero pseudo feature, see raw_dense_width
+            dense = dense.new_zeros(dense.shape[0], raw_dense_width(self.schema))
+        blocks = self.subnet.blocks
+        dense_outs = [dense]
+        sparse_outs = [self.embeddings(sparse, self.subnet.embedding_bits if self.quantize else None)]
+        for config, block in zip(blocks, self.blocks, strict=True):
+            quant = QuantBits(config.weight_bits, config.activation_bits) if self.quantize else None
+            d, s = block(dense_outs, sparse_outs, quant)
+            dense_outs.append(d)
+            sparse_outs.append(s)
+        last = blocks[-1]
+        quant = QuantBits(last.weight_bits, last.activation_bits) if self.quantize else None
+        return self.logit(dense_outs[-1], sparse_outs[-1], quant=quant)

@@ -1,0 +1,65 @@
+"""Digital ops (products of activations, elementwise ops, softmax, layer norm, sigmoid, reduce,
+pool) -> the vector units of one tile.
+
+Rule: a digital op runs on the tile that produces its first input, so that input never crosses
+the mesh. Free moves (concat/reshape) are looked through: the producer is the first real node
+behind them. When no input comes from a tile (all from model inputs or embedding tables), the op
+runs on the home tile of the next MVM layer in topological order (where its consumers are being
+placed), else of the last MVM layer, else on tile 0.
+"""
+
+from __future__ import annotations
+
+from recpim.arch.graph import DIGITAL_KINDS, FREE_KINDS, OpKind, WorkloadGraph, WorkloadNode
+
+from .result import DigitalMapping
+
+# Free moves that pass data through; input/output are sources/sinks, not pass-throughs.
+PASS_THROUGH_KINDS = frozenset({OpKind.CONCAT, OpKind.RESHAPE})
+
+
+def upstream_flows(graph: WorkloadGraph, name: str) -> list[tuple[str, tuple[str, ...], int]]:
+    """(real producer, free moves passed through, bytes of the producer's output) for every data
+    path into `name`, in predecessor order. Looks through concat/reshape nodes."""
+    flows = []
+    for producer in graph.predecessors(name):
+        if graph.node(producer).kind in PASS_THROUGH_KINDS:
+            for real, via, num_bytes in upstream_flows(graph, producer):
+                flows.append((real, (*via, producer), num_bytes))
+        else:
+            flows.append((producer, (), graph.graph.edges[producer, name]["tensor_bytes"]))
+    return flows
+
+
+def assign_digital(
+    graph: WorkloadGraph,
+    nodes: list[WorkloadNode],
+    home: dict[str, tuple[int, int]],
+) -> list[DigitalMapping]:
+    """Give each digital node a (round, tile); `home` holds (round, home tile) of every MVM layer and
+    is extended in place with the digital nodes' own placement (later ops may follow them)."""
+    mvm_order = [node.name for node in nodes if node.kind == OpKind.MVM]
+    position = {node.name: index for index, node in enumerate(nodes)}
+    placed = []
+    for node in nodes:
+        if node.kind not in DIGITAL_KINDS:
+            continue
+        where = next((home[real] for real, _, _ in upstream_flows(graph, node.name) if real in home), None)
+        if where is None:
+            where = _fallback(node.name, mvm_order, position, home)
+        home[node.name] = where
+        placed.append(DigitalMapping(node.name, str(node.kind), node.source, where[1], where[0], node.ops, node.macs))
+    return placed
+
+
+def _fallback(name: str, mvm_order: list[str], position: dict[str, int], home: dict) -> tuple[int, int]:
+    later = [layer for layer in mvm_order if position[layer] > position[name]]
+    if later:
+        return home[later[0]]
+    if mvm_order:
+        return home[mvm_order[-1]]
+    return (0, 0)
+
+
+def is_free(node: WorkloadNode) -> bool:
+    return node.kind in FREE_KINDS

@@ -1,0 +1,126 @@
+"""Crossbars -> PEs -> tiles, and tiles -> mesh coordinates.
+
+Choices (and why):
+- A PE belongs to one layer. Its crossbars share one input register and its ADCs (ISAAC's IMA), so
+  mixing layers in a PE would make them contend for both; a layer therefore takes
+  ceil(crossbars / pe.crossbars) whole PEs, and the spare crossbars of its last PE stay idle.
+  All copies (replicas) of a layer share its PEs.
+- Tiles are numbered along a snake (boustrophedon) walk of the mesh: row 0 left to right, row 1
+  right to left, ... so tile t and t + 1 are always mesh neighbours. Layers take PEs contiguously
+  along that walk in topological order, so a producer's last tile is its consumer's first tile or
+  its neighbour: a chain of layers is placed on a chain of adjacent tiles, with no fragmentation
+  (every PE of the chip can be used).
+- Time-multiplexed mode: when the layers do not fit, they are cut into rounds, each round a full
+  re-use of the chip in the same snake order. A layer goes whole into the current round if it fits
+  there, else into a fresh round; a layer larger than the whole chip is split across consecutive
+  full rounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recpim.pim.config import ChipConfig
+
+from .crossbar import ceil_div
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of one layer's crossbars on one tile in one round: crossbars
+    [crossbar_first, crossbar_first + crossbars) of the layer (copy-major, then row-tile-major order)
+    sit in PEs [pe_first, pe_first + pes) of tile `tile`."""
+
+    round: int
+    tile: int
+    pe_first: int
+    pes: int
+    crossbar_first: int
+    crossbars: int
+
+    def to_json_dict(self, coords: tuple[int, int]) -> dict:
+        return {"round": self.round, "tile": self.tile, "mesh_row": coords[0], "mesh_col": coords[1],
+                "pe_first": self.pe_first, "pes": self.pes, "crossbar_first": self.crossbar_first,
+                "crossbars": self.crossbars}
+
+
+def snake_coords(tiles: int, mesh_cols: int) -> list[tuple[int, int]]:
+    """(mesh row, mesh col) of tiles 0..tiles-1 along the snake walk."""
+    coords = []
+    for tile in range(tiles):
+        row, offset = divmod(tile, mesh_cols)
+        coords.append((row, offset if row % 2 == 0 else mesh_cols - 1 - offset))
+    return coords
+
+
+def manhattan_hops(a: tuple[int, int], b: tuple[int, int]) -> int:
+    """Mesh hops between two tiles under dimension-order (XY) routing."""
+    return abs(a[0] - b[0]) + abs(a[1] - b[1])
+
+
+def xy_route(a: tuple[int, int], b: tuple[int, int]) -> list[tuple[int, int]]:
+    """Tiles visited from a to b under XY routing (columns first, then rows), both ends included."""
+    path = [a]
+    row, col = a
+    while col != b[1]:
+        col += 1 if b[1] > col else -1
+        path.append((row, col))
+    while row != b[0]:
+        row += 1 if b[0] > row else -1
+        path.append((row, col))
+    return path
+
+
+def pes_needed(crossbars: int, chip: ChipConfig) -> int:
+    return ceil_div(crossbars, chip.pe.crossbars)
+
+
+def chip_pes(chip: ChipConfig) -> int:
+    return chip.chip.tiles * chip.tile.pes
+
+
+def allocate(layers: list[tuple[str, int]], chip: ChipConfig,
+             time_multiplexed: bool) -> tuple[dict[str, list[Segment]], int]:
+    """Give each (name, crossbars) layer, in the order given, contiguous PEs along the snake walk.
+
+    Returns the segments of every layer and the number of rounds (1 unless time-multiplexed and
+    the layers exceed the chip). The caller checks capacity when not time-multiplexed.
+    """
+    capacity = chip_pes(chip)
+    segments: dict[str, list[Segment]] = {}
+    round_index, cursor = 0, 0
+    for name, crossbars in layers:
+        pes = pes_needed(crossbars, chip)
+        if cursor + pes > capacity:
+            if not time_multiplexed:
+                raise ValueError(f"layer {name} does not fit; check capacity before allocating")
+            if cursor > 0:
+                round_index, cursor = round_index + 1, 0
+        segments[name] = []
+        first_crossbar = 0
+        while first_crossbar < crossbars:
+            take_pes = min(pes - first_crossbar // chip.pe.crossbars, capacity - cursor)
+            take_crossbars = min(take_pes * chip.pe.crossbars, crossbars - first_crossbar)
+            segments[name] += _segments_on_tiles(round_index, cursor, first_crossbar, take_crossbars, chip)
+            first_crossbar += take_crossbars
+            cursor += take_pes
+            if cursor == capacity and first_crossbar < crossbars:
+                round_index, cursor = round_index + 1, 0
+    return segments, round_index + 1
+
+
+def _segments_on_tiles(round_index: int, pe_start: int, crossbar_first: int, crossbars: int,
+                       chip: ChipConfig) -> list[Segment]:
+    """Split a contiguous run of PEs (global index pe_start..) holding `crossbars` into per-tile segments."""
+    out = []
+    per_pe, per_tile = chip.pe.crossbars, chip.tile.pes
+    placed = 0
+    global_pe = pe_start
+    while placed < crossbars:
+        tile, local_pe = divmod(global_pe, per_tile)
+        pes_here = min(per_tile - local_pe, ceil_div(crossbars - placed, per_pe))
+        crossbars_here = min(pes_here * per_pe, crossbars - placed)
+        out.append(Segment(round_index, tile, local_pe, pes_here, crossbar_first + placed, crossbars_here))
+        placed += crossbars_here
+        global_pe += pes_here
+    return out
