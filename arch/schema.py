@@ -59,9 +59,12 @@ def avazu_schema(vocab_cap: int = DEFAULT_VOCAB_CAP) -> DatasetSchema:
 
 
 def kdd_schema(vocab_cap: int = DEFAULT_VOCAB_CAP) -> DatasetSchema:
-    """KDD Cup 2012 track 2: 3 numeric features (depth, position, impression) and 11 id fields."""
+    """KDD Cup 2012 track 2 as NASRec preprocesses it: 3 numeric features (Impression, Depth,
+    Position) and 10 id fields (DisplayURL, AdID, AdvertiserID, QueryID, KeywordID, TitleID,
+    DescriptionID, UserID, and the user's Gender and Age). Cardinalities are approximate (ids seen
+    in the released files); only their caps matter to the models."""
     cardinalities = (
-        2, 3, 26273, 641707, 14847, 3, 6, 22023547, 4051441, 1249785, 3827,
+        26273, 641707, 14847, 26243606, 1249785, 4051441, 3171830, 22023547, 3, 7,
     )
     return DatasetSchema(name="kdd12", num_dense=3, vocab_sizes=tuple(min(c, vocab_cap) for c in cardinalities))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
-from recpim.pim.timing import ChipTiming, ceil_div, replica_vector_groups
+from recpim.pim.timing import ChipTiming, replica_vector_groups
 from recpim.pim.workload import PipelineWorkload, Stage, StageKind
 
 HANDOFF_SLOTS = 2  # double-buffered handoff between layers
@@ -36,8 +36,8 @@ def stage_ns(stage: Stage, timing: ChipTiming, vectors_per_event: int = DEFAULT_
     read_ns = timing.buffer_ns(stage.input_bits_per_vector)
     write_ns = timing.buffer_ns(stage.output_bits_per_vector)
     if stage.kind == StageKind.DIGITAL:
-        ops_per_unit = ceil_div(stage.digital_ops, timing.vector_units)
-        return read_ns + timing.digital_ns(ops_per_unit) + write_ns
+        chunks = timing.digital_chunks(stage.digital_ops)
+        return read_ns + timing.digital_ns(max(chunks, default=0)) + write_ns
     return timing.dram_ns(stage.dram_bits) + timing.reram_lookup_ns(stage.reram_lookup_rows) + write_ns
 
 
@@ -67,9 +67,8 @@ def resource_busy_ns(workload: PipelineWorkload, timing: ChipTiming,
             busy[f"{tile}.buffer"] += _buffer_ns(timing, stage.input_bits_per_vector, stage.output_bits_per_vector)
         if stage.kind == StageKind.DIGITAL:
             # The ops are split into equal chunks, one per unit; the pool's busy time is shared by its units.
-            per_unit = ceil_div(stage.digital_ops, timing.vector_units)
-            chunks = ceil_div(stage.digital_ops, per_unit)
-            busy[f"{tile}.vector_units"] += chunks * timing.digital_ns(per_unit) / timing.vector_units
+            chunks = timing.digital_chunks(stage.digital_ops)
+            busy[f"{tile}.vector_units"] += sum(timing.digital_ns(ops) for ops in chunks) / timing.vector_units
         if stage.kind == StageKind.EMBEDDING and stage.dram_bits:
             busy["dram"] += timing.dram_ns(stage.dram_bits)
     for transfer in workload.transfers:

@@ -21,7 +21,7 @@ import simpy
 
 from recpim.pim.analytic import DEFAULT_VECTORS_PER_EVENT, HANDOFF_SLOTS
 from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
-from recpim.pim.timing import ChipTiming, ceil_div, replica_vector_groups
+from recpim.pim.timing import ChipTiming, replica_vector_groups
 from recpim.pim.workload import PipelineWorkload, Stage, StageKind
 
 
@@ -106,9 +106,8 @@ class _Simulation:
             return
         yield from self._buffer(stage.tile, stage.input_bits_per_vector, label)
         if stage.kind == StageKind.DIGITAL:
-            per_unit = ceil_div(stage.digital_ops, self.timing.vector_units)
-            chunks = [min(per_unit, stage.digital_ops - i * per_unit) for i in range(self.timing.vector_units)]
-            yield env.all_of([env.process(self._digital_chunk(stage, ops, inference)) for ops in chunks if ops > 0])
+            chunks = self.timing.digital_chunks(stage.digital_ops)
+            yield env.all_of([env.process(self._digital_chunk(stage, ops, inference)) for ops in chunks])
             self.macs_done += stage.macs
         else:
             if stage.dram_bits:

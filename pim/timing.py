@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from recpim.pim.config import ChipConfig
 from recpim.pim.workload import Stage
 
+MAX_DIGITAL_CHUNKS = 64
+
 
 def ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
@@ -70,6 +72,14 @@ class ChipTiming:
 
     def buffer_accesses(self, bits: int) -> int:
         return ceil_div(bits, self.buffer_width_bits)
+
+    def digital_chunks(self, ops: int) -> list[int]:
+        """A digital stage's ops split into equal chunks, one per vector unit, and at most
+        MAX_DIGITAL_CHUNKS of them (one simulator event each): beyond that many units a stage is
+        spread no further, which both engines assume alike."""
+        parallel = max(1, min(self.vector_units, MAX_DIGITAL_CHUNKS, ops))
+        per_chunk = ceil_div(ops, parallel)
+        return [min(per_chunk, ops - i * per_chunk) for i in range(ceil_div(ops, per_chunk))] if ops else []
 
     def digital_ns(self, ops: int) -> float:
         """`ops` digital ops on one vector unit."""

@@ -1,7 +1,66 @@
-"""`recpim simulate` (not yet implemented)."""
+"""`recpim simulate MODEL --chip PRESET_OR_YAML [--batch N] [--engine des|analytic] [--trace FILE] [--json]`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
 
+from recpim.cli.output import console, print_json, print_table
+from recpim.pim.cost_report import CostReport
+
+
+def print_report(report: CostReport) -> None:
+    print_table(
+        f"{report.model} on {report.chip} ({report.engine}, batch {report.batch})", ["name", "value"],
+        [["latency per inference (ns)", report.latency_ns_per_inference],
+         ["latency per batch (ns)", report.latency_ns_per_batch],
+         ["throughput (inferences/s)", report.throughput_inf_per_s],
+         ["energy per inference (pJ)", report.energy_pj_per_inference],
+         ["  of which embedding tables (pJ)", report.embedding_energy_pj_per_inference],
+         ["power (W)", report.power_w], ["TOPS", report.tops], ["TOPS/W", report.tops_per_w],
+         ["area (mm2)", report.area_mm2], ["MACs per inference", report.macs_per_inference],
+         ["bottleneck layer", report.bottleneck_layer], ["bottleneck resource", report.bottleneck_resource]],
+    )
+    total = report.energy_pj_per_inference
+    print_table("energy per inference by component", ["component", "pJ", "share %"],
+                [[name, pj, 100 * pj / total if total else 0.0]
+                 for name, pj in sorted(report.energy_pj_by_component.items(), key=lambda kv: -kv[1]) if pj])
+    layers = sorted(report.stage_ns_by_layer.items(), key=lambda kv: -kv[1])[:12]
+    print_table("slowest stages (ns per inference) and their energy (pJ)", ["name", "ns", "pJ"],
+                [[name, ns, report.energy_pj_by_layer.get(name, 0.0)] for name, ns in layers])
+    for note in report.notes:
+        console.print(f"note: {note}")
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("simulate")
+    def simulate(
+        model: str = typer.Argument(..., help="Zoo name (vgg8, dlrm, ...), subnet JSON path or module:callable."),
+        chip: str = typer.Option(..., "--chip", help="Chip preset name or YAML file."),
+        batch: int = typer.Option(64, "--batch", min=1, help="Inferences flowing through the pipeline."),
+        engine: str = typer.Option("des", "--engine", help="des (SimPy simulator) or analytic."),
+        trace: Path | None = typer.Option(None, "--trace", help="Write the simulator timeline (Chrome trace JSON)."),
+        out: Path | None = typer.Option(None, "--out", help="Write the CostReport JSON and resolved inputs here."),
+        as_json: bool = typer.Option(False, "--json", help="Print the CostReport as JSON."),
+    ) -> None:
+        """Latency, throughput, energy and area of MODEL on a chip."""
+        from recpim.api import load_chip, simulate_model
+        from recpim.runinfo import write_resolved_inputs
+
+        if engine not in ("des", "analytic"):
+            raise typer.BadParameter(f"got {engine!r}; allowed: des, analytic", param_hint="--engine")
+        chip_config = load_chip(chip)
+        report = simulate_model(model, chip_config, engine=engine, batch=batch, trace_path=trace)
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "cost_report.json").write_text(json.dumps(report.to_json_dict(), indent=2))
+            write_resolved_inputs(out, {"model": model, "chip": chip_config.model_dump(), "engine": engine,
+                                        "batch": batch})
+        if as_json:
+            print_json(report.to_json_dict())
+        else:
+            print_report(report)
+        if trace is not None and not as_json:
+            console.print(f"trace written to {trace} (open it in https://ui.perfetto.dev)")

@@ -9,11 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from recpim.cli.output import console, print_json, print_table
+from recpim.cli.output import console, print_json
 from recpim.search.sweep_result import METRICS, SweepResult
 
-_SHOWN = ("energy_pj_per_inference", "latency_ns_per_inference", "area_mm2", "edp_pj_ns", "tops_per_w")
+# Figure -> short column header (the full names make an 80-column terminal cut the numbers).
+_SHOWN = {"energy_pj_per_inference": "pJ/inf", "latency_ns_per_inference": "ns/inf", "area_mm2": "mm2",
+          "edp_pj_ns": "EDP pJ*ns", "tops_per_w": "TOPS/W"}
 
 
 def register(app: typer.Typer) -> None:
@@ -54,17 +58,28 @@ def register(app: typer.Typer) -> None:
 
 
 def print_sweep(result: SweepResult, files: dict[str, str]) -> None:
+    # A pipe gets a wide table: rich would otherwise cut the numbers to fit 80 columns.
+    out = console if console.is_terminal else Console(width=160)
     keys = result.swept_keys
-    print_table(f"sweep of {result.model} on {result.chip} ({result.engine}, batch {result.batch})",
-                [*keys, "status", *_SHOWN],
-                [[*(p.settings[k] for k in keys), p.status, *(p.figures.get(m, "-") for m in _SHOWN)]
-                 for p in result.points])
+    out.print(_table(f"sweep of {result.model} on {result.chip} ({result.engine}, batch {result.batch})",
+                     [*keys, "status", *_SHOWN.values()],
+                     [[*(p.settings[k] for k in keys), p.status, *(p.figures.get(m, "-") for m in _SHOWN)]
+                      for p in result.points]))
     best = result.best()
     if best:
-        print_table("best point per metric", ["metric", "goal", "value", *keys],
-                    [[m, METRICS[m][0], p.figures[m], *(p.settings[k] for k in keys)] for m, p in best.items()])
+        out.print(_table("best point per metric", ["metric", "goal", "value", *keys],
+                         [[m, METRICS[m][0], p.figures[m], *(p.settings[k] for k in keys)] for m, p in best.items()]))
     for point in result.points:
         if point.status != "ok":
-            console.print(f"[yellow]{point.status}[/] {point.settings}: {point.message}")
+            out.print(f"[yellow]{point.status}[/] {point.settings}: {point.message}")
     for name, path in files.items():
-        console.print(f"{name}: {path}")
+        out.print(f"{name}: {path}")
+
+
+def _table(title: str, columns: list[str], rows: list[list]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("metric", "status") else "right")
+    for row in rows:
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+    return table

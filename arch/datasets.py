@@ -1,0 +1,274 @@
+"""CTR datasets as the supernet and the baselines consume them: `open_dataset(spec) -> CtrDataset`.
+
+Specs: ``synthetic`` / ``synthetic:ROWS`` (arch/synthetic.py), ``criteo:PATH`` (Kaggle TSV),
+``avazu:PATH`` (Kaggle CSV), ``kdd12:DIR_OR_FILE`` (KDD Cup 2012 track 2); files may be gzipped.
+
+Rows go to train/val/test by a seeded hash of their row index (default 80/10/10), so the split is
+the same on every pass, streamed or in memory. On first use the dataset reads up to
+`max_cached_rows` rows: if the whole source fits, it stays in memory as parsed arrays (later
+epochs never reparse, shuffles are full permutations); otherwise every pass streams the file in
+`chunk_rows` chunks in constant memory (shuffles permute rows within each chunk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from recpim.arch.data_formats import ON_BAD_ROW, AvazuFormat, CriteoFormat, KddFormat, TextFileSource, kdd_source
+from recpim.arch.data_parsing import (
+    SPLITS,
+    ArrayChunk,
+    BadRow,
+    BadRowReport,
+    CtrBatch,
+    assign_splits,
+    check_split_fractions,
+    split_code,
+)
+from recpim.arch.schema import DatasetSchema, avazu_schema, criteo_schema, kdd_schema
+from recpim.arch.synthetic import synthetic_chunks, synthetic_schema
+from recpim.errors import ConfigError, DataError
+
+__all__ = ["CtrBatch", "CtrDataset", "BadRow", "BadRowReport", "open_dataset", "SPLITS",
+           "DEFAULT_SYNTHETIC_ROWS", "DATASET_KINDS"]
+
+DEFAULT_SYNTHETIC_ROWS = 100_000
+DEFAULT_CHUNK_ROWS = 32_768  # ~150 MB of transient parse state for Criteo rows
+DEFAULT_MAX_CACHED_ROWS = 1_000_000  # ~270 MB of parsed Criteo rows
+DATASET_KINDS = ("synthetic", "criteo", "avazu", "kdd12")
+
+
+class ChunkSource(Protocol):
+    def iter_chunks(self, report: BadRowReport) -> Iterator[ArrayChunk]: ...
+
+
+class SyntheticSource:
+    def __init__(self, num_rows: int, seed: int, schema: DatasetSchema):
+        self.num_rows, self.seed, self.schema = num_rows, seed, schema
+
+    def iter_chunks(self, report: BadRowReport) -> Iterator[ArrayChunk]:
+        for chunk in synthetic_chunks(self.num_rows, self.seed, self.schema):
+            report.rows_read += len(chunk)
+            report.rows_good += len(chunk)
+            yield chunk
+
+
+class CtrDataset:
+    """A labelled CTR dataset split into train/val/test; see the module docstring."""
+
+    def __init__(self, name: str, schema: DatasetSchema, source: ChunkSource, *, seed: int = 0,
+                 split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                 max_cached_rows: int = DEFAULT_MAX_CACHED_ROWS, max_bad_examples: int = 20,
+                 notes: list[str] | None = None):
+        self.name = name
+        self.schema = schema
+        self.seed = seed
+        self.split_fractions = check_split_fractions(split_fractions)
+        self.notes = list(notes or [])
+        self._source = source
+        self._max_cached_rows = max_cached_rows
+        self._max_bad_examples = max_bad_examples
+        self._cache: dict[str, ArrayChunk] | None = None
+        self._streaming: bool | None = None  # decided on first use
+        self._report: BadRowReport | None = None  # of the last complete pass
+        self._split_sizes: dict[str, int] | None = None
+
+    def __repr__(self) -> str:
+        return f"CtrDataset({self.name!r}, num_dense={self.schema.num_dense}, num_sparse={self.schema.num_sparse})"
+
+    # -- passes -------------------------------------------------------------------------------
+
+    def _pass(self) -> Iterator[tuple[ArrayChunk, np.ndarray]]:
+        """One pass over the source: (chunk, split code per row). Only a pass run to its end
+        records its bad-row report and split sizes."""
+        report = BadRowReport(max_examples=self._max_bad_examples)
+        sizes = np.zeros(len(SPLITS), np.int64)
+        for chunk in self._source.iter_chunks(report):
+            splits = assign_splits(chunk.row_index, self.seed, self.split_fractions)
+            sizes += np.bincount(splits, minlength=len(SPLITS))
+            yield chunk, splits
+        if report.rows_good == 0:
+            raise DataError(f"{self.name}: no valid rows ({report.summary()})")
+        self._report = report
+        self._split_sizes = dict(zip(SPLITS, sizes.tolist(), strict=True))
+
+    def _ensure_mode(self) -> None:
+        """Read up to max_cached_rows rows once: cache them if that was the whole source."""
+        if self._streaming is not None:
+            return
+        kept: list[tuple[ArrayChunk, np.ndarray]] = []
+        rows = 0
+        completed = False
+        passes = self._pass()
+        for chunk, splits in passes:
+            rows += len(chunk)
+            if rows > self._max_cached_rows:
+                break
+            kept.append((chunk, splits))
+        else:
+            completed = True
+        passes.close()
+        if not completed:
+            self._streaming = True
+            return
+        self._cache = {
+            name: ArrayChunk.concat([chunk.take(splits == code) for chunk, splits in kept],
+                                    self.schema.num_dense, self.schema.num_sparse)
+            for code, name in enumerate(SPLITS)
+        }
+        self._streaming = False
+
+    @property
+    def in_memory(self) -> bool:
+        """True when the whole dataset is cached as parsed arrays (decided on first use)."""
+        self._ensure_mode()
+        return not self._streaming
+
+    @property
+    def bad_rows(self) -> BadRowReport:
+        """Malformed rows of the whole source (count, rows_read, first examples). For a streamed
+        source this reads the whole file once if no pass has completed yet."""
+        self._ensure_mode()
+        if self._report is None:
+            for _ in self._pass():
+                pass
+        assert self._report is not None
+        return self._report
+
+    def split_sizes(self) -> dict[str, int]:
+        """Rows per split (may read the whole source once, as `bad_rows`)."""
+        self.bad_rows  # noqa: B018 -- completes a pass if needed
+        assert self._split_sizes is not None
+        return dict(self._split_sizes)
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def chunks(self, split: str) -> Iterator[ArrayChunk]:
+        """The split's rows as numpy chunks in source order (one chunk when cached)."""
+        code = split_code(split)
+        self._ensure_mode()
+        if self._cache is not None:
+            yield self._cache[split]
+            return
+        for chunk, splits in self._pass():
+            part = chunk.take(splits == code)
+            if len(part):
+                yield part
+
+    def batches(self, split: str, batch_size: int, shuffle_seed: int | None = None,
+                drop_last: bool = False) -> Iterator[CtrBatch]:
+        """CtrBatches of `batch_size` rows of one split (the last one shorter unless drop_last).
+
+        Without shuffle_seed rows come in source order; with it, in a permutation fixed by the seed
+        (in memory: of the whole split; streamed: within each chunk, in chunk order)."""
+        split_code(split)
+        if batch_size < 1:
+            raise ConfigError("batches", [("batch_size", f"must be >= 1, got {batch_size}")])
+        rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
+        self._ensure_mode()
+        if self._cache is not None:
+            rows = self._cache[split]
+            order = np.arange(len(rows)) if rng is None else rng.permutation(len(rows))
+            end = len(order) - len(order) % batch_size if drop_last else len(order)
+            for start in range(0, end, batch_size):
+                yield rows.take(order[start:start + batch_size]).to_batch(copy=False)  # take copies
+            return
+        pending: list[ArrayChunk] = []
+        pending_rows = 0
+        for part in self.chunks(split):
+            if rng is not None:
+                part = part.take(rng.permutation(len(part)))
+            pending.append(part)
+            pending_rows += len(part)
+            if pending_rows < batch_size:
+                continue
+            merged = pending[0] if len(pending) == 1 else ArrayChunk.concat(pending, self.schema.num_dense,
+                                                                                 self.schema.num_sparse)
+            full = len(merged) - len(merged) % batch_size
+            for start in range(0, full, batch_size):
+                yield merged.take(np.arange(start, start + batch_size)).to_batch(copy=False)
+            pending = [merged.take(np.arange(full, len(merged)))]
+            pending_rows = len(pending[0])
+        if pending_rows and not drop_last:
+            yield ArrayChunk.concat(pending, self.schema.num_dense, self.schema.num_sparse).to_batch(copy=False)
+
+    def materialize(self, split: str) -> CtrBatch:
+        """The whole split as one CtrBatch (for data that fits in memory; copies, never shares)."""
+        split_code(split)
+        self._ensure_mode()
+        if self._cache is None:
+            raise DataError(f"{self.name} has more than max_cached_rows={self._max_cached_rows} rows: stream it "
+                            "with batches(), or open it with a larger max_cached_rows or a max_rows limit")
+        return self._cache[split].to_batch(copy=True)
+
+
+def _parse_spec(spec: str) -> tuple[str, str]:
+    kind, _, rest = spec.partition(":")
+    if kind not in DATASET_KINDS:
+        raise ConfigError("dataset spec", [("spec", f"{spec!r}: allowed are synthetic, synthetic:ROWS, criteo:PATH, "
+                                                    "avazu:PATH, kdd12:DIR_OR_FILE")])
+    if kind != "synthetic" and not rest:
+        raise ConfigError("dataset spec", [("spec", f"{spec!r}: {kind} needs a path, e.g. {kind}:/data/train.txt")])
+    return kind, rest
+
+
+def _check_schema(kind: str, schema: DatasetSchema, num_dense: int, num_sparse: int) -> None:
+    problems = []
+    if schema.num_dense != num_dense:
+        problems.append(("num_dense", f"{kind} rows have {num_dense} dense features, the schema {schema.num_dense}"))
+    if schema.num_sparse != num_sparse:
+        problems.append(("vocab_sizes", f"{kind} rows have {num_sparse} sparse fields, the schema {schema.num_sparse}"))
+    if problems:
+        raise ConfigError(f"dataset schema {schema.name!r}", problems)
+
+
+def open_dataset(spec: str, schema: DatasetSchema | None = None, on_bad_row: str = "skip", seed: int = 0, *,
+                 split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                 max_rows: int | None = None, max_cached_rows: int = DEFAULT_MAX_CACHED_ROWS,
+                 max_bad_examples: int = 20) -> CtrDataset:
+    """Open a CTR dataset by spec (rows are read on first use; KDD's user profile file at once).
+
+    schema: vocabulary sizes (and widths) to hash into; defaults to the format's schema
+    (criteo_schema(), avazu_schema(), kdd_schema(), synthetic_schema()). on_bad_row: "skip" counts
+    malformed rows in `bad_rows` and goes on, "error" raises DataError at the first. seed: the
+    split (and, for synthetic data, the draw). max_rows: read only the first rows of a file.
+    """
+    kind, rest = _parse_spec(spec)
+    if on_bad_row not in ON_BAD_ROW:
+        raise ConfigError("dataset", [("on_bad_row", f"{on_bad_row!r}: allowed are {', '.join(ON_BAD_ROW)}")])
+    if chunk_rows < 1:
+        raise ConfigError("dataset", [("chunk_rows", f"must be >= 1, got {chunk_rows}")])
+    common = dict(seed=seed, split_fractions=split_fractions, max_cached_rows=max_cached_rows,
+                  max_bad_examples=max_bad_examples)
+    if kind == "synthetic":
+        try:
+            num_rows = int(rest) if rest else DEFAULT_SYNTHETIC_ROWS
+        except ValueError:
+            num_rows = -1
+        if num_rows < 1:
+            raise ConfigError("dataset spec", [("spec", f"{spec!r}: ROWS must be a positive integer")])
+        if max_rows is not None:
+            num_rows = min(num_rows, max_rows)
+        schema = schema or synthetic_schema()
+        return CtrDataset(f"synthetic:{num_rows}", schema, SyntheticSource(num_rows, seed, schema), **common)
+
+    path = Path(rest).expanduser()
+    if not path.exists():
+        raise DataError(f"{kind} data not found: {path}")
+    fmt_class, default_schema = {"criteo": (CriteoFormat, criteo_schema), "avazu": (AvazuFormat, avazu_schema),
+                                 "kdd12": (KddFormat, kdd_schema)}[kind]
+    schema = schema or default_schema()
+    _check_schema(kind, schema, len(fmt_class.dense_names), len(fmt_class.sparse_names))
+    options = dict(chunk_rows=chunk_rows, max_rows=max_rows)
+    notes: list[str] = []
+    if kind == "kdd12":
+        source, notes = kdd_source(path, schema.vocab_sizes, on_bad_row, **options)
+    else:
+        if path.is_dir():
+            raise DataError(f"{kind}:PATH must name a file, {path} is a directory")
+        source = TextFileSource(path, fmt_class(), schema.vocab_sizes, on_bad_row, **options)
+    return CtrDataset(f"{kind}:{source.path}", schema, source, notes=notes, **common)

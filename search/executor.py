@@ -1,0 +1,198 @@
+"""One executor interface for parallel work (sweep points, search candidates).
+
+`make_executor("local" | "serial" | "ray", workers=None, address=None)` returns an Executor:
+
+    with make_executor("local", workers=2) as executor:
+        for index, result in executor.map(fn, items):   # completion order, with the item's index
+            ...
+
+`map` yields `(index, result)` pairs in the order the work FINISHES (so a progress bar moves and
+finished work can be saved at once); `index` is the item's position in `items`. `map_ordered`
+collects them back into input order. If `fn` raises, `map` cancels what has not started and
+re-raises the first error.
+
+Backends:
+- serial: in this process, one item after another (tests, debugging, pdb).
+- local: a process pool with the "spawn" start method. spawn never copies a parent that holds
+  threads (torch, rich) into a child, so it is safe everywhere; the price is that `fn` and the
+  items must be picklable: a module-level function and plain data.
+- ray: Ray tasks on an existing cluster (`ray.init(address=...)`; address None means "auto":
+  RAY_ADDRESS or a cluster started on this machine with `ray start --head`). Ray is the optional
+  extra `recpim[ray]` and is imported only here, only when asked for.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Literal
+
+from recpim.errors import ConfigError, RecpimError
+
+Backend = Literal["local", "ray", "serial"]
+BACKENDS: tuple[str, ...] = ("local", "ray", "serial")
+
+
+class ExecutorError(RecpimError):
+    """An execution backend is unavailable (Ray missing, cluster unreachable)."""
+
+
+class Executor:
+    """Runs `fn(item)` for each item; use as a context manager so workers are always released."""
+
+    backend: str = "?"
+
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        raise NotImplementedError
+
+    def map_ordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        """All results in the order of `items`."""
+        items = list(items)
+        results: list[Any] = [None] * len(items)
+        for index, result in self.map(fn, items):
+            results[index] = result
+        return results
+
+    def close(self) -> None:
+        """Release workers; pending work is cancelled."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class SerialExecutor(Executor):
+    backend = "serial"
+
+    def __init__(self) -> None:
+        super().__init__(workers=1)
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        for index, item in enumerate(items):
+            yield index, fn(item)
+
+
+class LocalExecutor(Executor):
+    """A spawn-context process pool, created on first use and kept until close()."""
+
+    backend = "local"
+
+    def __init__(self, workers: int):
+        super().__init__(workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers,
+                                             mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        pool = self._get_pool()
+        index_of: dict[Future, int] = {pool.submit(fn, item): index for index, item in enumerate(items)}
+        pending = set(index_of)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=index_of.__getitem__):
+                    yield index_of[future], future.result()
+        finally:
+            for future in pending:   # an error, an interrupt or a consumer that stopped early
+                future.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _call(fn: Callable[[Any], Any], item: Any) -> Any:
+    """The one Ray task: calls `fn` (passed as an argument, so builtins and partials work too)."""
+    return fn(item)
+
+
+class RayExecutor(Executor):
+    """Ray tasks on an existing cluster. `workers` caps the tasks in flight (None: no cap)."""
+
+    backend = "ray"
+
+    def __init__(self, workers: int | None, address: str | None):
+        super().__init__(workers or 0)
+        try:
+            import ray
+        except ImportError:
+            raise ExecutorError(
+                "backend 'ray' needs Ray, which is not installed; install the extra with "
+                "`pip install 'recpim[ray]'` (or `pip install ray`), or use --backend local"
+            ) from None
+        self._ray = ray
+        self.address = address or "auto"
+        self._owns_connection = not ray.is_initialized()
+        if self._owns_connection:
+            try:
+                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                raise ExecutorError(
+                    f"cannot connect to a Ray cluster at '{self.address}': {error}. Start one with "
+                    "`ray start --head` and pass its address (host:port), or use --backend local"
+                ) from None
+        self._remote: Any = None
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        ray = self._ray
+        if self._remote is None:
+            self._remote = ray.remote(_call)
+        remote = self._remote
+        queue = list(enumerate(items))
+        cap = self.workers or len(queue)
+        in_flight: dict[Any, int] = {}
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < cap:
+                    index, item = queue.pop(0)
+                    in_flight[remote.remote(fn, item)] = index
+                done, _ = ray.wait(list(in_flight), num_returns=1)
+                for ref in done:
+                    yield in_flight.pop(ref), ray.get(ref)
+        finally:
+            for ref in in_flight:
+                ray.cancel(ref)
+
+    def close(self) -> None:
+        if self._owns_connection and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+def default_workers() -> int:
+    """Worker processes for the local backend: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def make_executor(backend: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
+    """An executor for `backend` ('local', 'ray' or 'serial').
+
+    workers: processes for 'local' (default: the usable CPUs), a cap on tasks in flight for 'ray'
+    (default: none), ignored by 'serial'. address: the Ray cluster (host:port or 'auto'); only
+    'ray' takes it.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError("executor", [("backend", f"got {backend!r}; allowed: {', '.join(BACKENDS)}")])
+    if workers is not None and workers < 1:
+        raise ConfigError("executor", [("workers", f"got {workers}; allowed: an integer >= 1")])
+    if address is not None and backend != "ray":
+        raise ConfigError("executor", [("address", f"only the 'ray' backend takes an address, not {backend!r}")])
+    if backend == "serial":
+        return SerialExecutor()
+    if backend == "local":
+        return LocalExecutor(workers or default_workers())
+    return RayExecutor(workers, address)

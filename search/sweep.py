@@ -1,0 +1,245 @@
+"""Sweeps: a grid over chip config keys (the rest fixed), run in parallel, cached by resolved config.
+
+    settings = parse_settings(["crossbar.rows=64,128,256,512", "adc.bits=4..10"])
+    result = run_sweep("dlrm", load_chip("isaac"), settings)
+    result.write(out_dir)            # sweep.json, sweep.csv, inputs.json
+
+Each grid point gets a status: "ok" (figures filled), "invalid" (the chip validators reject the
+combination, e.g. rows_read_at_once > rows), "infeasible" (the model does not fit the chip:
+CapacityError) or "error" (another RecpimError from the engine). None of these stops the sweep;
+the message says why. Finished points go to a JSON cache as they complete, keyed by a hash of
+the fully resolved chip, the model spec, the engine, the batch and the recpim version, so an
+interrupted or repeated sweep only computes what is missing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from recpim import __version__
+from recpim.errors import CapacityError, ConfigError, RecpimError
+from recpim.pim.config import ChipConfig, chip_config_from_dict
+from recpim.search.executor import make_executor
+from recpim.search.sweep_result import METRICS, STATUSES, SweepPoint, SweepResult, figures_of
+
+__all__ = ["METRICS", "STATUSES", "SweepPoint", "SweepResult", "cache_key", "evaluate_point", "figures_of",
+           "parse_setting", "parse_settings", "run_sweep", "validate_keys"]
+
+ENGINES = ("analytic", "des")
+DEFAULT_CACHE_DIR = Path("out/cache")
+_INT_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
+_SETTING_FORMS = "KEY=V1,V2,... (a list) or KEY=A..B (integers A to B inclusive)"
+
+
+def parse_value(text: str) -> Any:
+    """'64' -> 64, '0.5' -> 0.5, 'true' -> True, 'none' -> None, anything else stays a string."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_setting(text: str) -> tuple[str, list[Any]]:
+    """Parse one `--set` argument: 'crossbar.rows=64,128,256' or 'adc.bits=4..10'."""
+    key, sep, values = text.partition("=")
+    key, values = key.strip(), values.strip()
+    if not sep or not key or not values:
+        raise ConfigError("sweep setting", [(text, f"expected {_SETTING_FORMS}")])
+    if ".." in values:
+        match = _INT_RANGE.match(values)
+        if match is None:
+            raise ConfigError("sweep setting", [(key, f"range {values!r} is not A..B with integers A <= B; "
+                                                      "list other values with commas, e.g. 0.5,1.0,2.0")])
+        start, end = int(match.group(1)), int(match.group(2))
+        if start > end:
+            raise ConfigError("sweep setting", [(key, f"range {values!r} runs backwards; allowed: A..B with A <= B")])
+        return key, list(range(start, end + 1))
+    items = [item.strip() for item in values.split(",")]
+    if any(not item for item in items):
+        raise ConfigError("sweep setting", [(key, f"empty value in {values!r}; expected {_SETTING_FORMS}")])
+    return key, [parse_value(item) for item in items]
+
+
+def parse_settings(texts: list[str]) -> dict[str, list[Any]]:
+    """Parse several `--set` arguments into {key: values} in the order given; a key may appear once."""
+    settings: dict[str, list[Any]] = {}
+    for text in texts:
+        key, values = parse_setting(text)
+        if key in settings:
+            raise ConfigError("sweep setting", [(key, "set twice; give all its values in one --set")])
+        settings[key] = values
+    return settings
+
+
+def validate_keys(chip: ChipConfig, settings: dict[str, list[Any]]) -> None:
+    """Every key must name a leaf of the chip config (not a section), with at least one value."""
+    if not settings:
+        raise ConfigError("sweep settings", [("", f"nothing to sweep; give at least one {_SETTING_FORMS}")])
+    data = chip.model_dump()
+    problems = []
+    for key, values in settings.items():
+        node: Any = data
+        for depth, part in enumerate(key.split(".")):
+            if not isinstance(node, dict) or part not in node:
+                known = sorted(node) if isinstance(node, dict) else []
+                close = difflib.get_close_matches(part, known, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                where = ".".join(key.split(".")[:depth]) or "the chip"
+                problems.append((key, f"unknown key '{part}' in {where}{hint} allowed: {', '.join(known)}"))
+                break
+            node = node[part]
+        else:
+            if isinstance(node, dict):
+                leaves = ", ".join(f"{key}.{name}" for name in sorted(node))
+                problems.append((key, f"names a section, not a value; allowed: {leaves}"))
+        if not values:
+            problems.append((key, "no values to sweep"))
+    if problems:
+        raise ConfigError("sweep settings", problems)
+
+
+def grid(settings: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The cartesian product in the order given (the last key varies fastest)."""
+    keys = list(settings)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*settings.values())]
+
+
+def model_fingerprint(model: str) -> dict[str, str]:
+    """The model spec, plus the hash of its file's content when it names a file (so edits miss the cache)."""
+    path = Path(model)
+    if path.is_file():
+        return {"spec": model, "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {"spec": model}
+
+
+def cache_key(chip: ChipConfig, model: str, engine: str, batch: int) -> str:
+    """A hash of everything a point's result depends on."""
+    record = {"chip": chip.model_dump(mode="json"), "model": model_fingerprint(model), "engine": engine,
+              "batch": batch, "recpim_version": __version__}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=8)
+def _resolved_model(model: str):
+    """Lower a model spec once per worker process (lowering costs more than evaluating a point)."""
+    from recpim.api import resolve_model
+
+    return resolve_model(model)
+
+
+def _default_simulate(model: str, chip: ChipConfig, engine: str, batch: int):
+    from recpim.api import simulate_model  # lazily: api sits above search in the layering
+
+    return simulate_model(_resolved_model(model), chip, engine=engine, batch=batch)
+
+
+def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one grid point (in a worker). Returns {status, message, report} with report a JSON dict.
+
+    Module-level so the process pool and Ray can pickle it; `task` is plain data plus the
+    simulate function (itself module-level)."""
+    chip = chip_config_from_dict(task["chip"], source="sweep point")
+    simulate = task["simulate"] or _default_simulate
+    try:
+        report = simulate(task["model"], chip, task["engine"], task["batch"])
+    except CapacityError as error:
+        return {"status": "infeasible", "message": str(error), "report": None}
+    except ConfigError as error:
+        return {"status": "invalid", "message": _problems_text(error), "report": None}
+    except RecpimError as error:
+        return {"status": "error", "message": f"{type(error).__name__}: {error}", "report": None}
+    return {"status": "ok", "message": "", "report": report.to_json_dict()}
+
+
+def _problems_text(error: ConfigError) -> str:
+    """The problems of a rejected point on one line ('crossbar: rows_read_at_once (256) cannot exceed rows (128)')."""
+    return "; ".join(f"{path}: {message.removeprefix('got {...}; allowed: Value error, ')}"
+                     for path, message in error.problems)
+
+
+def _read_cache(path: Path) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None   # absent or half-written by an interrupted run: compute again
+    return entry if entry.get("status") in STATUSES else None
+
+
+def _write_cache(path: Path, entry: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(entry, default=float))
+    partial.replace(path)   # atomic: an interrupt never leaves a truncated entry under the real name
+
+
+def run_sweep(model: str, chip: ChipConfig, settings: dict[str, list[Any]], engine: str = "analytic",
+              batch: int = 64, backend: str = "local", workers: int | None = None,
+              cache_dir: Path | str | None = DEFAULT_CACHE_DIR, progress: bool = True, address: str | None = None,
+              simulate: Callable[[str, ChipConfig, str, int], Any] | None = None) -> SweepResult:
+    """Evaluate `model` on every grid point of `settings` applied to `chip`.
+
+    cache_dir None disables the cache. `simulate(model, chip, engine, batch) -> CostReport` defaults
+    to recpim.api.simulate_model; pass a module-level function to sweep another evaluator.
+    """
+    if engine not in ENGINES:
+        raise ConfigError("sweep", [("engine", f"got {engine!r}; allowed: {', '.join(ENGINES)}")])
+    if batch < 1:
+        raise ConfigError("sweep", [("batch", f"got {batch}; allowed: an integer >= 1")])
+    validate_keys(chip, settings)
+    cache = Path(cache_dir) if cache_dir is not None else None
+    points: list[SweepPoint | None] = []
+    tasks: list[tuple[int, str, dict[str, Any]]] = []   # (point index, cache key, task)
+    combos = grid(settings)
+    for index, overrides in enumerate(combos):
+        try:
+            point_chip = chip.with_overrides(overrides)
+        except ConfigError as error:
+            points.append(SweepPoint(index, overrides, "invalid", message=_problems_text(error)))
+            continue
+        key = cache_key(point_chip, model, engine, batch)
+        entry = _read_cache(cache / f"{key}.json") if cache is not None else None
+        if entry is not None:
+            points.append(SweepPoint.from_outcome(index, overrides, entry, from_cache=True))
+            continue
+        points.append(None)
+        tasks.append((index, key, {"chip": point_chip.model_dump(mode="json"), "model": model, "engine": engine,
+                                   "batch": batch, "simulate": simulate}))
+    if tasks and simulate is None:
+        _resolved_model(model)   # an unknown model fails here, once, not at every point
+    if tasks:
+        _run_tasks(tasks, points, combos, cache, backend, workers, address, progress)
+    return SweepResult(model=model, chip=chip.name, engine=engine, batch=batch, settings=dict(settings),
+                       points=[point for point in points if point is not None], base_chip=chip.model_dump(mode="json"))
+
+
+def _run_tasks(tasks, points, combos, cache, backend, workers, address, progress) -> None:
+    """Compute the missing points through the executor, caching each as it finishes."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("[bold]sweep[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=Console(stderr=True), disable=not progress, transient=False)
+    with bar, make_executor(backend, workers=workers, address=address) as executor:
+        bar_task = bar.add_task(f"{len(tasks)} to compute, {len(points) - len(tasks)} cached or invalid",
+                                total=len(tasks))
+        for position, outcome in executor.map(evaluate_point, [task for _, _, task in tasks]):
+            index, key, _ = tasks[position]
+            if cache is not None and outcome["status"] != "error":   # errors may be transient: retry next time
+                _write_cache(cache / f"{key}.json", {**outcome, "key": key})
+            points[index] = SweepPoint.from_outcome(index, combos[index], outcome, from_cache=False)
+            bar.advance(bar_task)

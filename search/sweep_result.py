@@ -1,0 +1,161 @@
+"""SweepPoint and SweepResult: a sweep's grid points with their figures, the best point per metric,
+and their JSON/CSV forms (stable snake_case keys; `from_json_dict` reads back what `to_json_dict` wrote).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recpim import __version__
+from recpim.runinfo import write_resolved_inputs
+
+STATUSES = ("ok", "invalid", "infeasible", "error")
+
+# Figure name -> (goal, label with unit). EDP = energy per inference x latency of one inference.
+METRICS: dict[str, tuple[str, str]] = {
+    "energy_pj_per_inference": ("min", "energy per inference (pJ)"),
+    "latency_ns_per_inference": ("min", "latency of one inference (ns)"),
+    "latency_ns_per_batch": ("min", "latency of one batch (ns)"),
+    "throughput_inf_per_s": ("max", "throughput (inferences/s)"),
+    "area_mm2": ("min", "area (mm2)"),
+    "edp_pj_ns": ("min", "energy-delay product (pJ x ns)"),
+    "tops": ("max", "TOPS"),
+    "tops_per_w": ("max", "TOPS/W"),
+}
+
+
+def figures_of(report: dict[str, Any]) -> dict[str, float]:
+    """The sweep's figures from a CostReport JSON dict."""
+    figures = {name: float(report[name]) for name in METRICS if name != "edp_pj_ns"}
+    figures["edp_pj_ns"] = figures["energy_pj_per_inference"] * figures["latency_ns_per_inference"]
+    return {name: figures[name] for name in METRICS}
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    index: int
+    settings: dict[str, Any]
+    status: str                                    # one of STATUSES
+    message: str = ""                              # why a point is not "ok"
+    figures: dict[str, float] = field(default_factory=dict)   # METRICS keys, "ok" points only
+    bottleneck_layer: str = ""
+    bottleneck_resource: str = ""
+    from_cache: bool = False
+
+    @classmethod
+    def from_outcome(cls, index: int, settings: dict[str, Any], outcome: dict[str, Any],
+                     from_cache: bool) -> SweepPoint:
+        """From a worker's {status, message, report} (or its cache entry)."""
+        report = outcome.get("report")
+        return cls(index=index, settings=dict(settings), status=outcome["status"], message=outcome.get("message", ""),
+                   figures=figures_of(report) if report else {},
+                   bottleneck_layer=report.get("bottleneck_layer", "") if report else "",
+                   bottleneck_resource=report.get("bottleneck_resource", "") if report else "",
+                   from_cache=from_cache)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "settings": self.settings, "status": self.status, "message": self.message,
+                "figures": self.figures, "bottleneck_layer": self.bottleneck_layer,
+                "bottleneck_resource": self.bottleneck_resource, "from_cache": self.from_cache}
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> SweepPoint:
+        return cls(index=data["index"], settings=data["settings"], status=data["status"],
+                   message=data.get("message", ""), figures=data.get("figures", {}),
+                   bottleneck_layer=data.get("bottleneck_layer", ""),
+                   bottleneck_resource=data.get("bottleneck_resource", ""), from_cache=data.get("from_cache", False))
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    model: str
+    chip: str
+    engine: str
+    batch: int
+    settings: dict[str, list[Any]]                 # swept key -> values, in grid order
+    points: list[SweepPoint]                       # one per grid point, in grid order
+    base_chip: dict[str, Any] = field(default_factory=dict)   # the chip before overrides
+
+    @property
+    def swept_keys(self) -> list[str]:
+        return list(self.settings)
+
+    @property
+    def ok_points(self) -> list[SweepPoint]:
+        return [point for point in self.points if point.status == "ok"]
+
+    def best_point(self, metric: str) -> SweepPoint | None:
+        """The "ok" point with the best value of `metric` (first in grid order on ties); None if none is ok."""
+        if metric not in METRICS:
+            raise KeyError(f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}")
+        candidates = [p for p in self.ok_points if math.isfinite(p.figures[metric])]
+        if not candidates:
+            return None
+        sign = 1.0 if METRICS[metric][0] == "min" else -1.0
+        return min(candidates, key=lambda p: (sign * p.figures[metric], p.index))
+
+    def best(self) -> dict[str, SweepPoint]:
+        """Best point per metric (metrics with no "ok" point are left out)."""
+        found = {metric: self.best_point(metric) for metric in METRICS}
+        return {metric: point for metric, point in found.items() if point is not None}
+
+    def counts(self) -> dict[str, int]:
+        return {status: sum(point.status == status for point in self.points) for status in STATUSES}
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "sweep",
+            "recpim_version": __version__,
+            "model": self.model,
+            "chip": self.chip,
+            "engine": self.engine,
+            "batch": self.batch,
+            "swept_keys": self.swept_keys,
+            "settings": self.settings,
+            "counts": self.counts(),
+            "points": [point.to_json_dict() for point in self.points],
+            "best": {metric: {"index": point.index, "settings": point.settings, "value": point.figures[metric],
+                              "goal": METRICS[metric][0]}
+                     for metric, point in self.best().items()},
+            "base_chip": self.base_chip,
+        }
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> SweepResult:
+        return cls(model=data["model"], chip=data["chip"], engine=data["engine"], batch=data["batch"],
+                   settings=data["settings"], points=[SweepPoint.from_json_dict(p) for p in data["points"]],
+                   base_chip=data.get("base_chip", {}))
+
+    def write_csv(self, path: Path | str) -> Path:
+        """One row per grid point: index, status, the swept keys, the figures, the bottleneck, the message."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        columns = ["index", "status", *self.swept_keys, *METRICS, "bottleneck_resource", "message"]
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            for point in self.points:
+                row = {"index": point.index, "status": point.status, **point.settings, **point.figures,
+                       "bottleneck_resource": point.bottleneck_resource,
+                       "message": point.message.replace("\n", " | ")}
+                writer.writerow(row)
+        return path
+
+    def write_json(self, path: Path | str) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json_dict(), indent=2, default=float) + "\n")
+        return path
+
+    def write(self, out_dir: Path | str) -> dict[str, Path]:
+        """sweep.json, sweep.csv and inputs.json (the resolved inputs, to re-run) in `out_dir`."""
+        out_dir = Path(out_dir)
+        inputs = {"model": self.model, "chip": self.base_chip, "engine": self.engine, "batch": self.batch,
+                  "settings": self.settings}
+        return {"json": self.write_json(out_dir / "sweep.json"), "csv": self.write_csv(out_dir / "sweep.csv"),
+                "inputs": write_resolved_inputs(out_dir, inputs)}

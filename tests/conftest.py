@@ -1,0 +1,71 @@
+"""Shared fixtures: a realistic CostReport built by the cost engines on a hand-made pipeline
+(embedding lookups, a stack of crossbar layers and a digital interaction), for report tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from recpim.pim.analytic import analyze
+from recpim.pim.des import simulate
+from recpim.pim.timing import ChipTiming
+from recpim.pim.workload import ACTIVITY_KEYS, PipelineWorkload, Stage, StageKind, Transfer
+
+# ISAAC-like per-action energies (pJ): an 8-bit ADC conversion, a 1-bit DAC drive, a 256-bit eDRAM access...
+ENERGY_PJ_PER_ACTION = {"adc_conversion": 1.5625, "dac_drive": 0.39, "cell_read": 0.0012, "sample_hold": 0.0001,
+                        "shift_add": 0.05, "register_byte": 0.01, "buffer_access": 17.25, "bus_bit": 0.05,
+                        "router_flit_hop": 10.0, "dram_bit": 20.0, "vector_op": 0.5}
+assert set(ENERGY_PJ_PER_ACTION) == set(ACTIVITY_KEYS)
+AREA_MM2_BY_COMPONENT = {"crossbar": 12.0, "adc": 30.0, "dac": 3.0, "buffer": 8.5, "noc": 5.0, "vector_unit": 2.5}
+LEAKAGE_MW = 50.0
+
+
+def _mvm(name: str, tile: int, predecessors: tuple[str, ...], k: int, n: int, vectors: int = 4) -> Stage:
+    steps = 8
+    return Stage(name=name, kind=StageKind.MVM, tile=tile, predecessors=predecessors, replicas=1, vectors=vectors,
+                 steps_per_vector=steps, row_groups=1, conversions_per_adc_per_read=128,
+                 input_bits_per_vector=k * 8, output_bits_per_vector=n * 8, macs=k * n * vectors,
+                 activity={"adc_conversion": vectors * steps * n, "cell_read": vectors * steps * k * n,
+                           "dac_drive": vectors * steps * k, "buffer_access": vectors * (k + n) // 32})
+
+
+def pipeline(mlp_layers: int = 12) -> PipelineWorkload:
+    """emb -> fc0 .. fc{n-1} (widths shrinking) with an interaction after fc1, over 3 tiles."""
+    stages = [Stage(name="emb", kind=StageKind.EMBEDDING, tile=0, dram_bits=26 * 16 * 32,
+                    output_bits_per_vector=26 * 16 * 8, activity={"dram_bit": 26 * 16 * 32})]
+    previous = "emb"
+    for index in range(mlp_layers):
+        k, n = max(16, 512 >> (index // 3)), max(16, 256 >> (index // 3))
+        name = f"fc{index}"
+        stages.append(_mvm(name, tile=index % 3, predecessors=(previous,), k=k, n=n, vectors=1 + index % 5))
+        previous = name
+        if index == 1:
+            stages.append(Stage(name="interaction", kind=StageKind.DIGITAL, tile=1, predecessors=(previous,),
+                                digital_ops=27 * 27 * 16, input_bits_per_vector=2048, output_bits_per_vector=1024,
+                                macs=27 * 27 * 8, activity={"vector_op": 27 * 27 * 16}))
+            previous = "interaction"
+    names = [s.name for s in stages]
+    transfers = tuple(Transfer(p, c, 256, ((0, 1),)) for p, c in zip(names, names[1:], strict=False)
+                      if stages[names.index(p)].tile != stages[names.index(c)].tile)
+    return PipelineWorkload("dlrm-like", tuple(stages), transfers, tiles_used=3,
+                            macs_per_inference=sum(s.macs for s in stages))
+
+
+def timing() -> ChipTiming:
+    return ChipTiming(cycle_ns=1 / 1.2, crossbar_read_ns=100.0, adc_conversion_ns=1 / 1.28, buffer_width_bits=256,
+                      buffer_ports=1, buffer_access_ns=1 / 1.2, vector_units=2, vector_ops_per_cycle=32,
+                      link_bandwidth_gbps=38.4, hop_latency_ns=1.0, flit_bits=256, dram_bandwidth_gbps=25.6,
+                      dram_latency_ns=50.0)
+
+
+@pytest.fixture
+def cost_report():
+    """An analytic CostReport of the 12-layer pipeline at batch 8."""
+    return analyze(pipeline(), timing(), ENERGY_PJ_PER_ACTION, LEAKAGE_MW, AREA_MM2_BY_COMPONENT, "isaac-like",
+                   batch=8)
+
+
+@pytest.fixture
+def des_cost_report():
+    """The simulator's CostReport of the same pipeline (it has queueing waits per resource)."""
+    return simulate(pipeline(), timing(), ENERGY_PJ_PER_ACTION, LEAKAGE_MW, AREA_MM2_BY_COMPONENT, "isaac-like",
+                    batch=8)[0]

@@ -1,0 +1,133 @@
+"""The executor interface: serial, local process pool and a real Ray head on 127.0.0.1.
+
+Functions mapped here are module-level so spawned workers can import them (spawn carries the
+parent's sys.path, which holds this folder under pytest)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from recpim.errors import ConfigError
+from recpim.search.executor import BACKENDS, ExecutorError, make_executor
+
+
+def sleep_then_return(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def fail_on_three(value: int) -> int:
+    if value == 3:
+        raise ValueError("three is not allowed")
+    return value
+
+
+def worker_pid(_: int) -> int:
+    return os.getpid()
+
+
+@pytest.mark.parametrize("backend", ["serial", "local"])
+def test_map_yields_every_index_once_with_its_result(backend):
+    with make_executor(backend, workers=2) as executor:
+        pairs = list(executor.map(math.factorial, range(10)))
+    assert sorted(index for index, _ in pairs) == list(range(10))
+    assert all(result == math.factorial(index) for index, result in pairs)
+
+
+def test_map_ordered_restores_input_order():
+    with make_executor("local", workers=2) as executor:
+        assert executor.map_ordered(math.factorial, [5, 0, 3]) == [120, 1, 6]
+
+
+def test_local_map_yields_in_completion_order_and_runs_in_other_processes():
+    with make_executor("local", workers=2) as executor:
+        order = [index for index, _ in executor.map(sleep_then_return, [0.8, 0.0])]
+        pids = set(executor.map_ordered(worker_pid, range(4)))
+    assert order == [1, 0]            # the quick item finishes first
+    assert os.getpid() not in pids
+
+
+@pytest.mark.parametrize("backend", ["serial", "local"])
+def test_an_error_in_fn_is_raised_by_map(backend):
+    with make_executor(backend, workers=2) as executor, pytest.raises(ValueError, match="three"):
+        list(executor.map(fail_on_three, range(6)))
+
+
+def test_bad_arguments_are_config_errors_naming_what_is_allowed():
+    with pytest.raises(ConfigError, match="allowed: local, ray, serial"):
+        make_executor("threads")
+    with pytest.raises(ConfigError, match="workers"):
+        make_executor("local", workers=0)
+    with pytest.raises(ConfigError, match="only the 'ray' backend takes an address"):
+        make_executor("local", address="127.0.0.1:6379")
+    assert set(BACKENDS) == {"local", "ray", "serial"}
+
+
+def test_ray_backend_without_ray_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)   # makes `import ray` raise ImportError
+    with pytest.raises(ExecutorError, match=r"pip install 'recpim\[ray\]'"):
+        make_executor("ray")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# Ray maps "127.0.0.1" to the machine's outward address unless told this is a single-machine
+# cluster; this flag keeps the head, its workers and the driver on the loopback address.
+RAY_LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+DRIVER = """
+import json, math, sys
+from recpim.search.executor import make_executor
+with make_executor("ray", workers=2, address=sys.argv[1]) as executor:
+    pairs = list(executor.map(math.factorial, range(8)))
+    ordered = executor.map_ordered(math.isqrt, [16, 81, 2])
+print(json.dumps({"pairs": pairs, "ordered": ordered}))
+"""
+
+
+@pytest.mark.slow
+def test_ray_backend_runs_a_map_on_a_real_local_head():
+    pytest.importorskip("ray", reason="Ray is not installed (optional extra recpim[ray])")
+    ray_cli = Path(sys.executable).with_name("ray")
+    if not ray_cli.exists():
+        pytest.skip(f"the ray command is not beside {sys.executable}")
+    env = {**os.environ, **RAY_LOOPBACK_ENV}
+    port = _free_port()
+    temp_dir = tempfile.mkdtemp(prefix="rpray")   # short: Ray's socket paths must stay under 108 chars
+    # --block keeps `ray start` in the foreground: SIGTERM to that one process drains the node and
+    # stops the processes it started, and nothing else on the machine.
+    head = subprocess.Popen(
+        [str(ray_cli), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+         "--num-cpus=1", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        driver = subprocess.run([sys.executable, "-c", DRIVER, f"127.0.0.1:{port}"], env=env, capture_output=True,
+                                text=True, timeout=120)
+        assert driver.returncode == 0, driver.stderr[-3000:]
+        data = json.loads(driver.stdout.strip().splitlines()[-1])
+        assert sorted(tuple(pair) for pair in data["pairs"]) == [(i, math.factorial(i)) for i in range(8)]
+        assert data["ordered"] == [4, 9, 1]
+    finally:
+        head.send_signal(signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)   # the group this test created for the head
+            head.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
