@@ -40,7 +40,8 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
         raise capacity_error(graph.name, xmaps, chip)
 
     policy = chip.mapping.replication if fits else "none"
-    replicas = balance_replicas([(name, x.crossbars, x.read_steps) for name, x in xmaps.items()], chip, policy)
+    replicas = balance_replicas(
+        [(name, x.crossbars, x.read_steps // x.vectors, x.vectors) for name, x in xmaps.items()], chip, policy)
     segments, rounds = allocate([(name, x.crossbars * replicas[name]) for name, x in xmaps.items()], chip,
                                 time_multiplexed=not fits)
     layers = {node.name: _layer(node, xmaps[node.name], replicas[node.name], tuple(segments[node.name]), chip)
@@ -128,7 +129,7 @@ def _layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments: tup
         shift_add_ops=xmap.shift_add_ops,
         read_steps_per_inference=xmap.read_steps,
         read_steps_per_inference_replicated=ceil_div(xmap.vectors, copies) * xmap.input_cycles * xmap.row_groups,
-        pipeline_read_steps=xmap.read_steps / copies,
+        pipeline_read_steps=ceil_div(xmap.vectors, copies) * xmap.input_cycles * xmap.row_groups,
         adcs=adcs,
         conversions_per_adc_per_read=conversions_per_read,
         input_bits_per_vector=xmap.k_rows * xmap.activation_bits,

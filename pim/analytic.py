@@ -14,25 +14,21 @@ from __future__ import annotations
 from collections import defaultdict
 
 from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
-from recpim.pim.timing import ChipTiming, replica_vector_groups
+from recpim.pim.timing import ChipTiming, vector_waves
 from recpim.pim.workload import PipelineWorkload, Stage, StageKind
 
 HANDOFF_SLOTS = 2  # double-buffered handoff between layers
-DEFAULT_VECTORS_PER_EVENT = 16
+DEFAULT_WAVES_PER_EVENT = 16
 
 
-def stage_ns(stage: Stage, timing: ChipTiming, vectors_per_event: int = DEFAULT_VECTORS_PER_EVENT) -> float:
+def stage_ns(stage: Stage, timing: ChipTiming, waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> float:
     """Time one inference occupies a stage when nothing else competes for its resources."""
     if stage.kind == StageKind.MVM:
-        per_replica = []
-        for groups in replica_vector_groups(stage.vectors, stage.replicas, vectors_per_event):
-            per_replica.append(sum(
-                timing.buffer_ns(n * stage.input_bits_per_vector)
-                + timing.mvm_ns(stage, n)
-                + timing.buffer_ns(n * stage.output_bits_per_vector)
-                for n in groups
-            ))
-        return max(per_replica, default=0.0)
+        return sum(
+            timing.buffer_ns(n * stage.input_bits_per_vector) + timing.mvm_ns(stage, waves)
+            + timing.buffer_ns(n * stage.output_bits_per_vector)
+            for waves, n in vector_waves(stage.vectors, stage.replicas, waves_per_event)
+        )
     read_ns = timing.buffer_ns(stage.input_bits_per_vector)
     write_ns = timing.buffer_ns(stage.output_bits_per_vector)
     if stage.kind == StageKind.DIGITAL:
@@ -53,16 +49,15 @@ def pipeline_fill_ns(workload: PipelineWorkload, stage_times: dict[str, float], 
 
 
 def resource_busy_ns(workload: PipelineWorkload, timing: ChipTiming,
-                     vectors_per_event: int = DEFAULT_VECTORS_PER_EVENT) -> dict[str, float]:
+                     waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> dict[str, float]:
     """Busy time per inference of every shared resource, named as the simulator names them."""
     busy: dict[str, float] = defaultdict(float)
     for stage in workload.stages:
         tile = f"tile{stage.tile}"
         if stage.kind == StageKind.MVM:
-            for groups in replica_vector_groups(stage.vectors, stage.replicas, vectors_per_event):
-                for n in groups:
-                    busy[f"{tile}.buffer"] += _buffer_ns(timing, n * stage.input_bits_per_vector,
-                                                         n * stage.output_bits_per_vector)
+            for _, n in vector_waves(stage.vectors, stage.replicas, waves_per_event):
+                busy[f"{tile}.buffer"] += _buffer_ns(timing, n * stage.input_bits_per_vector,
+                                                     n * stage.output_bits_per_vector)
         else:
             busy[f"{tile}.buffer"] += _buffer_ns(timing, stage.input_bits_per_vector, stage.output_bits_per_vector)
         if stage.kind == StageKind.DIGITAL:
@@ -108,14 +103,14 @@ def _buffer_ns(timing: ChipTiming, read_bits: int, write_bits: int) -> float:
 
 def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action: dict[str, float],
             leakage_mw: float, area_mm2_by_component: dict[str, float], chip_name: str, batch: int = 1,
-            vectors_per_event: int = DEFAULT_VECTORS_PER_EVENT) -> CostReport:
+            waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> CostReport:
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    stage_times = {s.name: stage_ns(s, timing, vectors_per_event) for s in workload.stages}
+    stage_times = {s.name: stage_ns(s, timing, waves_per_event) for s in workload.stages}
     finish = pipeline_fill_ns(workload, stage_times, timing)
     fill_ns = max(finish.values(), default=0.0)
 
-    busy = resource_busy_ns(workload, timing, vectors_per_event)
+    busy = resource_busy_ns(workload, timing, waves_per_event)
     bounds = {f"stage {name}": t for name, t in stage_times.items()}
     bounds.update(busy)
     bounds.update(handoff_bounds_ns(workload, stage_times, timing))

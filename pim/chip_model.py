@@ -204,8 +204,11 @@ def _contexts(chip: ChipConfig) -> dict[str, dict[str, Any]]:
     return {
         "crossbar": {**common, **device, "rows": xbar.rows, "cols": xbar.cols, "read_latency_ns": xbar.read_latency_ns,
                      "cell_read_energy_pj": xbar.cell_read_energy_pj,
+                     "input_bit_density": xbar.input_bit_density, "weight_on_fraction": xbar.weight_on_fraction,
+                     "sense_time_ns": xbar.sense_time_ns,
                      "actions_per_ns": xbar.rows_read_at_once * xbar.cols / cycle},
-        "dac": {**common, "bits": chip.dac.bits, "actions_per_ns": xbar.rows_read_at_once / xbar.rows / cycle},
+        "dac": {**common, "bits": chip.dac.bits, "input_bit_density": xbar.input_bit_density,
+                "actions_per_ns": xbar.rows_read_at_once / xbar.rows / cycle},
         "sample_hold": {**common, "actions_per_ns": 1 / cycle},
         "adc": {**common, "bits": chip.adc.bits, "sample_rate_gsps": chip.adc.sample_rate_gsps,
                 "actions_per_ns": chip.adc.sample_rate_gsps},

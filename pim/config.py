@@ -75,6 +75,11 @@ class CrossbarConfig(ComponentChoice):
     device: DeviceParams = DeviceParams()
     write_energy_pj_per_cell: float = Field(default=10.0, ge=0, le=1e5)
     write_latency_ns_per_row: float = Field(default=100.0, ge=0, le=1e7)
+    # Data-aware read energy (the mapping counts every cell of a driven row; the component model
+    # charges the expectation). Defaults reproduce the data-blind figures exactly.
+    input_bit_density: float = Field(default=1.0, ge=0, le=1)  # expected share of input bits that are 1
+    weight_on_fraction: float = Field(default=0.5, ge=0, le=1)  # expected share of cells in the on state
+    sense_time_ns: float | None = Field(default=None, gt=0, le=1e4)  # cell conducts this long; None: read pulse
 
     @model_validator(mode="after")
     def _read_within_rows(self) -> CrossbarConfig:

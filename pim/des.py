@@ -2,9 +2,10 @@
 
 A batch of inferences flows through the stages as an ISAAC-style inter-layer pipeline. Shared
 hardware is a SimPy resource and contention emerges from requests:
-- each replica of an MVM stage's crossbars (with their ADCs, DACs, S+H and shift-and-add) is a
-  resource of capacity 1; one event is one group of at most `vectors_per_event` input vectors,
-  each bit-serial over its DAC steps, held for the time the component models give;
+- the crossbars of an MVM stage (all its copies, with their ADCs, DACs, S+H and shift-and-add) are
+  a resource of capacity 1; the copies take one input vector each in lockstep waves, and one event
+  is a group of at most `waves_per_event` waves, each wave bit-serial over its DAC steps, held for
+  the time the component models give;
 - each tile's buffer (capacity = ports), and each tile's vector units (capacity = count);
 - every directed mesh link (capacity 1): an inter-tile transfer holds all links of its path;
 - the off-chip DRAM channel (capacity 1) for embedding lookups.
@@ -19,9 +20,9 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from recpim.pim.analytic import DEFAULT_VECTORS_PER_EVENT, HANDOFF_SLOTS
+from recpim.pim.analytic import DEFAULT_WAVES_PER_EVENT, HANDOFF_SLOTS
 from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
-from recpim.pim.timing import ChipTiming, replica_vector_groups
+from recpim.pim.timing import ChipTiming, vector_waves
 from recpim.pim.workload import PipelineWorkload, Stage, StageKind
 
 
@@ -33,20 +34,19 @@ class _Recorder:
 
 
 class _Simulation:
-    def __init__(self, workload: PipelineWorkload, timing: ChipTiming, batch: int, vectors_per_event: int,
+    def __init__(self, workload: PipelineWorkload, timing: ChipTiming, batch: int, waves_per_event: int,
                  record_trace: bool):
         self.workload = workload
         self.timing = timing
         self.batch = batch
-        self.vectors_per_event = vectors_per_event
+        self.waves_per_event = waves_per_event
         self.env = simpy.Environment()
         self.rec = _Recorder(trace=[] if record_trace else None)
         env = self.env
         tiles = {stage.tile for stage in workload.stages}
         self.buffers = {t: simpy.Resource(env, capacity=timing.buffer_ports) for t in tiles}
         self.vector_units = {t: simpy.Resource(env, capacity=timing.vector_units) for t in tiles}
-        self.replicas = {s.name: [simpy.Resource(env, capacity=1) for _ in range(s.replicas)]
-                         for s in workload.stages if s.kind == StageKind.MVM}
+        self.crossbars = {s.name: simpy.Resource(env, capacity=1) for s in workload.stages if s.kind == StageKind.MVM}
         self.links = {link: simpy.Resource(env, capacity=1) for t in workload.transfers for link in t.links}
         self.dram = simpy.Resource(env, capacity=1)
         self.transfers = {(t.producer, t.consumer): t for t in workload.transfers}
@@ -83,13 +83,14 @@ class _Simulation:
             yield from self._hold(self.buffers[tile], f"tile{tile}.buffer", "buffer", duration_ns, label)
 
     # ---- the work of one stage for one inference
-    def _replica_job(self, stage: Stage, replica: int, groups: list[int], inference: int):
+    def _mvm_events(self, stage: Stage, inference: int):
+        """Waves of vectors on the layer's crossbar copies: buffer read, bit-serial steps, write."""
         macs_per_vector = stage.macs // stage.vectors
-        for n in groups:
-            label = f"{stage.name} #{inference}"
+        label = f"{stage.name} #{inference}"
+        for waves, n in vector_waves(stage.vectors, stage.replicas, self.waves_per_event):
             yield from self._buffer(stage.tile, n * stage.input_bits_per_vector, label)
-            yield from self._hold(self.replicas[stage.name][replica], f"{stage.name}.xbar{replica}", "crossbar",
-                                  self.timing.mvm_ns(stage, n), label)
+            yield from self._hold(self.crossbars[stage.name], f"{stage.name}.crossbars", "crossbar",
+                                  self.timing.mvm_ns(stage, waves), label)
             yield from self._buffer(stage.tile, n * stage.output_bits_per_vector, label)
             self.macs_done += n * macs_per_vector
 
@@ -100,9 +101,7 @@ class _Simulation:
     def _do_stage(self, stage: Stage, inference: int):
         env, label = self.env, f"{stage.name} #{inference}"
         if stage.kind == StageKind.MVM:
-            plan = replica_vector_groups(stage.vectors, stage.replicas, self.vectors_per_event)
-            yield env.all_of([env.process(self._replica_job(stage, r, groups, inference))
-                              for r, groups in enumerate(plan) if groups])
+            yield from self._mvm_events(stage, inference)
             return
         yield from self._buffer(stage.tile, stage.input_bits_per_vector, label)
         if stage.kind == StageKind.DIGITAL:
@@ -171,12 +170,12 @@ class _Simulation:
 
 def simulate(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action: dict[str, float],
              leakage_mw: float, area_mm2_by_component: dict[str, float], chip_name: str, batch: int = 1,
-             vectors_per_event: int = DEFAULT_VECTORS_PER_EVENT,
+             waves_per_event: int = DEFAULT_WAVES_PER_EVENT,
              record_trace: bool = False) -> tuple[CostReport, list[tuple[str, str, float, float]] | None]:
     """Run the batch through the pipeline; returns the report and (optionally) the timeline."""
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    sim = _Simulation(workload, timing, batch, vectors_per_event, record_trace)
+    sim = _Simulation(workload, timing, batch, waves_per_event, record_trace)
     sim.run()
     batch_ns = sim.env.now
     first = [name for (i, name) in sim.start_ns if i == 0]

@@ -55,12 +55,12 @@ def cost_inputs(chip: ChipConfig, model: ChipModel | None = None) -> CostInputs:
 
 
 def run_engine(workload: PipelineWorkload, inputs: CostInputs, engine: Engine = "analytic", batch: int = 64,
-               vectors_per_event: int = analytic.DEFAULT_VECTORS_PER_EVENT,
+               waves_per_event: int = analytic.DEFAULT_WAVES_PER_EVENT,
                record_trace: bool = False) -> tuple[CostReport, list | None]:
     common = dict(
         timing=inputs.timing, energy_pj_per_action=inputs.energy_pj_per_action,
         leakage_mw=inputs.leakage_mw(workload.tiles_used), area_mm2_by_component=inputs.area_mm2_by_component,
-        chip_name=inputs.chip_name, batch=batch, vectors_per_event=vectors_per_event,
+        chip_name=inputs.chip_name, batch=batch, waves_per_event=waves_per_event,
     )
     if engine == "analytic":
         return analytic.analyze(workload, **common), None

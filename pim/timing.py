@@ -109,13 +109,17 @@ class ChipTiming:
         return rows * self.crossbar_read_ns
 
 
-def replica_vector_groups(vectors: int, replicas: int, group_size: int) -> list[list[int]]:
-    """How a stage's vectors are split: replica r takes every replicas-th vector (a static,
-    balanced split), and processes its share in groups of at most `group_size` vectors -- one
-    simulator event per group. Returns, per replica, the sizes of its groups."""
-    plan = []
-    for replica in range(replicas):
-        share = vectors // replicas + (1 if replica < vectors % replicas else 0)
-        full, rest = divmod(share, group_size)
-        plan.append([group_size] * full + ([rest] if rest else []))
-    return plan
+def vector_waves(vectors: int, replicas: int, waves_per_event: int) -> list[tuple[int, int]]:
+    """How a stage's vectors are processed: its `replicas` identical copies take one vector each at
+    a time, in lockstep waves (ceil(vectors / replicas) waves, the last one maybe partial). One
+    simulator event is a group of at most `waves_per_event` waves. Returns (waves, vectors) per
+    event; the vectors of all events add up to `vectors`."""
+    total_waves = ceil_div(vectors, replicas)
+    events = []
+    done_vectors = 0
+    for first_wave in range(0, total_waves, waves_per_event):
+        waves = min(waves_per_event, total_waves - first_wave)
+        group_vectors = min(waves * replicas, vectors - done_vectors)
+        events.append((waves, group_vectors))
+        done_vectors += group_vectors
+    return events

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from recpim.pim.analytic import analyze, stage_ns
 from recpim.pim.des import simulate
-from recpim.pim.timing import ChipTiming, replica_vector_groups
+from recpim.pim.timing import ChipTiming, vector_waves
 from recpim.pim.trace import chrome_trace
 from recpim.pim.workload import ACTIVITY_KEYS, PipelineWorkload, Stage, StageKind, Transfer
 
@@ -146,11 +146,11 @@ def test_hand_computed_mvm_stage_time():
     assert math.isclose(stage_ns(doubled, timing), 2 * 8 * 100.0 + 2 * timing.buffer_access_ns)
 
 
-def test_replica_groups_cover_every_vector_once():
-    plan = replica_vector_groups(vectors=1000, replicas=3, group_size=16)
-    assert sum(sum(groups) for groups in plan) == 1000
-    assert max(len(g) for g in plan) == math.ceil(334 / 16)
-    assert all(size <= 16 for groups in plan for size in groups)
+def test_waves_cover_every_vector_once():
+    events = vector_waves(vectors=1000, replicas=3, waves_per_event=16)
+    assert sum(n for _, n in events) == 1000
+    assert sum(waves for waves, _ in events) == math.ceil(1000 / 3)
+    assert all(waves <= 16 and n <= 3 * waves for waves, n in events)
 
 
 def test_pipeline_batch_latency_is_fill_plus_bottleneck_periods():
@@ -176,6 +176,6 @@ def test_trace_has_one_track_per_resource_and_valid_events():
     _, timeline = simulate(workload, timing, ENERGY_PJ, 0.0, AREA_MM2, "t", batch=3, record_trace=True)
     trace = json.loads(json.dumps(chrome_trace(timeline)))
     names = {e["args"]["name"] for e in trace["traceEvents"] if e["ph"] == "M" and e["name"] == "thread_name"}
-    assert {"a.xbar0", "a.xbar1", "b.xbar0", "tile0.buffer", "tile1.buffer", "link0-1"} <= names
+    assert {"a.crossbars", "b.crossbars", "tile0.buffer", "tile1.buffer", "link0-1"} <= names
     spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
     assert spans and all(e["dur"] > 0 and e["ts"] >= 0 for e in spans)

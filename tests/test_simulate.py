@@ -102,7 +102,7 @@ def test_cli_simulate_json_and_trace(tmp_path):
                         rel_tol=1e-12)
     events = json.loads(trace.read_text())["traceEvents"]
     tracks = {e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
-    assert "dram" in tracks and any(t.endswith(".xbar0") for t in tracks)
+    assert "dram" in tracks and any(t.endswith(".crossbars") for t in tracks)
 
 
 def test_cli_simulate_reports_a_model_that_does_not_fit():
