@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
+
 from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
 from recpim.pim.timing import ChipTiming, vector_waves
 from recpim.pim.workload import PipelineWorkload, Stage, StageKind
@@ -23,24 +25,46 @@ DEFAULT_WAVES_PER_EVENT = 16
 
 def stage_ns(stage: Stage, timing: ChipTiming, waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> float:
     """Time one inference occupies a stage when nothing else competes for its resources."""
+    return stage_cost(stage, timing, waves_per_event)[0]
+
+
+def stage_cost(stage: Stage, timing: ChipTiming,
+               waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> tuple[float, dict[str, float]]:
+    """A stage's time per inference and the busy time it adds to each shared resource, named as
+    the simulator names them (buffer time is per port; vector-unit time is shared by the units)."""
+    tile = f"tile{stage.tile}"
+    busy: dict[str, float] = {}
     if stage.kind == StageKind.MVM:
-        return sum(
-            timing.buffer_ns(n * stage.input_bits_per_vector) + timing.mvm_ns(stage, waves)
-            + timing.buffer_ns(n * stage.output_bits_per_vector)
-            for waves, n in vector_waves(stage.vectors, stage.replicas, waves_per_event)
-        )
+        time_ns = buffer_ns = 0.0
+        for waves, n in vector_waves(stage.vectors, stage.replicas, waves_per_event):
+            io_ns = (timing.buffer_ns(n * stage.input_bits_per_vector)
+                     + timing.buffer_ns(n * stage.output_bits_per_vector))
+            time_ns += io_ns + timing.mvm_ns(stage, waves)
+            buffer_ns += io_ns
+        busy[f"{tile}.buffer"] = buffer_ns / timing.buffer_ports
+        return time_ns, busy
     read_ns = timing.buffer_ns(stage.input_bits_per_vector)
     write_ns = timing.buffer_ns(stage.output_bits_per_vector)
+    busy[f"{tile}.buffer"] = (read_ns + write_ns) / timing.buffer_ports
     if stage.kind == StageKind.DIGITAL:
-        chunks = timing.digital_chunks(stage.digital_ops)
-        return read_ns + timing.digital_ns(max(chunks, default=0)) + write_ns
-    return timing.dram_ns(stage.dram_bits) + timing.reram_lookup_ns(stage.reram_lookup_rows) + write_ns
+        # Equal chunks, one per vector unit; the pool's busy time is shared by its units.
+        chunk_ns = [timing.digital_ns(ops) for ops in timing.digital_chunks(stage.digital_ops)]
+        busy[f"{tile}.vector_units"] = sum(chunk_ns) / timing.vector_units
+        return read_ns + max(chunk_ns, default=0.0) + write_ns, busy
+    dram_ns = timing.dram_ns(stage.dram_bits)
+    if stage.dram_bits:
+        busy["dram"] = dram_ns
+    return dram_ns + timing.reram_lookup_ns(stage.reram_lookup_rows) + write_ns, busy
 
 
-def pipeline_fill_ns(workload: PipelineWorkload, stage_times: dict[str, float], timing: ChipTiming) -> dict[str, float]:
+def transfer_times_ns(workload: PipelineWorkload, timing: ChipTiming) -> dict[tuple[str, str], float]:
+    return {(t.producer, t.consumer): timing.transfer_ns(t.num_bytes, t.hops) for t in workload.transfers}
+
+
+def pipeline_fill_ns(workload: PipelineWorkload, stage_times: dict[str, float],
+                     transfer_ns: dict[tuple[str, str], float]) -> dict[str, float]:
     """Finish time of each stage for one inference entering an empty pipeline at t = 0: the
     longest path through the stage DAG (stages are stored in topological order)."""
-    transfer_ns = {(t.producer, t.consumer): timing.transfer_ns(t.num_bytes, t.hops) for t in workload.transfers}
     finish: dict[str, float] = {}
     for stage in workload.stages:
         start = max((finish[p] + transfer_ns.get((p, stage.name), 0.0) for p in stage.predecessors), default=0.0)
@@ -48,57 +72,38 @@ def pipeline_fill_ns(workload: PipelineWorkload, stage_times: dict[str, float], 
     return finish
 
 
-def resource_busy_ns(workload: PipelineWorkload, timing: ChipTiming,
-                     waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> dict[str, float]:
-    """Busy time per inference of every shared resource, named as the simulator names them."""
+def _stage_times_and_busy(workload: PipelineWorkload, timing: ChipTiming,
+                          waves_per_event: int) -> tuple[dict[str, float], dict[str, float]]:
+    stage_times: dict[str, float] = {}
     busy: dict[str, float] = defaultdict(float)
     for stage in workload.stages:
-        tile = f"tile{stage.tile}"
-        if stage.kind == StageKind.MVM:
-            for _, n in vector_waves(stage.vectors, stage.replicas, waves_per_event):
-                busy[f"{tile}.buffer"] += _buffer_ns(timing, n * stage.input_bits_per_vector,
-                                                     n * stage.output_bits_per_vector)
-        else:
-            busy[f"{tile}.buffer"] += _buffer_ns(timing, stage.input_bits_per_vector, stage.output_bits_per_vector)
-        if stage.kind == StageKind.DIGITAL:
-            # The ops are split into equal chunks, one per unit; the pool's busy time is shared by its units.
-            chunks = timing.digital_chunks(stage.digital_ops)
-            busy[f"{tile}.vector_units"] += sum(timing.digital_ns(ops) for ops in chunks) / timing.vector_units
-        if stage.kind == StageKind.EMBEDDING and stage.dram_bits:
-            busy["dram"] += timing.dram_ns(stage.dram_bits)
+        stage_times[stage.name], adds = stage_cost(stage, timing, waves_per_event)
+        for resource, ns in adds.items():
+            busy[resource] += ns
     for transfer in workload.transfers:
+        link_ns = timing.transfer_ns(transfer.num_bytes, transfer.hops)
         for link in transfer.links:
-            busy[f"link{link[0]}-{link[1]}"] += timing.transfer_ns(transfer.num_bytes, transfer.hops)
-    return dict(busy)
+            busy[f"link{link[0]}-{link[1]}"] += link_ns
+    return stage_times, dict(busy)
 
 
 def handoff_bounds_ns(workload: PipelineWorkload, stage_times: dict[str, float],
-                      timing: ChipTiming) -> dict[str, float]:
+                      transfer_ns: dict[tuple[str, str], float]) -> dict[str, float]:
     """Double-buffered handoff: producer P starts inference b only after consumer C has finished
     b - 2, so every path P -> ... -> C, closed by C's two slots, bounds the period by its length
-    over 2 (a cycle of a marked graph). Only the longest path from each P to each C matters."""
-    transfer_ns = {(t.producer, t.consumer): timing.transfer_ns(t.num_bytes, t.hops) for t in workload.transfers}
-    stages = workload.stages
-    bounds = {}
-    for index, producer in enumerate(stages):
-        consumers = [s.name for s in stages[index + 1:] if producer.name in s.predecessors]
-        if not consumers:
-            continue
-        # Longest path from the start of `producer` to the end of each later stage it reaches
-        # (stages are in topological order, so one forward pass suffices).
-        reach = {producer.name: stage_times[producer.name]}
-        for stage in stages[index + 1:]:
-            arrivals = [reach[p] + transfer_ns.get((p, stage.name), 0.0) for p in stage.predecessors if p in reach]
-            if arrivals:
-                reach[stage.name] = max(arrivals) + stage_times[stage.name]
-        for consumer in consumers:
-            bounds[f"handoff {producer.name}->{consumer}"] = reach[consumer] / HANDOFF_SLOTS
-    return bounds
-
-
-def _buffer_ns(timing: ChipTiming, read_bits: int, write_bits: int) -> float:
-    """Buffer time per port for one read and one write (ports serve requests in parallel)."""
-    return (timing.buffer_ns(read_bits) + timing.buffer_ns(write_bits)) / timing.buffer_ports
+    over 2 (a cycle of a marked graph). Only the longest path from each P to each C matters: one
+    forward pass in topological order fills longest[p, v] for all p at once (numpy columns)."""
+    index = {stage.name: i for i, stage in enumerate(workload.stages)}
+    longest = np.full((len(index), len(index)), -np.inf)
+    edges = []
+    for stage in workload.stages:
+        v = index[stage.name]
+        if stage.predecessors:
+            arrivals = [longest[:, index[p]] + transfer_ns.get((p, stage.name), 0.0) for p in stage.predecessors]
+            longest[:, v] = np.maximum.reduce(arrivals) + stage_times[stage.name]
+            edges += [(p, stage.name) for p in stage.predecessors]
+        longest[v, v] = stage_times[stage.name]
+    return {f"handoff {p}->{c}": float(longest[index[p], index[c]]) / HANDOFF_SLOTS for p, c in edges}
 
 
 def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action: dict[str, float],
@@ -106,14 +111,14 @@ def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action
             waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> CostReport:
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    stage_times = {s.name: stage_ns(s, timing, waves_per_event) for s in workload.stages}
-    finish = pipeline_fill_ns(workload, stage_times, timing)
+    stage_times, busy = _stage_times_and_busy(workload, timing, waves_per_event)
+    transfer_ns = transfer_times_ns(workload, timing)
+    finish = pipeline_fill_ns(workload, stage_times, transfer_ns)
     fill_ns = max(finish.values(), default=0.0)
 
-    busy = resource_busy_ns(workload, timing, waves_per_event)
     bounds = {f"stage {name}": t for name, t in stage_times.items()}
     bounds.update(busy)
-    bounds.update(handoff_bounds_ns(workload, stage_times, timing))
+    bounds.update(handoff_bounds_ns(workload, stage_times, transfer_ns))
     limiter, period_ns = max(bounds.items(), key=lambda item: item[1])
     batch_ns = fill_ns + (batch - 1) * period_ns + workload.reprogram_ns_per_batch
 

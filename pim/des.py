@@ -116,9 +116,10 @@ class _Simulation:
                 yield from self._busy(f"{stage.name}.reram", read_ns, label)
         yield from self._buffer(stage.tile, stage.output_bits_per_vector, label)
 
-    def _deliver(self, producer: str, consumer: str, inference: int):
-        transfer = self.transfers.get((producer, consumer))
-        if transfer is not None and transfer.hops:
+    def _deliver(self, transfer, inference: int):
+        """An inter-tile transfer, then the consumer is told the data is there."""
+        producer, consumer = transfer.producer, transfer.consumer
+        if transfer.hops:
             # Take every link of the path in a global order (no deadlock), hold them for the transfer.
             requested = self.env.now
             requests = []
@@ -136,7 +137,7 @@ class _Simulation:
                 if self.rec.trace is not None:
                     self.rec.trace.append((f"link{link[0]}-{link[1]}", f"{producer}->{consumer} #{inference}",
                                            start, duration))
-        yield self.ready[(producer, consumer)].put(inference)
+        self.ready[(producer, consumer)].put(inference)  # unbounded store: never waits
 
     def _stage_process(self, stage: Stage):
         env = self.env
@@ -151,10 +152,15 @@ class _Simulation:
             yield from self._do_stage(stage, inference)
             self.finish_ns[(inference, stage.name)] = env.now
             self.completed[stage.name] += 1
+            # Freeing a slot and signalling an on-tile consumer never wait: no need to yield them.
             for producer in stage.predecessors:
-                yield self.slots[(producer, stage.name)].put(1)
+                self.slots[(producer, stage.name)].put(1)
             for consumer in self.consumers[stage.name]:
-                env.process(self._deliver(stage.name, consumer, inference))
+                transfer = self.transfers.get((stage.name, consumer))
+                if transfer is not None and transfer.hops:
+                    env.process(self._deliver(transfer, inference))
+                else:
+                    self.ready[(stage.name, consumer)].put(inference)
 
     def run(self) -> None:
         # Time-multiplexed mappings first write the crossbars (modelled as one up-front pause).

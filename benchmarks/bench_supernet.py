@@ -1,0 +1,229 @@
+"""Supernet benchmarks (issue 6): prints its figures; a script, not a test.
+
+(a) speed: a supernet training step on sampled NASRec-Full subnets versus a step of the same
+    subnets' standalone models (batch 512; median over subnets of the per-subnet median ratio).
+    Target <= 1.5x.
+(b) ranking: Kendall's tau between the supernet's log loss of >= 16 random subnets (inherited
+    weights, with and without logit fine-tuning) and the same subnets trained alone, on synthetic
+    data. Target tau >= 0.5. Sized to run in minutes on 2 cores: a 4-block NASRec-Full-shaped space
+    with narrower widths (see BENCH_SPACE), float arithmetic.
+(c) accuracy on real data: a subnet trained on the Criteo 10k sample beside logistic regression
+    on the same split.
+(d) hardware-aware accuracy: the log loss of one trained subnet at its bits, then with its MVMs on
+    simulated crossbars with an 8-bit and a 4-bit ADC.
+
+Run: .venv/bin/python benchmarks/bench_supernet.py [--parts abcd] [--subnets 16] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import kendalltau
+
+from recpim.arch.crossbar_sim import CrossbarArithmetic
+from recpim.arch.datasets import open_dataset
+from recpim.arch.scoring import cached_split, score_standalone, score_subnet, train_standalone
+from recpim.arch.space import get_space, nasrec_full, register_space
+from recpim.arch.standalone import StandaloneModel
+from recpim.arch.subnet import load_subnet, sample_subnet
+from recpim.arch.supernet import Supernet, init_embeddings
+from recpim.arch.training import TrainConfig, configure_threads, make_optimizer, train_batches, train_step, train_supernet
+
+ROOT = Path(__file__).resolve().parents[1]
+CRITEO_SAMPLE = ROOT.parent / "shared" / "data" / "criteo" / "criteo_kaggle_train_head10k.tsv.gz"
+BENCH_SPACE = nasrec_full(num_blocks=4, name="bench_nasrec_full_4", dense_widths=(16, 32, 64, 128, 256),
+                          sparse_widths=(8, 16, 32))
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# ---- (a)
+def step_time(subnets: int, repeats: int, batch_size: int) -> None:
+    dataset = open_dataset("synthetic:20000")
+    space = get_space("full")
+    torch.manual_seed(0)
+    supernet = Supernet(space, dataset.schema)
+    config = TrainConfig(steps=1000, batch_size=batch_size)
+    super_opt, super_sched = make_optimizer(supernet, config, 1000)
+    batch = next(train_batches(dataset, batch_size, seed=0))
+    ratios, super_times, alone_times = [], [], []
+    for seed in range(subnets):
+        subnet = sample_subnet(space, seed)
+        model = StandaloneModel(subnet, dataset.schema)
+        alone_opt, alone_sched = make_optimizer(model, config, 1000)
+
+        def super_step():
+            train_step(supernet, lambda b: supernet(b.dense, b.sparse, subnet), batch, super_opt, super_sched, 5.0)
+
+        def alone_step():
+            train_step(model, lambda b: model(b.dense, b.sparse), batch, alone_opt, alone_sched, 5.0)
+
+        super_step(), alone_step()  # warm-up
+        pairs = [(timed(super_step), timed(alone_step)) for _ in range(repeats)]  # interleaved
+        s, a = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+        super_times.append(s)
+        alone_times.append(a)
+        ratios.append(s / a)
+        print(f"  subnet seed {seed}: supernet {s * 1e3:7.1f} ms  standalone {a * 1e3:7.1f} ms  ratio {s / a:5.2f}",
+              flush=True)
+    print(f"(a) step time, NASRec-Full, batch {batch_size}, {subnets} subnets x {repeats} steps: median supernet "
+          f"{statistics.median(super_times) * 1e3:.1f} ms, standalone {statistics.median(alone_times) * 1e3:.1f} ms, "
+          f"median ratio {statistics.median(ratios):.2f}x, max {max(ratios):.2f}x (target <= 1.5x)", flush=True)
+
+
+# ---- (b)
+def ranking(args: argparse.Namespace) -> None:
+    space = register_space(BENCH_SPACE)
+    dataset = open_dataset(f"synthetic:{args.rows}")
+    config = TrainConfig(data=f"synthetic:{args.rows}", space=space.name, steps=args.supernet_steps,
+                         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, seed=0)
+    began = time.perf_counter()
+    trained = train_supernet(dataset, config)
+    supernet = trained.model
+    supernet_s = time.perf_counter() - began
+    subnets = [sample_subnet(space, 1000 + i) for i in range(args.subnets)]
+    predicted, tuned, truth = [], [], []
+    standalone_config = config.model_copy(update={"steps": args.standalone_steps})
+    began = time.perf_counter()
+    for i, subnet in enumerate(subnets):
+        predicted.append(score_subnet(supernet, subnet, dataset, quant=False).logloss)
+        tuned.append(score_subnet(supernet, subnet, dataset, quant=False, finetune_steps=args.finetune_steps).logloss)
+        truth.append(train_standalone(subnet, dataset, args.standalone_steps, seed=0, config=standalone_config).logloss)
+        print(f"  subnet {i:2d}: supernet {predicted[-1]:.4f}  fine-tuned {tuned[-1]:.4f}  standalone {truth[-1]:.4f}",
+              flush=True)
+    tau_plain = kendalltau(predicted, truth).statistic
+    tau_tuned = kendalltau(tuned, truth).statistic
+    print(f"(b) ranking on synthetic:{args.rows} ({space.name}: 4 blocks, dense widths {space.dense_widths}, sparse "
+          f"{space.sparse_widths}); {args.optimizer} lr {args.lr}, batch {args.batch_size}; supernet "
+          f"{args.supernet_steps} steps ({supernet_s:.0f} s), standalone {args.standalone_steps} steps each, "
+          f"{args.subnets} subnets ({time.perf_counter() - began:.0f} s):", flush=True)
+    print(f"    standalone log loss {min(truth):.4f} .. {max(truth):.4f}; Kendall tau without fine-tuning "
+          f"{tau_plain:.3f}, with {args.finetune_steps}-step logit fine-tuning {tau_tuned:.3f} (target >= 0.5)",
+          flush=True)
+
+
+# ---- (c)
+class LogisticRegression(torch.nn.Module):
+    """A weight per (field, id) and per dense feature, and a bias."""
+
+    def __init__(self, schema):
+        super().__init__()
+        self.tables = torch.nn.ModuleList(torch.nn.Embedding(v, 1) for v in schema.vocab_sizes)
+        for table in self.tables:
+            torch.nn.init.zeros_(table.weight)
+        self.dense = torch.nn.Linear(schema.num_dense, 1)
+
+    def forward(self, dense, sparse):
+        logit = self.dense(dense).squeeze(-1)
+        for field, table in enumerate(self.tables):
+            logit = logit + table(sparse[:, field]).squeeze(-1)
+        return logit
+
+
+def criteo(args: argparse.Namespace) -> None:
+    if not CRITEO_SAMPLE.is_file():
+        print(f"(c) skipped: {CRITEO_SAMPLE} not found")
+        return
+    dataset = open_dataset(f"criteo:{CRITEO_SAMPLE}")
+    sizes = dataset.split_sizes()
+    val = cached_split(dataset, "val")
+    base = float(val.label.mean())
+    constant = -(base * np.log(base) + (1 - base) * np.log(1 - base))
+    steps = args.criteo_epochs * (sizes["train"] // args.criteo_batch)
+    config = TrainConfig(space="nasrec_small", batch_size=args.criteo_batch, optimizer="adam", lr=args.criteo_lr)
+    subnet = load_subnet(ROOT / "examples" / "subnet_small_seed0.json")
+    score = train_standalone(subnet, dataset, steps, seed=0, config=config)
+    torch.manual_seed(0)
+    lr_model = LogisticRegression(dataset.schema)
+    optimizer = torch.optim.Adam(lr_model.parameters(), lr=args.criteo_lr)
+    batches = train_batches(dataset, args.criteo_batch, seed=0)
+    for _ in range(steps):
+        batch = next(batches)
+        loss = F.binary_cross_entropy_with_logits(lr_model(batch.dense, batch.sparse), batch.label)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    from recpim.arch.scoring import evaluate
+
+    lr_loss, lr_auc = evaluate(lambda d, s: lr_model(d, s), val)
+    print(f"(c) Criteo 10k sample (train {sizes['train']}, val {sizes['val']} rows, positives {base:.3f}; "
+          f"{args.criteo_epochs} epochs, batch {args.criteo_batch}, Adam lr {args.criteo_lr}):")
+    print(f"    subnet_small_seed0 standalone: log loss {score.logloss:.4f}, AUC {score.auc:.4f}")
+    print(f"    logistic regression:           log loss {lr_loss:.4f}, AUC {lr_auc:.4f}")
+    print(f"    constant (base rate):          log loss {constant:.4f}, AUC 0.5", flush=True)
+
+
+# ---- (d)
+def adc_cost(args: argparse.Namespace) -> None:
+    space = register_space(BENCH_SPACE)
+    dataset = open_dataset(f"synthetic:{args.rows}")
+    subnet = sample_subnet(space, 1000)
+    subnet = subnet.model_copy(update={"blocks": tuple(b.model_copy(update={"weight_bits": 8, "activation_bits": 8})
+                                                       for b in subnet.blocks), "embedding_bits": 8})
+    config = TrainConfig(space=space.name, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr)
+    score, model = train_standalone(subnet, dataset, args.standalone_steps, seed=0, config=config, quant=True,
+                                    return_model=True)
+    rows = args.adc_rows
+    float_model = StandaloneModel(subnet, dataset.schema)
+    float_model.load_state_dict(model.state_dict())
+    float_loss, _ = score_standalone(float_model, dataset, max_rows=rows)
+    quant_loss, quant_auc = score_standalone(model, dataset, max_rows=rows)
+    print(f"(d) one subnet (bench space, seed 1000, 8-bit weights/activations/embeddings), trained quantisation-aware "
+          f"{args.standalone_steps} steps, first {rows} val rows: float {float_loss:.4f}, 8-bit fake quant "
+          f"{quant_loss:.4f} (AUC {quant_auc:.4f})")
+    for encoding in ("differential", "offset"):
+        for adc_bits in (9, 8, 6, 4):
+            arith = CrossbarArithmetic(rows=128, rows_read_at_once=128, cell_bits=2, dac_bits=1, adc_bits=adc_bits,
+                                       encoding=encoding)
+            began = time.perf_counter()
+            loss, auc = score_standalone(model, dataset, crossbar=arith, max_rows=rows)
+            print(f"    crossbar 128 rows read at once, 2-bit cells, 1-bit DAC, {encoding:12s} {adc_bits}-bit ADC: "
+                  f"log loss {loss:.4f} ({loss - quant_loss:+.4f}), AUC {auc:.4f}  [{time.perf_counter() - began:.1f} s]",
+                  flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="abcd")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: idle cores)")
+    parser.add_argument("--step-subnets", type=int, default=8)
+    parser.add_argument("--step-repeats", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=60_000, help="synthetic rows for (b) and (d)")
+    parser.add_argument("--subnets", type=int, default=16)
+    parser.add_argument("--supernet-steps", type=int, default=1500)
+    parser.add_argument("--standalone-steps", type=int, default=300)
+    parser.add_argument("--finetune-steps", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--optimizer", default="adagrad", choices=["adagrad", "adam"])
+    parser.add_argument("--lr", type=float, default=0.03)
+    parser.add_argument("--criteo-epochs", type=int, default=3)
+    parser.add_argument("--criteo-batch", type=int, default=256)
+    parser.add_argument("--criteo-lr", type=float, default=0.003)
+    parser.add_argument("--adc-rows", type=int, default=2000)
+    args = parser.parse_args()
+    print(f"torch threads: {configure_threads(args.threads)}", flush=True)
+    began = time.perf_counter()
+    if "a" in args.parts:
+        step_time(args.step_subnets, args.step_repeats, 512)
+    if "b" in args.parts:
+        ranking(args)
+    if "c" in args.parts:
+        criteo(args)
+    if "d" in args.parts:
+        adc_cost(args)
+    print(f"total {time.perf_counter() - began:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
