@@ -1,7 +1,186 @@
-"""`recpim search` (not yet implemented)."""
+"""`recpim search --chip PRESET_OR_YAML --supernet CKPT --budget N ...`: the joint evolutionary
+co-search, a thin layer over recpim.search.run.run_search and recpim.search.outputs.write_outputs.
+
+`--resume --study PATH` continues a study with the settings saved in it; options that decide the
+result may be repeated (so the same command line plus --resume works) but must match the study's.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from recpim.cli.output import console, print_json
+from recpim.errors import ConfigError
+
+# Option name -> where it lives in SearchSettings (a dotted path) for merging with a study's settings.
+_RESULT_OPTIONS = {"seed": "evolution.seed", "population": "evolution.population", "sample": "evolution.sample",
+                   "children": "evolution.children", "objective": "objective.kind",
+                   "target_energy_pj": "objective.targets.energy_pj_per_inference",
+                   "target_latency_ns": "objective.targets.latency_ns_per_inference",
+                   "alpha": "objective.targets.alpha", "beta": "objective.targets.beta",
+                   "max_area_mm2": "objective.budgets.area_mm2", "max_power_w": "objective.budgets.power_w",
+                   "max_crossbars": "objective.budgets.crossbars", "data": "data", "accuracy": "accuracy",
+                   "score_rows": "score_rows", "finetune_steps": "finetune_steps", "batch": "batch"}
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        data = data.setdefault(part, {})
+    data[last] = value
+
+
+def build_settings(options: dict[str, Any], stored: dict[str, Any] | None):
+    """SearchSettings from the options given (None: not given), on top of a study's stored settings
+    (resume) or the defaults (a new search)."""
+    from recpim.pim.config import chip_config_from_dict
+    from recpim.pim.presets import load_chip
+    from recpim.search.run import SearchSettings, resolve_settings
+
+    if stored is None:
+        if not options.get("supernet"):
+            raise ConfigError("recpim search", [("--supernet", "a new search needs a supernet checkpoint "
+                                                               "(recpim supernet train ... --out CKPT)")])
+        chip = load_chip(options.get("chip") or "default")
+        settings = resolve_settings(chip, options["supernet"], options.get("data")).model_dump(mode="json")
+    else:
+        settings = copy.deepcopy(stored)
+        if options.get("chip"):
+            settings["chip"] = load_chip(options["chip"]).model_dump(mode="json")
+        if options.get("supernet"):
+            given = resolve_settings(load_chip("default"), options["supernet"], settings["data"])
+            settings["supernet"], settings["supernet_sha256"] = given.supernet, given.supernet_sha256
+    if options.get("preset") is not None:
+        if options["preset"] != "nasrec":
+            raise ConfigError("recpim search", [("--preset", f"got {options['preset']!r}; allowed: nasrec")])
+        from recpim.search.evolution import NASREC
+
+        for name in ("population", "sample", "children"):
+            _set(settings, f"evolution.{name}", getattr(NASREC, name))
+    for name, path in _RESULT_OPTIONS.items():
+        if options.get(name) is not None:
+            _set(settings, path, options[name])
+    if stored is None or options.get("explore_chip") or options.get("chip_range"):
+        chip = chip_config_from_dict(settings["chip"], source="search base chip")
+        settings["chip_ranges"] = {key: list(values) for key, values in _ranges(options, chip).items()}
+    return SearchSettings(**settings)
+
+
+def _ranges(options: dict[str, Any], chip) -> dict[str, tuple]:
+    from recpim.search.candidate import parse_chip_ranges
+
+    texts = options.get("chip_range") or []
+    if options.get("explore_chip") and not texts:
+        raise ConfigError("recpim search", [("--chip-range", "--explore-chip needs at least one range, e.g. "
+                                                             "--chip-range adc.bits=4..8 --chip-range "
+                                                             "crossbar.bits_per_cell=1,2,4")])
+    if texts and not options.get("explore_chip"):
+        raise ConfigError("recpim search", [("--chip-range", "chip ranges apply with --explore-chip only")])
+    return parse_chip_ranges(texts, chip) if texts else {}
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("search")
+    def search(
+        chip: str | None = typer.Option(None, "--chip", help="Base chip: a preset (isaac, puma...) or a chip YAML."),
+        supernet: str | None = typer.Option(None, "--supernet", help="Supernet checkpoint (recpim supernet train)."),
+        data: str | None = typer.Option(None, "--data", help="synthetic[:ROWS] or criteo:PATH... (default: the "
+                                                             "supernet's training data)."),
+        budget: int | None = typer.Option(None, "--budget", min=1, help="Candidates to evaluate in all."),
+        objective: str | None = typer.Option(None, "--objective", help="pareto (log loss, energy, latency) or "
+                                                                       "reward (MnasNet-style scalar)."),
+        target_energy_pj: float | None = typer.Option(None, "--target-energy-pj", help="Reward target (pJ/inf)."),
+        target_latency_ns: float | None = typer.Option(None, "--target-latency-ns", help="Reward target (ns)."),
+        alpha: float | None = typer.Option(None, "--alpha", help="Reward exponent at/under target (-0.07)."),
+        beta: float | None = typer.Option(None, "--beta", help="Reward exponent over target (-0.07)."),
+        max_area_mm2: float | None = typer.Option(None, "--max-area-mm2", help="Hard budget: chip area."),
+        max_power_w: float | None = typer.Option(None, "--max-power-w", help="Hard budget: power at throughput."),
+        max_crossbars: int | None = typer.Option(None, "--max-crossbars", help="Hard budget: model footprint."),
+        study: str | None = typer.Option(None, "--study", help="Study file or Optuna storage URL (default "
+                                                               "OUT/study.db)."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the study with its saved settings."),
+        backend: str = typer.Option("local", "--backend", help="local (process pool), ray or serial."),
+        address: str | None = typer.Option(None, "--address", help="Ray cluster address host:port."),
+        workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel evaluations."),
+        seed: int | None = typer.Option(None, "--seed", min=0, help="Seed of the evolution (default 0)."),
+        preset: str | None = typer.Option(None, "--preset", help="nasrec: NASRec's sizes (population 128, sample "
+                                                                 "64, 8 children; budget 128 + 240 x 8 = 2048)."),
+        population: int | None = typer.Option(None, "--population", min=1, help="Population size (16; NASRec 128)."),
+        sample: int | None = typer.Option(None, "--sample", min=1, help="Tournament sample (8; NASRec 64)."),
+        children: int | None = typer.Option(None, "--children", min=1, help="Children per generation (4; NASRec 8)."),
+        explore_chip: bool = typer.Option(False, "--explore-chip", help="Search chip knobs too (see --chip-range)."),
+        chip_range: list[str] = typer.Option([], "--chip-range", help="KEY=V1,V2 or KEY=A..B; repeat per knob."),
+        accuracy: str | None = typer.Option(None, "--accuracy", help="crossbar (simulated ADC/DAC, default) or "
+                                                                     "quant (fake quantisation only)."),
+        score_rows: int | None = typer.Option(None, "--score-rows", min=1, help="Validation rows scored (1024)."),
+        finetune_steps: int | None = typer.Option(None, "--finetune-steps", min=0, help="Logit fine-tuning steps."),
+        batch: int | None = typer.Option(None, "--batch", min=1, help="Inferences per batch for the cost (64)."),
+        top_k: int = typer.Option(10, "--top-k", min=1, help="Candidates in top_k.json."),
+        out: Path = typer.Option(Path("out/search"), "--out", help="Folder for the front, reports and study."),
+        no_report: bool = typer.Option(False, "--no-report", help="Skip the Markdown/HTML report and plots."),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    ) -> None:
+        """Co-search recommender models (architecture and bit-widths[, chip knobs]) for a PIM chip."""
+        from recpim.search.outputs import write_outputs
+        from recpim.search.run import run_search
+        from recpim.search.study import SearchStudy
+
+        options = dict(locals())
+        location = study or str(out / "study.db")
+        stored = SearchStudy.open(location).settings if resume else None
+        settings = build_settings(options, stored)
+        if budget is None and preset == "nasrec" and not resume:
+            from recpim.search.evolution import NASREC, NASREC_GENERATIONS
+
+            budget = NASREC.budget_for_generations(NASREC_GENERATIONS)
+        try:
+            result = run_search(settings, budget, location, resume=resume, backend=backend, workers=workers,
+                                address=address, progress=not as_json, top_k=top_k)
+        except KeyboardInterrupt:
+            console.print(f"[yellow]interrupted[/]: every finished candidate is in {location}; continue with "
+                          f"recpim search --resume --study {location}")
+            raise typer.Exit(130) from None
+        write_outputs(result, out, report=not no_report)
+        if as_json:
+            print_json(search_json(result))
+        else:
+            print_front(result)
+
+
+def search_json(result) -> dict[str, Any]:
+    from recpim.search.outputs import point_dict
+
+    return {"study": result.study, "budget": result.budget, **result.counts(), "evaluated_now": result.evaluated_now,
+            "wall_s": round(result.wall_s, 3), "objective": result.settings.objective.kind,
+            "pareto_front": [point_dict(r, result) for r in result.front],
+            "top_k": [point_dict(r, result) for r in result.top_k],
+            "population": [r.index for r in result.population], "best_so_far": result.best_so_far,
+            "files": result.files, "settings": result.settings.model_dump(mode="json")}
+
+
+def print_front(result) -> None:
+    from recpim.search.outputs import point_dict
+
+    points = [point_dict(r, result) for r in result.front]
+    knobs = sorted({k for p in points for k in p["chip_knobs"]})
+    table = Table(title=f"Pareto front ({len(points)} of {len(result.history)} candidates)")
+    for column in ["name", "log loss", "pJ/inf", "ns/inf", "DES pJ/inf", "DES ns/inf", *knobs]:
+        table.add_column(column, justify="left" if column == "name" else "right")
+    for p in points:
+        values = [p["logloss"], p["energy_pj_per_inference"], p["latency_ns_per_inference"],
+                  p.get("des_energy_pj_per_inference", "-"), p.get("des_latency_ns_per_inference", "-"),
+                  *(p["chip_knobs"].get(k, "-") for k in knobs)]
+        table.add_row(p["subnet_id"], *(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values))
+    # A pipe gets a wide table: rich would otherwise cut the numbers to fit 80 columns.
+    (console if console.is_terminal else Console(width=160)).print(table)
+    counts = result.counts()
+    console.print(f"{counts['evaluated']} candidates ({counts['infeasible']} infeasible, {counts['errors']} errors), "
+                  f"{result.evaluated_now} evaluated now in {result.wall_s:.1f} s; study: {result.study}")
+    for name, path in result.files.items():
+        console.print(f"{name}: {path}")

@@ -1,0 +1,111 @@
+"""What a finished search leaves in its output folder.
+
+- front.json / front.csv: the Pareto front (log loss, energy, latency; analytic figures, which
+  the search ranked by) with each point's discrete-event-simulator figures beside them;
+- front_reports/c<index>.json: each front point's full CostReport from the simulator;
+- top_k.json / top_k.csv: the k best distinct candidates by the objective;
+- history.csv: every evaluated candidate (status, message, metrics);
+- best_so_far.json: [evaluations, best score] pairs;
+- study.json: where the study lives and how to resume it; inputs.json: the resolved settings;
+- search.md / search.html / search.json and plots: the search report (recpim.reports).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from recpim.runinfo import write_resolved_inputs
+from recpim.search.candidate import Evaluated
+from recpim.search.run import SearchResult
+
+DES_FIGURES = ("energy_pj_per_inference", "latency_ns_per_inference", "throughput_inf_per_s", "power_w")
+CSV_METRICS = ("logloss", "auc", "energy_pj_per_inference", "latency_ns_per_inference", "throughput_inf_per_s",
+               "area_mm2", "power_w", "crossbars_footprint", "crossbars_used", "adc_lossy_layers")
+
+
+def subnet_id(record: Evaluated) -> str:
+    return f"c{record.index}"
+
+
+def point_dict(record: Evaluated, result: SearchResult) -> dict[str, Any]:
+    """One candidate as the JSON outputs show it: its subnet, chip knobs and figures."""
+    point: dict[str, Any] = {"index": record.index, "subnet_id": subnet_id(record)}
+    point.update({name: record.metrics.get(name) for name in CSV_METRICS})
+    if result.settings.objective.kind == "reward":
+        point["reward"] = result.settings.objective.reward(record.metrics)
+    report = result.front_reports.get(record.index)
+    if report is not None:
+        point.update({f"des_{name}": report[name] for name in DES_FIGURES})
+        point["report"] = f"front_reports/{subnet_id(record)}.json"
+    point["chip_knobs"] = dict(record.candidate.chip_knobs)
+    point["subnet"] = record.candidate.subnet.to_dict()
+    return point
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
+                             for key, value in row.items()})
+    return path
+
+
+def _write_json(path: Path, data: Any) -> Path:
+    path.write_text(json.dumps(data, indent=2, default=float) + "\n")
+    return path
+
+
+def _flat(point: dict[str, Any]) -> dict[str, Any]:
+    """A CSV row: chip knobs as chip.<key> columns, the subnet as one JSON cell (last)."""
+    row = {k: v for k, v in point.items() if k not in ("chip_knobs", "subnet")}
+    row.update({f"chip.{k}": v for k, v in point["chip_knobs"].items()})
+    row["subnet"] = point["subnet"]
+    return row
+
+
+def write_outputs(result: SearchResult, out_dir: Path | str, zoo: list[dict[str, Any]] | None = None,
+                  report: bool = True) -> dict[str, str]:
+    """Write every output (see the module docstring); returns {name: path}."""
+    out = Path(out_dir)
+    (out / "front_reports").mkdir(parents=True, exist_ok=True)
+    front = [point_dict(r, result) for r in result.front]
+    top = [point_dict(r, result) for r in result.top_k]
+    files = {"front_json": _write_json(out / "front.json", front), "front_csv": _write_csv(out / "front.csv",
+                                                                                            [_flat(p) for p in front]),
+             "top_k_json": _write_json(out / "top_k.json", top),
+             "top_k_csv": _write_csv(out / "top_k.csv", [_flat(p) for p in top]),
+             "best_so_far": _write_json(out / "best_so_far.json", {"label": result.settings.objective.score_label,
+                                                                   "series": result.best_so_far})}
+    for record in result.front:
+        if record.index in result.front_reports:
+            _write_json(out / "front_reports" / f"{subnet_id(record)}.json", result.front_reports[record.index])
+    history = [{"index": r.index, "status": r.status, "message": r.message, "parent": r.parent,
+                "duplicate_of": r.duplicate_of,
+                "violation": r.violation, **{m: r.metrics.get(m) for m in CSV_METRICS}, "eval_s": r.eval_s,
+                **{f"chip.{k}": v for k, v in r.candidate.chip_knobs.items()}} for r in result.history]
+    files["history_csv"] = _write_csv(out / "history.csv", history)
+    location = result.study.removeprefix("sqlite:///") if result.study.startswith("sqlite:///") else result.study
+    files["study"] = _write_json(out / "study.json", {"study": result.study, "resume": f"recpim search --resume "
+                                                                                       f"--study {location}"})
+    files["inputs"] = write_resolved_inputs(out, {"search": result.settings.model_dump(mode="json"),
+                                                  "budget": result.budget, "study": result.study})
+    if report:
+        from recpim.reports.search_report import write_search_report
+
+        points = [{"subnet_id": p["subnet_id"], "logloss": p["logloss"],
+                   "energy_pj_per_inference": p["energy_pj_per_inference"],
+                   "latency_ns_per_inference": p["latency_ns_per_inference"],
+                   "breakdown_href": p.get("report")} for p in front]
+        written = write_search_report(points, out, zoo=zoo or [], best_so_far=result.best_so_far or None,
+                                      best_so_far_label=result.settings.objective.score_label)
+        files.update({f"report_{k}": v for k, v in written.to_json_dict().items() if k != "images"})
+    result.files = {name: str(path) for name, path in files.items()}
+    return result.files

@@ -1,0 +1,272 @@
+"""The co-search driver: `run_search(settings, budget, study=...)`.
+
+Generation by generation (search/evolution.py): propose the generation's candidates, evaluate
+those the study does not hold yet through the executor (local process pool, Ray or serial),
+commit each to the study the moment it completes, then admit the generation into the population.
+A candidate equal to one evaluated in an earlier generation reuses that evaluation.
+
+Reproducibility: the candidates, the population and the Pareto front after N candidates depend
+only on the settings (seed included) and N -- not on the backend, the number of workers, the order
+in which workers finish, nor on interruptions: a run killed at any point and resumed with
+`resume=True` ends exactly as an uninterrupted one (the kill-and-resume test checks this). What
+varies between runs is only bookkeeping: trial numbers and timestamps in the study, eval_s.
+One driver per study at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from recpim.arch.space import pydantic_problems
+from recpim.errors import ConfigError
+from recpim.pim.config import ChipConfig, chip_config_from_dict
+from recpim.search.candidate import Evaluated, KnobValue
+from recpim.search.evaluate import EvalContext, evaluate_task, resimulate_task
+from recpim.search.evolution import EvolutionSettings, RegularizedEvolution
+from recpim.search.executor import default_workers, make_executor
+from recpim.search.objectives import Objective, pareto_front
+from recpim.search.study import SearchStudy
+
+BUDGET_ATTR = "recpim_budget"
+
+
+class SearchSettings(BaseModel):
+    """Everything that decides a search's result (saved in the study; a resume must match it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chip: dict[str, Any]                       # the resolved base chip, model_dump(mode="json")
+    supernet: str                              # checkpoint path
+    supernet_sha256: str
+    data: str = "synthetic"
+    data_seed: int = 0
+    objective: Objective = Objective()
+    evolution: EvolutionSettings = EvolutionSettings()
+    chip_ranges: dict[str, list[KnobValue]] = {}
+    accuracy: Literal["crossbar", "quant"] = "crossbar"
+    score_rows: int | None = Field(default=1024, ge=1)
+    finetune_steps: int = Field(default=0, ge=0)
+    batch: int = Field(default=64, ge=1)
+
+    def __init__(self, **data: Any):
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise ConfigError("search settings", pydantic_problems(error)) from None
+
+    @property
+    def knob_ranges(self) -> dict[str, tuple[KnobValue, ...]]:
+        return {key: tuple(values) for key, values in self.chip_ranges.items()}
+
+    def base_chip(self) -> ChipConfig:
+        return chip_config_from_dict(self.chip, source="search base chip")
+
+    def eval_context(self) -> EvalContext:
+        return EvalContext(chip=self.chip, supernet=self.supernet, data=self.data, data_seed=self.data_seed,
+                           objective=self.objective.model_dump(mode="json"), accuracy=self.accuracy,
+                           score_rows=self.score_rows, finetune_steps=self.finetune_steps, batch=self.batch)
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def resolve_settings(chip: ChipConfig, supernet: str | Path, data: str | None = None,
+                     chip_ranges: dict[str, tuple[KnobValue, ...]] | None = None, **fields: Any) -> SearchSettings:
+    """Settings with the chip dumped, the checkpoint's path made absolute and hashed, and the data
+    defaulting to what the supernet was trained on."""
+    from recpim.arch.training import load_checkpoint
+
+    path = Path(supernet).expanduser().resolve()
+    state = load_checkpoint(path)            # a clear error for a missing or foreign file
+    data = data or state.get("config", {}).get("data", "synthetic")
+    return SearchSettings(chip=chip.model_dump(mode="json"), supernet=str(path), supernet_sha256=file_sha256(path),
+                          data=data, chip_ranges={k: list(v) for k, v in (chip_ranges or {}).items()}, **fields)
+
+
+@dataclass
+class SearchResult:
+    study: str                                  # the study's storage URL
+    settings: SearchSettings
+    budget: int
+    history: list[Evaluated]                    # by index
+    population: list[Evaluated]                 # the final population, oldest first
+    front: list[Evaluated]
+    top_k: list[Evaluated]
+    best_so_far: list[list[float]]              # [evaluations so far, best score]
+    evaluated_now: int = 0                      # candidates this call evaluated (not read from the study)
+    wall_s: float = 0.0
+    front_reports: dict[int, dict[str, Any]] = field(default_factory=dict)   # index -> DES CostReport JSON
+    files: dict[str, str] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        statuses = [r.status for r in self.history]
+        return {"evaluated": len(statuses), "feasible": statuses.count("ok"),
+                "infeasible": statuses.count("infeasible"), "errors": statuses.count("error")}
+
+
+def _top_k(records: list[Evaluated], objective: Objective, k: int) -> list[Evaluated]:
+    """The k best feasible candidates by the objective's ranking over everything evaluated
+    (one entry per distinct candidate)."""
+    unique = {}
+    for record in records:
+        if record.feasible:
+            unique.setdefault(record.candidate.key(), record)
+    ranked = list(unique.values())
+    return [ranked[i] for i in objective.order(ranked)[:k]]
+
+
+def best_so_far(history: list[Evaluated], objective: Objective) -> list[list[float]]:
+    series, best = [], None
+    for count, record in enumerate(history, start=1):
+        if record.feasible:
+            score = objective.score(record.metrics)
+            if best is None or objective.better_score(score, best):
+                best = score
+        if best is not None:
+            series.append([count, best])
+    return series
+
+
+def _open_study(location: str | Path, settings: SearchSettings | None, resume: bool) -> tuple[SearchStudy,
+                                                                                                SearchSettings]:
+    if not resume:
+        if settings is None:
+            raise ConfigError("search", [("settings", "a new search needs its settings")])
+        return SearchStudy.create(location, settings.model_dump(mode="json"), settings.objective), settings
+    study = SearchStudy.open(location)
+    stored = SearchSettings(**study.settings)
+    if settings is not None and settings != stored:
+        given, saved = settings.model_dump(mode="json"), stored.model_dump(mode="json")
+        changed = [key for key in saved if given.get(key) != saved.get(key)]
+        raise ConfigError("search resume", [(key, f"the study was run with {saved[key]!r}, not {given[key]!r}")
+                                            for key in changed])
+    if Path(stored.supernet).is_file() and file_sha256(stored.supernet) != stored.supernet_sha256:
+        raise ConfigError("search resume", [("supernet", f"{stored.supernet} changed since the study began")])
+    return study, stored
+
+
+def _progress(enabled: bool):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]search[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[best]}  front {task.fields[front]}  infeasible {task.fields[infeasible]}"),
+                    console=Console(stderr=True), disable=not enabled, transient=False)
+
+
+def run_search(settings: SearchSettings | None, budget: int | None, study: str | Path, resume: bool = False,
+               backend: str = "local", workers: int | None = None, address: str | None = None,
+               progress: bool = True, top_k: int = 10, resimulate: bool = True) -> SearchResult:
+    """Run (or, resume=True, continue) the co-search until `budget` candidates are evaluated.
+
+    With resume, `settings` may be None (the study's are used) and `budget` None (the study's
+    last budget). Ctrl-C stops the search; every candidate evaluated so far is in the study.
+    resimulate: run each front point through the discrete-event simulator (result.front_reports)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    began = time.perf_counter()
+    record_study, settings = _open_study(study, settings, resume)
+    stored_budget = record_study.study.user_attrs.get(BUDGET_ATTR)
+    budget = budget if budget is not None else stored_budget
+    if budget is None or budget < 1:
+        raise ConfigError("search", [("budget", f"got {budget!r}; allowed: an integer >= 1 (candidates to evaluate)")])
+    record_study.study.set_user_attr(BUDGET_ATTR, max(budget, stored_budget or 0))
+
+    from recpim.arch.training import load_supernet
+
+    space = load_supernet(settings.supernet)[0].space     # loading registers the space in this process
+    objective, knob_ranges = settings.objective, settings.knob_ranges
+    evolution = RegularizedEvolution(space, knob_ranges, settings.evolution, objective)
+    history = record_study.history()
+    evolution.replay(history, budget)
+    context = settings.eval_context()
+    worker_count = workers or (default_workers() if backend == "local" else None)
+    threads = max(1, default_workers() // worker_count) if backend == "local" else None
+    first_open = settings.evolution.generation_indices(evolution.generation).start
+    seen: dict[str, int] = {}               # candidate key -> index of its evaluation (earlier generations)
+    for record in sorted(history.values(), key=lambda r: r.index):
+        if record.index < first_open and record.status != "error" and record.duplicate_of is None:
+            seen.setdefault(record.candidate.key(), record.index)
+    evaluated_now = 0
+    bar = _progress(progress)
+    with bar, make_executor(backend, workers=worker_count, address=address) as executor:
+        status = _BarStatus(objective, list(history.values()))
+        task = bar.add_task("search", total=budget, completed=min(len(history), budget), **status.fields())
+        while True:
+            indices = [i for i in settings.evolution.generation_indices(evolution.generation) if i < budget]
+            if not indices:
+                break
+            todo = []
+            for index in indices:
+                candidate, parent = evolution.propose(index)
+                if index in history:
+                    if history[index].candidate != candidate:
+                        raise ConfigError("search resume", [(f"candidate {index}", "the study holds another "
+                                                             "candidate: it was written with other settings")])
+                elif candidate.key() in seen:
+                    record = history[seen[candidate.key()]].reused_as(index, parent)
+                    record_study.commit(record, objective, space, knob_ranges)
+                    history[index] = record
+                    status.add(record)
+                    bar.update(task, advance=1, **status.fields())
+                else:
+                    todo.append({"context": context, "index": index, "candidate": candidate.to_dict(),
+                                 "parent": parent, "torch_threads": threads})
+            for _, result in executor.map(evaluate_task, todo):
+                record = Evaluated.from_dict(result)
+                record_study.commit(record, objective, space, knob_ranges)
+                history[record.index] = record
+                evaluated_now += 1
+                status.add(record)
+                bar.update(task, advance=1, **status.fields())
+            generation = [history[i] for i in indices]
+            evolution.admit(generation)
+            for record in generation:
+                if record.status != "error":
+                    seen.setdefault(record.candidate.key(), record.duplicate_of if record.duplicate_of is not None
+                                    else record.index)
+        ordered = [history[i] for i in sorted(history) if i < budget]
+        result = SearchResult(study=record_study.url, settings=settings, budget=budget, history=ordered,
+                              population=list(evolution.population), front=pareto_front(ordered),
+                              top_k=_top_k(ordered, objective, top_k), best_so_far=best_so_far(ordered, objective),
+                              evaluated_now=evaluated_now)
+        if resimulate:
+            tasks = [{"context": context, "index": r.index, "candidate": r.candidate.to_dict()} for r in result.front]
+            for position, report in executor.map(resimulate_task, tasks):
+                result.front_reports[result.front[position].index] = report
+    result.wall_s = time.perf_counter() - began
+    return result
+
+
+class _BarStatus:
+    """Best score, front size and infeasible count for the progress bar, kept up incrementally."""
+
+    def __init__(self, objective: Objective, records: list[Evaluated]):
+        self.objective = objective
+        self.best: float | None = None
+        self.front: list[Evaluated] = []
+        self.infeasible = 0
+        for record in records:
+            self.add(record)
+
+    def add(self, record: Evaluated) -> None:
+        if not record.feasible:
+            self.infeasible += 1
+            return
+        score = self.objective.score(record.metrics)
+        if self.best is None or self.objective.better_score(score, self.best):
+            self.best = score
+        self.front = pareto_front([*self.front, record])
+
+    def fields(self) -> dict[str, Any]:
+        label = self.objective.score_label
+        return {"best": f"{label} {self.best:.4f}" if self.best is not None else f"{label} -",
+                "front": len(self.front), "infeasible": self.infeasible}

@@ -1,0 +1,146 @@
+"""The search's persistent record: an Optuna study (SQLite file by default, any Optuna storage URL
+such as postgresql://... for a shared database).
+
+Every evaluated candidate becomes one trial, written in a single transaction when its evaluation
+completes (`Study.add_trial`), so a kill -9 at any moment leaves only whole trials: a candidate
+that was being evaluated is simply absent and the resumed run evaluates it again; nothing is
+counted twice. Trials carry:
+
+- state COMPLETE (feasible; values = the objective's values) or FAIL (infeasible or error);
+- params: the candidate's scalar choices per block, the embedding bits and the chip knobs as
+  categorical parameters, so Optuna's tools (optuna-dashboard, importance...) can read them;
+- user attrs: every metric under its own name, plus `candidate_index`, `status`, `message` and
+  `record` (the whole evaluation as JSON, what a resume reads back).
+
+The study's own user attrs hold the resolved settings of the run (`recpim_settings`) and the
+recpim version: a resume takes its settings from there.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState, create_trial
+
+from recpim import __version__
+from recpim.arch.space import SearchSpace
+from recpim.errors import ConfigError
+from recpim.search.candidate import Candidate, Evaluated, KnobRanges
+from recpim.search.objectives import Objective
+
+STUDY_NAME = "recpim-search"
+SETTINGS_ATTR = "recpim_settings"
+VERSION_ATTR = "recpim_version"
+RECORD_ATTR = "record"
+BLOCK_PARAMS = ("dense_op", "dense_width", "sparse_op", "sparse_width", "dense_to_sparse", "sparse_to_dense_fm",
+                "weight_bits", "activation_bits")
+
+
+def storage_url(location: str | Path) -> str:
+    """A storage URL as given (it holds '://'), or a SQLite URL for a file path."""
+    text = str(location)
+    if "://" in text:
+        return text
+    path = Path(text).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _choices(values) -> tuple:
+    return tuple(str(v) if isinstance(v, str) else v for v in values)   # StrEnum -> plain str
+
+
+def candidate_params(candidate: Candidate, space: SearchSpace,
+                     knob_ranges: KnobRanges) -> tuple[dict[str, Any], dict[str, CategoricalDistribution]]:
+    """The candidate's scalar choices as Optuna parameters with their categorical distributions
+    (input sets stay in the `record` attr: they are not scalars)."""
+    options = {"dense_op": space.dense_ops, "dense_width": space.dense_widths, "sparse_op": space.sparse_ops,
+               "sparse_width": space.sparse_widths, "dense_to_sparse": (False, True),
+               "sparse_to_dense_fm": (False, True), "weight_bits": space.weight_bits,
+               "activation_bits": space.activation_bits}
+    params: dict[str, Any] = {"embedding_bits": candidate.subnet.embedding_bits}
+    distributions = {"embedding_bits": CategoricalDistribution(_choices(space.embedding_bits))}
+    for number, block in enumerate(candidate.subnet.blocks, start=1):
+        for name in BLOCK_PARAMS:
+            value = getattr(block, name)
+            params[f"block{number}.{name}"] = str(value) if isinstance(value, str) else value
+            distributions[f"block{number}.{name}"] = CategoricalDistribution(_choices(options[name]))
+    for key, values in knob_ranges.items():
+        params[f"chip.{key}"] = candidate.chip_knobs[key]
+        distributions[f"chip.{key}"] = CategoricalDistribution(_choices(values))
+    return params, distributions
+
+
+class SearchStudy:
+    """An Optuna study holding one recpim search."""
+
+    def __init__(self, study: optuna.Study, url: str):
+        self.study = study
+        self.url = url
+
+    @classmethod
+    def create(cls, location: str | Path, settings: dict[str, Any], objective: Objective) -> SearchStudy:
+        """A new study; refuses one that exists (resume it, or name another location)."""
+        url = storage_url(location)
+        if STUDY_NAME in optuna.study.get_all_study_names(storage=url):
+            raise ConfigError("search study", [(str(location), "already holds a search; continue it with --resume, "
+                                                               "or give a new --study location")])
+        directions, names = objective.study_directions()
+        study = optuna.create_study(storage=url, study_name=STUDY_NAME, directions=directions)
+        with warnings.catch_warnings():   # set_metric_names is marked experimental; its result is just a label
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
+        study.set_user_attr(VERSION_ATTR, __version__)
+        study.set_user_attr(SETTINGS_ATTR, settings)     # last: a study without settings is not resumable
+        return cls(study, url)
+
+    @classmethod
+    def open(cls, location: str | Path) -> SearchStudy:
+        """An existing study, for a resume."""
+        if "://" not in str(location) and not Path(location).expanduser().is_file():
+            raise ConfigError("search study", [(str(location), "no such file: it holds no recpim search to resume; "
+                                                               "start one without --resume")])
+        url = storage_url(location)
+        if STUDY_NAME not in optuna.study.get_all_study_names(storage=url):
+            raise ConfigError("search study", [(str(location), "holds no recpim search to resume; start one "
+                                                               "without --resume")])
+        study = optuna.load_study(study_name=STUDY_NAME, storage=url)
+        if SETTINGS_ATTR not in study.user_attrs:
+            raise ConfigError("search study", [(str(location), "has no saved settings (it was interrupted while "
+                                                               "being created); delete it and start again")])
+        return cls(study, url)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.study.user_attrs.get(SETTINGS_ATTR, {})
+
+    def commit(self, record: Evaluated, objective: Objective, space: SearchSpace, knob_ranges: KnobRanges) -> None:
+        """Write one evaluated candidate as one trial, atomically."""
+        params, distributions = candidate_params(record.candidate, space, knob_ranges)
+        attrs: dict[str, Any] = dict(record.metrics)
+        attrs.update(candidate_index=record.index, status=record.status, message=record.message,
+                     violation=record.violation, parent=record.parent, duplicate_of=record.duplicate_of,
+                     eval_s=record.eval_s)
+        attrs[RECORD_ATTR] = record.to_dict()
+        feasible = record.feasible
+        trial = create_trial(state=TrialState.COMPLETE if feasible else TrialState.FAIL,
+                             values=objective.study_values(record.metrics) if feasible else None,
+                             params=params, distributions=distributions, user_attrs=attrs)
+        self.study.add_trial(trial)
+
+    def history(self) -> dict[int, Evaluated]:
+        """Every evaluated candidate by index (the first trial of an index wins, should a study
+        ever hold two, e.g. after two drivers wrote to it at once)."""
+        records: dict[int, Evaluated] = {}
+        trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+        for trial in sorted(trials, key=lambda t: t.number):
+            raw = trial.user_attrs.get(RECORD_ATTR)
+            if raw is None:
+                continue                      # not written by recpim
+            record = Evaluated.from_dict(raw)
+            records.setdefault(record.index, record)
+        return records
