@@ -37,13 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from recpim.arch.space import nasrec_small, register_space
+from recpim.search.zoo_baselines import zoo_points
 
 # NASRec-Small's operators and bit choices on 4 blocks with widths up to 256: a space whose supernet
 # trains in about a minute on 2 cores (--space small uses the published 7-block table instead).
 BENCH_SPACE = nasrec_small(num_blocks=4, name="codesign_bench", description="NASRec-Small operators, 4 blocks",
                            dense_widths=(16, 32, 64, 128, 256), sparse_widths=(16, 32, 48))
 DATA = "synthetic"
-ZOO_LR = 0.03   # the supernet recipe's Adagrad lr 0.12 diverges on DLRM and DeepFM trained alone
 
 
 def ensure_supernet(out: Path, space: str, steps: int, batch: int) -> Path:
@@ -79,54 +79,6 @@ def des_report(state, candidate, batch: int) -> dict[str, Any]:
     chip = candidate.chip_for(state.base_chip)
     graph = lower_subnet(candidate.subnet, state.dataset.schema)
     return evaluate_cost(graph, chip, engine="des", batch=batch, inputs=state.cost_inputs(chip)).report.to_json_dict()
-
-
-def zoo_points(chip, dataset, steps: int, batch: int, score_rows: int) -> list[dict[str, Any]]:
-    """DLRM and DeepFM on the synthetic schema: cost at 8 bits on `chip`; log loss after training alone."""
-    import torch
-
-    from recpim.arch.crossbar_sim import CrossbarMode
-    from recpim.arch.fx_import import graph_from_module
-    from recpim.arch.ops import QuantBits
-    from recpim.arch.scoring import cached_split, log_loss
-    from recpim.arch.training import TrainConfig, run_training
-    from recpim.arch.zoo import DLRM, DeepFM
-    from recpim.mapping.evaluate import evaluate_cost
-    from recpim.search.evaluate import crossbar_arithmetic
-
-    val = cached_split(dataset, "val", score_rows)
-    points = []
-    for name, build in (("dlrm", DLRM), ("deepfm", DeepFM)):
-        torch.manual_seed(0)
-        model = build(dataset.schema)
-        for module in model.modules():   # small uniform tables, as the supernet's (N(0,1) saturates DeepFM's FM)
-            if isinstance(module, torch.nn.Embedding):
-                torch.nn.init.uniform_(module.weight, -0.01, 0.01)
-        sample = (torch.rand(2, dataset.schema.num_dense), torch.zeros(2, dataset.schema.num_sparse, dtype=torch.long))
-        graph = graph_from_module(model, sample, name, 8, 8)
-        analytic = evaluate_cost(graph, chip, batch=batch).report
-        des = evaluate_cost(graph, chip, engine="des", batch=batch).report
-        point = {"name": name, "energy_pj_per_inference": analytic.energy_pj_per_inference,
-                 "latency_ns_per_inference": analytic.latency_ns_per_inference,
-                 "throughput_inf_per_s": analytic.throughput_inf_per_s,
-                 "des_energy_pj_per_inference": des.energy_pj_per_inference,
-                 "des_throughput_inf_per_s": des.throughput_inf_per_s, "logloss": None, "logloss_float": None}
-        if steps:
-            def logits(inputs, m=model):
-                return torch.logit(m(inputs.dense, inputs.sparse).squeeze(-1), eps=1e-7)
-
-            run_training(model, lambda b, _step: logits(b), dataset,
-                         TrainConfig(data=DATA, steps=steps, batch_size=256, lr=ZOO_LR))
-            model.eval()
-            mode = CrossbarMode(crossbar_arithmetic(chip))
-            with torch.no_grad():
-                point["logloss_float"] = log_loss(val.label.numpy(), logits(val).double().numpy())
-                with mode, mode.at_bits(QuantBits(8, 8)):
-                    point["logloss"] = log_loss(val.label.numpy(), logits(val).double().numpy())
-            point["logloss_note"] = (f"trained alone for {steps} steps (Adagrad, lr {ZOO_LR}); logloss: every linear "
-                                     f"layer at 8/8 bits on {chip.name}'s simulated crossbars, other ops float")
-        points.append(point)
-    return points
 
 
 def run_seed(seed: int, args: argparse.Namespace, checkpoint: Path, chip) -> dict[str, Any]:
@@ -238,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     chip = load_chip("isaac")
     seeds = [run_seed(seed, args, checkpoint, chip) for seed in args.seeds]
     context: EvalContext = resolve_settings(chip, checkpoint, DATA, score_rows=args.score_rows).eval_context()
-    zoo = zoo_points(chip, worker_state(context).dataset, args.zoo_steps, 64, args.score_rows)
+    zoo = zoo_points(chip, worker_state(context).dataset, args.zoo_steps, 64, args.score_rows, data=DATA)
     result = {"chip": chip.name, "data": DATA, "space": space, "supernet_steps": args.steps,
               "candidates_per_search": args.budget, "score_rows": args.score_rows,
               "evolution": {"population": args.population, "sample": args.sample, "children": args.children},

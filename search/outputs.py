@@ -104,7 +104,11 @@ def write_outputs(result: SearchResult, out_dir: Path | str, zoo: list[dict[str,
                    "energy_pj_per_inference": p["energy_pj_per_inference"],
                    "latency_ns_per_inference": p["latency_ns_per_inference"],
                    "breakdown_href": p.get("report")} for p in front]
-        written = write_search_report(points, out, zoo=zoo or [], best_so_far=result.best_so_far or None,
+        # Zoo models are marked where their log loss is known (zoo_baselines gives more fields than the plot needs).
+        marks = [{"name": z["name"], "logloss": z["logloss"], "energy_pj_per_inference": z["energy_pj_per_inference"],
+                  "latency_ns_per_inference": z.get("latency_ns_per_inference")}
+                 for z in zoo or [] if z.get("logloss") is not None]
+        written = write_search_report(points, out, zoo=marks, best_so_far=result.best_so_far or None,
                                       best_so_far_label=result.settings.objective.score_label)
         files.update({f"report_{k}": v for k, v in written.to_json_dict().items() if k != "images"})
     result.files = {name: str(path) for name, path in files.items()}
