@@ -22,7 +22,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.stats import kendalltau
@@ -34,12 +33,19 @@ from recpim.arch.space import get_space, nasrec_full, register_space
 from recpim.arch.standalone import StandaloneModel
 from recpim.arch.subnet import load_subnet, sample_subnet
 from recpim.arch.supernet import Supernet, init_embeddings
-from recpim.arch.training import TrainConfig, configure_threads, make_optimizer, train_batches, train_step, train_supernet
+from recpim.arch.training import (
+    TrainConfig,
+    configure_threads,
+    make_optimizer,
+    train_batches,
+    train_step,
+    train_supernet,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CRITEO_SAMPLE = ROOT.parent / "shared" / "data" / "criteo" / "criteo_kaggle_train_head10k.tsv.gz"
 BENCH_SPACE = nasrec_full(num_blocks=4, name="bench_nasrec_full_4", dense_widths=(16, 32, 64, 128, 256),
-                          sparse_widths=(8, 16, 32))
+                          sparse_widths=(8, 16))
 
 
 def timed(fn) -> float:
@@ -49,29 +55,33 @@ def timed(fn) -> float:
 
 
 # ---- (a)
+def _paired_step_times(supernet, model, subnet, batch, config, repeats: int) -> tuple[float, float]:
+    """Median seconds of a supernet step on `subnet` and of a standalone step, interleaved."""
+    super_opt, super_sched = make_optimizer(supernet, config, 1000)
+    alone_opt, alone_sched = make_optimizer(model, config, 1000)
+
+    def super_step():
+        train_step(supernet, lambda b: supernet(b.dense, b.sparse, subnet), batch, super_opt, super_sched, 5.0)
+
+    def alone_step():
+        train_step(model, lambda b: model(b.dense, b.sparse), batch, alone_opt, alone_sched, 5.0)
+
+    super_step(), alone_step()  # warm-up
+    pairs = [(timed(super_step), timed(alone_step)) for _ in range(repeats)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+
+
 def step_time(subnets: int, repeats: int, batch_size: int) -> None:
     dataset = open_dataset("synthetic:20000")
     space = get_space("full")
     torch.manual_seed(0)
     supernet = Supernet(space, dataset.schema)
     config = TrainConfig(steps=1000, batch_size=batch_size)
-    super_opt, super_sched = make_optimizer(supernet, config, 1000)
     batch = next(train_batches(dataset, batch_size, seed=0))
     ratios, super_times, alone_times = [], [], []
     for seed in range(subnets):
         subnet = sample_subnet(space, seed)
-        model = StandaloneModel(subnet, dataset.schema)
-        alone_opt, alone_sched = make_optimizer(model, config, 1000)
-
-        def super_step():
-            train_step(supernet, lambda b: supernet(b.dense, b.sparse, subnet), batch, super_opt, super_sched, 5.0)
-
-        def alone_step():
-            train_step(model, lambda b: model(b.dense, b.sparse), batch, alone_opt, alone_sched, 5.0)
-
-        super_step(), alone_step()  # warm-up
-        pairs = [(timed(super_step), timed(alone_step)) for _ in range(repeats)]  # interleaved
-        s, a = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+        s, a = _paired_step_times(supernet, StandaloneModel(subnet, dataset.schema), subnet, batch, config, repeats)
         super_times.append(s)
         alone_times.append(a)
         ratios.append(s / a)
@@ -84,30 +94,37 @@ def step_time(subnets: int, repeats: int, batch_size: int) -> None:
 
 # ---- (b)
 def ranking(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
     space = register_space(BENCH_SPACE)
     dataset = open_dataset(f"synthetic:{args.rows}")
     config = TrainConfig(data=f"synthetic:{args.rows}", space=space.name, steps=args.supernet_steps,
                          batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, seed=0)
     began = time.perf_counter()
-    trained = train_supernet(dataset, config)
-    supernet = trained.model
+    supernet = train_supernet(dataset, config).model
     supernet_s = time.perf_counter() - began
-    subnets = [sample_subnet(space, 1000 + i) for i in range(args.subnets)]
-    predicted, tuned, truth = [], [], []
+    print(f"  supernet: {args.supernet_steps} steps in {supernet_s:.0f} s", flush=True)
     standalone_config = config.model_copy(update={"steps": args.standalone_steps})
+    rows = args.score_rows
+    predicted, tuned, truth = [], [], []
     began = time.perf_counter()
-    for i, subnet in enumerate(subnets):
-        predicted.append(score_subnet(supernet, subnet, dataset, quant=False).logloss)
-        tuned.append(score_subnet(supernet, subnet, dataset, quant=False, finetune_steps=args.finetune_steps).logloss)
-        truth.append(train_standalone(subnet, dataset, args.standalone_steps, seed=0, config=standalone_config).logloss)
+    for i in range(args.subnets):
+        if time.perf_counter() - started > args.time_budget_s:
+            print(f"  time budget of {args.time_budget_s} s spent: stopping after {i} subnets", flush=True)
+            break
+        subnet = sample_subnet(space, 1000 + i)
+        predicted.append(score_subnet(supernet, subnet, dataset, quant=False, max_rows=rows).logloss)
+        tuned.append(score_subnet(supernet, subnet, dataset, quant=False, max_rows=rows,
+                                  finetune_steps=args.finetune_steps, finetune_lr=args.finetune_lr).logloss)
+        truth.append(train_standalone(subnet, dataset, args.standalone_steps, seed=0, config=standalone_config,
+                                      max_rows=rows).logloss)
         print(f"  subnet {i:2d}: supernet {predicted[-1]:.4f}  fine-tuned {tuned[-1]:.4f}  standalone {truth[-1]:.4f}",
               flush=True)
     tau_plain = kendalltau(predicted, truth).statistic
     tau_tuned = kendalltau(tuned, truth).statistic
     print(f"(b) ranking on synthetic:{args.rows} ({space.name}: 4 blocks, dense widths {space.dense_widths}, sparse "
-          f"{space.sparse_widths}); {args.optimizer} lr {args.lr}, batch {args.batch_size}; supernet "
-          f"{args.supernet_steps} steps ({supernet_s:.0f} s), standalone {args.standalone_steps} steps each, "
-          f"{args.subnets} subnets ({time.perf_counter() - began:.0f} s):", flush=True)
+          f"{space.sparse_widths}), float; {args.optimizer} lr {args.lr}, batch {args.batch_size}; supernet "
+          f"{args.supernet_steps} steps ({supernet_s:.0f} s), standalone {args.standalone_steps} steps each; "
+          f"{len(truth)} subnets scored on {rows} val rows ({time.perf_counter() - began:.0f} s):", flush=True)
     print(f"    standalone log loss {min(truth):.4f} .. {max(truth):.4f}; Kendall tau without fine-tuning "
           f"{tau_plain:.3f}, with {args.finetune_steps}-step logit fine-tuning {tau_tuned:.3f} (target >= 0.5)",
           flush=True)
@@ -131,37 +148,57 @@ class LogisticRegression(torch.nn.Module):
         return logit
 
 
-def criteo(args: argparse.Namespace) -> None:
-    if not CRITEO_SAMPLE.is_file():
-        print(f"(c) skipped: {CRITEO_SAMPLE} not found")
-        return
-    dataset = open_dataset(f"criteo:{CRITEO_SAMPLE}")
-    sizes = dataset.split_sizes()
-    val = cached_split(dataset, "val")
-    base = float(val.label.mean())
-    constant = -(base * np.log(base) + (1 - base) * np.log(1 - base))
-    steps = args.criteo_epochs * (sizes["train"] // args.criteo_batch)
-    config = TrainConfig(space="nasrec_small", batch_size=args.criteo_batch, optimizer="adam", lr=args.criteo_lr)
-    subnet = load_subnet(ROOT / "examples" / "subnet_small_seed0.json")
-    score = train_standalone(subnet, dataset, steps, seed=0, config=config)
-    torch.manual_seed(0)
-    lr_model = LogisticRegression(dataset.schema)
-    optimizer = torch.optim.Adam(lr_model.parameters(), lr=args.criteo_lr)
-    batches = train_batches(dataset, args.criteo_batch, seed=0)
-    for _ in range(steps):
-        batch = next(batches)
-        loss = F.binary_cross_entropy_with_logits(lr_model(batch.dense, batch.sparse), batch.label)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+def _early_stopped(model: torch.nn.Module, dataset, args: argparse.Namespace) -> tuple[int, float, float]:
+    """Train for up to --criteo-epochs epochs (Adam, constant lr), keep the epoch with the best
+    validation log loss, and return (epoch, test log loss, test AUC) of that epoch's weights."""
     from recpim.arch.scoring import evaluate
 
-    lr_loss, lr_auc = evaluate(lambda d, s: lr_model(d, s), val)
-    print(f"(c) Criteo 10k sample (train {sizes['train']}, val {sizes['val']} rows, positives {base:.3f}; "
-          f"{args.criteo_epochs} epochs, batch {args.criteo_batch}, Adam lr {args.criteo_lr}):")
-    print(f"    subnet_small_seed0 standalone: log loss {score.logloss:.4f}, AUC {score.auc:.4f}")
-    print(f"    logistic regression:           log loss {lr_loss:.4f}, AUC {lr_auc:.4f}")
-    print(f"    constant (base rate):          log loss {constant:.4f}, AUC 0.5", flush=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.criteo_lr)
+    per_epoch = dataset.split_sizes()["train"] // args.criteo_batch
+    batches = train_batches(dataset, args.criteo_batch, seed=0)
+    val, test = cached_split(dataset, "val"), cached_split(dataset, "test")
+    best = (float("inf"), 0, None)
+    for epoch in range(1, args.criteo_epochs + 1):
+        model.train()
+        for _ in range(per_epoch):
+            batch = next(batches)
+            loss = F.binary_cross_entropy_with_logits(model(batch.dense, batch.sparse), batch.label)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        val_loss, _ = evaluate(lambda d, s: model(d, s), val)
+        if val_loss < best[0]:
+            best = (val_loss, epoch, {k: v.clone() for k, v in model.state_dict().items()})
+    model.load_state_dict(best[2])
+    test_loss, test_auc = evaluate(lambda d, s: model(d, s), test)
+    return best[1], test_loss, test_auc
+
+
+def criteo(args: argparse.Namespace) -> None:
+    path = Path(args.criteo_path)
+    if not path.is_file():
+        print(f"(c) skipped: {path} not found")
+        return
+    dataset = open_dataset(f"criteo:{path}")
+    sizes = dataset.split_sizes()
+    test = cached_split(dataset, "test")
+    base = float(cached_split(dataset, "train").label.mean())
+    labels = test.label.double()
+    constant = float(F.binary_cross_entropy(torch.full_like(labels, base), labels))
+    subnet = load_subnet(ROOT / "examples" / "subnet_small_seed0.json")
+    torch.manual_seed(0)
+    model = StandaloneModel(subnet, dataset.schema)
+    init_embeddings(model.embeddings)
+    subnet_epoch, subnet_loss, subnet_auc = _early_stopped(model, dataset, args)
+    torch.manual_seed(0)
+    lr_epoch, lr_loss, lr_auc = _early_stopped(LogisticRegression(dataset.schema), dataset, args)
+    print(f"(c) Criteo 10k sample: train {sizes['train']}, val {sizes['val']}, test {sizes['test']} rows; Adam lr "
+          f"{args.criteo_lr}, batch {args.criteo_batch}, up to {args.criteo_epochs} epochs, the epoch with the best "
+          f"val log loss kept; test split:")
+    print(f"    subnet_small_seed0 standalone: log loss {subnet_loss:.4f}, AUC {subnet_auc:.4f} (epoch {subnet_epoch})")
+    print(f"    logistic regression:           log loss {lr_loss:.4f}, AUC {lr_auc:.4f} (epoch {lr_epoch})")
+    print(f"    constant (train base rate):    log loss {constant:.4f}, AUC 0.5", flush=True)
 
 
 # ---- (d)
@@ -188,9 +225,9 @@ def adc_cost(args: argparse.Namespace) -> None:
                                        encoding=encoding)
             began = time.perf_counter()
             loss, auc = score_standalone(model, dataset, crossbar=arith, max_rows=rows)
+            seconds = time.perf_counter() - began
             print(f"    crossbar 128 rows read at once, 2-bit cells, 1-bit DAC, {encoding:12s} {adc_bits}-bit ADC: "
-                  f"log loss {loss:.4f} ({loss - quant_loss:+.4f}), AUC {auc:.4f}  [{time.perf_counter() - began:.1f} s]",
-                  flush=True)
+                  f"log loss {loss:.4f} ({loss - quant_loss:+.4f}), AUC {auc:.4f}  [{seconds:.1f} s]", flush=True)
 
 
 def main() -> None:
@@ -199,15 +236,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: idle cores)")
     parser.add_argument("--step-subnets", type=int, default=8)
     parser.add_argument("--step-repeats", type=int, default=3)
-    parser.add_argument("--rows", type=int, default=60_000, help="synthetic rows for (b) and (d)")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic rows for (b) and (d)")
     parser.add_argument("--subnets", type=int, default=16)
     parser.add_argument("--supernet-steps", type=int, default=1500)
-    parser.add_argument("--standalone-steps", type=int, default=300)
+    parser.add_argument("--standalone-steps", type=int, default=400)
+    parser.add_argument("--score-rows", type=int, default=20_000, help="val rows each subnet is scored on")
+    parser.add_argument("--time-budget-s", type=float, default=1e9,
+                        help="(b): add no more subnets once this many seconds have passed")
     parser.add_argument("--finetune-steps", type=int, default=100)
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--finetune-lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--optimizer", default="adagrad", choices=["adagrad", "adam"])
-    parser.add_argument("--lr", type=float, default=0.03)
-    parser.add_argument("--criteo-epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--criteo-path", default=str(CRITEO_SAMPLE))
+    parser.add_argument("--criteo-epochs", type=int, default=8)
     parser.add_argument("--criteo-batch", type=int, default=256)
     parser.add_argument("--criteo-lr", type=float, default=0.003)
     parser.add_argument("--adc-rows", type=int, default=2000)

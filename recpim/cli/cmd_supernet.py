@@ -1,7 +1,128 @@
-"""`recpim supernet` (not yet implemented)."""
+"""`recpim supernet`: train the weight-sharing supernet and score subnets with inherited weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from recpim.cli.output import console, print_json, print_table
+
+supernet_app = typer.Typer(help="Train the NASRec supernet on CTR data; score subnets with inherited weights.",
+                           no_args_is_help=True)
+
+
+@supernet_app.command("train")
+def train(
+    data: str = typer.Option("synthetic", "--data", help="synthetic | synthetic:ROWS | criteo:PATH | avazu:PATH | "
+                                                          "kdd12:PATH"),
+    space: str = typer.Option("full", "--space", help="small | full (or a registered space name)"),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="training steps (default: one epoch)"),
+    out: Path = typer.Option(..., "--out", help="checkpoint file to write (a state dict)"),
+    seed: int = typer.Option(0, "--seed", help="seed of initialisation, batch order and subnet sampling"),
+    data_seed: int = typer.Option(0, "--data-seed", help="seed of the train/val/test split (and synthetic draw)"),
+    batch_size: int = typer.Option(512, "--batch-size", min=1, help="rows per step (NASRec: 512)"),
+    lr: float = typer.Option(0.12, "--lr", min=0.0, help="learning rate (NASRec: Adagrad 0.12)"),
+    optimizer: str = typer.Option("adagrad", "--optimizer", help="adagrad (NASRec) | adam"),
+    quant_aware: bool = typer.Option(False, "--quant-aware", help="train each sampled subnet at its own bits"),
+    checkpoint_every: int = typer.Option(0, "--checkpoint-every", min=0, help="also save every N steps"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run saved at --out"),
+    on_bad_row: str = typer.Option("skip", "--on-bad-row", help="skip | error"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+    json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Train the supernet with NASRec's recipe (Adagrad, cosine schedule with warm-up, clipping)."""
+    from recpim.arch.datasets import open_dataset
+    from recpim.arch.space import get_space
+    from recpim.arch.training import TrainConfig, train_supernet
+    from recpim.runinfo import write_resolved_inputs
+
+    config = TrainConfig(data=data, data_seed=data_seed, space=get_space(space).name, steps=steps,
+                         batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, quant_aware=quant_aware,
+                         checkpoint_every=checkpoint_every)
+    dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed)
+    result = train_supernet(dataset, config, checkpoint=out, resume=resume, progress=progress and not json_out)
+    summary = result.to_dict()
+    summary["bad_rows"] = dataset.bad_rows.count
+    write_resolved_inputs(out.parent, {"command": "supernet train", "config": config.model_dump(mode="json"),
+                                       "dataset": dataset.name, "schema": dataset.schema.model_dump(mode="json"),
+                                       "checkpoint": str(out), "resume": resume}, name=f"{out.name}.inputs.json")
+    if json_out:
+        print_json(summary)
+        return
+    rows = [[key, summary[key]] for key in ("step", "total_steps", "mean_loss_last_50", "seconds", "steps_per_second",
+                                            "checkpoint")]
+    print_table("supernet training", ["name", "value"], rows)
+
+
+def _crossbar(chip: str | None, adc_bits: int | None, rows_read: int | None, cell_bits: int | None,
+              dac_bits: int | None, rows: int | None, encoding: str | None):
+    """CrossbarArithmetic from a chip preset/YAML and/or explicit --chip-* numbers (None: no crossbar)."""
+    from recpim.arch.crossbar_sim import CrossbarArithmetic
+
+    explicit = {"adc_bits": adc_bits, "rows_read_at_once": rows_read, "cell_bits": cell_bits, "dac_bits": dac_bits,
+                "rows": rows, "encoding": encoding}
+    explicit = {key: value for key, value in explicit.items() if value is not None}
+    if chip is None and not explicit:
+        return None
+    fields = {}
+    if chip is not None:
+        from recpim.pim.presets import load_chip
+
+        config = load_chip(chip)
+        fields = dict(rows=config.crossbar.rows, rows_read_at_once=config.crossbar.rows_read_at_once,
+                      cell_bits=config.crossbar.bits_per_cell, dac_bits=config.dac.bits, adc_bits=config.adc.bits,
+                      encoding=config.weight_encoding)
+    fields.update(explicit)
+    if "rows_read_at_once" in fields and "rows" not in fields:
+        fields["rows"] = max(fields["rows_read_at_once"], CrossbarArithmetic.rows)
+    return CrossbarArithmetic(**fields)
+
+
+@supernet_app.command("eval")
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="supernet checkpoint written by `recpim supernet train`"),
+    subnet: Path = typer.Option(..., "--subnet", help="subnet JSON (e.g. from `recpim space sample`)"),
+    data: str | None = typer.Option(None, "--data", help="dataset spec (default: the one the supernet trained on)"),
+    split: str = typer.Option("val", "--split", help="train | val | test"),
+    finetune_steps: int = typer.Option(0, "--finetune-steps", min=0, help="fine-tune the logit layer first"),
+    quant: bool = typer.Option(True, "--quant/--no-quant", help="run at the subnet's bits (fake quantisation)"),
+    chip: str | None = typer.Option(None, "--chip", help="chip preset or YAML: simulate its crossbar arithmetic"),
+    adc_bits: int | None = typer.Option(None, "--chip-adc-bits", min=1, help="ADC bits (overrides --chip)"),
+    rows_read: int | None = typer.Option(None, "--chip-rows-read", min=1, help="rows read at once"),
+    cell_bits: int | None = typer.Option(None, "--chip-cell-bits", min=1, help="bits per ReRAM cell"),
+    dac_bits: int | None = typer.Option(None, "--chip-dac-bits", min=1, help="DAC bits"),
+    rows: int | None = typer.Option(None, "--chip-rows", min=1, help="crossbar rows"),
+    encoding: str | None = typer.Option(None, "--chip-encoding", help="offset | differential"),
+    max_rows: int | None = typer.Option(None, "--max-rows", min=1, help="score the first rows of the split only"),
+    seed: int = typer.Option(0, "--seed", help="seed of the fine-tuning batches"),
+    json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Score a subnet with the supernet's inherited weights: log loss and AUC."""
+    from recpim.arch.datasets import open_dataset
+    from recpim.arch.scoring import score_subnet
+    from recpim.arch.subnet import load_subnet
+    from recpim.arch.training import configure_threads, load_supernet
+
+    configure_threads()
+    supernet, config, info = load_supernet(checkpoint)   # registers the checkpoint's space first
+    config_subnet = load_subnet(subnet)
+    crossbar = _crossbar(chip, adc_bits, rows_read, cell_bits, dac_bits, rows, encoding)
+    dataset = open_dataset(data or config.data, schema=supernet.schema, seed=config.data_seed)
+    score = score_subnet(supernet, config_subnet, dataset, split=split, finetune_steps=finetune_steps, quant=quant,
+                         crossbar=crossbar, seed=seed, max_rows=max_rows)
+    result = {**score.to_dict(), "checkpoint": str(checkpoint), "subnet": str(subnet), "dataset": dataset.name,
+              "supernet_step": info["step"]}
+    if json_out:
+        print_json(result)
+        return
+    print_table(f"subnet {subnet.name} on {dataset.name} ({split})", ["name", "value"],
+                [["logloss", score.logloss], ["auc", score.auc], ["rows", score.rows],
+                 ["finetune_steps", score.finetune_steps], ["quantized", score.quantized],
+                 ["crossbar", score.crossbar or "-"], ["seconds", score.seconds]])
+    if info["step"] < info["total_steps"]:
+        console.print(f"note: the supernet stopped at step {info['step']} of {info['total_steps']}")
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(supernet_app, name="supernet")

@@ -1,0 +1,221 @@
+"""Scoring a subnet: log loss and ROC AUC on a held-out split.
+
+- `score_subnet`: inherited supernet weights (optionally after fine-tuning ONLY the final logit
+  layer, on a copy, on the train split), at the subnet's bits (fake quantisation) and optionally on
+  simulated crossbars. The search calls it hundreds of times, so the evaluated split is
+  materialised once per dataset and kept (weakly, per dataset object), and evaluation runs under
+  torch.inference_mode in large batches.
+- `train_standalone`: the ground truth, a StandaloneModel of the subnet trained from scratch with
+  the same recipe, scored the same way.
+
+Log loss is the mean binary cross-entropy (natural log) computed in float64; AUC is the exact
+rank statistic (Mann-Whitney U with average ranks for ties, scipy.stats.rankdata).
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import rankdata
+
+from recpim.arch.crossbar_sim import CrossbarArithmetic, CrossbarMode
+from recpim.arch.data_parsing import CtrBatch
+from recpim.arch.datasets import CtrDataset
+from recpim.arch.ops import QuantBits
+from recpim.arch.standalone import StandaloneModel
+from recpim.arch.subnet import SubnetConfig
+from recpim.arch.supernet import Supernet, init_embeddings
+from recpim.arch.training import TrainConfig, configure_threads, run_training, train_batches
+from recpim.errors import ConfigError, DataError
+
+EVAL_BATCH_SIZE = 8192
+FINETUNE_BATCH_SIZE = 512
+FINETUNE_LR = 1e-3
+
+
+@dataclass(frozen=True)
+class SubnetScore:
+    logloss: float
+    auc: float
+    rows: int
+    split: str
+    finetune_steps: int = 0
+    quantized: bool = False
+    crossbar: dict[str, Any] | None = None
+    source: str = "supernet"           # "supernet" (inherited weights) or "standalone" (trained alone)
+    train_steps: int | None = None     # standalone only
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---- metrics
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Exact ROC AUC from ranks (ties get average ranks); nan when a class is absent."""
+    labels = np.asarray(labels) > 0.5
+    positives = int(labels.sum())
+    negatives = len(labels) - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(scores, dtype=np.float64))
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def log_loss(labels: np.ndarray, logits: np.ndarray) -> float:
+    """Mean binary cross-entropy of logits, in float64."""
+    return float(F.binary_cross_entropy_with_logits(torch.as_tensor(logits, dtype=torch.float64),
+                                                    torch.as_tensor(labels, dtype=torch.float64)))
+
+
+# ---- evaluation data, materialised once per (dataset, split)
+_SPLIT_CACHE: weakref.WeakKeyDictionary[CtrDataset, dict[str, CtrBatch]] = weakref.WeakKeyDictionary()
+
+
+def cached_split(dataset: CtrDataset, split: str, max_rows: int | None = None) -> CtrBatch:
+    """The split as one batch (materialised on first use, then reused), optionally its first rows."""
+    per_dataset = _SPLIT_CACHE.setdefault(dataset, {})
+    if split not in per_dataset:
+        per_dataset[split] = dataset.materialize(split)
+    batch = per_dataset[split]
+    if len(batch.label) == 0:
+        raise DataError(f"{dataset.name}: the {split} split is empty")
+    if max_rows is not None:
+        if max_rows < 1:
+            raise ConfigError("score", [("max_rows", f"must be >= 1, got {max_rows}")])
+        batch = CtrBatch(batch.dense[:max_rows], batch.sparse[:max_rows], batch.label[:max_rows])
+    return batch
+
+
+def evaluate(logits_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch: CtrBatch,
+             batch_size: int = EVAL_BATCH_SIZE) -> tuple[float, float]:
+    """(log loss, AUC) of logits_fn over `batch`, in inference mode."""
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, len(batch.label), batch_size):
+            outputs.append(logits_fn(batch.dense[start:start + batch_size], batch.sparse[start:start + batch_size]))
+    logits = torch.cat(outputs).to(torch.float64).numpy()
+    labels = batch.label.numpy()
+    return log_loss(labels, logits), roc_auc(labels, logits)
+
+
+# ---- inherited weights
+def finetune_logit(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset, steps: int, *, quant: bool = True,
+                   batch_size: int = FINETUNE_BATCH_SIZE, lr: float = FINETUNE_LR, seed: int = 0):
+    """A copy of the subnet's logit layer trained alone for `steps` train batches (the body's outputs
+    computed without gradients). Adam at `lr`; the supernet is not modified."""
+    head = supernet.logit_head(subnet)
+    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+    bits = Supernet.block_bits(subnet, quant)[-1]
+    batches = train_batches(dataset, batch_size, seed)
+    for _ in range(steps):
+        batch = next(batches)
+        with torch.no_grad():
+            d, s = supernet.last_outputs(batch.dense, batch.sparse, subnet, quant)
+            features = torch.cat([d, s.flatten(1)], dim=1)
+        loss = F.binary_cross_entropy_with_logits(head(features, quant=bits).squeeze(-1), batch.label)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return head.eval()
+
+
+def score_subnet(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset, split: str = "val",
+                 finetune_steps: int = 0, batch_size: int = EVAL_BATCH_SIZE, quant: bool = True,
+                 crossbar: CrossbarArithmetic | None = None, seed: int = 0, max_rows: int | None = None,
+                 finetune_lr: float = FINETUNE_LR) -> SubnetScore:
+    """Log loss and AUC of `subnet` with inherited weights on `split` (see the module docstring).
+    quant: at the subnet's bits; crossbar: MVMs on simulated crossbars (implies quant; the
+    fine-tuning itself runs with fake quantisation only); max_rows: score the first rows only."""
+    began = time.perf_counter()
+    if finetune_steps < 0:
+        raise ConfigError("score_subnet", [("finetune_steps", f"must be >= 0, got {finetune_steps}")])
+    quant = quant or crossbar is not None
+    was_training = supernet.training
+    supernet.eval()
+    try:
+        data = cached_split(dataset, split, max_rows)
+        head = finetune_logit(supernet, subnet, dataset, finetune_steps, quant=quant, seed=seed,
+                              lr=finetune_lr) if finetune_steps else None
+        if head is None:
+            def logits(dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+                return supernet(dense, sparse, subnet, quant=quant, crossbar=crossbar)
+        else:
+            bits = Supernet.block_bits(subnet, quant)[-1]
+
+            def logits(dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+                mode = CrossbarMode(crossbar) if crossbar is not None else None
+                with mode if mode is not None else nullcontext():
+                    d, s = supernet.last_outputs(dense, sparse, subnet, quant, mode)
+                    with mode.at_bits(bits) if mode is not None else nullcontext():
+                        return head(torch.cat([d, s.flatten(1)], dim=1), quant=bits).squeeze(-1)
+        loss, auc = evaluate(logits, data, batch_size)
+    finally:
+        supernet.train(was_training)
+    return SubnetScore(loss, auc, len(data.label), split, finetune_steps, quant,
+                       crossbar.to_dict() if crossbar is not None else None, "supernet",
+                       seconds=time.perf_counter() - began)
+
+
+# ---- standalone models
+def standalone_logits(model: StandaloneModel, dense: torch.Tensor, sparse: torch.Tensor,
+                      crossbar: CrossbarArithmetic | None = None) -> torch.Tensor:
+    """The model's logits; with `crossbar` every MVM runs on simulated crossbars at its block's bits
+    (the model must be built with quantize=True)."""
+    if crossbar is None:
+        return model(dense, sparse)
+    if not model.quantize:
+        raise ConfigError("standalone_logits", [("crossbar", "needs a model built with quantize=True")])
+    mode = CrossbarMode(crossbar)
+    bits = [QuantBits(b.weight_bits, b.activation_bits) for b in model.subnet.blocks]
+    hooks = [block.register_forward_pre_hook(lambda _m, _a, q=q: setattr(mode, "bits", q))
+             for block, q in zip(model.blocks, bits, strict=True)]
+    hooks.append(model.logit.register_forward_pre_hook(lambda _m, _a: setattr(mode, "bits", bits[-1])))
+    try:
+        with mode:
+            return model(dense, sparse)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def score_standalone(model: StandaloneModel, dataset: CtrDataset, split: str = "val",
+                     crossbar: CrossbarArithmetic | None = None, max_rows: int | None = None,
+                     batch_size: int = EVAL_BATCH_SIZE) -> tuple[float, float]:
+    """(log loss, AUC) of a standalone model on `split`."""
+    model.eval()
+    data = cached_split(dataset, split, max_rows)
+    return evaluate(lambda d, s: standalone_logits(model, d, s, crossbar), data, batch_size)
+
+
+def train_standalone(subnet: SubnetConfig, dataset: CtrDataset, steps: int, seed: int = 0, *,
+                     config: TrainConfig | None = None, quant: bool = False, split: str = "val",
+                     crossbar: CrossbarArithmetic | None = None, max_rows: int | None = None,
+                     progress: bool = False, return_model: bool = False):
+    """Ground truth: `subnet` as a StandaloneModel trained from scratch for `steps` steps with the
+    supernet's recipe (config overrides it; its steps/seed are replaced by these), then scored on
+    `split`. quant: train (quantisation-aware) and score at the subnet's bits. Returns the
+    SubnetScore, or (score, model) with return_model=True."""
+    began = time.perf_counter()
+    configure_threads()
+    config = (config or TrainConfig(space=subnet.space)).model_copy(update={"steps": steps, "seed": seed})
+    quant = quant or crossbar is not None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = StandaloneModel(subnet, dataset.schema, quantize=quant)
+        init_embeddings(model.embeddings)
+        run_training(model, lambda batch, _step: model(batch.dense, batch.sparse), dataset, config,
+                     progress=progress, title="standalone")
+    loss, auc = score_standalone(model, dataset, split, crossbar, max_rows)
+    score = SubnetScore(loss, auc, len(cached_split(dataset, split, max_rows).label), split, 0, quant,
+                        crossbar.to_dict() if crossbar is not None else None, "standalone", steps,
+                        time.perf_counter() - began)
+    return (score, model) if return_model else score

@@ -1,0 +1,320 @@
+"""The weight-sharing supernet of a NASRec search space.
+
+One module holds, per block, EVERY operator of the space (all dense and sparse operators, both
+mergers) at its maximum size, plus the embedding tables and the logit. `forward(..., subnet)`
+computes exactly that subnet: each operator slices its shared weights to the active widths and
+input columns (arch/ops.py), nothing runs at full width behind masks.
+
+Column slots (why weights are shared across connections): the input of block i's dense operator is
+laid out, for the shared weight, as one slot per earlier source j = 0..i-1, sized for that
+source's maximum width (raw dense width for j = 0, the largest dense width otherwise). A subnet
+that reads sources {1, 3} at widths 64 and 256 uses columns [slot1, slot1 + 64) and
+[slot3, slot3 + 256): the same source always meets the same weights, whatever else is active. The
+sparse (rows) input works the same way with row slots; a block's dense->sparse merger rows sit at
+a fixed position at the end of its slot (after room for the widest sparse output), so they too
+meet the same weights at every sparse width. The logit reads the last block's dense output and
+flattened sparse output with the same slot layout.
+
+`extract_standalone(supernet, subnet)` copies those slices into a StandaloneModel: its forward
+equals the supernet's forward of the subnet, which is what "inheriting weights" means.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from recpim.arch.crossbar_sim import CrossbarArithmetic, CrossbarMode
+from recpim.arch.ops import (
+    AttentionOp,
+    DenseToSparseMerger,
+    DotProductOp,
+    EFCOp,
+    EmbeddingTables,
+    FCOp,
+    FMMerger,
+    GatingOp,
+    LogitOp,
+    QuantBits,
+    Segments,
+    SlicedLinear,
+    SumOp,
+    gram_rows,
+    num_pairs,
+)
+from recpim.arch.schema import DatasetSchema
+from recpim.arch.space import BINARY_DENSE_OPS, DenseOp, SearchSpace, SparseOp
+from recpim.arch.standalone import StandaloneModel
+from recpim.arch.subnet import BlockConfig, SubnetConfig, raw_dense_width
+from recpim.errors import ConfigError
+
+EMBEDDING_INIT_BOUND = 0.01  # uniform(-b, b): small, NASRec-like CTR embedding initialisation
+
+
+def init_embeddings(tables: EmbeddingTables, bound: float = EMBEDDING_INIT_BOUND) -> None:
+    for table in tables.tables:
+        nn.init.uniform_(table.weight, -bound, bound)
+
+
+@dataclass(frozen=True)
+class SourceShape:
+    """What one source (raw features or a block output) looks like in the current subnet."""
+
+    dense: int          # dense width
+    sparse: int         # sparse operator rows (without merger rows)
+    merger: bool        # has dense->sparse merger rows after them
+
+    def rows(self, merger_rows: int) -> int:
+        return self.sparse + (merger_rows if self.merger else 0)
+
+
+class SlotLayout:
+    """Column offsets of the shared weights: a slot per source, see the module docstring."""
+
+    def __init__(self, dense_slots: list[int], sparse_slots: list[int], max_sparse: list[int], merger_rows: int):
+        self.dense_slots, self.sparse_slots = dense_slots, sparse_slots
+        self.max_sparse, self.merger_rows = max_sparse, merger_rows
+        self.dense_offsets = _offsets(dense_slots)
+        self.sparse_offsets = _offsets(sparse_slots)
+
+    def dense(self, sources: tuple[int, ...] | list[int], shapes: list[SourceShape]) -> list[tuple[int, int]]:
+        return [(self.dense_offsets[j], shapes[j].dense) for j in sources]
+
+    def rows(self, sources: tuple[int, ...] | list[int], shapes: list[SourceShape]) -> list[tuple[int, int]]:
+        segments = []
+        for j in sources:
+            segments.append((self.sparse_offsets[j], shapes[j].sparse))
+            if shapes[j].merger:
+                segments.append((self.sparse_offsets[j] + self.max_sparse[j], self.merger_rows))
+        return segments
+
+
+def _offsets(slots: list[int]) -> list[int]:
+    offsets = [0]
+    for slot in slots:
+        offsets.append(offsets[-1] + slot)
+    return offsets
+
+
+class SupernetBlock(nn.Module):
+    """Every operator of block `index` (1-based) at maximum size, reading sources 0..index-1."""
+
+    def __init__(self, space: SearchSpace, layout: SlotLayout, index: int, dim: int):
+        super().__init__()
+        self.index = index
+        dense_in = sum(layout.dense_slots[:index])
+        rows_in = sum(layout.sparse_slots[:index])
+        width, sparse_width = max(space.dense_widths), max(space.sparse_widths)
+        dense_ops: dict[str, nn.Module] = {}
+        for op in space.dense_ops:
+            if op == DenseOp.FC:
+                dense_ops[op.value] = FCOp(dense_in, width)
+            elif op == DenseOp.DOT_PRODUCT:
+                dense_ops[op.value] = DotProductOp(dense_in, rows_in, width)
+            elif op == DenseOp.GATING:
+                dense_ops[op.value] = GatingOp(dense_in, dense_in, width)
+            else:
+                dense_ops[op.value] = SumOp(dense_in, dense_in, width)
+        sparse_ops: dict[str, nn.Module] = {}
+        for op in space.sparse_ops:
+            if op == SparseOp.EFC:
+                sparse_ops[op.value] = EFCOp(rows_in, sparse_width)
+            else:
+                sparse_ops[op.value] = AttentionOp(rows_in, sparse_width, dim, space.attention_heads)
+        self.dense_ops = nn.ModuleDict(dense_ops)
+        self.sparse_ops = nn.ModuleDict(sparse_ops)
+        self.dense_to_sparse = (DenseToSparseMerger(width, space.merger_rows, dim)
+                                if space.allow_dense_to_sparse else None)
+        self.fm = FMMerger(dim, width) if space.allow_sparse_to_dense_fm else None
+
+    def forward(self, config: BlockConfig, layout: SlotLayout, shapes: list[SourceShape],
+                dense_outs: list[torch.Tensor], sparse_outs: list[torch.Tensor],
+                quant: QuantBits | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The block as StandaloneBlock computes it (arch/standalone.py), on sliced shared weights."""
+        sparse_in = torch.cat([sparse_outs[j] for j in config.sparse_inputs], dim=1)
+        row_segments = layout.rows(config.sparse_inputs, shapes)
+        op = self.dense_ops[config.dense_op.value]
+        width = config.dense_width
+        if config.dense_op in BINARY_DENSE_OPS:
+            left, right = config.dense_left, config.dense_right
+            d = op(dense_outs[left], dense_outs[right], width, layout.dense([left], shapes),
+                   layout.dense([right], shapes), quant)
+        else:
+            dense_in = torch.cat([dense_outs[j] for j in config.dense_inputs], dim=1)
+            dense_segments = layout.dense(config.dense_inputs, shapes)
+            if config.dense_op == DenseOp.FC:
+                d = op(dense_in, width, dense_segments, quant)
+            else:
+                d = op(dense_in, sparse_in, width, dense_segments, row_segments, quant)
+        s = self.sparse_ops[config.sparse_op.value](sparse_in, config.sparse_width, row_segments, quant)
+        pseudo_rows = self.dense_to_sparse(d, None, quant) if config.dense_to_sparse else None
+        if config.sparse_to_dense_fm:
+            d = d + self.fm(s, width, quant)
+        if pseudo_rows is not None:
+            s = torch.cat([s, pseudo_rows], dim=1)
+        return d, s
+
+
+class Supernet(nn.Module):
+    """forward(dense [B, num_dense] float, sparse [B, num_sparse] ids, subnet) -> logits [B]."""
+
+    def __init__(self, space: SearchSpace, schema: DatasetSchema):
+        super().__init__()
+        if schema.embedding_dim % space.attention_heads and SparseOp.ATTENTION in space.sparse_ops:
+            raise ConfigError("supernet", [("schema.embedding_dim", f"{schema.embedding_dim} is not divisible by "
+                                                                    f"the space's {space.attention_heads} heads")])
+        self.space, self.schema = space, schema
+        dim = schema.embedding_dim
+        max_dense, max_sparse = max(space.dense_widths), max(space.sparse_widths)
+        merger_rows = space.merger_rows if space.allow_dense_to_sparse else 0
+        blocks = space.num_blocks
+        self.layout = SlotLayout(
+            dense_slots=[raw_dense_width(schema)] + [max_dense] * blocks,
+            sparse_slots=[schema.num_sparse] + [max_sparse + merger_rows] * blocks,
+            max_sparse=[schema.num_sparse] + [max_sparse] * blocks,
+            merger_rows=space.merger_rows,
+        )
+        self.embeddings = EmbeddingTables(schema.vocab_sizes, dim)
+        init_embeddings(self.embeddings)
+        self.blocks = nn.ModuleList(SupernetBlock(space, self.layout, i, dim) for i in range(1, blocks + 1))
+        self.logit = LogitOp(max_dense + self.layout.sparse_slots[-1] * dim)
+
+    # ---- shapes
+    def _check(self, subnet: SubnetConfig) -> None:
+        if subnet.space != self.space.name:
+            raise ConfigError("supernet", [("subnet.space",
+                                            f"{subnet.space!r}; this supernet is of {self.space.name!r}")])
+
+    def source_shapes(self, subnet: SubnetConfig) -> list[SourceShape]:
+        shapes = [SourceShape(raw_dense_width(self.schema), self.schema.num_sparse, False)]
+        shapes += [SourceShape(b.dense_width, b.sparse_width, b.dense_to_sparse) for b in subnet.blocks]
+        return shapes
+
+    def logit_segments(self, subnet: SubnetConfig) -> list[tuple[int, int]]:
+        """Columns of the shared logit weight that concat(d_N, flatten(s_N)) of `subnet` uses."""
+        last = self.source_shapes(subnet)[-1]
+        dim = self.schema.embedding_dim
+        base = max(self.space.dense_widths)
+        segments = [(0, last.dense), (base, last.sparse * dim)]
+        if last.merger:
+            segments.append((base + self.layout.max_sparse[-1] * dim, self.space.merger_rows * dim))
+        return segments
+
+    @staticmethod
+    def block_bits(subnet: SubnetConfig, quant: bool) -> list[QuantBits | None]:
+        """Bits per block; the logit runs at the last block's bits (as StandaloneModel)."""
+        return [QuantBits(b.weight_bits, b.activation_bits) if quant else None for b in subnet.blocks]
+
+    # ---- forward
+    def _prepare(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+        problems = []
+        if dense.dim() != 2 or dense.shape[1] != self.schema.num_dense:
+            problems.append(("dense", f"shape {tuple(dense.shape)}; expected [B, {self.schema.num_dense}]"))
+        if sparse.dim() != 2 or sparse.shape[1] != self.schema.num_sparse:
+            problems.append(("sparse", f"shape {tuple(sparse.shape)}; expected [B, {self.schema.num_sparse}]"))
+        if problems:
+            raise ConfigError(f"supernet input for schema {self.schema.name!r}", problems)
+        if self.schema.num_dense == 0:  # one all-zero pseudo feature, see raw_dense_width
+            return dense.new_zeros(dense.shape[0], raw_dense_width(self.schema))
+        return dense
+
+    def last_outputs(self, dense: torch.Tensor, sparse: torch.Tensor, subnet: SubnetConfig, quant: bool = False,
+                     mode: CrossbarMode | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(d_N, s_N): the last block's dense and sparse outputs, what the logit reads."""
+        self._check(subnet)
+        dense = self._prepare(dense, sparse)
+        shapes = self.source_shapes(subnet)
+        dense_outs = [dense]
+        sparse_outs = [self.embeddings(sparse, subnet.embedding_bits if quant else None)]
+        for config, block, bits in zip(subnet.blocks, self.blocks, self.block_bits(subnet, quant), strict=True):
+            with mode.at_bits(bits) if mode is not None else nullcontext():
+                d, s = block(config, self.layout, shapes, dense_outs, sparse_outs, bits)
+            dense_outs.append(d)
+            sparse_outs.append(s)
+        return dense_outs[-1], sparse_outs[-1]
+
+    def forward(self, dense: torch.Tensor, sparse: torch.Tensor, subnet: SubnetConfig, quant: bool = False,
+                crossbar: CrossbarArithmetic | None = None) -> torch.Tensor:
+        """Logits of `subnet` on inherited weights. quant: fake-quantise at the subnet's bits.
+        crossbar: also run every MVM on simulated crossbars (implies quant; inference only)."""
+        quant = quant or crossbar is not None
+        mode = CrossbarMode(crossbar) if crossbar is not None else None
+        with mode if mode is not None else nullcontext():
+            d, s = self.last_outputs(dense, sparse, subnet, quant, mode)
+            bits = self.block_bits(subnet, quant)[-1]
+            with mode.at_bits(bits) if mode is not None else nullcontext():
+                return self.logit(d, s, self.logit_segments(subnet), bits)
+
+    def logit_head(self, subnet: SubnetConfig) -> SlicedLinear:
+        """A detached copy of the logit's active weights for `subnet` (for fine-tuning it alone)."""
+        segments = self.logit_segments(subnet)
+        features = sum(length for _, length in segments)
+        head = SlicedLinear(features, 1)
+        with torch.no_grad():
+            head.weight.copy_(self.logit.linear.active_weight(1, features, segments))
+            head.bias.copy_(self.logit.linear.bias[:1])
+        return head
+
+
+# ---- weight inheritance into a standalone model
+def _copy_linear(dst: SlicedLinear, src: SlicedLinear, segments: Segments | None) -> None:
+    dst.weight.copy_(src.active_weight(dst.max_out, dst.max_in, segments))
+    if dst.bias is not None:
+        dst.bias.copy_(src.bias[: dst.max_out])
+
+
+def _copy_norm(dst: nn.Module, src: nn.Module) -> None:
+    size = dst.weight.shape[0]
+    dst.weight.copy_(src.weight[:size])
+    dst.bias.copy_(src.bias[:size])
+
+
+def _copy_block(dst: nn.Module, src: SupernetBlock, config: BlockConfig, layout: SlotLayout,
+                shapes: list[SourceShape]) -> None:
+    rows = layout.rows(config.sparse_inputs, shapes)
+    dense_op, sparse_op = src.dense_ops[config.dense_op.value], src.sparse_ops[config.sparse_op.value]
+    if config.dense_op == DenseOp.FC:
+        _copy_linear(dst.dense.linear, dense_op.linear, layout.dense(config.dense_inputs, shapes))
+    elif config.dense_op == DenseOp.DOT_PRODUCT:
+        _copy_linear(dst.dense.row_proj, dense_op.row_proj, rows)
+        pairs = num_pairs(gram_rows(config.dense_width))
+        segments = [*layout.dense(config.dense_inputs, shapes), (dense_op.max_dense_in, pairs)]
+        _copy_linear(dst.dense.out_proj, dense_op.out_proj, segments)
+    else:
+        first, second = ("gate", "value") if config.dense_op == DenseOp.GATING else ("left", "right")
+        _copy_linear(getattr(dst.dense, first), getattr(dense_op, first), layout.dense([config.dense_left], shapes))
+        _copy_linear(getattr(dst.dense, second), getattr(dense_op, second), layout.dense([config.dense_right], shapes))
+    _copy_norm(dst.dense.norm, dense_op.norm)
+    if config.sparse_op == SparseOp.EFC:
+        _copy_linear(dst.sparse.linear, sparse_op.linear, rows)
+    else:
+        _copy_linear(dst.sparse.row_proj, sparse_op.row_proj, rows)
+        for name in ("query", "key", "value", "output"):
+            _copy_linear(getattr(dst.sparse, name), getattr(sparse_op, name), None)
+    _copy_norm(dst.sparse.norm, sparse_op.norm)
+    if config.dense_to_sparse:
+        _copy_linear(dst.dense_to_sparse.linear, src.dense_to_sparse.linear, None)
+        _copy_norm(dst.dense_to_sparse.norm, src.dense_to_sparse.norm)
+    if config.sparse_to_dense_fm:
+        _copy_linear(dst.fm.linear, src.fm.linear, None)
+        _copy_norm(dst.fm.norm, src.fm.norm)
+
+
+def extract_standalone(supernet: Supernet, subnet: SubnetConfig, quantize: bool = False) -> StandaloneModel:
+    """A StandaloneModel of `subnet` holding copies of the supernet's slices (inherited weights)."""
+    supernet._check(subnet)
+    model = StandaloneModel(subnet, supernet.schema, quantize=quantize)
+    shapes = supernet.source_shapes(subnet)
+    with torch.no_grad():
+        for dst, src in zip(model.embeddings.tables, supernet.embeddings.tables, strict=True):
+            dst.weight.copy_(src.weight)
+        for dst, src, config in zip(model.blocks, supernet.blocks, subnet.blocks, strict=True):
+            _copy_block(dst, src, config, supernet.layout, shapes)
+        _copy_linear(model.logit.linear, supernet.logit.linear, supernet.logit_segments(subnet))
+    return model
+
+
+__all__ = ["Supernet", "SupernetBlock", "SlotLayout", "SourceShape", "extract_standalone", "init_embeddings"]

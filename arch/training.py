@@ -1,0 +1,347 @@
+"""Training: NASRec's recipe for the supernet (and for standalone models, the ground truth).
+
+Recipe (reference/nasrec.md): Adagrad, lr 0.12, batch 512, cosine schedule with 10 % linear
+warm-up, gradient clipping at norm 5, one epoch (or `steps`). Each supernet step samples one subnet
+(single-operator any-connection, arch/subnet.py) from a generator seeded by (seed, step), so the
+subnet of a step does not depend on how training was split into runs.
+
+Determinism and resume: the same config and data give the same weights. Batch order is fixed by
+(seed, epoch) and drop_last batches; a resumed run skips the batches already consumed, restores
+model, optimizer, schedule and torch RNG state, and then computes bit for bit what an
+uninterrupted run computes.
+
+Checkpoints are plain state dicts (model, optimizer, scheduler, RNG state, step, config, the
+space and the dataset schema), written atomically and read with torch.load(weights_only=True).
+A run saves one every `checkpoint_every` steps, at its end and when interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from torch import nn
+
+from recpim.arch.data_parsing import CtrBatch
+from recpim.arch.datasets import CtrDataset
+from recpim.arch.schema import DatasetSchema
+from recpim.arch.space import SearchSpace, get_space, pydantic_problems, register_space
+from recpim.arch.subnet import SubnetConfig, sample_subnet
+from recpim.arch.supernet import Supernet
+from recpim.errors import ConfigError, DataError
+
+CHECKPOINT_FORMAT = "recpim-supernet-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class TrainConfig(BaseModel):
+    """Everything that decides a training run's result (saved with its checkpoint)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: str = "synthetic"                # dataset spec (open_dataset) the run was given
+    data_seed: int = 0                     # open_dataset's seed: the split (and the synthetic draw)
+    space: str = "nasrec_full"
+    steps: int | None = Field(default=None, ge=1)  # None: one epoch of the train split
+    batch_size: int = Field(default=512, ge=1)
+    optimizer: Literal["adagrad", "adam"] = "adagrad"
+    lr: float = Field(default=0.12, gt=0)
+    warmup_fraction: float = Field(default=0.1, ge=0, lt=1)
+    grad_clip_norm: float | None = Field(default=5.0, gt=0)
+    seed: int = 0
+    quant_aware: bool = False              # forward each sampled subnet at its own bits (fake quant)
+    checkpoint_every: int = Field(default=0, ge=0)  # 0: at the end (and on interrupt) only
+
+    def __init__(self, **data: Any):
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise ConfigError("train config", pydantic_problems(error)) from None
+
+
+_PINNED_THREADS: int | None = None
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads and return them: `threads` (which then sticks: later automatic
+    calls keep it), else $RECPIM_THREADS, else the cores this process may use minus the current
+    load (1-minute load average), at least 1. Why: torch's OpenMP threads spin at every parallel
+    region; on a machine whose cores are busy with other work, more threads than idle cores turn
+    each small op into a wait for a descheduled thread (measured on a loaded 2-core machine: a
+    512-row forward took 4 s with 2 threads and 0.8 s with 1)."""
+    global _PINNED_THREADS
+    if threads is not None:
+        _PINNED_THREADS = max(1, threads)
+    elif _PINNED_THREADS is not None:
+        threads = _PINNED_THREADS
+    elif os.environ.get("RECPIM_THREADS", "").isdigit():
+        threads = int(os.environ["RECPIM_THREADS"])
+    else:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            cores = os.cpu_count() or 1
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # pragma: no cover
+            load = 0.0
+        threads = int(min(cores, round(cores - load + 0.5)))
+    threads = max(1, threads)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+class WarmupCosine:
+    """lr multiplier: linear warm-up over the first `warmup` steps, then cosine decay to 0 at
+    `total`. A plain object so LambdaLR's state_dict keeps (and restores) its numbers."""
+
+    def __init__(self, total: int, warmup: int):
+        self.total, self.warmup = total, warmup
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        span = max(1, self.total - self.warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - self.warmup) / span)))
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int) -> tuple[torch.optim.Optimizer,
+                                                                                        torch.optim.lr_scheduler.LambdaLR]:
+    """Adagrad (or Adam) with the warm-up + cosine schedule; fused where torch offers it (one pass
+    over each updated tensor). Parameters a step did not use have no gradient and are left
+    untouched; the zero gradient of an unused slice of a used tensor leaves Adagrad's update of
+    that slice at exactly zero (Adam's moments would decay there, so Adagrad suits the supernet)."""
+    params = list(model.parameters())
+    kind = torch.optim.Adagrad if config.optimizer == "adagrad" else torch.optim.Adam
+    try:
+        optimizer = kind(params, lr=config.lr, fused=True)
+    except (RuntimeError, TypeError):  # pragma: no cover - torch without a fused CPU kernel
+        optimizer = kind(params, lr=config.lr, foreach=True)
+    schedule = WarmupCosine(total_steps, int(round(config.warmup_fraction * total_steps)))
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def train_step(model: nn.Module, logits_fn: Callable[[CtrBatch], torch.Tensor], batch: CtrBatch,
+               optimizer: torch.optim.Optimizer, scheduler: Any, grad_clip_norm: float | None) -> float:
+    """One step: BCE loss, backward, clip, Adagrad, schedule; returns the loss."""
+    loss = F.binary_cross_entropy_with_logits(logits_fn(batch), batch.label)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip_norm is not None:
+        grads = [p for p in model.parameters() if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(grads, grad_clip_norm, foreach=True)
+    optimizer.step()
+    scheduler.step()
+    return float(loss.detach())
+
+
+def steps_per_epoch(dataset: CtrDataset, batch_size: int) -> int:
+    rows = dataset.split_sizes()["train"]
+    if rows < batch_size:
+        raise DataError(f"{dataset.name}: the train split has {rows} rows, fewer than one batch of {batch_size}")
+    return rows // batch_size
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def train_batches(dataset: CtrDataset, batch_size: int, seed: int, start_step: int = 0) -> Iterator[CtrBatch]:
+    """Endless full train batches, shuffled per epoch by (seed, epoch), from batch `start_step` on."""
+    per_epoch = steps_per_epoch(dataset, batch_size)
+    epoch, skip = divmod(start_step, per_epoch)
+    while True:
+        batches = dataset.batches("train", batch_size, shuffle_seed=_epoch_seed(seed, epoch), drop_last=True)
+        yield from itertools.islice(batches, skip, None)
+        epoch, skip = epoch + 1, 0
+
+
+def subnet_for_step(space: SearchSpace, seed: int, step: int) -> SubnetConfig:
+    """The subnet that supernet step `step` trains (single-operator any-connection sampling)."""
+    return sample_subnet(space, np.random.default_rng([seed, step]))
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    config: TrainConfig
+    step: int                  # steps done so far (== total_steps when finished)
+    total_steps: int
+    losses: list[float] = field(default_factory=list)  # of the steps run by this call
+    seconds: float = 0.0
+    checkpoint: Path | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.total_steps
+
+    def to_dict(self) -> dict[str, Any]:
+        tail = self.losses[-50:]
+        return {"step": self.step, "total_steps": self.total_steps, "finished": self.finished,
+                "steps_run": len(self.losses), "mean_loss_last_50": float(np.mean(tail)) if tail else None,
+                "seconds": round(self.seconds, 3), "steps_per_second": round(len(self.losses) / self.seconds, 3)
+                if self.seconds > 0 else None, "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+                "config": self.config.model_dump(mode="json")}
+
+
+# ---- checkpoints
+def save_checkpoint(path: Path | str, state: dict[str, Any]) -> Path:
+    """Write atomically (a partly written file never replaces a good one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+    return path
+
+
+def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(str(path), [("", "checkpoint file not found")])
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means "not our checkpoint"
+        raise ConfigError(str(path), [("", f"not a readable checkpoint: {error}")]) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(str(path), [("format", f"not a {CHECKPOINT_FORMAT} file")])
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise ConfigError(str(path), [("version", f"{state.get('version')}; this recpim reads {CHECKPOINT_VERSION}")])
+    return state
+
+
+def _space_from_dump(dump: dict[str, Any]) -> SearchSpace:
+    space = SearchSpace(**dump)
+    try:
+        if get_space(space.name) == space:
+            return get_space(space.name)
+    except ConfigError:
+        pass
+    return register_space(space)
+
+
+def load_supernet(path: Path | str) -> tuple[Supernet, TrainConfig, dict[str, Any]]:
+    """(supernet with the checkpoint's weights, its TrainConfig, the checkpoint's other fields)."""
+    state = load_checkpoint(path)
+    space = _space_from_dump(state["space"])
+    schema = DatasetSchema(**state["schema"])
+    with torch.random.fork_rng(devices=[]):
+        supernet = Supernet(space, schema)
+    supernet.load_state_dict(state["model"])
+    supernet.eval()
+    info = {k: state[k] for k in ("step", "total_steps", "losses_tail")}
+    return supernet, TrainConfig(**state["config"]), info
+
+
+# ---- the loop
+def _progress(enabled: bool, total: int, start: int, title: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        TextColumn("loss {task.fields[loss]}"), disable=not enabled, transient=False)
+    task = progress.add_task(title, total=total, completed=start, loss="-")
+    return progress, task
+
+
+def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Tensor], dataset: CtrDataset,
+                 config: TrainConfig, *, checkpoint: Path | str | None = None, resume_state: dict | None = None,
+                 extra_state: dict[str, Any] | None = None, until_step: int | None = None, progress: bool = False,
+                 title: str = "training") -> TrainResult:
+    """The recipe's loop over `logits_fn(batch, step)`. With `checkpoint`, saves state dicts there;
+    `resume_state` (a loaded checkpoint) continues where it stopped; `until_step` stops early
+    (the checkpoint then lets a later call continue)."""
+    configure_threads()
+    total = config.steps or steps_per_epoch(dataset, config.batch_size)
+    optimizer, scheduler = make_optimizer(model, config, total)
+    start, losses_tail = 0, []
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+        optimizer.load_state_dict(resume_state["optimizer"])
+        scheduler.load_state_dict(resume_state["scheduler"])
+        torch.set_rng_state(resume_state["rng"]["torch"])
+        start, losses_tail = int(resume_state["step"]), list(resume_state.get("losses_tail", []))
+    stop = total if until_step is None else min(total, until_step)
+    result = TrainResult(model, config, start, total)
+    if checkpoint is not None:
+        result.checkpoint = Path(checkpoint)
+
+    def snapshot(step: int) -> None:
+        if checkpoint is None:
+            return
+        state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "model": model.state_dict(),
+                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "rng": {"torch": torch.get_rng_state()}, "step": step, "total_steps": total,
+                 "config": config.model_dump(mode="json"), "losses_tail": (losses_tail + result.losses)[-200:]}
+        save_checkpoint(checkpoint, {**state, **(extra_state or {})})
+
+    model.train()
+    batches = train_batches(dataset, config.batch_size, config.seed, start)
+    bar, task = _progress(progress, total, start, title)
+    began = time.perf_counter()
+    step = start
+    try:
+        with bar:
+            for step in range(start, stop):
+                batch = next(batches)
+                loss = train_step(model, lambda b, s=step: logits_fn(b, s), batch, optimizer, scheduler,
+                                  config.grad_clip_norm)
+                result.losses.append(loss)
+                result.step = step + 1
+                bar.update(task, advance=1, loss=f"{loss:.4f}")
+                if config.checkpoint_every and result.step % config.checkpoint_every == 0 and result.step < stop:
+                    snapshot(result.step)
+    except KeyboardInterrupt:
+        snapshot(result.step)
+        raise
+    finally:
+        result.seconds = time.perf_counter() - began
+    snapshot(result.step)
+    model.eval()
+    return result
+
+
+def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, checkpoint: Path | str | None = None,
+                   resume: bool = False, until_step: int | None = None, progress: bool = False) -> TrainResult:
+    """Train the supernet of `config.space` on `dataset`'s train split with NASRec's recipe.
+
+    resume=True continues from `checkpoint` (which must hold a run of the same config); without a
+    checkpoint file there it starts fresh."""
+    config = config or TrainConfig()
+    space = get_space(config.space)
+    resume_state = None
+    if resume:
+        if checkpoint is None:
+            raise ConfigError("train_supernet", [("checkpoint", "resume needs the checkpoint path")])
+        if Path(checkpoint).is_file():
+            resume_state = load_checkpoint(checkpoint)
+            saved = TrainConfig(**resume_state["config"])
+            if saved != config:
+                changed = sorted(k for k in TrainConfig.model_fields if getattr(saved, k) != getattr(config, k))
+                raise ConfigError(f"resume {checkpoint}", [(k, f"checkpoint has {getattr(saved, k)!r}, this run "
+                                                              f"{getattr(config, k)!r}") for k in changed])
+            if resume_state["schema"] != dataset.schema.model_dump(mode="json"):
+                raise ConfigError(f"resume {checkpoint}", [("schema", "the dataset's schema differs from the "
+                                                                      "checkpoint's")])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        supernet = Supernet(space, dataset.schema)
+
+    def logits(batch: CtrBatch, step: int) -> torch.Tensor:
+        return supernet(batch.dense, batch.sparse, subnet_for_step(space, config.seed, step), quant=config.quant_aware)
+
+    extra = {"space": space.model_dump(mode="json"), "schema": dataset.schema.model_dump(mode="json")}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return run_training(supernet, logits, dataset, config, checkpoint=checkpoint, resume_state=resume_state,
+                            extra_state=extra, until_step=until_step, progress=progress, title="supernet")

@@ -1,0 +1,157 @@
+"""Scoring subnets: exact metrics, inherited weights, logit-only fine-tuning on a copy, ground truth."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recpim.arch import scoring
+from recpim.arch.crossbar_sim import CrossbarArithmetic
+from recpim.arch.datasets import open_dataset
+from recpim.arch.scoring import (
+    SubnetScore,
+    cached_split,
+    log_loss,
+    roc_auc,
+    score_standalone,
+    score_subnet,
+    standalone_logits,
+    train_standalone,
+)
+from recpim.arch.space import nasrec_full, register_space
+from recpim.arch.subnet import sample_subnet
+from recpim.arch.supernet import Supernet, extract_standalone
+from recpim.arch.synthetic import synthetic_schema
+from recpim.arch.training import TrainConfig, train_supernet
+from recpim.errors import ConfigError
+
+SPACE = register_space(nasrec_full(num_blocks=3, name="test_scoring_full", dense_widths=(8, 16), sparse_widths=(4, 8),
+                                   merger_rows=2, attention_heads=2))
+SCHEMA = synthetic_schema(num_dense=4, num_sparse=5, vocab_size=30, embedding_dim=4)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return open_dataset("synthetic:3000", schema=SCHEMA, seed=1)
+
+
+@pytest.fixture(scope="module")
+def supernet(dataset):
+    config = TrainConfig(space=SPACE.name, steps=20, batch_size=64, optimizer="adam", lr=0.01, seed=0)
+    return train_supernet(dataset, config).model
+
+
+# ---- metrics
+def test_auc_by_hand():
+    assert roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
+    assert roc_auc(np.array([0, 1]), np.array([0.5, 0.5])) == pytest.approx(0.5)  # a tie counts one half
+    assert math.isnan(roc_auc(np.array([1, 1]), np.array([0.2, 0.3])))
+
+
+@settings(max_examples=30, deadline=None)
+@given(labels=st.lists(st.integers(0, 1), min_size=2, max_size=40),
+       data=st.data())
+def test_auc_equals_the_pairwise_definition(labels, data):
+    scores = data.draw(st.lists(st.integers(0, 5), min_size=len(labels), max_size=len(labels)))
+    labels, scores = np.array(labels), np.array(scores, dtype=float)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return
+    pairs = [(1.0 if p > n else 0.5 if p == n else 0.0) for p in pos for n in neg]
+    assert roc_auc(labels, scores) == pytest.approx(sum(pairs) / len(pairs))
+
+
+def test_log_loss_by_hand():
+    logits = np.array([0.0, 2.0, -1.0])
+    labels = np.array([1.0, 0.0, 0.0])
+    expected = -(math.log(0.5) + math.log(1 - 1 / (1 + math.exp(-2))) + math.log(1 - 1 / (1 + math.exp(1)))) / 3
+    assert log_loss(labels, logits) == pytest.approx(expected, rel=1e-12)
+
+
+# ---- inherited weights
+def test_score_equals_the_inherited_standalone_models_metrics(supernet, dataset):
+    subnet = sample_subnet(SPACE, 4)
+    score = score_subnet(supernet, subnet, dataset, quant=True)
+    model = extract_standalone(supernet, subnet, quantize=True)
+    expected_loss, expected_auc = score_standalone(model, dataset)
+    assert isinstance(score, SubnetScore) and score.source == "supernet"
+    assert score.rows == len(cached_split(dataset, "val").label) == 300
+    assert score.logloss == pytest.approx(expected_loss, rel=1e-5)
+    assert score.auc == pytest.approx(expected_auc, abs=1e-4)
+    assert set(score.to_dict()) >= {"logloss", "auc", "rows", "split", "finetune_steps", "quantized", "crossbar"}
+    assert score_subnet(supernet, subnet, dataset, quant=True, max_rows=100).rows == 100
+
+
+def test_the_split_is_materialised_once(dataset, monkeypatch):
+    fresh = open_dataset("synthetic:3000", schema=SCHEMA, seed=1)
+    calls = []
+    original = fresh.materialize
+    monkeypatch.setattr(fresh, "materialize", lambda split: calls.append(split) or original(split))
+    first = cached_split(fresh, "val")
+    assert cached_split(fresh, "val") is first
+    assert calls == ["val"]
+    with pytest.raises(ConfigError, match="max_rows"):
+        cached_split(fresh, "val", max_rows=0)
+
+
+def test_finetuning_the_logit_leaves_the_supernet_untouched(supernet, dataset):
+    subnet = sample_subnet(SPACE, 9)
+    before = {k: v.clone() for k, v in supernet.state_dict().items()}
+    plain = score_subnet(supernet, subnet, dataset, quant=False)
+    tuned = score_subnet(supernet, subnet, dataset, quant=False, finetune_steps=30)
+    assert all(torch.equal(before[k], v) for k, v in supernet.state_dict().items())
+    assert tuned.finetune_steps == 30
+    assert tuned.logloss != plain.logloss
+    again = score_subnet(supernet, subnet, dataset, quant=False)
+    assert (again.logloss, again.auc) == (plain.logloss, plain.auc)
+    head = scoring.finetune_logit(supernet, subnet, dataset, 30, quant=False)
+    assert head.weight.shape[1] == sum(length for _, length in supernet.logit_segments(subnet))
+
+
+def test_lossless_crossbar_scores_equal_quantised_scores(supernet, dataset):
+    subnet = sample_subnet(SPACE, 2)
+    quantised = score_subnet(supernet, subnet, dataset, quant=True, max_rows=120)
+    lossless = score_subnet(supernet, subnet, dataset, max_rows=120,
+                            crossbar=CrossbarArithmetic(rows=32, rows_read_at_once=32, adc_bits=16))
+    assert lossless.crossbar["adc_bits"] == 16 and lossless.quantized
+    assert lossless.logloss == pytest.approx(quantised.logloss, rel=1e-4)
+    narrow = score_subnet(supernet, subnet, dataset, max_rows=120,
+                          crossbar=CrossbarArithmetic(rows=32, rows_read_at_once=32, adc_bits=3))
+    assert narrow.logloss != pytest.approx(quantised.logloss, rel=1e-4)
+
+
+# ---- ground truth
+def test_train_standalone_learns_and_reports_ground_truth(dataset):
+    subnet = sample_subnet(SPACE, 1)
+    config = TrainConfig(space=SPACE.name, batch_size=64, optimizer="adam", lr=0.01)
+    score, model = train_standalone(subnet, dataset, steps=80, seed=0, config=config, return_model=True)
+    assert score.source == "standalone" and score.train_steps == 80
+    labels = cached_split(dataset, "val").label.numpy()
+    base_rate = labels.mean()
+    constant = -(base_rate * math.log(base_rate) + (1 - base_rate) * math.log(1 - base_rate))
+    assert score.logloss < constant  # better than predicting the base rate
+    assert score.auc > 0.7
+    assert isinstance(model, torch.nn.Module)
+    again = train_standalone(subnet, dataset, steps=80, seed=0, config=config)
+    assert again.logloss == score.logloss  # seeded
+
+
+def test_standalone_on_crossbars_needs_a_quantised_model(dataset):
+    subnet = sample_subnet(SPACE, 1)
+    model = extract_standalone(Supernet(SPACE, SCHEMA), subnet, quantize=False)
+    batch = cached_split(dataset, "val", max_rows=8)
+    with pytest.raises(ConfigError, match="quantize=True"):
+        standalone_logits(model, batch.dense, batch.sparse, CrossbarArithmetic())
