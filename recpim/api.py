@@ -18,6 +18,10 @@ from recpim.pim.cost_report import CostReport
 from recpim.pim.engine import ENGINES, Engine
 from recpim.pim.presets import list_presets, load_chip
 from recpim.pim.trace import write_chrome_trace
+from recpim.search.outputs import write_outputs as write_search_outputs
+from recpim.search.run import resolve_settings as resolve_search_settings
+from recpim.search.run import run_search
+from recpim.search.sweep import run_sweep
 
 __all__ = [
     "ENGINES",
@@ -33,8 +37,36 @@ __all__ = [
     "map_model",
     "map_spec",
     "resolve_model",
+    "resolve_search_settings",
+    "run_demo",
+    "run_search",
+    "run_sweep",
+    "score_subnet",
     "simulate_model",
+    "train_supernet",
+    "write_search_outputs",
 ]
+
+
+def train_supernet(*args, **kwargs):
+    """recpim.arch.training.train_supernet (imported on first use: it pulls in the training stack)."""
+    from recpim.arch.training import train_supernet as train
+
+    return train(*args, **kwargs)
+
+
+def score_subnet(*args, **kwargs):
+    """recpim.arch.scoring.score_subnet: log loss and AUC of a subnet with inherited weights."""
+    from recpim.arch.scoring import score_subnet as score
+
+    return score(*args, **kwargs)
+
+
+def run_demo(*args, **kwargs):
+    """recpim.demo.run_demo: the whole flow on embedded defaults."""
+    from recpim.demo import run_demo as demo
+
+    return demo(*args, **kwargs)
 
 
 def _chip(chip: ChipConfig | str) -> ChipConfig:

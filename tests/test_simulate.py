@@ -109,3 +109,11 @@ def test_cli_simulate_reports_a_model_that_does_not_fit():
     result = CliRunner().invoke(app, ["simulate", "vgg8", "--chip", "default", "--engine", "analytic"])
     assert result.exit_code != 0
     assert "crossbars" in str(result.exception) or "crossbars" in result.output
+
+
+def test_cli_simulate_writes_a_breakdown_report(tmp_path):
+    result = CliRunner().invoke(app, ["simulate", "dlrm", "--chip", "isaac", "--engine", "analytic",
+                                      "--report", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "report" / "breakdown.html").read_text()
+    assert "embedding" in html.lower() and "data:image/png;base64," in html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -43,6 +44,7 @@ def register(app: typer.Typer) -> None:
         engine: str = typer.Option("des", "--engine", help="des (SimPy simulator) or analytic."),
         trace: Path | None = typer.Option(None, "--trace", help="Write the simulator timeline (Chrome trace JSON)."),
         out: Path | None = typer.Option(None, "--out", help="Write the CostReport JSON and resolved inputs here."),
+        report_dir: Path | None = typer.Option(None, "--report", help="Write a breakdown report here."),
         as_json: bool = typer.Option(False, "--json", help="Print the CostReport as JSON."),
     ) -> None:
         """Latency, throughput, energy and area of MODEL on a chip."""
@@ -58,6 +60,11 @@ def register(app: typer.Typer) -> None:
             (out / "cost_report.json").write_text(json.dumps(report.to_json_dict(), indent=2))
             write_resolved_inputs(out, {"model": model, "chip": chip_config.model_dump(), "engine": engine,
                                         "batch": batch})
+        if report_dir is not None:
+            from recpim.reports.breakdown import write_breakdown_report
+
+            files = write_breakdown_report(report, report_dir, chip=chip_config)
+            print(f"report: {files.html}", file=sys.stderr)
         if as_json:
             print_json(report.to_json_dict())
         else:

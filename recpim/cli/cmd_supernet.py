@@ -41,7 +41,11 @@ def train(
                          batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, quant_aware=quant_aware,
                          checkpoint_every=checkpoint_every)
     dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed)
-    result = train_supernet(dataset, config, checkpoint=out, resume=resume, progress=progress and not json_out)
+    try:
+        result = train_supernet(dataset, config, checkpoint=out, resume=resume, progress=progress and not json_out)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: the steps done are saved in {out}; continue with the same options and --resume")
+        raise typer.Exit(130) from None
     summary = result.to_dict()
     summary["bad_rows"] = dataset.bad_rows.count
     write_resolved_inputs(out.parent, {"command": "supernet train", "config": config.model_dump(mode="json"),
