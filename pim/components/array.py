@@ -42,9 +42,7 @@ from recpim.pim.components.registry import (
     register,
     set_default,
 )
-from recpim.pim.components.scaling import REFERENCE_NODE_NM, area_factor, energy_factor
-
-ISAAC_SOURCE = "ISAAC (Shafiee et al., ISCA 2016) component table at 32 nm; node: Stillmaker & Baas 2017"
+from recpim.pim.components.scaling import ISAAC_SOURCE, REFERENCE_NODE_NM, area_factor, energy_factor
 
 # ---------------------------------------------------------------- crossbar array (one cell read)
 

@@ -42,3 +42,6 @@ def area_factor(node_nm: float) -> float:
 def energy_factor(node_nm: float) -> float:
     """Switching energy at `node_nm` relative to the same design at 32 nm."""
     return _log_interpolate(_ENERGY, node_nm)
+
+
+ISAAC_SOURCE = "ISAAC (Shafiee et al., ISCA 2016) component table at 32 nm; node: Stillmaker & Baas 2017"
