@@ -28,7 +28,7 @@ from recpim.arch.subnet import sample_subnet
 from recpim.arch.supernet import Supernet, extract_standalone
 from recpim.arch.synthetic import synthetic_schema
 from recpim.arch.training import TrainConfig, train_supernet
-from recpim.errors import ConfigError
+from recpim.errors import ConfigError, DataError
 
 SPACE = register_space(nasrec_full(num_blocks=3, name="test_scoring_full", dense_widths=(8, 16), sparse_widths=(4, 8),
                                    merger_rows=2, attention_heads=2))
@@ -105,6 +105,19 @@ def test_the_split_is_materialised_once(dataset, monkeypatch):
     assert calls == ["val"]
     with pytest.raises(ConfigError, match="max_rows"):
         cached_split(fresh, "val", max_rows=0)
+
+
+def test_a_streamed_dataset_is_scored_on_its_first_rows(supernet):
+    streamed = open_dataset("synthetic:3000", schema=SCHEMA, seed=1, max_cached_rows=1000, chunk_rows=500)
+    in_memory = open_dataset("synthetic:3000", schema=SCHEMA, seed=1)
+    assert not streamed.in_memory
+    subnet = sample_subnet(SPACE, 4)
+    with pytest.raises(DataError, match="max_rows"):
+        score_subnet(supernet, subnet, streamed)
+    first = score_subnet(supernet, subnet, streamed, max_rows=150)
+    assert first.rows == 150
+    assert first.logloss == pytest.approx(score_subnet(supernet, subnet, in_memory, max_rows=150).logloss, rel=1e-6)
+    assert score_subnet(supernet, subnet, streamed, max_rows=10_000).rows == 300  # the whole split
 
 
 def test_finetuning_the_logit_leaves_the_supernet_untouched(supernet, dataset):
