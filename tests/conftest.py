@@ -69,3 +69,15 @@ def des_cost_report():
     """The simulator's CostReport of the same pipeline (it has queueing waits per resource)."""
     return simulate(pipeline(), timing(), ENERGY_PJ_PER_ACTION, LEAKAGE_MW, AREA_MM2_BY_COMPONENT, "isaac-like",
                     batch=8)[0]
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models and matmuls run far faster on one thread than on two contended cores (and the same
+    on every machine); the thread count is restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

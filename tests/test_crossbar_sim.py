@@ -11,14 +11,7 @@ from recpim.arch.crossbar_sim import CrossbarArithmetic, CrossbarMode, crossbar_
 from recpim.arch.ops import QuantBits, SlicedLinear, fake_quantize
 from recpim.errors import ConfigError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small ops run far faster on one thread than on contended cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: small torch ops on one thread
 
 
 def _operands(seed: int, m: int, k: int, n: int, a: int, wb: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,13 +24,7 @@ AVAZU_LIKE = DatasetSchema(name="avazu_like", num_dense=0, vocab_sizes=(7,) * 23
 BATCH = 2
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny matmuls: one thread avoids oversubscription stalls when other processes share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: small torch ops on one thread
 
 
 def torch_macs(subnet: SubnetConfig, schema: DatasetSchema) -> int:

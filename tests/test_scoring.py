@@ -35,12 +35,7 @@ SPACE = register_space(nasrec_full(num_blocks=3, name="test_scoring_full", dense
 SCHEMA = synthetic_schema(num_dense=4, num_sparse=5, vocab_size=30, embedding_dim=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: small torch ops on one thread
 
 
 @pytest.fixture(scope="module")

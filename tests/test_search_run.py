@@ -38,15 +38,7 @@ RANGES = {"adc.bits": (6, 7, 8)}
 RECPIM = [sys.executable, "-c", "from recpim.cli import main; main()"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models score fastest on one thread (and the same on every machine); restored afterwards."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: small torch ops on one thread
 
 
 def small_isaac():

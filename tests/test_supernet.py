@@ -32,13 +32,7 @@ def _inputs(schema: DatasetSchema, rows: int = 16, seed: int = 0) -> tuple[torch
     return dense, sparse
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small ops run far faster on one thread than on contended cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: small torch ops on one thread
 
 
 @pytest.fixture(scope="module")
