@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from recpim.arch.schema import DatasetSchema
 from recpim.arch.space import BINARY_DENSE_OPS, DenseOp, SearchSpace, SparseOp, get_space, pydantic_problems
-from recpim.errors import ConfigError
+from recpim.errors import ConfigError, parse_json
 
 
 class BlockConfig(BaseModel):
@@ -164,11 +164,7 @@ class SubnetConfig(BaseModel):
 
     @classmethod
     def from_json(cls, text: str, source: str = "subnet JSON") -> SubnetConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(source, [("", f"not valid JSON: {error}")]) from None
-        return cls.from_dict(data, source)
+        return cls.from_dict(parse_json(text, source), source)
 
 
 def load_subnet(path: str | Path) -> SubnetConfig:

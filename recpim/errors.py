@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 
 class RecpimError(Exception):
     """Base class: the CLI prints these as a one-line message instead of a traceback."""
@@ -31,3 +34,11 @@ class UnsupportedModelError(RecpimError):
 
 class DataError(RecpimError):
     """A dataset file is malformed (bad rows with on_bad_row='error', unknown format...)."""
+
+
+def parse_json(text: str, source: str) -> Any:
+    """json.loads, with malformed text reported as a ConfigError naming `source`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(source, [("", f"not valid JSON: {error}")]) from None

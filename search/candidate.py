@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from recpim.arch.space import SearchSpace
 from recpim.arch.subnet import SubnetConfig, mutate, sample_subnet
-from recpim.errors import ConfigError
+from recpim.errors import ConfigError, parse_json
 from recpim.pim.config import ChipConfig
 from recpim.search.sweep import parse_settings, validate_keys
 
@@ -67,11 +67,7 @@ class Candidate(BaseModel):
 
     @classmethod
     def from_json(cls, text: str, source: str = "candidate JSON") -> Candidate:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(source, [("", f"not valid JSON: {error}")]) from None
-        return cls.from_dict(data, source)
+        return cls.from_dict(parse_json(text, source), source)
 
 
 def parse_chip_ranges(texts: list[str], base: ChipConfig) -> KnobRanges:
