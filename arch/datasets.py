@@ -1,6 +1,7 @@
 """CTR datasets as the supernet and the baselines consume them: `open_dataset(spec) -> CtrDataset`.
 
-Specs: ``synthetic`` / ``synthetic:ROWS`` (arch/synthetic.py), ``criteo:PATH`` (Kaggle TSV),
+Specs: ``synthetic`` / ``synthetic:ROWS`` / ``synthetic:ROWS:TASK`` (arch/synthetic.py; TASK
+``fm`` or ``interactions``), ``criteo:PATH`` (Kaggle TSV),
 ``avazu:PATH`` (Kaggle CSV), ``kdd12:DIR_OR_FILE`` (KDD Cup 2012 track 2); files may be gzipped.
 
 Rows go to train/val/test by a seeded hash of their row index (default 80/10/10), so the split is
@@ -30,7 +31,7 @@ from recpim.arch.data_parsing import (
     split_code,
 )
 from recpim.arch.schema import DatasetSchema, avazu_schema, criteo_schema, kdd_schema
-from recpim.arch.synthetic import synthetic_chunks, synthetic_schema
+from recpim.arch.synthetic import SYNTHETIC_TASKS, synthetic_chunks, synthetic_schema
 from recpim.errors import ConfigError, DataError
 
 __all__ = ["CtrBatch", "CtrDataset", "BadRow", "BadRowReport", "open_dataset", "SPLITS",
@@ -47,11 +48,11 @@ class ChunkSource(Protocol):
 
 
 class SyntheticSource:
-    def __init__(self, num_rows: int, seed: int, schema: DatasetSchema):
-        self.num_rows, self.seed, self.schema = num_rows, seed, schema
+    def __init__(self, num_rows: int, seed: int, schema: DatasetSchema, task: str = "fm"):
+        self.num_rows, self.seed, self.schema, self.task = num_rows, seed, schema, task
 
     def iter_chunks(self, report: BadRowReport) -> Iterator[ArrayChunk]:
-        for chunk in synthetic_chunks(self.num_rows, self.seed, self.schema):
+        for chunk in synthetic_chunks(self.num_rows, self.seed, self.schema, task=self.task):
             report.rows_read += len(chunk)
             report.rows_good += len(chunk)
             yield chunk
@@ -209,7 +210,7 @@ class CtrDataset:
 def _parse_spec(spec: str) -> tuple[str, str]:
     kind, _, rest = spec.partition(":")
     if kind not in DATASET_KINDS:
-        raise ConfigError("dataset spec", [("spec", f"{spec!r}: allowed are synthetic, synthetic:ROWS, criteo:PATH, "
+        raise ConfigError("dataset spec", [("spec", f"{spec!r}: allowed are synthetic, synthetic:ROWS[:TASK], criteo:PATH, "
                                                     "avazu:PATH, kdd12:DIR_OR_FILE")])
     if kind != "synthetic" and not rest:
         raise ConfigError("dataset spec", [("spec", f"{spec!r}: {kind} needs a path, e.g. {kind}:/data/train.txt")])
@@ -245,16 +246,22 @@ def open_dataset(spec: str, schema: DatasetSchema | None = None, on_bad_row: str
     common = dict(seed=seed, split_fractions=split_fractions, max_cached_rows=max_cached_rows,
                   max_bad_examples=max_bad_examples)
     if kind == "synthetic":
+        rows_text, _, task = rest.partition(":")
         try:
-            num_rows = int(rest) if rest else DEFAULT_SYNTHETIC_ROWS
+            num_rows = int(rows_text) if rows_text else DEFAULT_SYNTHETIC_ROWS
         except ValueError:
             num_rows = -1
         if num_rows < 1:
             raise ConfigError("dataset spec", [("spec", f"{spec!r}: ROWS must be a positive integer")])
+        task = task or "fm"
+        if task not in SYNTHETIC_TASKS:
+            raise ConfigError("dataset spec", [("spec", f"{spec!r}: TASK {task!r}; allowed are "
+                                                        f"{', '.join(SYNTHETIC_TASKS)}")])
         if max_rows is not None:
             num_rows = min(num_rows, max_rows)
         schema = schema or synthetic_schema()
-        return CtrDataset(f"synthetic:{num_rows}", schema, SyntheticSource(num_rows, seed, schema), **common)
+        name = f"synthetic:{num_rows}" + (f":{task}" if task != "fm" else "")
+        return CtrDataset(name, schema, SyntheticSource(num_rows, seed, schema, task), **common)
 
     path = Path(rest).expanduser()
     if not path.exists():

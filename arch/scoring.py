@@ -33,12 +33,47 @@ from recpim.arch.ops import QuantBits
 from recpim.arch.standalone import StandaloneModel
 from recpim.arch.subnet import SubnetConfig
 from recpim.arch.supernet import Supernet, init_embeddings
-from recpim.arch.training import TrainConfig, configure_threads, run_training, train_batches
+from recpim.arch.training import (
+    TrainConfig,
+    WarmupCosine,
+    configure_threads,
+    init_weights,
+    run_training,
+    train_batches,
+)
 from recpim.errors import ConfigError, DataError
 
 EVAL_BATCH_SIZE = 128  # measured fastest on 2 cores (attention intermediates stay in cache)
 FINETUNE_BATCH_SIZE = 512
-FINETUNE_LR = 1e-3
+FINETUNE_LR = 0.04          # NASRec's fine-tuning: Adagrad lr 0.04, eps 1e-2, cosine, clip 5, 500 steps
+FINETUNE_STEPS = 500        # the default of `supernet eval` and `search`
+
+
+@dataclass(frozen=True)
+class FinetuneRecipe:
+    """How the logit layer of a subnet is retrained on inherited body features (NASRec's recipe
+    by default: Adagrad lr 0.04, eps 1e-2, cosine decay after a 10 % linear warm-up, gradient
+    clipping at norm 5, batch 512; the step count is score_subnet's finetune_steps)."""
+
+    lr: float = FINETUNE_LR
+    optimizer: str = "adagrad"      # or "adam"
+    adagrad_eps: float = 1e-2
+    warmup_fraction: float = 0.1
+    grad_clip_norm: float | None = 5.0
+    batch_size: int = FINETUNE_BATCH_SIZE
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.lr <= 0:
+            problems.append(("lr", f"must be > 0, got {self.lr}"))
+        if self.optimizer not in ("adagrad", "adam"):
+            problems.append(("optimizer", f"{self.optimizer!r}: allowed are adagrad, adam"))
+        if not 0 <= self.warmup_fraction < 1:
+            problems.append(("warmup_fraction", f"must be in [0, 1), got {self.warmup_fraction}"))
+        if self.batch_size < 1:
+            problems.append(("batch_size", f"must be >= 1, got {self.batch_size}"))
+        if problems:
+            raise ConfigError("fine-tuning recipe", problems)
 
 
 @dataclass(frozen=True)
@@ -132,13 +167,19 @@ def evaluate(logits_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ba
 
 # ---- inherited weights
 def finetune_logit(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset, steps: int, *, quant: bool = True,
-                   batch_size: int = FINETUNE_BATCH_SIZE, lr: float = FINETUNE_LR, seed: int = 0):
+                   recipe: FinetuneRecipe | None = None, seed: int = 0):
     """A copy of the subnet's logit layer trained alone for `steps` train batches (the body's outputs
-    computed without gradients). Adam at `lr`; the supernet is not modified."""
+    computed without gradients) with `recipe` (NASRec's by default); the supernet is not modified."""
+    recipe = recipe or FinetuneRecipe()
     head = supernet.logit_head(subnet)
-    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+    if recipe.optimizer == "adagrad":
+        optimizer: torch.optim.Optimizer = torch.optim.Adagrad(head.parameters(), lr=recipe.lr, eps=recipe.adagrad_eps)
+    else:
+        optimizer = torch.optim.Adam(head.parameters(), lr=recipe.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(steps, int(round(recipe.warmup_fraction
+                                                                                          * steps))))
     bits = Supernet.block_bits(subnet, quant)[-1]
-    batches = train_batches(dataset, batch_size, seed)
+    batches = train_batches(dataset, recipe.batch_size, seed)
     for _ in range(steps):
         batch = next(batches)
         with torch.no_grad():
@@ -147,14 +188,17 @@ def finetune_logit(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset
         loss = F.binary_cross_entropy_with_logits(head(features, quant=bits).squeeze(-1), batch.label)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if recipe.grad_clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(head.parameters(), recipe.grad_clip_norm)
         optimizer.step()
+        schedule.step()
     return head.eval()
 
 
 def score_subnet(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset, split: str = "val",
                  finetune_steps: int = 0, batch_size: int = EVAL_BATCH_SIZE, quant: bool = True,
                  crossbar: CrossbarArithmetic | None = None, seed: int = 0, max_rows: int | None = None,
-                 finetune_lr: float = FINETUNE_LR) -> SubnetScore:
+                 finetune: FinetuneRecipe | None = None) -> SubnetScore:
     """Log loss and AUC of `subnet` with inherited weights on `split` (see the module docstring).
     quant: at the subnet's bits; crossbar: MVMs on simulated crossbars (implies quant; the
     fine-tuning itself runs with fake quantisation only); max_rows: score the first rows only."""
@@ -167,7 +211,7 @@ def score_subnet(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset, 
     try:
         data = cached_split(dataset, split, max_rows)
         head = finetune_logit(supernet, subnet, dataset, finetune_steps, quant=quant, seed=seed,
-                              lr=finetune_lr) if finetune_steps else None
+                              recipe=finetune) if finetune_steps else None
         if head is None:
             def logits(dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
                 return supernet(dense, sparse, subnet, quant=quant, crossbar=crossbar)
@@ -234,6 +278,7 @@ def train_standalone(subnet: SubnetConfig, dataset: CtrDataset, steps: int, seed
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = StandaloneModel(subnet, dataset.schema, quantize=quant)
+        init_weights(model, config.init)
         init_embeddings(model.embeddings)
         run_training(model, lambda batch, _step: model(batch.dense, batch.sparse), dataset, config,
                      progress=progress, title="standalone")

@@ -15,6 +15,21 @@ a fixed position at the end of its slot (after room for the widest sparse output
 meet the same weights at every sparse width. The logit reads the last block's dense output and
 flattened sparse output with the same slot layout.
 
+Input sharing (`input_sharing`, why there are two): with "per_source" (the layout above) a consumer
+reads source j through the same columns whichever operator produced j, though an FC's feature k and
+a Dot-Product's feature k have nothing in common, so the shared consumer weights learn an average
+that suits no producer (measured: inherited-weight scores at the logistic-regression level, no
+ranking). With "per_operator" each source's slot holds one sub-slot per operator of the space
+(dense operators for the dense slot, sparse operators for the rows), and a consumer reads the
+sub-slot of the operator that produced the source: weights are still shared across widths,
+connections and every other choice, not across producing operators. It costs parameters (the
+input weights grow by the number of operators), not time: a step still slices one subnet.
+
+The full forward (`forward_full`, NASRec's warm-up path) runs every operator of every block at its
+maximum width on every earlier source, both mergers on: with "per_operator" a source's full output
+is every operator's output side by side in its sub-slots (the consumers then use their whole,
+unsliced weights); with "per_source" it is the sum of its operators' outputs, as NASRec sums them.
+
 `extract_standalone(supernet, subnet)` copies those slices into a StandaloneModel: its forward
 equals the supernet's forward of the subnet, which is what "inheriting weights" means.
 """
@@ -23,6 +38,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -51,6 +67,8 @@ from recpim.arch.standalone import StandaloneModel
 from recpim.arch.subnet import BlockConfig, SubnetConfig, raw_dense_width
 from recpim.errors import ConfigError
 
+InputSharing = Literal["per_source", "per_operator"]
+INPUT_SHARING: tuple[str, ...] = ("per_source", "per_operator")
 EMBEDDING_INIT_BOUND = 0.01  # uniform(-b, b): small, NASRec-like CTR embedding initialisation
 
 
@@ -66,30 +84,45 @@ class SourceShape:
     dense: int          # dense width
     sparse: int         # sparse operator rows (without merger rows)
     merger: bool        # has dense->sparse merger rows after them
+    dense_slot: int = 0   # sub-slot of the producing dense operator ("per_operator" sharing)
+    sparse_slot: int = 0  # sub-slot of the producing sparse operator
 
     def rows(self, merger_rows: int) -> int:
         return self.sparse + (merger_rows if self.merger else 0)
 
 
 class SlotLayout:
-    """Column offsets of the shared weights: a slot per source, see the module docstring."""
+    """Column offsets of the shared weights: a slot per source, see the module docstring.
+    dense_stride/sparse_stride: the size of one operator's sub-slot in source j's slot (0: one
+    sub-slot, per-source sharing); max_sparse[j]: where j's merger rows start in its row slot."""
 
-    def __init__(self, dense_slots: list[int], sparse_slots: list[int], max_sparse: list[int], merger_rows: int):
+    def __init__(self, dense_slots: list[int], sparse_slots: list[int], max_sparse: list[int], merger_rows: int,
+                 dense_stride: list[int] | None = None, sparse_stride: list[int] | None = None):
         self.dense_slots, self.sparse_slots = dense_slots, sparse_slots
         self.max_sparse, self.merger_rows = max_sparse, merger_rows
+        self.dense_stride = dense_stride or [0] * len(dense_slots)
+        self.sparse_stride = sparse_stride or [0] * len(sparse_slots)
         self.dense_offsets = _offsets(dense_slots)
         self.sparse_offsets = _offsets(sparse_slots)
 
-    def dense(self, sources: tuple[int, ...] | list[int], shapes: list[SourceShape]) -> list[tuple[int, int]]:
-        return [(self.dense_offsets[j], shapes[j].dense) for j in sources]
+    def dense(self, sources: tuple[int, ...] | list[int] | range, shapes: list[SourceShape]) -> list[tuple[int, int]]:
+        return [(self.dense_offsets[j] + shapes[j].dense_slot * self.dense_stride[j], shapes[j].dense)
+                for j in sources]
 
-    def rows(self, sources: tuple[int, ...] | list[int], shapes: list[SourceShape]) -> list[tuple[int, int]]:
+    def rows(self, sources: tuple[int, ...] | list[int] | range, shapes: list[SourceShape]) -> list[tuple[int, int]]:
         segments = []
         for j in sources:
-            segments.append((self.sparse_offsets[j], shapes[j].sparse))
+            segments.append((self.sparse_offsets[j] + shapes[j].sparse_slot * self.sparse_stride[j],
+                             shapes[j].sparse))
             if shapes[j].merger:
                 segments.append((self.sparse_offsets[j] + self.max_sparse[j], self.merger_rows))
         return segments
+
+    def full_shapes(self) -> list[SourceShape]:
+        """Every source at its whole slot: what the full forward passes on (module docstring)."""
+        return [SourceShape(dense, maximum, j > 0 and self.merger_rows > 0 and slot > maximum)
+                for j, (dense, slot, maximum) in enumerate(zip(self.dense_slots, self.sparse_slots, self.max_sparse,
+                                                               strict=True))]
 
 
 def _offsets(slots: list[int]) -> list[int]:
@@ -105,6 +138,7 @@ class SupernetBlock(nn.Module):
     def __init__(self, space: SearchSpace, layout: SlotLayout, index: int, dim: int):
         super().__init__()
         self.index = index
+        self.max_width = max(space.dense_widths)
         dense_in = sum(layout.dense_slots[:index])
         rows_in = sum(layout.sparse_slots[:index])
         width, sparse_width = max(space.dense_widths), max(space.sparse_widths)
@@ -129,6 +163,34 @@ class SupernetBlock(nn.Module):
         self.dense_to_sparse = (DenseToSparseMerger(width, space.merger_rows, dim)
                                 if space.allow_dense_to_sparse else None)
         self.fm = FMMerger(dim, width) if space.allow_sparse_to_dense_fm else None
+
+    def forward_full(self, layout: SlotLayout, shapes: list[SourceShape], dense_outs: list[torch.Tensor],
+                     sparse_outs: list[torch.Tensor], per_operator: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every operator at maximum width on every earlier source (module docstring), in float."""
+        sources = range(self.index)
+        dense_in = torch.cat([dense_outs[j] for j in sources], dim=1)
+        sparse_in = torch.cat([sparse_outs[j] for j in sources], dim=1)
+        dense_segments, row_segments = layout.dense(sources, shapes), layout.rows(sources, shapes)
+        width = self.max_width
+        outs = []
+        for name, op in self.dense_ops.items():
+            if name == DenseOp.FC.value:
+                outs.append(op(dense_in, width, dense_segments))
+            elif name == DenseOp.DOT_PRODUCT.value:
+                outs.append(op(dense_in, sparse_in, width, dense_segments, row_segments))
+            else:  # Gating / Sum: every source on both sides
+                outs.append(op(dense_in, dense_in, width, dense_segments, dense_segments))
+        sparse_results = [op(sparse_in, None, row_segments) for op in self.sparse_ops.values()]
+        s = torch.cat(sparse_results, dim=1) if per_operator else torch.stack(sparse_results).sum(0)
+        d_sum = torch.stack(outs).sum(0)
+        pseudo_rows = self.dense_to_sparse(d_sum) if self.dense_to_sparse is not None else None
+        if self.fm is not None:
+            fm = self.fm(s, width)
+            outs, d_sum = [o + fm for o in outs], d_sum + fm
+        d = torch.cat(outs, dim=1) if per_operator else d_sum
+        if pseudo_rows is not None:
+            s = torch.cat([s, pseudo_rows], dim=1)
+        return d, s
 
     def forward(self, config: BlockConfig, layout: SlotLayout, shapes: list[SourceShape],
                 dense_outs: list[torch.Tensor], sparse_outs: list[torch.Tensor],
@@ -161,8 +223,16 @@ class SupernetBlock(nn.Module):
 class Supernet(nn.Module):
     """forward(dense [B, num_dense] float, sparse [B, num_sparse] ids, subnet) -> logits [B]."""
 
-    def __init__(self, space: SearchSpace, schema: DatasetSchema):
+    def __init__(self, space: SearchSpace, schema: DatasetSchema, input_sharing: InputSharing = "per_source",
+                 sparse_gradients: bool = False):
         super().__init__()
+        if input_sharing not in INPUT_SHARING:
+            raise ConfigError("supernet", [("input_sharing", f"{input_sharing!r}: allowed are "
+                                                             f"{', '.join(INPUT_SHARING)}")])
+        self.input_sharing = input_sharing
+        per_operator = input_sharing == "per_operator"
+        dense_ops = len(space.dense_ops) if per_operator else 1
+        sparse_ops = len(space.sparse_ops) if per_operator else 1
         if schema.embedding_dim % space.attention_heads and SparseOp.ATTENTION in space.sparse_ops:
             raise ConfigError("supernet", [("schema.embedding_dim", f"{schema.embedding_dim} is not divisible by "
                                                                     f"the space's {space.attention_heads} heads")])
@@ -172,15 +242,17 @@ class Supernet(nn.Module):
         merger_rows = space.merger_rows if space.allow_dense_to_sparse else 0
         blocks = space.num_blocks
         self.layout = SlotLayout(
-            dense_slots=[raw_dense_width(schema)] + [max_dense] * blocks,
-            sparse_slots=[schema.num_sparse] + [max_sparse + merger_rows] * blocks,
-            max_sparse=[schema.num_sparse] + [max_sparse] * blocks,
+            dense_slots=[raw_dense_width(schema)] + [max_dense * dense_ops] * blocks,
+            sparse_slots=[schema.num_sparse] + [max_sparse * sparse_ops + merger_rows] * blocks,
+            max_sparse=[schema.num_sparse] + [max_sparse * sparse_ops] * blocks,
             merger_rows=space.merger_rows,
+            dense_stride=[0] + [max_dense if per_operator else 0] * blocks,
+            sparse_stride=[0] + [max_sparse if per_operator else 0] * blocks,
         )
-        self.embeddings = EmbeddingTables(schema.vocab_sizes, dim)
+        self.embeddings = EmbeddingTables(schema.vocab_sizes, dim, sparse_gradients)
         init_embeddings(self.embeddings)
         self.blocks = nn.ModuleList(SupernetBlock(space, self.layout, i, dim) for i in range(1, blocks + 1))
-        self.logit = LogitOp(max_dense + self.layout.sparse_slots[-1] * dim)
+        self.logit = LogitOp(self.layout.dense_slots[-1] + self.layout.sparse_slots[-1] * dim)
 
     # ---- shapes
     def _check(self, subnet: SubnetConfig) -> None:
@@ -189,18 +261,22 @@ class Supernet(nn.Module):
                                             f"{subnet.space!r}; this supernet is of {self.space.name!r}")])
 
     def source_shapes(self, subnet: SubnetConfig) -> list[SourceShape]:
+        per_operator = self.input_sharing == "per_operator"
         shapes = [SourceShape(raw_dense_width(self.schema), self.schema.num_sparse, False)]
-        shapes += [SourceShape(b.dense_width, b.sparse_width, b.dense_to_sparse) for b in subnet.blocks]
+        shapes += [SourceShape(b.dense_width, b.sparse_width, b.dense_to_sparse,
+                               self.space.dense_ops.index(b.dense_op) if per_operator else 0,
+                               self.space.sparse_ops.index(b.sparse_op) if per_operator else 0)
+                   for b in subnet.blocks]
         return shapes
 
-    def logit_segments(self, subnet: SubnetConfig) -> list[tuple[int, int]]:
-        """Columns of the shared logit weight that concat(d_N, flatten(s_N)) of `subnet` uses."""
-        last = self.source_shapes(subnet)[-1]
-        dim = self.schema.embedding_dim
-        base = max(self.space.dense_widths)
-        segments = [(0, last.dense), (base, last.sparse * dim)]
-        if last.merger:
-            segments.append((base + self.layout.max_sparse[-1] * dim, self.space.merger_rows * dim))
+    def logit_segments(self, subnet: SubnetConfig | None) -> list[tuple[int, int]]:
+        """Columns of the shared logit weight that concat(d_N, flatten(s_N)) of `subnet` uses
+        (None: the full forward's, every column): the last source's slots, rows flattened by dim."""
+        shapes = self.source_shapes(subnet) if subnet is not None else self.layout.full_shapes()
+        last, dim, layout = len(shapes) - 1, self.schema.embedding_dim, self.layout
+        segments = [(start - layout.dense_offsets[last], length) for start, length in layout.dense([last], shapes)]
+        segments += [(layout.dense_slots[last] + (start - layout.sparse_offsets[last]) * dim, rows * dim)
+                     for start, rows in layout.rows([last], shapes)]
         return segments
 
     @staticmethod
@@ -235,6 +311,18 @@ class Supernet(nn.Module):
             dense_outs.append(d)
             sparse_outs.append(s)
         return dense_outs[-1], sparse_outs[-1]
+
+    def forward_full(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+        """Logits of the full supernet (module docstring): NASRec's warm-up path, in float."""
+        dense = self._prepare(dense, sparse)
+        shapes = self.layout.full_shapes()
+        dense_outs, sparse_outs = [dense], [self.embeddings(sparse)]
+        for block in self.blocks:
+            d, s = block.forward_full(self.layout, shapes, dense_outs, sparse_outs,
+                                      self.input_sharing == "per_operator")
+            dense_outs.append(d)
+            sparse_outs.append(s)
+        return self.logit(dense_outs[-1], sparse_outs[-1], self.logit_segments(None))
 
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor, subnet: SubnetConfig, quant: bool = False,
                 crossbar: CrossbarArithmetic | None = None) -> torch.Tensor:
@@ -317,4 +405,5 @@ def extract_standalone(supernet: Supernet, subnet: SubnetConfig, quantize: bool 
     return model
 
 
-__all__ = ["Supernet", "SupernetBlock", "SlotLayout", "SourceShape", "extract_standalone", "init_embeddings"]
+__all__ = ["Supernet", "SupernetBlock", "SlotLayout", "SourceShape", "extract_standalone", "init_embeddings",
+           "INPUT_SHARING", "InputSharing"]

@@ -10,7 +10,16 @@ from a hidden model with three parts, each scaled to a fixed share of the logit:
 - dense: a small random tanh network of the dense features -- a nonlinearity a linear model misses.
 
 So architectures reach clearly different log loss. The bias is solved so that about 25 % of rows
-are positive. Generation runs in fixed 8,192-row chunks, each seeded by (seed, chunk index): the
+are positive.
+
+Tasks (`task=`, spec ``synthetic:ROWS:TASK``): ``fm`` (the default above) and ``interactions``,
+built so that architectures matter as they do on real CTR data (the ranking benchmark's task):
+the first-order part is small, and besides the pairwise part it adds
+- third order: trilinear terms sum_k u_f[k] u_g[k] u_h[k] over a fixed set of field triples,
+  which one dot product cannot express (it takes stacked interaction blocks or gating);
+- dense x sparse: a tanh network of the dense features dotted with the sum of the field vectors,
+  an interaction between the two kinds of input.
+Its extra parameters come from their own random stream, so the ``fm`` task's rows are unchanged. Generation runs in fixed 8,192-row chunks, each seeded by (seed, chunk index): the
 data is a pure function of the seed (the first N rows of a larger draw equal a draw of N rows) and
 takes constant memory per chunk (1 M rows in about 3 s on one core).
 """
@@ -35,6 +44,10 @@ DENSE_HIDDEN = 8
 LINEAR_LOGIT_STD = 0.8
 PAIRWISE_LOGIT_STD = 1.6
 DENSE_LOGIT_STD = 0.6
+# Logit spreads of the "interactions" task: (linear, pairwise, dense, third order, dense x sparse).
+INTERACTION_TASK_STDS = (0.3, 1.1, 0.5, 1.2, 0.9)
+NUM_TRIPLES = 24
+SYNTHETIC_TASKS = ("fm", "interactions")
 _CALIBRATION_ROWS = 16_384
 # Zipf exponents per field (a few head ids carry most rows, as in real CTR logs) and the spread of
 # per-field importance (log-normal sigma): some fields matter much more than others.
@@ -73,12 +86,18 @@ class HiddenCtrModel:
     w1: np.ndarray  # [D, DENSE_HIDDEN]
     b1: np.ndarray
     w2: np.ndarray  # [DENSE_HIDDEN]
-    scales: np.ndarray  # [3] multipliers of (linear, pairwise, dense)
+    scales: np.ndarray  # multipliers of (linear, pairwise, dense[, third order, dense x sparse])
     bias: float
+    task: str = "fm"
+    triples: np.ndarray | None = None     # [T, 3] field indices ("interactions" only)
+    triple_latent: np.ndarray | None = None  # [sum V, LATENT_DIM]
+    cross: np.ndarray | None = None       # [DENSE_HIDDEN, LATENT_DIM]: dense hidden -> latent space
     _latent_sq_norm: np.ndarray | None = None
 
     @classmethod
-    def build(cls, schema: DatasetSchema, seed: int, positive_rate: float = 0.25) -> HiddenCtrModel:
+    def build(cls, schema: DatasetSchema, seed: int, positive_rate: float = 0.25, task: str = "fm") -> HiddenCtrModel:
+        if task not in SYNTHETIC_TASKS:
+            raise ConfigError("synthetic data", [("task", f"{task!r}: allowed are {', '.join(SYNTHETIC_TASKS)}")])
         if any(v < 2 for v in schema.vocab_sizes):
             raise ConfigError("synthetic schema", [("vocab_sizes", "every field needs >= 2 ids (id 0 is reserved)")])
         if not 0.01 <= positive_rate <= 0.99:
@@ -103,8 +122,14 @@ class HiddenCtrModel:
             dense_mean=np.zeros(num_dense), dense_std=np.ones(num_dense),
             w1=rng.normal(size=(num_dense, DENSE_HIDDEN)) * 1.5 / np.sqrt(max(num_dense, 1)),
             b1=rng.normal(size=DENSE_HIDDEN) * 0.5, w2=rng.normal(size=DENSE_HIDDEN),
-            scales=np.ones(3), bias=0.0,
+            scales=np.ones(3), bias=0.0, task=task,
         )
+        if task == "interactions":
+            extra = np.random.default_rng([seed, 0x7A5C])
+            fields = len(vocab)
+            model.triples = np.stack([extra.choice(fields, 3, replace=False) for _ in range(NUM_TRIPLES)])
+            model.triple_latent = extra.normal(size=(total, LATENT_DIM))
+            model.cross = extra.normal(size=(DENSE_HIDDEN, LATENT_DIM)) / np.sqrt(DENSE_HIDDEN)
         model._calibrate(np.random.default_rng([seed, 0xCA11]), positive_rate)
         return model
 
@@ -116,7 +141,8 @@ class HiddenCtrModel:
             self.dense_mean, self.dense_std = dense.mean(axis=0), dense.std(axis=0) + 1e-6
         parts = self.logit_parts(dense, sparse)
         stds = parts.std(axis=0)
-        targets = np.array([LINEAR_LOGIT_STD, PAIRWISE_LOGIT_STD, DENSE_LOGIT_STD])
+        targets = np.array([LINEAR_LOGIT_STD, PAIRWISE_LOGIT_STD, DENSE_LOGIT_STD] if self.task == "fm"
+                           else INTERACTION_TASK_STDS)
         self.scales = np.where(stds > 1e-9, targets / np.maximum(stds, 1e-9), 0.0)
         logits = (parts - parts.mean(axis=0)) @ self.scales
         low, high = -20.0, 20.0
@@ -140,7 +166,8 @@ class HiddenCtrModel:
         return dense, np.ascontiguousarray(sparse.T)
 
     def logit_parts(self, dense: np.ndarray, sparse: np.ndarray) -> np.ndarray:
-        """[n, 3] unscaled (linear, pairwise, dense) parts of the logit."""
+        """[n, parts] unscaled parts of the logit: (linear, pairwise, dense) and, for the
+        "interactions" task, (third order, dense x sparse)."""
         flat = sparse + self.offsets
         linear = self.first_order[flat].sum(axis=1)
         # FM identity: sum over pairs <v_f, v_g> = (|sum_f v_f|^2 - sum_f |v_f|^2) / 2, field by field
@@ -153,8 +180,16 @@ class HiddenCtrModel:
             hidden = np.tanh(((dense - self.dense_mean) / self.dense_std) @ self.w1 + self.b1)
             dense_part = hidden @ self.w2
         else:
+            hidden = np.zeros((len(dense), DENSE_HIDDEN))
             dense_part = np.zeros(len(dense))
-        return np.stack([linear, pairwise, dense_part], axis=1)
+        if self.task == "fm":
+            return np.stack([linear, pairwise, dense_part], axis=1)
+        triple = np.zeros(len(sparse))
+        for f, g, h in self.triples:
+            triple += (self.triple_latent[flat[:, f]] * self.triple_latent[flat[:, g]]
+                       * self.triple_latent[flat[:, h]]).sum(axis=1)
+        cross = ((hidden @ self.cross) * vector_sum).sum(axis=1)
+        return np.stack([linear, pairwise, dense_part, triple, cross], axis=1)
 
     @property
     def latent_sq_norm(self) -> np.ndarray:
@@ -167,11 +202,11 @@ class HiddenCtrModel:
 
 
 def synthetic_chunks(num_rows: int, seed: int = 0, schema: DatasetSchema | None = None,
-                     positive_rate: float = 0.25) -> Iterator[ArrayChunk]:
+                     positive_rate: float = 0.25, task: str = "fm") -> Iterator[ArrayChunk]:
     """The synthetic rows in chunks of SYNTHETIC_CHUNK_ROWS (row_index = position in the draw)."""
     if num_rows < 0:
         raise ConfigError("synthetic data", [("num_rows", f"must be >= 0, got {num_rows}")])
-    model = HiddenCtrModel.build(schema or synthetic_schema(), seed, positive_rate)
+    model = HiddenCtrModel.build(schema or synthetic_schema(), seed, positive_rate, task)
     for chunk_index, start in enumerate(range(0, num_rows, SYNTHETIC_CHUNK_ROWS)):
         # Always a full chunk (then cut), so a row never depends on how many rows were asked for.
         rng = np.random.default_rng([seed, 0xDA7A, chunk_index])
@@ -182,8 +217,8 @@ def synthetic_chunks(num_rows: int, seed: int = 0, schema: DatasetSchema | None 
 
 
 def make_synthetic_ctr(num_rows: int, seed: int = 0, schema: DatasetSchema | None = None,
-                       positive_rate: float = 0.25) -> CtrBatch:
+                       positive_rate: float = 0.25, task: str = "fm") -> CtrBatch:
     """`num_rows` synthetic rows as one CtrBatch (dense float32, sparse int64, label float32)."""
     schema = schema or synthetic_schema()
-    chunks = list(synthetic_chunks(num_rows, seed, schema, positive_rate))
+    chunks = list(synthetic_chunks(num_rows, seed, schema, positive_rate, task))
     return ArrayChunk.concat(chunks, schema.num_dense, schema.num_sparse).to_batch(copy=False)

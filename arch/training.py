@@ -20,6 +20,19 @@ few hundred steps Adagrad at lr 0.12 overshoots (measured on synthetic data: the
 (TrainConfig, `--optimizer adam --lr 0.003`) learns far faster in such short runs. Adagrad suits
 weight sharing exactly: a zero gradient (an unused slice of a used weight) leaves its update at
 zero, whereas Adam's momentum keeps moving weights a step did not use.
+
+Levers that make shared weights learn what standalone models learn (measured by
+benchmarks/bench_ranking.py; see the README):
+- `input_sharing` (arch/supernet.py): "per_operator" gives each producing operator its own input
+  columns in every consumer;
+- `full_path_fraction`: NASRec's warm-up. Over that first part of training a step runs the full
+  supernet (Supernet.forward_full) with a probability falling linearly from 1 to 0, otherwise the
+  sampled subnet; which one is a function of (seed, step), so resumed runs make the same choices;
+- `adagrad_eps` 1e-2 and `init="xavier"`, as NASRec's scripts use them;
+- `sparse_embeddings`: embedding tables get sparse gradients and a sparse optimizer (sparse
+  Adagrad, or SparseAdam beside Adam), as recommender trainers do: a step updates the rows it read,
+  not every row of every table. Gradient clipping then covers the dense parameters only (the
+  embedding rows' per-element Adagrad/Adam steps are bounded by the optimizer itself).
 """
 
 from __future__ import annotations
@@ -43,12 +56,13 @@ from recpim.arch.data_parsing import CtrBatch
 from recpim.arch.datasets import CtrDataset
 from recpim.arch.schema import DatasetSchema
 from recpim.arch.space import SearchSpace, get_space, pydantic_problems, register_space
+from recpim.arch.ops import EmbeddingTables, SlicedLinear
 from recpim.arch.subnet import SubnetConfig, sample_subnet
-from recpim.arch.supernet import Supernet
+from recpim.arch.supernet import InputSharing, Supernet
 from recpim.errors import ConfigError, DataError
 
 CHECKPOINT_FORMAT = "recpim-supernet-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: input sharing, full-path warm-up, sparse embedding optimizer state
 
 
 class TrainConfig(BaseModel):
@@ -68,6 +82,13 @@ class TrainConfig(BaseModel):
     seed: int = 0
     quant_aware: bool = False              # forward each sampled subnet at its own bits (fake quant)
     checkpoint_every: int = Field(default=0, ge=0)  # 0: at the end (and on interrupt) only
+    # ---- weight sharing (module docstring); supernet runs only, standalone runs ignore them
+    input_sharing: InputSharing = "per_operator"
+    full_path_fraction: float = Field(default=0.1, ge=0, le=1)
+    # ---- optimizer details
+    adagrad_eps: float = Field(default=1e-2, gt=0)     # NASRec's scripts; torch's default is 1e-10
+    init: Literal["torch", "xavier"] = "torch"
+    sparse_embeddings: bool = True
 
     def __init__(self, **data: Any):
         try:
@@ -123,20 +144,106 @@ class WarmupCosine:
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - self.warmup) / span)))
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int) -> tuple[torch.optim.Optimizer,
-                                                                                        torch.optim.lr_scheduler.LambdaLR]:
+class SplitOptimizer:
+    """The dense parameters' optimizer and the embedding tables' sparse one, stepped, zeroed and
+    checkpointed as one (torch has no optimizer that is fused for dense and takes sparse grads)."""
+
+    def __init__(self, dense: torch.optim.Optimizer, sparse: torch.optim.Optimizer | None):
+        self.parts = [dense] + ([sparse] if sparse is not None else [])
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for part in self.parts:
+            part.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for part in self.parts:
+            part.step()
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [group for part in self.parts for group in part.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"parts": [part.state_dict() for part in self.parts]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for part, saved in zip(self.parts, state["parts"], strict=True):
+            part.load_state_dict(saved)
+
+
+class SplitScheduler:
+    """One LambdaLR per part of a SplitOptimizer, with the same schedule."""
+
+    def __init__(self, optimizer: SplitOptimizer, schedule: Callable[[int], float]):
+        self.parts = [torch.optim.lr_scheduler.LambdaLR(part, schedule) for part in optimizer.parts]
+
+    def step(self) -> None:
+        for part in self.parts:
+            part.step()
+
+    def get_last_lr(self) -> list[float]:
+        return [lr for part in self.parts for lr in part.get_last_lr()]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"parts": [part.state_dict() for part in self.parts]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for part, saved in zip(self.parts, state["parts"], strict=True):
+            part.load_state_dict(saved)
+
+
+def embedding_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [p for module in model.modules() if isinstance(module, EmbeddingTables) for p in module.parameters()]
+
+
+def use_sparse_embeddings(model: nn.Module, enabled: bool) -> None:
+    """Switch every EmbeddingTables of `model` to sparse (or dense) gradients."""
+    for module in model.modules():
+        if isinstance(module, EmbeddingTables):
+            module.sparse_gradients = enabled
+
+
+def init_weights(model: nn.Module, scheme: str) -> None:
+    """"xavier": Xavier-uniform weights and zero biases for every linear layer (NASRec's scripts);
+    "torch": keep nn.Linear's initialisation. Embeddings and norms are left as they are."""
+    if scheme == "torch":
+        return
+    for module in model.modules():
+        if isinstance(module, SlicedLinear | nn.Linear) and module.weight.numel():
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+def _dense_optimizer(kind: type, params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    options: dict[str, Any] = {"lr": config.lr}
+    if kind is torch.optim.Adagrad:
+        options["eps"] = config.adagrad_eps
+    try:
+        return kind(params, fused=True, **options)
+    except (RuntimeError, TypeError):  # pragma: no cover - torch without a fused CPU kernel
+        return kind(params, foreach=True, **options)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int) -> tuple[SplitOptimizer, SplitScheduler]:
     """Adagrad (or Adam) with the warm-up + cosine schedule; fused where torch offers it (one pass
     over each updated tensor). Parameters a step did not use have no gradient and are left
     untouched; the zero gradient of an unused slice of a used tensor leaves Adagrad's update of
-    that slice at exactly zero (Adam's moments would decay there, so Adagrad suits the supernet)."""
-    params = list(model.parameters())
+    that slice at exactly zero (Adam's moments would decay there, so Adagrad suits the supernet).
+    With config.sparse_embeddings the tables train with sparse gradients: sparse Adagrad (Adagrad
+    accepts them, unfused), or SparseAdam (lazy Adam) beside Adam."""
+    use_sparse_embeddings(model, config.sparse_embeddings)
+    sparse_params = embedding_parameters(model) if config.sparse_embeddings else []
+    sparse_ids = {id(p) for p in sparse_params}
+    dense_params = [p for p in model.parameters() if id(p) not in sparse_ids]
     kind = torch.optim.Adagrad if config.optimizer == "adagrad" else torch.optim.Adam
-    try:
-        optimizer = kind(params, lr=config.lr, fused=True)
-    except (RuntimeError, TypeError):  # pragma: no cover - torch without a fused CPU kernel
-        optimizer = kind(params, lr=config.lr, foreach=True)
+    sparse = None
+    if sparse_params:
+        sparse = (torch.optim.Adagrad(sparse_params, lr=config.lr, eps=config.adagrad_eps, foreach=False)
+                  if kind is torch.optim.Adagrad else torch.optim.SparseAdam(sparse_params, lr=config.lr))
+    optimizer = SplitOptimizer(_dense_optimizer(kind, dense_params, config), sparse)
     schedule = WarmupCosine(total_steps, int(round(config.warmup_fraction * total_steps)))
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    return optimizer, SplitScheduler(optimizer, schedule)
 
 
 def train_step(model: nn.Module, logits_fn: Callable[[CtrBatch], torch.Tensor], batch: CtrBatch,
@@ -145,8 +252,8 @@ def train_step(model: nn.Module, logits_fn: Callable[[CtrBatch], torch.Tensor], 
     loss = F.binary_cross_entropy_with_logits(logits_fn(batch), batch.label)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if grad_clip_norm is not None:
-        grads = [p for p in model.parameters() if p.grad is not None]
+    if grad_clip_norm is not None:  # dense gradients only, see the module docstring
+        grads = [p for p in model.parameters() if p.grad is not None and not p.grad.is_sparse]
         torch.nn.utils.clip_grad_norm_(grads, grad_clip_norm, foreach=True)
     optimizer.step()
     scheduler.step()
@@ -177,6 +284,20 @@ def train_batches(dataset: CtrDataset, batch_size: int, seed: int, start_step: i
 def subnet_for_step(space: SearchSpace, seed: int, step: int) -> SubnetConfig:
     """The subnet that supernet step `step` trains (single-operator any-connection sampling)."""
     return sample_subnet(space, np.random.default_rng([seed, step]))
+
+
+def full_path_probability(step: int, warmup_steps: int) -> float:
+    """NASRec's warm-up: the chance that step `step` trains the full supernet, falling linearly
+    from 1 at step 0 to 0 at `warmup_steps` (and 0 from then on)."""
+    if warmup_steps <= 0 or step >= warmup_steps:
+        return 0.0
+    return 1.0 - step / warmup_steps
+
+
+def uses_full_path(seed: int, step: int, warmup_steps: int) -> bool:
+    """Whether step `step` trains the full supernet: a draw seeded by (seed, step), like the subnet."""
+    probability = full_path_probability(step, warmup_steps)
+    return probability > 0 and float(np.random.default_rng([seed, step, 0xF011]).random()) < probability
 
 
 @dataclass
@@ -247,12 +368,13 @@ def load_supernet(path: Path | str) -> tuple[Supernet, TrainConfig, dict[str, An
     state = load_checkpoint(path)
     space = _space_from_dump(state["space"])
     schema = DatasetSchema(**state["schema"])
+    config = TrainConfig(**state["config"])
     with torch.random.fork_rng(devices=[]):
-        supernet = Supernet(space, schema)
+        supernet = Supernet(space, schema, config.input_sharing)
     supernet.load_state_dict(state["model"])
     supernet.eval()
     info = {k: state[k] for k in ("step", "total_steps", "losses_tail")}
-    return supernet, TrainConfig(**state["config"]), info
+    return supernet, config, info
 
 
 # ---- the loop
@@ -346,9 +468,13 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, ch
                                                                       "checkpoint's")])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        supernet = Supernet(space, dataset.schema)
+        supernet = Supernet(space, dataset.schema, config.input_sharing)
+        init_weights(supernet, config.init)
+    warmup_steps = int(round(config.full_path_fraction * (config.steps or steps_per_epoch(dataset, config.batch_size))))
 
     def logits(batch: CtrBatch, step: int) -> torch.Tensor:
+        if uses_full_path(config.seed, step, warmup_steps):
+            return supernet.forward_full(batch.dense, batch.sparse)
         return supernet(batch.dense, batch.sparse, subnet_for_step(space, config.seed, step), quant=config.quant_aware)
 
     extra = {"space": space.model_dump(mode="json"), "schema": dataset.schema.model_dump(mode="json")}

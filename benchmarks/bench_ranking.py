@@ -1,0 +1,308 @@
+"""Does the supernet rank subnets? (issue 11) A script that prints its figures, not a test.
+
+Trains one weight-sharing supernet and, as the ground truth, every one of `--subnets` random
+subnets standalone from scratch with `--truth-seeds` seeds; then scores each subnet with inherited
+weights, plain and after NASRec's logit fine-tuning, and compares the orders:
+
+- tau_plain / tau_finetuned / spearman_finetuned: Kendall's tau (Spearman's rho) between the
+  supernet's and the standalone (seed-mean) validation log loss;
+- noise_ceiling_tau: tau between two standalone seeds, the best any predictor can hope for;
+- top3_overlap: how many of the true top 3 the supernet's top 3 holds;
+- truth_span / predicted_span: max - min log loss; gap_finetuned_max: the largest |supernet after
+  fine-tuning - standalone| over the subnets;
+- baselines (logistic regression, DLRM, DeepFM, trained the same steps) say whether the task rewards
+  architectures at all: logistic regression should be clearly worse than the best subnet;
+- fc_blocks_spearman_*: Spearman between a subnet's number of FC blocks and its standalone /
+  supernet log loss (a bias toward or against an operator shows as different signs).
+
+Work runs in `--workers` processes (one torch thread each): the supernet in one while the others
+train the standalone models. Any dataset spec the CLI accepts works (`--data criteo:PATH` for a
+Criteo-format TSV). The default task is recpim's synthetic "interactions" task, where pairwise,
+third-order and dense x sparse interactions decide the label.
+
+Run: .venv/bin/python benchmarks/bench_ranking.py [--json] [--subnets 16] [--supernet-steps N] ...
+The last line of --json output is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import sys
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import kendalltau, spearmanr
+
+from recpim.arch.datasets import CtrDataset, open_dataset
+from recpim.arch.scoring import FinetuneRecipe, cached_split, evaluate, score_subnet, train_standalone
+from recpim.arch.space import DenseOp, SearchSpace, nasrec_full, register_space
+from recpim.arch.subnet import SubnetConfig, sample_subnet
+from recpim.arch.training import TrainConfig, load_supernet, run_training, train_supernet
+
+# The space the issue measured: NASRec-Full's operators in 4 blocks, widths sized for 2 cores.
+BENCH_SPACE = nasrec_full(num_blocks=4, name="bench_ranking_full_4", dense_widths=(16, 32, 64, 128),
+                          sparse_widths=(8, 16))
+DEFAULT_DATA = "synthetic:800000:interactions"
+MAX_CACHED_ROWS = 3_000_000  # hold a 1-2 M-row benchmark file in memory (full shuffles, no re-parsing)
+
+
+# ---- work done in the worker processes (top-level functions: they pickle by name)
+_DATASETS: dict[tuple[str, int], CtrDataset] = {}
+
+
+def _dataset(spec: str, seed: int) -> CtrDataset:
+    if (spec, seed) not in _DATASETS:
+        _DATASETS[(spec, seed)] = open_dataset(spec, seed=seed, max_cached_rows=MAX_CACHED_ROWS)
+    return _DATASETS[(spec, seed)]
+
+
+def _space(dump: dict[str, Any]) -> SearchSpace:
+    return register_space(SearchSpace(**dump))
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+
+
+def _train_supernet_job(spec: str, data_seed: int, space_dump: dict, config_dump: dict, path: str) -> dict:
+    _space(space_dump)
+    dataset = _dataset(spec, data_seed)
+    result = train_supernet(dataset, TrainConfig(**config_dump), checkpoint=path)
+    return {"seconds": result.seconds, "steps": result.step,
+            "ms_per_step": 1e3 * result.seconds / max(1, len(result.losses))}
+
+
+def _standalone_job(spec: str, data_seed: int, space_dump: dict, subnet_json: str, config_dump: dict, seed: int,
+                    quant: bool, score_rows: int | None) -> dict:
+    _space(space_dump)
+    dataset = _dataset(spec, data_seed)
+    config = TrainConfig(**config_dump)
+    score = train_standalone(SubnetConfig.from_json(subnet_json), dataset, config.steps, seed, config=config,
+                             quant=quant, max_rows=score_rows)
+    return {"logloss": score.logloss, "auc": score.auc, "seconds": score.seconds}
+
+
+def _score_job(spec: str, data_seed: int, space_dump: dict, checkpoint: str, subnet_json: str, quant: bool,
+               score_rows: int | None, finetune_steps: int, recipe: FinetuneRecipe) -> dict:
+    _space(space_dump)
+    dataset = _dataset(spec, data_seed)
+    supernet, _config, _info = load_supernet(checkpoint)
+    subnet = SubnetConfig.from_json(subnet_json)
+    plain = score_subnet(supernet, subnet, dataset, quant=quant, max_rows=score_rows)
+    tuned = score_subnet(supernet, subnet, dataset, quant=quant, max_rows=score_rows, finetune_steps=finetune_steps,
+                         finetune=recipe)
+    return {"plain": plain.logloss, "finetuned": tuned.logloss, "finetuned_auc": tuned.auc,
+            "finetune_seconds": tuned.seconds - plain.seconds, "plain_seconds": plain.seconds}
+
+
+class LogisticRegression(torch.nn.Module):
+    """A weight per (field, id) and per dense feature, and a bias."""
+
+    def __init__(self, schema):
+        super().__init__()
+        self.tables = torch.nn.ModuleList(torch.nn.Embedding(v, 1) for v in schema.vocab_sizes)
+        for table in self.tables:
+            torch.nn.init.zeros_(table.weight)
+        self.dense = torch.nn.Linear(schema.num_dense, 1)
+
+    def forward(self, dense, sparse):
+        logit = self.dense(dense).squeeze(-1)
+        for field, table in enumerate(self.tables):
+            logit = logit + table(sparse[:, field]).squeeze(-1)
+        return logit
+
+
+def _baseline_job(spec: str, data_seed: int, name: str, config_dump: dict, seed: int, score_rows: int | None) -> dict:
+    """A hand-made model trained with the same recipe and steps, scored on the same rows."""
+    from recpim.arch.zoo import DLRM, DeepFM
+
+    dataset = _dataset(spec, data_seed)
+    config = TrainConfig(**config_dump).model_copy(update={"seed": seed})
+    torch.manual_seed(seed)
+    model = {"logistic_regression": LogisticRegression, "dlrm": DLRM, "deepfm": DeepFM}[name](dataset.schema)
+    for module in model.modules():  # small uniform tables, as the supernet's
+        if isinstance(module, torch.nn.Embedding) and name != "logistic_regression":
+            torch.nn.init.uniform_(module.weight, -0.01, 0.01)
+
+    def logits(dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+        out = model(dense, sparse).squeeze(-1)
+        return out if name == "logistic_regression" else torch.logit(out, eps=1e-7)
+
+    began = time.perf_counter()
+    run_training(model, lambda batch, _step: logits(batch.dense, batch.sparse), dataset, config)
+    model.eval()
+    loss, auc = evaluate(logits, cached_split(dataset, "val", score_rows))
+    return {"logloss": loss, "auc": auc, "seconds": time.perf_counter() - began}
+
+
+# ---- the driver
+def _tau(a: list[float], b: list[float]) -> float:
+    return float(kendalltau(a, b).statistic)
+
+
+def _top3_overlap(predicted: list[float], truth: list[float]) -> int:
+    return len(set(np.argsort(predicted)[:3]) & set(np.argsort(truth)[:3]))
+
+
+def _span(values: list[float]) -> float:
+    return float(max(values) - min(values))
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    began = time.perf_counter()
+    space = register_space(BENCH_SPACE) if args.space == BENCH_SPACE.name else _named_space(args.space)
+    space_dump = space.model_dump(mode="json")
+    subnets = [sample_subnet(space, args.subnet_seed + i) for i in range(args.subnets)]
+    supernet_config = TrainConfig(
+        data=args.data, data_seed=args.data_seed, space=space.name, steps=args.supernet_steps,
+        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, seed=0, quant_aware=args.at_bits,
+        input_sharing=args.input_sharing, full_path_fraction=args.full_path_fraction, init=args.init,
+        adagrad_eps=args.adagrad_eps, sparse_embeddings=not args.dense_embeddings)
+    standalone_config = supernet_config.model_copy(update={"steps": args.standalone_steps})
+    recipe = FinetuneRecipe(lr=args.finetune_lr, optimizer=args.finetune_optimizer)
+    rows = args.score_rows
+    log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else (lambda *a: print(*a, flush=True))
+    context = multiprocessing.get_context("spawn")
+    with TemporaryDirectory() as tmp, ProcessPoolExecutor(args.workers, context, initializer=_worker_init) as pool:
+        checkpoint = str(Path(tmp) / "supernet.pt")
+        supernet_future = pool.submit(_train_supernet_job, args.data, args.data_seed, space_dump,
+                                      supernet_config.model_dump(mode="json"), checkpoint)
+        truth_futures = [[pool.submit(_standalone_job, args.data, args.data_seed, space_dump, subnet.to_json(),
+                                      standalone_config.model_dump(mode="json"), seed, args.at_bits, rows)
+                          for seed in range(args.truth_seeds)] for subnet in subnets]
+        baseline_futures: dict[str, list[Future]] = {
+            name: [pool.submit(_baseline_job, args.data, args.data_seed, name, standalone_config.model_dump(mode="json"),
+                               seed, rows) for seed in range(args.truth_seeds)]
+            for name in args.baselines}
+        supernet_info = supernet_future.result()
+        log(f"supernet: {supernet_info['steps']} steps in {supernet_info['seconds']:.0f} s "
+            f"({supernet_info['ms_per_step']:.1f} ms/step)")
+        score_futures = [pool.submit(_score_job, args.data, args.data_seed, space_dump, checkpoint, subnet.to_json(),
+                                     args.at_bits, rows, args.finetune_steps, recipe) for subnet in subnets]
+        truths = [[f.result() for f in futures] for futures in truth_futures]
+        scores = [f.result() for f in score_futures]
+        baselines = {name: [f.result() for f in futures] for name, futures in baseline_futures.items()}
+    truth = [float(np.mean([t["logloss"] for t in seeds])) for seeds in truths]
+    plain = [s["plain"] for s in scores]
+    tuned = [s["finetuned"] for s in scores]
+    fc_blocks = [sum(b.dense_op == DenseOp.FC for b in subnet.blocks) for subnet in subnets]
+    rows_out = []
+    for i, subnet in enumerate(subnets):
+        rows_out.append({"index": i, "seed": args.subnet_seed + i, "standalone": [t["logloss"] for t in truths[i]],
+                         "standalone_mean": truth[i], "supernet_plain": plain[i], "supernet_finetuned": tuned[i],
+                         "fc_blocks": fc_blocks[i], "ops": [f"{b.dense_op.value}/{b.sparse_op.value}"
+                                                            for b in subnet.blocks],
+                         "subnet": subnet.to_dict()})
+        log(f"  subnet {i:2d}: standalone {' / '.join(f'{t:.4f}' for t in rows_out[-1]['standalone'])}  supernet "
+            f"{plain[i]:.4f}  fine-tuned {tuned[i]:.4f}  ({', '.join(rows_out[-1]['ops'])})")
+    result: dict[str, Any] = {
+        "data": args.data, "space": space.name, "subnets": rows_out, "at_bits": args.at_bits,
+        "supernet_steps": args.supernet_steps, "standalone_steps": args.standalone_steps,
+        "truth_seeds": args.truth_seeds, "finetune_steps": args.finetune_steps,
+        "train_config": supernet_config.model_dump(mode="json"),
+        "tau_plain": _tau(plain, truth), "tau_finetuned": _tau(tuned, truth),
+        "spearman_plain": float(spearmanr(plain, truth).statistic),
+        "spearman_finetuned": float(spearmanr(tuned, truth).statistic),
+        "noise_ceiling_tau": (_tau([t[0]["logloss"] for t in truths], [t[1]["logloss"] for t in truths])
+                              if args.truth_seeds > 1 else None),
+        "truth_span": _span(truth), "truth_best": min(truth), "predicted_span": _span(plain),
+        "finetuned_span": _span(tuned), "top3_overlap": _top3_overlap(plain, truth),
+        "top3_overlap_finetuned": _top3_overlap(tuned, truth),
+        "gap_finetuned_max": float(max(abs(a - b) for a, b in zip(tuned, truth, strict=True))),
+        "gap_finetuned_median": float(statistics.median(abs(a - b) for a, b in zip(tuned, truth, strict=True))),
+        "fc_blocks_spearman_standalone": float(spearmanr(fc_blocks, truth).statistic),
+        "fc_blocks_spearman_supernet": float(spearmanr(fc_blocks, tuned).statistic),
+        "baselines": {name: float(np.mean([r["logloss"] for r in runs])) for name, runs in baselines.items()},
+        "supernet_seconds": supernet_info["seconds"], "supernet_ms_per_step": supernet_info["ms_per_step"],
+        "finetune_seconds_per_subnet": float(statistics.median(s["finetune_seconds"] for s in scores)),
+        "standalone_seconds_per_model": float(statistics.median(t["seconds"] for seeds in truths for t in seeds)),
+        "seconds": time.perf_counter() - began,
+    }
+    if result["noise_ceiling_tau"]:
+        result["tau_finetuned_of_ceiling"] = result["tau_finetuned"] / result["noise_ceiling_tau"]
+    return result
+
+
+def _named_space(name: str) -> SearchSpace:
+    from recpim.arch.space import get_space
+
+    return get_space(name)
+
+
+def print_summary(result: dict[str, Any], out=sys.stdout) -> None:
+    def line(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    ceiling = result["noise_ceiling_tau"]
+    line(f"ranking on {result['data']} ({result['space']}, {'at each subnet bits' if result['at_bits'] else 'float'}):"
+         f" {len(result['subnets'])} subnets; supernet {result['supernet_steps']} steps "
+         f"({result['supernet_seconds']:.0f} s, {result['supernet_ms_per_step']:.1f} ms/step), standalone "
+         f"{result['standalone_steps']} steps x {result['truth_seeds']} seeds")
+    line(f"  standalone log loss {result['truth_best']:.4f} .. {result['truth_best'] + result['truth_span']:.4f} "
+         f"(span {result['truth_span']:.4f}); noise ceiling tau {ceiling if ceiling is None else round(ceiling, 3)}")
+    line("  baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in result["baselines"].items()))
+    line(f"  supernet plain: tau {result['tau_plain']:.3f}, span {result['predicted_span']:.4f}, top-3 overlap "
+         f"{result['top3_overlap']}/3")
+    line(f"  fine-tuned ({result['finetune_steps']} steps, {result['finetune_seconds_per_subnet']:.1f} s/subnet): "
+         f"tau {result['tau_finetuned']:.3f}, spearman {result['spearman_finetuned']:.3f}, top-3 overlap "
+         f"{result['top3_overlap_finetuned']}/3, |supernet - standalone| median {result['gap_finetuned_median']:.4f}"
+         f" max {result['gap_finetuned_max']:.4f}")
+    line(f"  FC blocks vs log loss (spearman): standalone {result['fc_blocks_spearman_standalone']:+.2f}, supernet "
+         f"{result['fc_blocks_spearman_supernet']:+.2f}")
+    line(f"  total {result['seconds']:.0f} s")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=DEFAULT_DATA, help="dataset spec: synthetic:ROWS[:TASK], criteo:PATH, ...")
+    parser.add_argument("--data-seed", type=int, default=0)
+    parser.add_argument("--space", default=BENCH_SPACE.name, help="a registered space name (default: the bench space)")
+    parser.add_argument("--subnets", type=int, default=16)
+    parser.add_argument("--subnet-seed", type=int, default=1000)
+    parser.add_argument("--supernet-steps", type=int, default=8000)
+    parser.add_argument("--standalone-steps", type=int, default=1000)
+    parser.add_argument("--truth-seeds", type=int, default=2)
+    parser.add_argument("--score-rows", type=int, default=None, help="val rows scored (default: the whole split)")
+    parser.add_argument("--finetune-steps", type=int, default=500)
+    parser.add_argument("--finetune-lr", type=float, default=0.04)
+    parser.add_argument("--finetune-optimizer", default="adagrad", choices=["adagrad", "adam"])
+    parser.add_argument("--at-bits", action="store_true", help="train and score every model at its subnet's bits")
+    parser.add_argument("--batch-size", type=int, default=512)
+    # Adam 3e-3: NASRec's Adagrad lr 0.12 is tuned for ~70k-step runs (arch/training.py).
+    parser.add_argument("--optimizer", default="adam", choices=["adagrad", "adam"])
+    parser.add_argument("--lr", type=float, default=0.003)
+    parser.add_argument("--input-sharing", default="per_operator", choices=["per_source", "per_operator"])
+    parser.add_argument("--full-path-fraction", type=float, default=0.1)
+    parser.add_argument("--init", default="torch", choices=["torch", "xavier"])
+    parser.add_argument("--adagrad-eps", type=float, default=1e-2)
+    parser.add_argument("--dense-embeddings", action="store_true", help="dense embedding gradients (the old path)")
+    parser.add_argument("--baselines", nargs="*", default=["logistic_regression", "dlrm", "deepfm"])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=["cpu"], help="only the CPU for now (issue 13)")
+    parser.add_argument("--json", action="store_true", help="progress to stderr, one JSON object last on stdout")
+    args = parser.parse_args(argv)
+    if args.truth_seeds < 1 or args.subnets < 3:
+        parser.error("--truth-seeds must be >= 1 and --subnets >= 3")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    result = run(args)
+    print_summary(result, sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
