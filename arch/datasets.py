@@ -210,8 +210,8 @@ class CtrDataset:
 def _parse_spec(spec: str) -> tuple[str, str]:
     kind, _, rest = spec.partition(":")
     if kind not in DATASET_KINDS:
-        raise ConfigError("dataset spec", [("spec", f"{spec!r}: allowed are synthetic, synthetic:ROWS[:TASK], criteo:PATH, "
-                                                    "avazu:PATH, kdd12:DIR_OR_FILE")])
+        raise ConfigError("dataset spec", [("spec", f"{spec!r}: allowed are synthetic, synthetic:ROWS[:TASK], "
+                                                    "criteo:PATH, avazu:PATH, kdd12:DIR_OR_FILE")])
     if kind != "synthetic" and not rest:
         raise ConfigError("dataset spec", [("spec", f"{spec!r}: {kind} needs a path, e.g. {kind}:/data/train.txt")])
     return kind, rest

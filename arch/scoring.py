@@ -61,9 +61,15 @@ class FinetuneRecipe:
     warmup_fraction: float = 0.1
     grad_clip_norm: float | None = 5.0
     batch_size: int = FINETUNE_BATCH_SIZE
+    # None: every step reads fresh train batches and runs the body on them (NASRec). N: the body
+    # runs once on N train rows and the steps cycle over those cached features -- the same logit
+    # training at a fraction of the cost (the body is frozen, so its features do not change).
+    feature_rows: int | None = None
 
     def __post_init__(self) -> None:
         problems = []
+        if self.feature_rows is not None and self.feature_rows < self.batch_size:
+            problems.append(("feature_rows", f"must be >= batch_size ({self.batch_size}), got {self.feature_rows}"))
         if self.lr <= 0:
             problems.append(("lr", f"must be > 0, got {self.lr}"))
         if self.optimizer not in ("adagrad", "adam"):
@@ -88,6 +94,7 @@ class SubnetScore:
     source: str = "supernet"           # "supernet" (inherited weights) or "standalone" (trained alone)
     train_steps: int | None = None     # standalone only
     seconds: float = 0.0
+    finetune_seconds: float = 0.0      # of `seconds`, spent fine-tuning the logit layer
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -179,13 +186,14 @@ def finetune_logit(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(steps, int(round(recipe.warmup_fraction
                                                                                           * steps))))
     bits = Supernet.block_bits(subnet, quant)[-1]
-    batches = train_batches(dataset, recipe.batch_size, seed)
-    for _ in range(steps):
-        batch = next(batches)
+
+    def body(batch: CtrBatch) -> torch.Tensor:
         with torch.no_grad():
             d, s = supernet.last_outputs(batch.dense, batch.sparse, subnet, quant)
-            features = torch.cat([d, s.flatten(1)], dim=1)
-        loss = F.binary_cross_entropy_with_logits(head(features, quant=bits).squeeze(-1), batch.label)
+            return torch.cat([d, s.flatten(1)], dim=1)
+
+    for features, labels in _finetune_batches(dataset, recipe, seed, steps, body):
+        loss = F.binary_cross_entropy_with_logits(head(features, quant=bits).squeeze(-1), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if recipe.grad_clip_norm is not None:
@@ -193,6 +201,28 @@ def finetune_logit(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset
         optimizer.step()
         schedule.step()
     return head.eval()
+
+
+def _finetune_batches(dataset: CtrDataset, recipe: FinetuneRecipe, seed: int, steps: int,
+                      body: Callable[[CtrBatch], torch.Tensor]):
+    """(body features, labels) of each fine-tuning step: fresh batches, or cached features."""
+    batches = train_batches(dataset, recipe.batch_size, seed)
+    if recipe.feature_rows is None:
+        for _ in range(steps):
+            batch = next(batches)
+            yield body(batch), batch.label
+        return
+    parts = [next(batches) for _ in range(-(-recipe.feature_rows // recipe.batch_size))]
+    features = torch.cat([body(batch) for batch in parts])[: recipe.feature_rows]
+    labels = torch.cat([batch.label for batch in parts])[: recipe.feature_rows]
+    generator = torch.Generator().manual_seed(seed)
+    per_epoch = len(labels) // recipe.batch_size
+    order = torch.randperm(len(labels), generator=generator)
+    for step in range(steps):
+        if step and step % per_epoch == 0:
+            order = torch.randperm(len(labels), generator=generator)
+        index = order[(step % per_epoch) * recipe.batch_size:(step % per_epoch + 1) * recipe.batch_size]
+        yield features[index], labels[index]
 
 
 def score_subnet(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset, split: str = "val",
@@ -210,8 +240,10 @@ def score_subnet(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset, 
     supernet.eval()
     try:
         data = cached_split(dataset, split, max_rows)
+        tuning_began = time.perf_counter()
         head = finetune_logit(supernet, subnet, dataset, finetune_steps, quant=quant, seed=seed,
                               recipe=finetune) if finetune_steps else None
+        finetune_seconds = time.perf_counter() - tuning_began
         if head is None:
             def logits(dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
                 return supernet(dense, sparse, subnet, quant=quant, crossbar=crossbar)
@@ -229,7 +261,7 @@ def score_subnet(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset, 
         supernet.train(was_training)
     return SubnetScore(loss, auc, len(data.label), split, finetune_steps, quant,
                        crossbar.to_dict() if crossbar is not None else None, "supernet",
-                       seconds=time.perf_counter() - began)
+                       seconds=time.perf_counter() - began, finetune_seconds=finetune_seconds)
 
 
 # ---- standalone models

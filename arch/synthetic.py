@@ -19,7 +19,9 @@ the first-order part is small, and besides the pairwise part it adds
   which one dot product cannot express (it takes stacked interaction blocks or gating);
 - dense x sparse: a tanh network of the dense features dotted with the sum of the field vectors,
   an interaction between the two kinds of input.
-Its extra parameters come from their own random stream, so the ``fm`` task's rows are unchanged. Generation runs in fixed 8,192-row chunks, each seeded by (seed, chunk index): the
+Its extra parameters come from their own random stream, so the ``fm`` task's rows are unchanged.
+
+Generation runs in fixed 8,192-row chunks, each seeded by (seed, chunk index): the
 data is a pure function of the seed (the first N rows of a larger draw equal a draw of N rows) and
 takes constant memory per chunk (1 M rows in about 3 s on one core).
 """

@@ -54,9 +54,9 @@ from torch import nn
 
 from recpim.arch.data_parsing import CtrBatch
 from recpim.arch.datasets import CtrDataset
+from recpim.arch.ops import EmbeddingTables, SlicedLinear
 from recpim.arch.schema import DatasetSchema
 from recpim.arch.space import SearchSpace, get_space, pydantic_problems, register_space
-from recpim.arch.ops import EmbeddingTables, SlicedLinear
 from recpim.arch.subnet import SubnetConfig, sample_subnet
 from recpim.arch.supernet import InputSharing, Supernet
 from recpim.errors import ConfigError, DataError

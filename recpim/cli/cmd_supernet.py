@@ -26,6 +26,16 @@ def train(
     optimizer: str = typer.Option("adagrad", "--optimizer", help="adagrad (NASRec) | adam"),
     quant_aware: bool = typer.Option(False, "--quant-aware", help="train each sampled subnet at its own bits"),
     checkpoint_every: int = typer.Option(0, "--checkpoint-every", min=0, help="also save every N steps"),
+    input_sharing: str = typer.Option("per_operator", "--input-sharing",
+                                      help="weight sharing of consumers' inputs: per_operator (each producing "
+                                           "operator has its own input columns) | per_source (one slot per source)"),
+    full_path_fraction: float = typer.Option(0.1, "--full-path-fraction", min=0.0, max=1.0,
+                                             help="warm-up: over this first part of training the full supernet "
+                                                  "trains with a probability falling from 1 to 0 (NASRec)"),
+    init: str = typer.Option("torch", "--init", help="torch | xavier (NASRec's scripts)"),
+    adagrad_eps: float = typer.Option(1e-2, "--adagrad-eps", min=0.0, help="Adagrad eps (NASRec: 1e-2)"),
+    sparse_embeddings: bool = typer.Option(True, "--sparse-embeddings/--dense-embeddings",
+                                           help="sparse embedding gradients with a sparse optimizer"),
     resume: bool = typer.Option(False, "--resume", help="continue the run saved at --out"),
     on_bad_row: str = typer.Option("skip", "--on-bad-row", help="skip | error"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
@@ -39,7 +49,9 @@ def train(
 
     config = TrainConfig(data=data, data_seed=data_seed, space=get_space(space).name, steps=steps,
                          batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, quant_aware=quant_aware,
-                         checkpoint_every=checkpoint_every)
+                         checkpoint_every=checkpoint_every, input_sharing=input_sharing,
+                         full_path_fraction=full_path_fraction, init=init, adagrad_eps=adagrad_eps,
+                         sparse_embeddings=sparse_embeddings)
     dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed)
     try:
         result = train_supernet(dataset, config, checkpoint=out, resume=resume, progress=progress and not json_out)
@@ -89,7 +101,10 @@ def evaluate(
     subnet: Path = typer.Option(..., "--subnet", help="subnet JSON (e.g. from `recpim space sample`)"),
     data: str | None = typer.Option(None, "--data", help="dataset spec (default: the one the supernet trained on)"),
     split: str = typer.Option("val", "--split", help="train | val | test"),
-    finetune_steps: int = typer.Option(0, "--finetune-steps", min=0, help="fine-tune the logit layer first"),
+    finetune_steps: int = typer.Option(500, "--finetune-steps", min=0,
+                                       help="first retrain the logit layer alone for N steps (NASRec's recipe: "
+                                            "Adagrad lr 0.04, cosine, clip 5); 0: score the inherited weights as "
+                                            "they are"),
     quant: bool = typer.Option(True, "--quant/--no-quant", help="run at the subnet's bits (fake quantisation)"),
     chip: str | None = typer.Option(None, "--chip", help="chip preset or YAML: simulate its crossbar arithmetic"),
     adc_bits: int | None = typer.Option(None, "--chip-adc-bits", min=1, help="ADC bits (overrides --chip)"),
@@ -123,6 +138,7 @@ def evaluate(
     print_table(f"subnet {subnet.name} on {dataset.name} ({split})", ["name", "value"],
                 [["logloss", score.logloss], ["auc", score.auc], ["rows", score.rows],
                  ["finetune_steps", score.finetune_steps], ["quantized", score.quantized],
+                 ["finetune_seconds", score.finetune_seconds],
                  ["crossbar", score.crossbar or "-"], ["seconds", score.seconds]])
     if info["step"] < info["total_steps"]:
         console.print(f"note: the supernet stopped at step {info['step']} of {info['total_steps']}")
