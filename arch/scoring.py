@@ -39,6 +39,7 @@ from recpim.arch.training import (
     configure_threads,
     init_weights,
     run_training,
+    steps_per_epoch,
     train_batches,
 )
 from recpim.errors import ConfigError, DataError
@@ -212,7 +213,9 @@ def _finetune_batches(dataset: CtrDataset, recipe: FinetuneRecipe, seed: int, st
             batch = next(batches)
             yield body(batch), batch.label
         return
-    parts = [next(batches) for _ in range(-(-recipe.feature_rows // recipe.batch_size))]
+    # at most one epoch: a small train split is cached once, not repeated
+    count = min(-(-recipe.feature_rows // recipe.batch_size), steps_per_epoch(dataset, recipe.batch_size))
+    parts = [next(batches) for _ in range(count)]
     features = torch.cat([body(batch) for batch in parts])[: recipe.feature_rows]
     labels = torch.cat([batch.label for batch in parts])[: recipe.feature_rows]
     generator = torch.Generator().manual_seed(seed)

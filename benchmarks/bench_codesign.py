@@ -21,6 +21,10 @@ which the search ranks by, and the discrete-event simulator), per seed and as ge
 
     .venv/bin/python benchmarks/bench_codesign.py [--budget 40] [--steps 400] [--seeds 0 1 2] [--workers 2]
 
+With --vs-zoo CKPT (a supernet from bench_ranking.py --keep-checkpoint) it instead compares the
+co-search's best models, retrained standalone, with DLRM and DeepFM on the `default` chip
+(benchmarks/codesign_vs_zoo.py).
+
 Writes OUT/bench_codesign.json and prints a table. The paper this project follows claims 1.8x energy
 efficiency and 1.5x performance from co-design; the printout states what recpim finds.
 """
@@ -177,7 +181,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--zoo-steps", type=int, default=400, help="0: zoo cost only")
+    parser.add_argument("--vs-zoo", default=None, metavar="CKPT",
+                        help="searched models vs DLRM/DeepFM with this supernet (see the module docstring)")
+    parser.add_argument("--chip", default="default", help="--vs-zoo: the chip preset")
+    parser.add_argument("--retrain", type=int, default=3, help="--vs-zoo: front candidates retrained standalone")
     args = parser.parse_args(argv)
+    if args.vs_zoo:
+        from codesign_vs_zoo import print_vs_zoo, run_vs_zoo
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        result = run_vs_zoo(args)
+        (args.out / "codesign_vs_zoo.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+        print_vs_zoo(result)
+        return result
 
     from recpim.pim.presets import load_chip
     from recpim.search.evaluate import EvalContext, worker_state

@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else (lambda *a: print(*a, flush=True))
     context = multiprocessing.get_context("spawn")
     with TemporaryDirectory() as tmp, ProcessPoolExecutor(args.workers, context, initializer=_worker_init) as pool:
-        checkpoint = str(Path(tmp) / "supernet.pt")
+        checkpoint = args.keep_checkpoint or str(Path(tmp) / "supernet.pt")
         supernet_future = pool.submit(_train_supernet_job, args.data, args.data_seed, space_dump,
                                       supernet_config.model_dump(mode="json"), checkpoint)
         truth_futures = [[pool.submit(_standalone_job, args.data, args.data_seed, space_dump, subnet.to_json(),
@@ -299,6 +299,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baselines", nargs="*", default=["logistic_regression", "dlrm", "deepfm"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu", choices=["cpu"], help="only the CPU for now (issue 13)")
+    parser.add_argument("--keep-checkpoint", default=None,
+                        help="write the supernet checkpoint here (bench_codesign.py --vs-zoo reads it)")
     parser.add_argument("--out", default="out/bench/ranking.json", help="also write the result (and inputs) here")
     parser.add_argument("--json", action="store_true", help="progress to stderr, one JSON object last on stdout")
     args = parser.parse_args(argv)

@@ -3,11 +3,9 @@
 (a) speed: a supernet training step on sampled NASRec-Full subnets versus a step of the same
     subnets' standalone models (batch 512; median over subnets of the per-subnet median ratio).
     Target <= 1.5x.
-(b) ranking: Kendall's tau between the supernet's log loss of >= 16 random subnets (inherited
-    weights, with and without logit fine-tuning) and the same subnets trained alone, on synthetic
-    data, each at its own bits (--float: architectures only). Target tau >= 0.5. Sized for 2 cores:
-    a 4-block NASRec-Full-shaped space with narrower widths (see BENCH_SPACE); every standalone
-    model is trained twice (two seeds), whose agreement is the noise ceiling of any ranking.
+(b) speed of the embedding path: a supernet step with sparse embedding gradients and a sparse
+    optimizer versus dense ones, on small and Criteo-sized tables. (The ranking benchmark that was
+    part (b) is now benchmarks/bench_ranking.py, on a task where architectures matter.)
 (c) accuracy on real data: a subnet trained on the Criteo 10k sample beside logistic regression
     on the same split.
 (d) hardware-aware accuracy: the log loss of one trained subnet at its bits, then with its MVMs on
@@ -23,14 +21,12 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import kendalltau
 
 from recpim.arch.crossbar_sim import CrossbarArithmetic
 from recpim.arch.datasets import open_dataset
-from recpim.arch.scoring import cached_split, score_standalone, score_subnet, train_standalone
+from recpim.arch.scoring import cached_split, score_standalone, train_standalone
 from recpim.arch.space import get_space, nasrec_full, register_space
 from recpim.arch.standalone import StandaloneModel
 from recpim.arch.subnet import load_subnet, sample_subnet
@@ -41,7 +37,6 @@ from recpim.arch.training import (
     make_optimizer,
     train_batches,
     train_step,
-    train_supernet,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,52 +90,37 @@ def step_time(subnets: int, repeats: int, batch_size: int) -> None:
 
 
 # ---- (b)
-def ranking(args: argparse.Namespace) -> None:
-    """Without --quant: architectures in float. With --quant: the supernet trains each sampled
-    subnet at its own bits, the standalone models train quantisation-aware, all are scored at
-    their bits (the candidates the search ranks). --truth-seeds 2 trains every standalone model
-    twice: the tau between the two seeds is the best any predictor can hope for."""
-    started = time.perf_counter()
-    space = register_space(BENCH_SPACE)
-    dataset = open_dataset(f"synthetic:{args.rows}", max_cached_rows=max(args.rows, 1_000_000))
-    config = TrainConfig(data=f"synthetic:{args.rows}", space=space.name, steps=args.supernet_steps,
-                         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, seed=0,
-                         quant_aware=args.quant)
-    supernet = train_supernet(dataset, config).model
-    supernet_s = time.perf_counter() - started
-    print(f"  supernet: {args.supernet_steps} steps in {supernet_s:.0f} s", flush=True)
-    standalone_config = config.model_copy(update={"steps": args.standalone_steps})
-    rows = args.score_rows
-    predicted, tuned, truths = [], [], []
-    began = time.perf_counter()
-    for i in range(args.subnets):
-        if time.perf_counter() - started > args.time_budget_s:
-            print(f"  time budget of {args.time_budget_s} s spent: stopping after {i} subnets", flush=True)
-            break
-        subnet = sample_subnet(space, 1000 + i)
-        predicted.append(score_subnet(supernet, subnet, dataset, quant=args.quant, max_rows=rows).logloss)
-        tuned.append(score_subnet(supernet, subnet, dataset, quant=args.quant, max_rows=rows,
-                                  finetune_steps=args.finetune_steps, finetune_lr=args.finetune_lr).logloss)
-        truths.append([train_standalone(subnet, dataset, args.standalone_steps, seed=seed, config=standalone_config,
-                                        quant=args.quant, max_rows=rows).logloss for seed in range(args.truth_seeds)])
-        shown = " / ".join(f"{t:.4f}" for t in truths[-1])
-        print(f"  subnet {i:2d}: supernet {predicted[-1]:.4f}  fine-tuned {tuned[-1]:.4f}  standalone {shown}",
-              flush=True)
-    truth = [float(np.mean(t)) for t in truths]
-    tau_plain = kendalltau(predicted, truth).statistic
-    tau_tuned = kendalltau(tuned, truth).statistic
-    arithmetic = "each at its bits (quantisation-aware)" if args.quant else "float"
-    print(f"(b) ranking on synthetic:{args.rows} ({space.name}: 4 blocks, dense widths {space.dense_widths}, sparse "
-          f"{space.sparse_widths}), {arithmetic}; {args.optimizer} lr {args.lr}, batch {args.batch_size}; supernet "
-          f"{args.supernet_steps} steps ({supernet_s:.0f} s), standalone {args.standalone_steps} steps each "
-          f"(x{args.truth_seeds} seeds); {len(truth)} subnets scored on {rows} val rows "
-          f"({time.perf_counter() - began:.0f} s):", flush=True)
-    print(f"    standalone log loss {min(truth):.4f} .. {max(truth):.4f}; Kendall tau without fine-tuning "
-          f"{tau_plain:.3f}, with {args.finetune_steps}-step logit fine-tuning {tau_tuned:.3f} (target >= 0.5)",
-          flush=True)
-    if args.truth_seeds > 1:
-        ceiling = kendalltau([t[0] for t in truths], [t[1] for t in truths]).statistic
-        print(f"    noise ceiling: Kendall tau between two standalone seeds {ceiling:.3f}", flush=True)
+def embedding_step_time(args: argparse.Namespace) -> None:
+    """(b) supernet step time, sparse embedding gradients + sparse optimizer versus dense ones, on
+    the ranking benchmark's space at batch 512, with small (1k ids per field) and Criteo-sized
+    (ids hashed into at most 100k per field) tables; medians over the same sampled subnets."""
+    from bench_ranking import BENCH_SPACE as RANKING_SPACE
+
+    from recpim.arch.synthetic import synthetic_schema
+
+    space = register_space(RANKING_SPACE)
+    for vocab in (1_000, 100_000):
+        dataset = open_dataset("synthetic:20000", schema=synthetic_schema(vocab_size=vocab))
+        batch = next(train_batches(dataset, 512, seed=0))
+        times = {}
+        for sparse in (False, True):
+            torch.manual_seed(0)
+            supernet = Supernet(space, dataset.schema, "per_operator")
+            config = TrainConfig(steps=1000, optimizer=args.optimizer, lr=args.lr, sparse_embeddings=sparse)
+            optimizer, scheduler = make_optimizer(supernet, config, 1000)
+            samples = []
+            for step in range(args.step_repeats * 10 + 3):
+                subnet = sample_subnet(space, 5000 + step)
+                began = time.perf_counter()
+                train_step(supernet, lambda b, n=supernet, s=subnet: n(b.dense, b.sparse, s), batch, optimizer,
+                           scheduler, 5.0)
+                seconds = time.perf_counter() - began
+                if step >= 3:
+                    samples.append(seconds)
+            times[sparse] = statistics.median(samples)
+        print(f"(b) supernet step, {space.name}, batch 512, vocab {vocab} per field ({args.optimizer}): dense "
+              f"embedding gradients {times[False] * 1e3:.1f} ms, sparse {times[True] * 1e3:.1f} ms "
+              f"({times[False] / times[True]:.2f}x steps/s)", flush=True)
 
 
 # ---- (c)
@@ -249,18 +229,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: idle cores)")
     parser.add_argument("--step-subnets", type=int, default=8)
     parser.add_argument("--step-repeats", type=int, default=3)
-    parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic rows for (b) and (d)")
-    parser.add_argument("--subnets", type=int, default=16)
-    parser.add_argument("--supernet-steps", type=int, default=1500)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic rows for (d)")
     parser.add_argument("--standalone-steps", type=int, default=400)
-    parser.add_argument("--score-rows", type=int, default=20_000, help="val rows each subnet is scored on")
-    parser.add_argument("--float", dest="quant", action="store_false",
-                        help="(b): rank architectures in float (default: at each subnet's bits)")
-    parser.add_argument("--truth-seeds", type=int, default=2, help="(b): standalone trainings per subnet")
-    parser.add_argument("--time-budget-s", type=float, default=1e9,
-                        help="(b): add no more subnets once this many seconds have passed")
-    parser.add_argument("--finetune-steps", type=int, default=100)
-    parser.add_argument("--finetune-lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=512)
     # Adam: NASRec's Adagrad lr 0.12 is tuned for ~70k-step runs; in a few hundred steps it overshoots
     # (measured: see the module docstring), so these short runs use Adam for supernet and standalone alike.
@@ -277,7 +247,7 @@ def main() -> None:
     if "a" in args.parts:
         step_time(args.step_subnets, args.step_repeats, 512)
     if "b" in args.parts:
-        ranking(args)
+        embedding_step_time(args)
     if "c" in args.parts:
         criteo(args)
     if "d" in args.parts:

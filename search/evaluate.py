@@ -53,12 +53,13 @@ class EvalContext:
     accuracy: str = "crossbar"
     score_rows: int | None = None        # score on the first rows of the split only (None: all)
     finetune_steps: int = 0
+    finetune_feature_rows: int | None = None
     batch: int = 64
 
     def cache_key(self) -> tuple:
         return (json.dumps(self.chip, sort_keys=True), self.supernet, self.data, self.data_seed,
                 json.dumps(self.objective, sort_keys=True), self.accuracy, self.score_rows, self.finetune_steps,
-                self.batch)
+                self.finetune_feature_rows, self.batch)
 
 
 class _WorkerState:
@@ -109,7 +110,7 @@ def cost_metrics(evaluation) -> dict[str, float]:
 def evaluate_candidate(state: _WorkerState, index: int, candidate: Candidate, parent: int | None = None) -> Evaluated:
     """Evaluate one candidate (see the module docstring). Raises only for bugs, never for a
     candidate that is invalid, too large, over budget or otherwise rejected by recpim."""
-    from recpim.arch.scoring import score_subnet
+    from recpim.arch.scoring import FinetuneRecipe, score_subnet
     from recpim.mapping.evaluate import evaluate_cost
 
     began = time.perf_counter()
@@ -141,7 +142,8 @@ def evaluate_candidate(state: _WorkerState, index: int, candidate: Candidate, pa
     try:
         score = score_subnet(state.supernet, candidate.subnet, state.dataset, split="val",
                              finetune_steps=context.finetune_steps, quant=True, crossbar=crossbar, seed=0,
-                             max_rows=context.score_rows)
+                             max_rows=context.score_rows,
+                             finetune=FinetuneRecipe(feature_rows=context.finetune_feature_rows))
     except RecpimError as error:
         return done("error", metrics, None, f"accuracy: {type(error).__name__}: {error}")
     if not math.isfinite(score.logloss):

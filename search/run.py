@@ -51,7 +51,11 @@ class SearchSettings(BaseModel):
     chip_ranges: dict[str, list[KnobValue]] = {}
     accuracy: Literal["crossbar", "quant"] = "crossbar"
     score_rows: int | None = Field(default=1024, ge=1)
-    finetune_steps: int = Field(default=0, ge=0)
+    # Logit fine-tuning before each score (NASRec's recipe, on by default): 500 steps over the cached
+    # body features of finetune_feature_rows train rows (None: fresh batches each step, NASRec's
+    # exact loop, ~10x the cost per candidate; benchmarks/bench_ranking.py measures both).
+    finetune_steps: int = Field(default=500, ge=0)
+    finetune_feature_rows: int | None = Field(default=8192, ge=512)
     batch: int = Field(default=64, ge=1)
 
     def __init__(self, **data: Any):
@@ -70,7 +74,8 @@ class SearchSettings(BaseModel):
     def eval_context(self) -> EvalContext:
         return EvalContext(chip=self.chip, supernet=self.supernet, data=self.data, data_seed=self.data_seed,
                            objective=self.objective.model_dump(mode="json"), accuracy=self.accuracy,
-                           score_rows=self.score_rows, finetune_steps=self.finetune_steps, batch=self.batch)
+                           score_rows=self.score_rows, finetune_steps=self.finetune_steps,
+                           finetune_feature_rows=self.finetune_feature_rows, batch=self.batch)
 
 
 def file_sha256(path: str | Path) -> str:

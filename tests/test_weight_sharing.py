@@ -176,7 +176,7 @@ def test_sparse_gradient_training_equals_dense_training(dataset):
         optimizer, scheduler = make_optimizer(net, config, 20)
         batches = train_batches(dataset, 64, seed=0)
         for _ in range(8):
-            train_step(net, lambda b: net(b.dense, b.sparse, subnet), next(batches), optimizer, scheduler, None)
+            train_step(net, lambda b, n=net: n(b.dense, b.sparse, subnet), next(batches), optimizer, scheduler, None)
         models.append(net)
     table = models[1].embeddings.tables[0].weight
     assert models[1].embeddings.sparse_gradients and table.grad is not None and table.grad.is_sparse

@@ -26,7 +26,8 @@ _RESULT_OPTIONS = {"seed": "evolution.seed", "population": "evolution.population
                    "alpha": "objective.targets.alpha", "beta": "objective.targets.beta",
                    "max_area_mm2": "objective.budgets.area_mm2", "max_power_w": "objective.budgets.power_w",
                    "max_crossbars": "objective.budgets.crossbars", "data": "data", "accuracy": "accuracy",
-                   "score_rows": "score_rows", "finetune_steps": "finetune_steps", "batch": "batch"}
+                   "score_rows": "score_rows", "finetune_steps": "finetune_steps",
+                   "finetune_feature_rows": "finetune_feature_rows", "batch": "batch"}
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -119,7 +120,11 @@ def register(app: typer.Typer) -> None:
         accuracy: str | None = typer.Option(None, "--accuracy", help="crossbar (simulated ADC/DAC, default) or "
                                                                      "quant (fake quantisation only)."),
         score_rows: int | None = typer.Option(None, "--score-rows", min=1, help="Validation rows scored (1024)."),
-        finetune_steps: int | None = typer.Option(None, "--finetune-steps", min=0, help="Logit fine-tuning steps."),
+        finetune_steps: int | None = typer.Option(None, "--finetune-steps", min=0,
+                                                  help="Logit fine-tuning steps before each score (500; 0: off)."),
+        finetune_feature_rows: int | None = typer.Option(None, "--finetune-feature-rows", min=512,
+                                                         help="Fine-tune on the cached body features of this many "
+                                                              "train rows (8192)."),
         batch: int | None = typer.Option(None, "--batch", min=1, help="Inferences per batch for the cost (64)."),
         top_k: int = typer.Option(10, "--top-k", min=1, help="Candidates in top_k.json."),
         out: Path = typer.Option(Path("out/search"), "--out", help="Folder for the front, reports and study."),
