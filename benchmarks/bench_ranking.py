@@ -46,7 +46,7 @@ from recpim.arch.datasets import CtrDataset, open_dataset
 from recpim.arch.scoring import FinetuneRecipe, cached_split, evaluate, score_subnet, train_standalone
 from recpim.arch.space import DenseOp, SearchSpace, nasrec_full, register_space
 from recpim.arch.subnet import SubnetConfig, sample_subnet
-from recpim.arch.training import TrainConfig, load_supernet, run_training, train_supernet
+from recpim.arch.training import TrainConfig, configure_threads, load_supernet, run_training, train_supernet
 
 # The space the issue measured: NASRec-Full's operators in 4 blocks, widths sized for 2 cores.
 BENCH_SPACE = nasrec_full(num_blocks=4, name="bench_ranking_full_4", dense_widths=(16, 32, 64, 128),
@@ -71,7 +71,7 @@ def _space(dump: dict[str, Any]) -> SearchSpace:
 
 
 def _worker_init() -> None:
-    torch.set_num_threads(1)
+    configure_threads(1)  # pinned: run_training's automatic choice would oversubscribe the cores
 
 
 def _train_supernet_job(spec: str, data_seed: int, space_dump: dict, config_dump: dict, path: str) -> dict:
@@ -148,6 +148,32 @@ def _baseline_job(spec: str, data_seed: int, name: str, config_dump: dict, seed:
     return {"logloss": loss, "auc": auc, "seconds": time.perf_counter() - began}
 
 
+class TruthCache:
+    """Standalone results on disk, keyed by everything that decides them (job, data, space, subnet,
+    recipe, seed, rows): a lever study reruns the supernet, not the ground truth. Standalone training
+    is deterministic given these inputs (arch/training.py), so a cached figure is what a rerun gives."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.entries: dict[str, dict] = json.loads(path.read_text()) if path.is_file() else {}
+        self.pending: dict[str, Future] = {}
+
+    def submit(self, pool: ProcessPoolExecutor, job, *job_args) -> Future:
+        key = json.dumps([job.__name__, *job_args], sort_keys=True, default=str)
+        if key in self.entries:
+            done: Future = Future()
+            done.set_result(self.entries[key])
+            return done
+        future = pool.submit(job, *job_args)
+        self.pending[key] = future
+        return future
+
+    def save(self) -> None:
+        self.entries.update({key: future.result() for key, future in self.pending.items()})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.entries))
+
+
 # ---- the driver
 def _tau(a: list[float], b: list[float]) -> float:
     return float(kendalltau(a, b).statistic)
@@ -168,10 +194,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     subnets = [sample_subnet(space, args.subnet_seed + i) for i in range(args.subnets)]
     supernet_config = TrainConfig(
         data=args.data, data_seed=args.data_seed, space=space.name, steps=args.supernet_steps,
-        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, seed=0, quant_aware=args.at_bits,
+        batch_size=args.batch_size, optimizer=args.supernet_optimizer or args.optimizer,
+        lr=args.supernet_lr or args.lr, seed=0, quant_aware=args.at_bits,
         input_sharing=args.input_sharing, full_path_fraction=args.full_path_fraction, init=args.init,
         adagrad_eps=args.adagrad_eps, sparse_embeddings=not args.dense_embeddings)
-    standalone_config = supernet_config.model_copy(update={"steps": args.standalone_steps})
+    # The supernet-only levers do not touch a standalone run: fixed here so the truth cache's keys
+    # stay the same while a lever study changes them.
+    standalone_config = supernet_config.model_copy(update={"steps": args.standalone_steps, "quant_aware": False,
+                                                           "optimizer": args.optimizer, "lr": args.lr,
+                                                           "input_sharing": "per_operator",
+                                                           "full_path_fraction": 0.0})
     recipe = FinetuneRecipe(lr=args.finetune_lr, optimizer=args.finetune_optimizer)
     rows = args.score_rows
     log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else (lambda *a: print(*a, flush=True))
@@ -180,12 +212,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         checkpoint = args.keep_checkpoint or str(Path(tmp) / "supernet.pt")
         supernet_future = pool.submit(_train_supernet_job, args.data, args.data_seed, space_dump,
                                       supernet_config.model_dump(mode="json"), checkpoint)
-        truth_futures = [[pool.submit(_standalone_job, args.data, args.data_seed, space_dump, subnet.to_json(),
-                                      standalone_config.model_dump(mode="json"), seed, args.at_bits, rows)
-                          for seed in range(args.truth_seeds)] for subnet in subnets]
         standalone_dump = standalone_config.model_dump(mode="json")
+        cache = TruthCache(Path(args.truth_cache)) if args.truth_cache else None
+
+        def truth(job, *job_args) -> Future:
+            return cache.submit(pool, job, *job_args) if cache else pool.submit(job, *job_args)
+
+        truth_futures = [[truth(_standalone_job, args.data, args.data_seed, space_dump, subnet.to_json(),
+                                standalone_dump, seed, args.at_bits, rows)
+                          for seed in range(args.truth_seeds)] for subnet in subnets]
         baseline_futures: dict[str, list[Future]] = {
-            name: [pool.submit(_baseline_job, args.data, args.data_seed, name, standalone_dump, seed, rows)
+            name: [truth(_baseline_job, args.data, args.data_seed, name, standalone_dump, seed, rows)
                    for seed in range(args.truth_seeds)]
             for name in args.baselines}
         supernet_info = supernet_future.result()
@@ -196,6 +233,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         truths = [[f.result() for f in futures] for futures in truth_futures]
         scores = [f.result() for f in score_futures]
         baselines = {name: [f.result() for f in futures] for name, futures in baseline_futures.items()}
+        if cache:
+            cache.save()
     truth = [float(np.mean([t["logloss"] for t in seeds])) for seeds in truths]
     plain = [s["plain"] for s in scores]
     tuned = [s["finetuned"] for s in scores]
@@ -291,6 +330,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # Adam 3e-3: NASRec's Adagrad lr 0.12 is tuned for ~70k-step runs (arch/training.py).
     parser.add_argument("--optimizer", default="adam", choices=["adagrad", "adam"])
     parser.add_argument("--lr", type=float, default=0.003)
+    parser.add_argument("--supernet-optimizer", default=None, choices=["adagrad", "adam"],
+                        help="the supernet's optimizer if not --optimizer (the standalone models keep --optimizer)")
+    parser.add_argument("--supernet-lr", type=float, default=None, help="the supernet's lr if not --lr")
     parser.add_argument("--input-sharing", default="per_operator", choices=["per_source", "per_operator"])
     parser.add_argument("--full-path-fraction", type=float, default=0.1)
     parser.add_argument("--init", default="torch", choices=["torch", "xavier"])
@@ -299,6 +341,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baselines", nargs="*", default=["logistic_regression", "dlrm", "deepfm"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu", choices=["cpu"], help="only the CPU for now (issue 13)")
+    parser.add_argument("--truth-cache", default=None,
+                        help="JSON file of standalone results to reuse across runs (default: train them all)")
     parser.add_argument("--keep-checkpoint", default=None,
                         help="write the supernet checkpoint here (bench_codesign.py --vs-zoo reads it)")
     parser.add_argument("--out", default="out/bench/ranking.json", help="also write the result (and inputs) here")
