@@ -41,6 +41,7 @@ import itertools
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,10 @@ from recpim.arch.space import SearchSpace, get_space, pydantic_problems, registe
 from recpim.arch.subnet import SubnetConfig, sample_subnet
 from recpim.arch.supernet import InputSharing, Supernet
 from recpim.errors import ConfigError, DataError
+
+# torch's sparse Adagrad builds its sparse tensors from indices it just coalesced; its notice that
+# invariant checks are off by default says nothing about this use.
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 CHECKPOINT_FORMAT = "recpim-supernet-checkpoint"
 CHECKPOINT_VERSION = 2  # 2: input sharing, full-path warm-up, sparse embedding optimizer state
