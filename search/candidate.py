@@ -107,7 +107,21 @@ def mutate_candidate(parent: Candidate, space: SearchSpace, knob_ranges: KnobRan
                      rng: np.random.Generator) -> Candidate:
     """NASRec's mutation over the joint space: 1..6 changes, each aimed uniformly at one of the
     subnet's mutation targets (its blocks and the embedding bits, as `mutate` picks them) or at one
-    chip knob. Changes aimed at the subnet go to `mutate`; a knob change picks another value."""
+    chip knob. Changes aimed at the subnet go to `mutate`; a knob change picks another value.
+    Changes can undo each other (a knob moved and moved back): such a child is drawn again, so a
+    child always differs from its parent."""
+    for _ in range(_MAX_MUTATION_DRAWS):
+        child = _mutate_once(parent, space, knob_ranges, rng)
+        if child != parent:
+            break
+    return child
+
+
+_MAX_MUTATION_DRAWS = 64  # a space with a single point cannot give a different child
+
+
+def _mutate_once(parent: Candidate, space: SearchSpace, knob_ranges: KnobRanges,
+                 rng: np.random.Generator) -> Candidate:
     num_changes = int(rng.integers(1, 7))
     keys = list(knob_ranges)
     subnet_targets = space.num_blocks + (1 if len(space.embedding_bits) > 1 else 0)

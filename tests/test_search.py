@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from recpim.arch.space import nasrec_small
@@ -130,6 +130,7 @@ def test_ranking_puts_feasible_first_then_least_violation_then_front_rank():
 # ---- the joint candidate
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
+@example(seed=536870912)  # two knob changes that undid each other gave a child equal to its parent
 def test_candidates_round_trip_and_mutate_within_the_ranges(seed):
     rng = np.random.default_rng(seed)
     parent = sample_candidate(SPACE, KNOBS, rng)

@@ -240,7 +240,13 @@ def test_bench_ranking_json_has_its_keys(tmp_path):
     assert len(result["subnets"]) == 3 and all(len(row["standalone"]) == 2 for row in result["subnets"])
     assert -1 <= result["tau_finetuned"] <= 1 and result["truth_span"] >= 0
     assert json.loads(out.read_text())["seconds"] == result["seconds"]
-    SubnetConfig.from_dict(result["subnets"][0]["subnet"])
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bench_ranking import BENCH_SPACE
+    finally:
+        sys.path.pop(0)
+    register_space(BENCH_SPACE)  # a subnet names its space, which must be registered to read it back
+    assert SubnetConfig.from_dict(result["subnets"][0]["subnet"]).space == BENCH_SPACE.name
 
 
 def test_train_config_names_the_levers():
