@@ -318,7 +318,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--space", default=BENCH_SPACE.name, help="a registered space name (default: the bench space)")
     parser.add_argument("--subnets", type=int, default=16)
     parser.add_argument("--subnet-seed", type=int, default=1000)
-    parser.add_argument("--supernet-steps", type=int, default=8000)
+    parser.add_argument("--supernet-steps", type=int, default=4000)  # 3.2 epochs: more overfits (README)
     parser.add_argument("--standalone-steps", type=int, default=1000)
     parser.add_argument("--truth-seeds", type=int, default=2)
     parser.add_argument("--score-rows", type=int, default=None, help="val rows scored (default: the whole split)")
