@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -179,6 +179,26 @@ def finetune_logit(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset
     """A copy of the subnet's logit layer trained alone for `steps` train batches (the body's outputs
     computed without gradients) with `recipe` (NASRec's by default); the supernet is not modified."""
     recipe = recipe or FinetuneRecipe()
+    with _one_thread():
+        return _finetune(supernet, subnet, dataset, steps, quant, recipe, seed)
+
+
+@contextmanager
+def _one_thread():
+    """Run on one torch thread, then restore. Why: a reduction's float rounding depends on how many
+    threads split it, and 500 optimizer steps amplify that into a different 7th digit, so a search
+    would score a candidate differently in a serial run and in a worker. One thread makes the
+    fine-tuned score a function of the inputs alone (the head is small; the cost is minor)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _finetune(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset, steps: int, quant: bool,
+              recipe: FinetuneRecipe, seed: int):
     head = supernet.logit_head(subnet)
     if recipe.optimizer == "adagrad":
         optimizer: torch.optim.Optimizer = torch.optim.Adagrad(head.parameters(), lr=recipe.lr, eps=recipe.adagrad_eps)
