@@ -309,14 +309,14 @@ class EmbeddingTables(nn.Module):
     """One table per sparse field; ids [B, fields] -> rows [B, fields, dim]. With `bits`, the rows
     read are fake-quantised with their table's scale (symmetric, per table, straight-through).
 
-    sparse_gradients: backward gives each table a sparse gradient (only the rows looked up), so a
-    step costs O(batch x fields), not O(vocabulary); the optimizer must then be a sparse one
-    (training.make_optimizer pairs these tables with sparse Adagrad or SparseAdam)."""
+    sparse_gradients (off until training.make_optimizer switches it on, pairing the tables with
+    sparse Adagrad or SparseAdam): backward gives each table a sparse gradient (only the rows
+    looked up), so a step costs O(batch x fields), not O(vocabulary)."""
 
-    def __init__(self, vocab_sizes: Sequence[int], dim: int, sparse_gradients: bool = False):
+    def __init__(self, vocab_sizes: Sequence[int], dim: int):
         super().__init__()
         self.tables = nn.ModuleList(nn.Embedding(size, dim) for size in vocab_sizes)
-        self.sparse_gradients = sparse_gradients
+        self.sparse_gradients = False
 
     def forward(self, ids: torch.Tensor, bits: int | None = None) -> torch.Tensor:
         rows = []

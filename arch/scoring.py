@@ -47,7 +47,6 @@ from recpim.errors import ConfigError, DataError
 EVAL_BATCH_SIZE = 128  # measured fastest on 2 cores (attention intermediates stay in cache)
 FINETUNE_BATCH_SIZE = 512
 FINETUNE_LR = 0.04          # NASRec's fine-tuning: Adagrad lr 0.04, eps 1e-2, cosine, clip 5, 500 steps
-FINETUNE_STEPS = 500        # the default of `supernet eval` and `search`
 
 
 @dataclass(frozen=True)

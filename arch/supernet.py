@@ -18,12 +18,13 @@ flattened sparse output with the same slot layout.
 Input sharing (`input_sharing`, why there are two): with "per_source" (the layout above) a consumer
 reads source j through the same columns whichever operator produced j, though an FC's feature k and
 a Dot-Product's feature k have nothing in common, so the shared consumer weights learn an average
-that suits no producer (measured: inherited-weight scores at the logistic-regression level, no
-ranking). With "per_operator" each source's slot holds one sub-slot per operator of the space
+that suits no producer (issue 11's hypothesis for the supernet's bias against FC). With
+"per_operator" each source's slot holds one sub-slot per operator of the space
 (dense operators for the dense slot, sparse operators for the rows), and a consumer reads the
 sub-slot of the operator that produced the source: weights are still shared across widths,
 connections and every other choice, not across producing operators. It costs parameters (the
-input weights grow by the number of operators), not time: a step still slices one subnet.
+input weights grow by the number of operators), not time: a step still slices one subnet. On
+benchmarks/bench_ranking.py the two rank alike (README); "per_operator" is TrainConfig's default.
 
 The full forward (`forward_full`, NASRec's warm-up path) runs every operator of every block at its
 maximum width on every earlier source, both mergers on: with "per_operator" a source's full output
@@ -138,10 +139,10 @@ class SupernetBlock(nn.Module):
     def __init__(self, space: SearchSpace, layout: SlotLayout, index: int, dim: int):
         super().__init__()
         self.index = index
-        self.max_width = max(space.dense_widths)
         dense_in = sum(layout.dense_slots[:index])
         rows_in = sum(layout.sparse_slots[:index])
         width, sparse_width = max(space.dense_widths), max(space.sparse_widths)
+        self.max_width = width
         dense_ops: dict[str, nn.Module] = {}
         for op in space.dense_ops:
             if op == DenseOp.FC:
@@ -223,8 +224,7 @@ class SupernetBlock(nn.Module):
 class Supernet(nn.Module):
     """forward(dense [B, num_dense] float, sparse [B, num_sparse] ids, subnet) -> logits [B]."""
 
-    def __init__(self, space: SearchSpace, schema: DatasetSchema, input_sharing: InputSharing = "per_source",
-                 sparse_gradients: bool = False):
+    def __init__(self, space: SearchSpace, schema: DatasetSchema, input_sharing: InputSharing = "per_source"):
         super().__init__()
         if input_sharing not in INPUT_SHARING:
             raise ConfigError("supernet", [("input_sharing", f"{input_sharing!r}: allowed are "
@@ -249,7 +249,7 @@ class Supernet(nn.Module):
             dense_stride=[0] + [max_dense if per_operator else 0] * blocks,
             sparse_stride=[0] + [max_sparse if per_operator else 0] * blocks,
         )
-        self.embeddings = EmbeddingTables(schema.vocab_sizes, dim, sparse_gradients)
+        self.embeddings = EmbeddingTables(schema.vocab_sizes, dim)
         init_embeddings(self.embeddings)
         self.blocks = nn.ModuleList(SupernetBlock(space, self.layout, i, dim) for i in range(1, blocks + 1))
         self.logit = LogitOp(self.layout.dense_slots[-1] + self.layout.sparse_slots[-1] * dim)

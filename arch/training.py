@@ -21,8 +21,8 @@ few hundred steps Adagrad at lr 0.12 overshoots (measured on synthetic data: the
 weight sharing exactly: a zero gradient (an unused slice of a used weight) leaves its update at
 zero, whereas Adam's momentum keeps moving weights a step did not use.
 
-Levers that make shared weights learn what standalone models learn (measured by
-benchmarks/bench_ranking.py; see the README):
+Levers for making shared weights learn what standalone models learn (each measured by
+benchmarks/bench_ranking.py; the README gives what each did):
 - `input_sharing` (arch/supernet.py): "per_operator" gives each producing operator its own input
   columns in every consumer;
 - `full_path_fraction`: NASRec's warm-up. Over that first part of training a step runs the full

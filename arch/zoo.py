@@ -146,6 +146,24 @@ class VGG8(nn.Module):
         return self.classifier(self.features(image))
 
 
+class LogisticRegression(nn.Module):
+    """The CTR floor: a weight per (field, id) and per dense feature, and a bias; returns logits
+    (the benchmarks' baseline for "does this task reward interactions at all")."""
+
+    def __init__(self, schema: DatasetSchema):
+        super().__init__()
+        self.tables = nn.ModuleList(nn.Embedding(v, 1) for v in schema.vocab_sizes)
+        for table in self.tables:
+            nn.init.zeros_(table.weight)
+        self.dense = nn.Linear(schema.num_dense, 1)
+
+    def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+        logit = self.dense(dense).squeeze(-1)
+        for field, table in enumerate(self.tables):
+            logit = logit + table(sparse[:, field]).squeeze(-1)
+        return logit
+
+
 def _seeded(seed: int) -> torch.Generator:
     torch.manual_seed(seed)  # parameter initialisation draws from the global generator
     return torch.Generator().manual_seed(seed)

@@ -44,7 +44,7 @@ from scipy.stats import kendalltau, spearmanr
 
 from recpim.arch.datasets import CtrDataset, open_dataset
 from recpim.arch.scoring import FinetuneRecipe, cached_split, evaluate, score_subnet, train_standalone
-from recpim.arch.space import DenseOp, SearchSpace, nasrec_full, register_space
+from recpim.arch.space import DenseOp, SearchSpace, get_space, nasrec_full, register_space
 from recpim.arch.subnet import SubnetConfig, sample_subnet
 from recpim.arch.training import TrainConfig, configure_threads, load_supernet, run_training, train_supernet
 
@@ -108,26 +108,9 @@ def _score_job(spec: str, data_seed: int, space_dump: dict, checkpoint: str, sub
             "cached": cached.logloss, "cached_finetune_seconds": cached.finetune_seconds}
 
 
-class LogisticRegression(torch.nn.Module):
-    """A weight per (field, id) and per dense feature, and a bias."""
-
-    def __init__(self, schema):
-        super().__init__()
-        self.tables = torch.nn.ModuleList(torch.nn.Embedding(v, 1) for v in schema.vocab_sizes)
-        for table in self.tables:
-            torch.nn.init.zeros_(table.weight)
-        self.dense = torch.nn.Linear(schema.num_dense, 1)
-
-    def forward(self, dense, sparse):
-        logit = self.dense(dense).squeeze(-1)
-        for field, table in enumerate(self.tables):
-            logit = logit + table(sparse[:, field]).squeeze(-1)
-        return logit
-
-
 def _baseline_job(spec: str, data_seed: int, name: str, config_dump: dict, seed: int, score_rows: int | None) -> dict:
     """A hand-made model trained with the same recipe and steps, scored on the same rows."""
-    from recpim.arch.zoo import DLRM, DeepFM
+    from recpim.arch.zoo import DLRM, DeepFM, LogisticRegression
 
     dataset = _dataset(spec, data_seed)
     config = TrainConfig(**config_dump).model_copy(update={"seed": seed})
@@ -189,7 +172,7 @@ def _span(values: list[float]) -> float:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
-    space = register_space(BENCH_SPACE) if args.space == BENCH_SPACE.name else _named_space(args.space)
+    space = register_space(BENCH_SPACE) if args.space == BENCH_SPACE.name else get_space(args.space)
     space_dump = space.model_dump(mode="json")
     subnets = [sample_subnet(space, args.subnet_seed + i) for i in range(args.subnets)]
     supernet_config = TrainConfig(
@@ -278,12 +261,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if result["noise_ceiling_tau"]:
         result["tau_finetuned_of_ceiling"] = result["tau_finetuned"] / result["noise_ceiling_tau"]
     return result
-
-
-def _named_space(name: str) -> SearchSpace:
-    from recpim.arch.space import get_space
-
-    return get_space(name)
 
 
 def print_summary(result: dict[str, Any], out=sys.stdout) -> None:

@@ -38,6 +38,7 @@ from recpim.arch.training import (
     train_batches,
     train_step,
 )
+from recpim.arch.zoo import LogisticRegression
 
 ROOT = Path(__file__).resolve().parents[1]
 CRITEO_SAMPLE = ROOT.parent / "shared" / "data" / "criteo" / "criteo_kaggle_train_head10k.tsv.gz"
@@ -124,23 +125,6 @@ def embedding_step_time(args: argparse.Namespace) -> None:
 
 
 # ---- (c)
-class LogisticRegression(torch.nn.Module):
-    """A weight per (field, id) and per dense feature, and a bias."""
-
-    def __init__(self, schema):
-        super().__init__()
-        self.tables = torch.nn.ModuleList(torch.nn.Embedding(v, 1) for v in schema.vocab_sizes)
-        for table in self.tables:
-            torch.nn.init.zeros_(table.weight)
-        self.dense = torch.nn.Linear(schema.num_dense, 1)
-
-    def forward(self, dense, sparse):
-        logit = self.dense(dense).squeeze(-1)
-        for field, table in enumerate(self.tables):
-            logit = logit + table(sparse[:, field]).squeeze(-1)
-        return logit
-
-
 def _early_stopped(model: torch.nn.Module, dataset, args: argparse.Namespace) -> tuple[int, float, float]:
     """Train for up to --criteo-epochs epochs (Adam, constant lr), keep the epoch with the best
     validation log loss, and return (epoch, test log loss, test AUC) of that epoch's weights."""

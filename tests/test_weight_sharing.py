@@ -89,29 +89,11 @@ def test_the_full_forward_trains_every_operator_of_every_block(sharing):
     assert (net.logit.linear.weight.grad.abs() > 0).float().mean() > 0.9  # (ReLU zeros aside)
 
 
-def test_the_full_forward_of_one_block_sums_every_operator_at_maximum_width():
-    """per_source: NASRec's full path written out by hand for one block on the raw features."""
-    torch.manual_seed(2)
-    net = Supernet(ONE_BLOCK, SCHEMA, "per_source")
-    dense, sparse = _inputs()
-    block = net.blocks[0]
-    with torch.no_grad():
-        rows = net.embeddings(sparse)
-        width, rows_out = 12, 4
-        outs = [block.dense_ops["fc"](dense, width), block.dense_ops["dot_product"](dense, rows, width),
-                block.dense_ops["gating"](dense, dense, width), block.dense_ops["sum"](dense, dense, width)]
-        s = block.sparse_ops["efc"](rows, rows_out) + block.sparse_ops["attention"](rows, rows_out)
-        d = sum(outs)
-        pseudo = block.dense_to_sparse(d)
-        d = d + block.fm(s, width)
-        s = torch.cat([s, pseudo], dim=1)
-        expected = net.logit(d, s)
-        assert torch.allclose(net.forward_full(dense, sparse), expected, atol=1e-5, rtol=1e-5)
-
-
-def test_per_operator_full_forward_places_each_operator_in_its_own_columns():
-    torch.manual_seed(3)
-    net = Supernet(ONE_BLOCK, SCHEMA, "per_operator")
+def _one_block_by_hand(sharing: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(forward_full, the same written out by hand) of a one-block supernet on the raw features:
+    every operator at maximum width (12 dense, 4 rows), both mergers on."""
+    torch.manual_seed(seed)
+    net = Supernet(ONE_BLOCK, SCHEMA, sharing)
     dense, sparse = _inputs()
     block = net.blocks[0]
     with torch.no_grad():
@@ -119,12 +101,21 @@ def test_per_operator_full_forward_places_each_operator_in_its_own_columns():
         outs = [block.dense_ops["fc"](dense, 12), block.dense_ops["dot_product"](dense, rows, 12),
                 block.dense_ops["gating"](dense, dense, 12), block.dense_ops["sum"](dense, dense, 12)]
         sparse_outs = [block.sparse_ops["efc"](rows, 4), block.sparse_ops["attention"](rows, 4)]
-        s = torch.cat(sparse_outs, dim=1)
-        pseudo = block.dense_to_sparse(sum(outs))
-        fm = block.fm(s, 12)
-        d = torch.cat([o + fm for o in outs], dim=1)
-        expected = net.logit(d, torch.cat([s, pseudo], dim=1))
-        assert torch.allclose(net.forward_full(dense, sparse), expected, atol=1e-5, rtol=1e-5)
+        if sharing == "per_source":  # NASRec: operator outputs summed
+            s = sum(sparse_outs)
+            d = sum(outs) + block.fm(s, 12)
+        else:                        # each operator in its own columns
+            s = torch.cat(sparse_outs, dim=1)
+            fm = block.fm(s, 12)
+            d = torch.cat([o + fm for o in outs], dim=1)
+        expected = net.logit(d, torch.cat([s, block.dense_to_sparse(sum(outs))], dim=1))
+        return net.forward_full(dense, sparse), expected
+
+
+@pytest.mark.parametrize("sharing", ["per_source", "per_operator"])
+def test_the_full_forward_of_one_block_is_every_operator_at_maximum_width(sharing):
+    got, expected = _one_block_by_hand(sharing, seed=2)
+    assert torch.allclose(got, expected, atol=1e-5, rtol=1e-5)
 
 
 # ---- per-operator sharing keeps inheritance exact
