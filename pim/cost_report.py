@@ -24,6 +24,10 @@ COMPONENT_OF_ACTIVITY = {
     "router_flit_hop": "noc",
     "dram_bit": "dram",
     "vector_op": "vector_unit",
+    "maxpool_op": "maxpool",
+    "psum_add": "shift_add",      # the tile's shift-and-add units merge partial sums across tiles
+    "row_periphery": "periphery",
+    "column_periphery": "periphery",
 }
 LEAKAGE = "leakage"
 REPROGRAMMING = "crossbar_write"

@@ -41,6 +41,7 @@ def cost_inputs(chip: ChipConfig, model: ChipModel | None = None) -> CostInputs:
         crossbar_read_ns=components["crossbar"].latency_ns,
         adc_conversion_ns=components["adc"].latency_ns,
         buffer_access_ns=components["buffer"].latency_ns,
+        dac_step_ns=components["dac"].latency_ns,
     )
     per_tile = sum(e.count_per_tile * e.figures.leakage_mw for e in model.rollup.values() if e.level in (PE, TILE))
     shared = sum(e.leakage_mw_per_chip for e in model.rollup.values() if e.level == CHIP)
