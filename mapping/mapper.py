@@ -139,7 +139,7 @@ def _layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments: tup
         conversions_per_adc_per_read=conversions_per_read,
         input_bits_per_vector=xmap.k_rows * xmap.activation_bits,
         output_bits_per_vector=xmap.n_cols * xmap.activation_bits,
-        input_elements=_elements(node.input_shapes[0]) if node.input_shapes else xmap.k_rows * xmap.vectors,
+        input_elements=_window_source_elements(node, xmap),
         partial_sum_bits=xmap.activation_bits + xmap.weight_bits + ceil(log2(xmap.k_rows)),
         lossless_adc_bits=xmap.lossless_adc_bits,
         chip_adc_bits=xmap.chip_adc_bits,
@@ -147,11 +147,16 @@ def _layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments: tup
     )
 
 
-def _elements(shape: tuple[int, ...]) -> int:
+def _window_source_elements(node: WorkloadNode, xmap: CrossbarMapping) -> int:
+    """Elements a layer's input vectors are cut from: a convolution's feature map (C, H, W), whose
+    overlapping windows line buffers reuse; vectors x K for every other layer (no overlap)."""
+    windows = xmap.k_rows * xmap.vectors
+    if not node.input_shapes or len(node.input_shapes[0]) < 3:
+        return windows
     count = 1
-    for dim in shape:
+    for dim in node.input_shapes[0]:
         count *= dim
-    return count
+    return min(count, windows)
 
 
 def _busiest(counts: Counter) -> tuple[int, int]:

@@ -57,7 +57,7 @@ class MvmLayerMapping:
     conversions_per_adc_per_read: int         # columns the busiest ADC converts after each read
     input_bits_per_vector: int                # K x activation bits
     output_bits_per_vector: int               # N x activation bits
-    input_elements: int                       # elements of the input tensor per sample (a conv's feature map)
+    input_elements: int                       # what the vectors are cut from: a conv's feature map, else vectors x K
     partial_sum_bits: int                     # a + w + ceil(log2 K): exact dot-product width
     lossless_adc_bits: int
     chip_adc_bits: int

@@ -84,6 +84,7 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
     merged: dict[tuple[str, str], tuple[int, tuple]] = {}
     inside: dict[str, list[Transfer]] = defaultdict(list)
     adds_on_tile: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    psum_bits: dict[str, int] = defaultdict(int)
     flit_hops: dict[str, int] = defaultdict(int)
     for transfer in mapping.transfers:
         producer = fused.get(transfer.producer, transfer.producer)
@@ -96,6 +97,8 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
             if transfer.kind == "partial_sum":   # each arriving partial sum is added to the tile's own
                 adds_on_tile[producer][transfer.dst_tile] += ceil_div(transfer.num_bytes * 8,
                                                                       mvm[producer].partial_sum_bits)
+                psum_bits[producer] += transfer.num_bytes * 8
+            # (outputs of copies streaming to a fused op pass its unit on the way, not the buffer)
             continue
         key = (producer, consumer)
         old_bytes, old_links = merged.get(key, (0, ()))
@@ -111,7 +114,6 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
             layer = mvm[node.name]
             in_bits, out_bits = layer.input_bits_per_vector, layer.output_bits_per_vector
             buffers = _mvm_buffers(layer, line_buffers)
-            psum_bits = sum(t.num_bytes * 8 for t in inside[node.name])
             adds = adds_on_tile[node.name]
             stages.append(Stage(
                 name=node.name, kind=StageKind.MVM, tile=layer.home_tile, predecessors=predecessors,
@@ -130,7 +132,7 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
                     "register_byte": layer.vectors * ceil_div(in_bits + out_bits, 8),
                     # inputs written and read on every tile, partial sums written and read at home
                     "buffer_access": sum(ceil_div(b.write_bits, width) + ceil_div(b.read_bits, width)
-                                         for b in buffers) + 2 * ceil_div(psum_bits, width),
+                                         for b in buffers) + 2 * ceil_div(psum_bits[node.name], width),
                     "bus_bit": sum(b.read_bits for b in buffers) + layer.vectors * out_bits,
                     "psum_add": sum(adds.values()),
                     **fused_ops[node.name],

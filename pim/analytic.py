@@ -182,7 +182,7 @@ def batch_makespan_ns(workload: PipelineWorkload, stage_times: dict[str, float],
 
 def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action: dict[str, float],
             leakage_mw: float, area_mm2_by_component: dict[str, float], chip_name: str, batch: int = 1,
-            waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> CostReport:
+            waves_per_event: int = DEFAULT_WAVES_PER_EVENT, area_mm2_of_tiles_used: float | None = None) -> CostReport:
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     stage_times, busy = _stage_times_and_busy(workload, timing, waves_per_event)
@@ -209,5 +209,6 @@ def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action
         latency_ns_per_inference=fill_ns, latency_ns_per_batch=batch_ns, energy=energy,
         area_mm2_by_component=area_mm2_by_component, stage_ns_by_layer=stage_times,
         utilization=utilization, bottleneck_layer=bottleneck_layer, bottleneck_resource=limiter,
+        area_mm2_of_tiles_used=area_mm2_of_tiles_used,
     )
 

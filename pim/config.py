@@ -238,7 +238,8 @@ class ChipConfig(_Frozen):
             raise ValueError("crossbar.analog_subtraction needs column pairs; allowed with weight_encoding "
                              "'differential' or 'sign_magnitude', not 'offset'")
         if self.crossbar.analog_subtraction and self.crossbar.cols % 2:
-            raise ValueError(f"crossbar.analog_subtraction pairs columns; crossbar.cols={self.crossbar.cols} must be even")
+            raise ValueError(f"crossbar.analog_subtraction pairs columns; crossbar.cols={self.crossbar.cols} "
+                             "must be even")
         if self.dac.rows_per_dac > self.crossbar.rows:
             raise ValueError(f"dac.rows_per_dac ({self.dac.rows_per_dac}) cannot exceed crossbar.rows "
                              f"({self.crossbar.rows})")

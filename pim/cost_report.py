@@ -95,7 +95,7 @@ class CostReport:
     energy_pj_by_component: dict[str, float]
     energy_pj_by_layer: dict[str, float]
     embedding_energy_pj_per_inference: float
-    area_mm2: float
+    area_mm2: float                           # the whole chip
     area_mm2_by_component: dict[str, float]
     stage_ns_by_layer: dict[str, float]       # per-inference busy time of each stage
     utilization: dict[str, float]             # busy fraction of each resource class
@@ -103,6 +103,7 @@ class CostReport:
     bottleneck_resource: str
     wait_ns_by_resource: dict[str, float] = field(default_factory=dict)  # simulator only
     notes: list[str] = field(default_factory=list)
+    area_mm2_of_tiles_used: float = 0.0       # the tiles the model occupies and the chip-level parts
 
     def to_json_dict(self) -> dict:
         return asdict(self)
@@ -114,7 +115,8 @@ def build_report(*, engine: str, workload: PipelineWorkload, chip_name: str, bat
                  stage_ns_by_layer: dict[str, float], utilization: dict[str, float],
                  bottleneck_layer: str, bottleneck_resource: str,
                  wait_ns_by_resource: dict[str, float] | None = None,
-                 notes: list[str] | None = None, macs_per_inference: int | None = None) -> CostReport:
+                 notes: list[str] | None = None, macs_per_inference: int | None = None,
+                 area_mm2_of_tiles_used: float | None = None) -> CostReport:
     """Derived figures (throughput, power, TOPS) computed once here for both engines.
     `macs_per_inference` defaults to the workload's; the simulator passes what it counted."""
     macs = workload.macs_per_inference if macs_per_inference is None else macs_per_inference
@@ -146,4 +148,7 @@ def build_report(*, engine: str, workload: PipelineWorkload, chip_name: str, bat
         bottleneck_resource=bottleneck_resource,
         wait_ns_by_resource=wait_ns_by_resource or {},
         notes=notes or [],
+        # Without a chip model (engines driven directly) the whole chip stands for what is used.
+        area_mm2_of_tiles_used=(math.fsum(area_mm2_by_component.values()) if area_mm2_of_tiles_used is None
+                                else area_mm2_of_tiles_used),
     )

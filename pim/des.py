@@ -206,8 +206,9 @@ class _Simulation:
 
 def simulate(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action: dict[str, float],
              leakage_mw: float, area_mm2_by_component: dict[str, float], chip_name: str, batch: int = 1,
-             waves_per_event: int = DEFAULT_WAVES_PER_EVENT,
-             record_trace: bool = False) -> tuple[CostReport, list[tuple[str, str, float, float]] | None]:
+             waves_per_event: int = DEFAULT_WAVES_PER_EVENT, record_trace: bool = False,
+             area_mm2_of_tiles_used: float | None = None,
+             ) -> tuple[CostReport, list[tuple[str, str, float, float]] | None]:
     """Run the batch through the pipeline; returns the report and (optionally) the timeline."""
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
@@ -233,6 +234,7 @@ def simulate(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_actio
         area_mm2_by_component=area_mm2_by_component, stage_ns_by_layer=stage_ns, utilization=utilization,
         bottleneck_layer=max(stage_ns, key=stage_ns.get), bottleneck_resource=bottleneck_resource,
         wait_ns_by_resource=queueing, notes=notes, macs_per_inference=sim.macs_done // batch,
+        area_mm2_of_tiles_used=area_mm2_of_tiles_used,
     )
     return report, sim.rec.trace
 

@@ -27,10 +27,16 @@ class CostInputs:
     tile_leakage_mw: float
     shared_leakage_mw: float      # routers, off-chip links: on whenever the chip runs
     area_mm2_by_component: dict[str, float]
+    tile_area_mm2: float = 0.0    # one tile with its PEs and its share of a router
+    shared_area_mm2: float = 0.0  # chip-level parts (off-chip links, embedding arrays)
 
     def leakage_mw(self, tiles_used: int) -> float:
         """Unused tiles are assumed power-gated; used tiles and chip-level parts leak."""
         return tiles_used * self.tile_leakage_mw + self.shared_leakage_mw
+
+    def area_mm2_used(self, tiles_used: int) -> float:
+        """Silicon a model occupies: the tiles it uses and the chip-level parts."""
+        return tiles_used * self.tile_area_mm2 + self.shared_area_mm2
 
 
 def cost_inputs(chip: ChipConfig, model: ChipModel | None = None) -> CostInputs:
@@ -52,6 +58,8 @@ def cost_inputs(chip: ChipConfig, model: ChipModel | None = None) -> CostInputs:
         tile_leakage_mw=per_tile,
         shared_leakage_mw=shared,
         area_mm2_by_component=model.area_mm2_by_component(),
+        tile_area_mm2=model.tile.area_mm2,
+        shared_area_mm2=sum(e.area_mm2_per_chip for e in model.rollup.values() if e.level == CHIP),
     )
 
 
@@ -62,6 +70,7 @@ def run_engine(workload: PipelineWorkload, inputs: CostInputs, engine: Engine = 
         timing=inputs.timing, energy_pj_per_action=inputs.energy_pj_per_action,
         leakage_mw=inputs.leakage_mw(workload.tiles_used), area_mm2_by_component=inputs.area_mm2_by_component,
         chip_name=inputs.chip_name, batch=batch, waves_per_event=waves_per_event,
+        area_mm2_of_tiles_used=inputs.area_mm2_used(workload.tiles_used),
     )
     if engine == "analytic":
         return analytic.analyze(workload, **common), None

@@ -24,7 +24,8 @@ def _mvm(name: str, tile: int, predecessors: tuple[str, ...], k: int, n: int, ve
     steps = 8
     return Stage(name=name, kind=StageKind.MVM, tile=tile, predecessors=predecessors, replicas=1, vectors=vectors,
                  steps_per_vector=steps, row_groups=1, conversions_per_adc_per_read=128,
-                 buffers=(TileBuffer(tile, write_bits=vectors * k * 8, read_bits=vectors * k * 8),), macs=k * n * vectors,
+                 buffers=(TileBuffer(tile, write_bits=vectors * k * 8, read_bits=vectors * k * 8),),
+                 macs=k * n * vectors,
                  activity={"adc_conversion": vectors * steps * n, "cell_read": vectors * steps * k * n,
                            "dac_drive": vectors * steps * k, "buffer_access": vectors * (k + n) // 32})
 
@@ -53,7 +54,8 @@ def pipeline(mlp_layers: int = 12) -> PipelineWorkload:
 
 def timing() -> ChipTiming:
     return ChipTiming(cycle_ns=1 / 1.2, crossbar_read_ns=100.0, adc_conversion_ns=1 / 1.28, buffer_width_bits=256,
-                      buffer_ports=1, buffer_access_ns=1 / 1.2, dac_step_ns=1 / 1.2, tile_adders=1, vector_units=2, vector_ops_per_cycle=32,
+                      buffer_ports=1, buffer_access_ns=1 / 1.2, dac_step_ns=1 / 1.2, tile_adders=1, vector_units=2,
+                      vector_ops_per_cycle=32,
                       link_bandwidth_gbps=38.4, hop_latency_ns=1.0, flit_bits=256, dram_bandwidth_gbps=25.6,
                       dram_latency_ns=50.0)
 

@@ -27,7 +27,8 @@ AREA_MM2 = {"crossbar": 1.0, "adc": 2.0}
 def isaac_like_timing(**overrides) -> ChipTiming:
     base = ChipTiming(
         cycle_ns=1 / 1.2, crossbar_read_ns=100.0, adc_conversion_ns=1 / 1.28, buffer_width_bits=256,
-        buffer_ports=1, buffer_access_ns=1 / 1.2, dac_step_ns=1 / 1.2, tile_adders=1, vector_units=2, vector_ops_per_cycle=32,
+        buffer_ports=1, buffer_access_ns=1 / 1.2, dac_step_ns=1 / 1.2, tile_adders=1, vector_units=2,
+        vector_ops_per_cycle=32,
         link_bandwidth_gbps=38.4, hop_latency_ns=1.0, flit_bits=256, dram_bandwidth_gbps=25.6,
         dram_latency_ns=50.0,
     )
