@@ -46,6 +46,7 @@ class SweepPoint:
     bottleneck_layer: str = ""
     bottleneck_resource: str = ""
     from_cache: bool = False
+    energy_pj_by_component: dict[str, float] = field(default_factory=dict)   # "ok" points only
 
     @classmethod
     def from_outcome(cls, index: int, settings: dict[str, Any], outcome: dict[str, Any],
@@ -56,19 +57,22 @@ class SweepPoint:
                    figures=figures_of(report) if report else {},
                    bottleneck_layer=report.get("bottleneck_layer", "") if report else "",
                    bottleneck_resource=report.get("bottleneck_resource", "") if report else "",
-                   from_cache=from_cache)
+                   from_cache=from_cache,
+                   energy_pj_by_component=dict(report.get("energy_pj_by_component", {})) if report else {})
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"index": self.index, "settings": self.settings, "status": self.status, "message": self.message,
                 "figures": self.figures, "bottleneck_layer": self.bottleneck_layer,
-                "bottleneck_resource": self.bottleneck_resource, "from_cache": self.from_cache}
+                "bottleneck_resource": self.bottleneck_resource, "from_cache": self.from_cache,
+                "energy_pj_by_component": self.energy_pj_by_component}
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> SweepPoint:
         return cls(index=data["index"], settings=data["settings"], status=data["status"],
                    message=data.get("message", ""), figures=data.get("figures", {}),
                    bottleneck_layer=data.get("bottleneck_layer", ""),
-                   bottleneck_resource=data.get("bottleneck_resource", ""), from_cache=data.get("from_cache", False))
+                   bottleneck_resource=data.get("bottleneck_resource", ""), from_cache=data.get("from_cache", False),
+                   energy_pj_by_component=data.get("energy_pj_by_component", {}))
 
 
 @dataclass(frozen=True)

@@ -217,3 +217,17 @@ def test_engines_agree_on_vgg8_with_the_new_stage_model():
     des = _report(graph, chip, "des", batch=4)
     assert des.dynamic_energy_pj_per_inference == analytic.dynamic_energy_pj_per_inference
     assert math.isclose(des.latency_ns_per_inference, analytic.latency_ns_per_inference, rel_tol=0.3)
+
+
+def test_sweep_points_carry_the_energy_breakdown_and_sweep_the_models_bits(tmp_path):
+    from recpim.search.sweep import run_sweep
+
+    grid = {"crossbar.rows": [128, 256, 512], "crossbar.rows_read_at_once": [128]}
+    rows = run_sweep("vgg8", load_chip("isaac"), grid, batch=4, backend="serial", cache_dir=tmp_path, progress=False)
+    buffer = [point.energy_pj_by_component["buffer"] for point in rows.points]
+    assert buffer[0] > buffer[1] > buffer[2]
+    bits = run_sweep("mlp3", load_chip("isaac"), {"model.weight_bits": [4, 8], "model.activation_bits": [8]},
+                     batch=4, backend="serial", cache_dir=tmp_path, progress=False)
+    low, high = (point.energy_pj_by_component["adc"] for point in bits.points)
+    assert low < high   # fewer weight bits: fewer bit slices, fewer conversions
+    assert [point.settings["model.weight_bits"] for point in bits.points] == [4, 8]
