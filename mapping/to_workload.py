@@ -18,9 +18,11 @@ the home tile's buffer and read back by its adders.
 from __future__ import annotations
 
 from collections import defaultdict
-from math import ceil
+from dataclasses import replace
+from math import ceil, isqrt
 
-from recpim.arch.graph import FREE_KINDS, WorkloadGraph
+from recpim.arch.graph import FREE_KINDS, WorkloadGraph, WorkloadNode
+from recpim.pim.analytic import HANDOFF_SLOTS
 from recpim.pim.config import ChipConfig
 from recpim.pim.workload import PipelineWorkload, Stage, StageKind, TileBuffer, Transfer
 
@@ -58,6 +60,46 @@ def _mvm_buffers(layer: MvmLayerMapping, line_buffers: bool) -> tuple[TileBuffer
     bits = layer.activation_bits
     return tuple(TileBuffer(tile, write_bits=ceil(share * received * bits), read_bits=ceil(share * read * bits))
                  for tile, share in layer.input_share_by_tile)
+
+
+def _resident_bits(node: WorkloadNode, layer: MvmLayerMapping | None, buffer: TileBuffer, line_buffers: bool) -> int:
+    """What a stage keeps in a tile's buffer for one inference: all it receives there, or for a
+    convolution read through line buffers only the kh + 1 input rows its windows span."""
+    if layer is None or not line_buffers or layer.input_elements == layer.vectors * layer.weight_shape[0]:
+        return buffer.write_bits
+    channels, height = node.input_shapes[0][-3], node.input_shapes[0][-2]
+    kernel_rows = max(1, isqrt(layer.weight_shape[0] // channels))
+    return min(buffer.write_bits, ceil(buffer.write_bits * (kernel_rows + 1) / height))
+
+
+def spill_to_dram(graph: WorkloadGraph, stages: list[Stage], layers: dict[str, MvmLayerMapping], chip: ChipConfig,
+                  line_buffers: bool) -> tuple[list[Stage], list[str]]:
+    """Check every tile's buffer against what its stages keep resident (each for HANDOFF_SLOTS
+    inferences: the double-buffered handoff). Where it does not fit, the overflowing share of each
+    stage's inputs on that tile is written to DRAM and read back (2 x its bits, timed on the DRAM
+    channel): a buffer too small costs what it would, it is never silently large enough."""
+    capacity_bits = int(chip.tile.buffer.size_kb * 8 * 1024)
+    resident: dict[int, int] = defaultdict(int)
+    for stage in stages:
+        for buffer in stage.buffers:
+            resident[buffer.tile] += HANDOFF_SLOTS * _resident_bits(graph.node(stage.name), layers.get(stage.name),
+                                                                    buffer, line_buffers)
+    over = {tile: bits for tile, bits in resident.items() if bits > capacity_bits}
+    if not over:
+        return stages, []
+    spilled = []
+    for stage in stages:
+        bits = sum(ceil(b.write_bits * (over[b.tile] - capacity_bits) / over[b.tile]) for b in stage.buffers
+                   if b.tile in over)
+        if bits:
+            activity = {**stage.activity, "dram_bit": stage.activity.get("dram_bit", 0) + 2 * bits}
+            stage = replace(stage, dram_bits=stage.dram_bits + 2 * bits, activity=activity)
+        spilled.append(stage)
+    notes = [f"tile {tile}'s buffer ({chip.tile.buffer.size_kb:g} KB) is {bits / 8192:.1f} KB short of what its "
+             f"stages keep for {HANDOFF_SLOTS} inferences: the overflow goes to DRAM and back (raise "
+             "tile.buffer.size_kb to avoid it)" for tile, bits in sorted(over.items())
+             for bits in [bits - capacity_bits]]
+    return spilled, notes
 
 
 def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: ChipConfig) -> PipelineWorkload:
@@ -165,10 +207,12 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
                 predecessors=predecessors, dram_bits=0 if on_chip else out_bits,
                 reram_lookup_rows=table.lookups if on_chip else 0, activity=activity,
             ))
+    stages, notes = spill_to_dram(graph, stages, mvm, chip, line_buffers)
     transfers = tuple(Transfer(p, c, num_bytes, links) for (p, c), (num_bytes, links) in merged.items())
     reprogramming = mapping.reprogramming
     return PipelineWorkload(
         name=graph.name, stages=tuple(stages), transfers=transfers, tiles_used=max(1, mapping.tiles_used),
+        notes=tuple(notes),
         macs_per_inference=graph.total_macs,
         reprogram_pj_per_batch=reprogramming.write_energy_pj_per_batch if reprogramming.rounds > 1 else 0.0,
         reprogram_ns_per_batch=reprogramming.write_latency_ns_per_batch if reprogramming.rounds > 1 else 0.0,

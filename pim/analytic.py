@@ -72,10 +72,13 @@ def stage_cost(stage: Stage, timing: ChipTiming,
     for tile, bits in writes.items():
         busy[f"tile{tile}.buffer"] += timing.buffer_ns(bits)
     write_ns = _parallel_buffer_ns(timing, writes)
+    dram_ns = timing.dram_ns(stage.dram_bits)
+    if stage.dram_bits:
+        busy["dram"] += dram_ns
     if stage.kind == StageKind.MVM:
         # Crossbar events one after another; each event's output path (links, then the home tile's
         # adders) runs beside the next events: a three-station flow shop in FIFO order.
-        computed = linked = added = write_ns
+        computed = linked = added = dram_ns + write_ns
         for event in mvm_events(stage, timing, waves_per_event):
             for tile, bits in event.read_bits_by_tile.items():
                 busy[f"tile{tile}.buffer"] += timing.buffer_ns(bits)
@@ -97,10 +100,7 @@ def stage_cost(stage: Stage, timing: ChipTiming,
         # Equal chunks, one per vector unit; the pool's busy time is shared by its units.
         chunk_ns = [timing.digital_ns(ops) for ops in timing.digital_chunks(stage.digital_ops)]
         busy[f"tile{stage.tile}.vector_units"] = sum(chunk_ns) / timing.vector_units
-        return write_ns + read_ns + max(chunk_ns, default=0.0), dict(busy)
-    dram_ns = timing.dram_ns(stage.dram_bits)
-    if stage.dram_bits:
-        busy["dram"] = dram_ns
+        return dram_ns + write_ns + read_ns + max(chunk_ns, default=0.0), dict(busy)
     return write_ns + read_ns + dram_ns + timing.reram_lookup_ns(stage.reram_lookup_rows), dict(busy)
 
 
@@ -205,7 +205,7 @@ def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action
     for name, t in stage_times.items():
         utilization[f"stage {name}"] = min(1.0, t * batch / batch_ns)
     return build_report(
-        engine="analytic", workload=workload, chip_name=chip_name, batch=batch,
+        notes=list(workload.notes), engine="analytic", workload=workload, chip_name=chip_name, batch=batch,
         latency_ns_per_inference=fill_ns, latency_ns_per_batch=batch_ns, energy=energy,
         area_mm2_by_component=area_mm2_by_component, stage_ns_by_layer=stage_times,
         utilization=utilization, bottleneck_layer=bottleneck_layer, bottleneck_resource=limiter,

@@ -107,6 +107,7 @@ class ChipModel:
     tile: LevelTotals
     chip: LevelTotals
     energy_pj: dict[str, float]
+    defaulted_sections: tuple[str, ...] = ()   # config sections the schema's defaults filled in
 
     @property
     def components(self) -> dict[str, ComponentFigures]:
@@ -139,6 +140,7 @@ class ChipModel:
             "chip": {"power_w": self.chip.power_w, **level(self.chip)},
             "offchip": {"dram_power_mw": dram.power_mw_per_chip},
             "energy_pj": dict(self.energy_pj),
+            "defaulted_sections": list(self.defaulted_sections),
         }
 
 
@@ -333,6 +335,7 @@ def build_chip_model(chip: ChipConfig) -> ChipModel:
                 "adcs_total": chip.pe.adcs * pes * tiles},
         pe=totals(lambda e: e.count_per_pe), tile=totals(lambda e: e.count_per_tile),
         chip=totals(lambda e: e.count_per_chip), energy_pj=_operation_energies(chip, rollup),
+        defaulted_sections=tuple(chip.defaulted_sections()),
     )
 
 

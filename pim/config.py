@@ -180,9 +180,11 @@ class DramConfig(ComponentChoice):
 
 
 class OffchipLinkConfig(ComponentChoice):
-    """Chip-to-chip / host link (ISAAC: HyperTransport, 4 links of 6.4 GB/s)."""
+    """Chip-to-chip / host link (ISAAC: HyperTransport, 4 links of 6.4 GB/s). None unless the chip
+    says so: a chip YAML without this section has no off-chip links (their area and leakage would
+    otherwise arrive unasked)."""
 
-    links: int = Field(default=4, ge=0, le=64)
+    links: int = Field(default=0, ge=0, le=64)
     bandwidth_gbps_per_link: float = Field(default=51.2, gt=0, le=1e6)
 
 
@@ -195,6 +197,8 @@ class ChipLevelConfig(_Frozen):
     offchip_link: OffchipLinkConfig = OffchipLinkConfig()
     embedding_reram_mb: float = Field(default=0.0, ge=0, le=1 << 20)
     leakage_fraction: float = Field(default=0.1, ge=0, le=1)
+    # Tiles a model does not use are power-gated (leak nothing); false: every tile leaks all the time.
+    power_gating: bool = True
 
     @model_validator(mode="after")
     def _mesh_holds_tiles(self) -> ChipLevelConfig:
@@ -262,6 +266,23 @@ class ChipConfig(_Frozen):
     @property
     def cycle_ns(self) -> float:
         return 1.0 / self.clock_ghz
+
+    def defaulted_sections(self) -> list[str]:
+        """Dotted names of the sections the config did not give (schema defaults filled them in)."""
+        found: list[str] = []
+
+        def walk(model: BaseModel, prefix: str) -> None:
+            for name in type(model).model_fields:
+                value = getattr(model, name)
+                if not isinstance(value, BaseModel):
+                    continue
+                if name not in model.model_fields_set:
+                    found.append(prefix + name)
+                else:
+                    walk(value, f"{prefix}{name}.")
+
+        walk(self, "")
+        return found
 
     def with_overrides(self, overrides: dict[str, Any]) -> ChipConfig:
         """A new validated chip with dotted-key overrides applied ({'crossbar.rows': 256, ...})."""
@@ -351,6 +372,26 @@ def chip_config_from_dict(data: Any, source: str = "chip config") -> ChipConfig:
         raise ConfigError(source, _problems_from(error)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps
+    the last one silently, so a typo'd duplicate section would quietly replace the first)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1}, again on line "
+                            f"{key_node.start_mark.line + 1}); allowed: each key once per section", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
 def load_chip_config(path_or_text: str | Path) -> ChipConfig:
     """Parse a YAML file path (or YAML text) into a validated ChipConfig."""
     path = Path(path_or_text) if not str(path_or_text).lstrip().startswith(("{", "name:")) else None
@@ -367,7 +408,7 @@ def load_chip_config(path_or_text: str | Path) -> ChipConfig:
     else:
         text, source = str(path_or_text), "chip YAML"
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as error:
         # PyYAML raises ValueError for impossible dates (2020-02-30) and RecursionError for deep nesting.
         raise ConfigError(source, [("", f"not valid YAML: {error}")]) from None

@@ -104,6 +104,7 @@ class CostReport:
     wait_ns_by_resource: dict[str, float] = field(default_factory=dict)  # simulator only
     notes: list[str] = field(default_factory=list)
     area_mm2_of_tiles_used: float = 0.0       # the tiles the model occupies and the chip-level parts
+    leakage_pj_by_component: dict[str, float] = field(default_factory=dict)  # sums to the "leakage" entry
 
     def to_json_dict(self) -> dict:
         return asdict(self)

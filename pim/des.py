@@ -126,6 +126,8 @@ class _Simulation:
 
     def _do_stage(self, stage: Stage, inference: int):
         env, label = self.env, f"{stage.name} #{inference}"
+        if stage.dram_bits and stage.kind != StageKind.EMBEDDING:   # inputs spilled from a full buffer
+            yield from self._hold(self.dram, "dram", "dram", self.timing.dram_ns(stage.dram_bits), label)
         yield from self._buffers({b.tile: b.write_bits for b in stage.buffers}, label)
         if stage.kind == StageKind.MVM:
             yield from self._mvm_events(stage, inference)
@@ -223,7 +225,7 @@ def simulate(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_actio
     utilization = {track: min(1.0, busy / batch_ns) for track, busy in sim.rec.busy_ns.items()} if batch_ns else {}
     bottleneck_resource = max(utilization, key=utilization.get, default="")
     queueing = {k: v for k, v in sim.rec.wait_ns.items() if v > 0}
-    notes = []
+    notes = list(workload.notes)
     physical = {k: v for k, v in queueing.items() if k != "handoff"}
     if physical:
         worst = max(physical, key=physical.get)

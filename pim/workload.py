@@ -103,7 +103,7 @@ class Stage:
     partial_sums: tuple[Transfer, ...] = ()
     psum_adds: int = 0
     digital_ops: int = 0
-    dram_bits: int = 0
+    dram_bits: int = 0                   # embedding rows, or inputs spilled from a full buffer (written and read)
     reram_lookup_rows: int = 0           # embedding rows read from on-chip ReRAM per inference
     macs: int = 0
     activity: dict[str, int] = field(default_factory=dict)
@@ -124,7 +124,7 @@ class PipelineWorkload:
     # Time-multiplexed mapping: crossbars rewritten between rounds, once per batch.
     reprogram_pj_per_batch: float = 0.0
     reprogram_ns_per_batch: float = 0.0
-    extra: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()          # what the mapping wants the reader to know (buffer spills ...)
 
     def stage(self, name: str) -> Stage:
         for stage in self.stages:

@@ -30,6 +30,10 @@ def print_report(report: CostReport) -> None:
     print_table("energy per inference by component", ["component", "pJ", "share %"],
                 [[name, pj, 100 * pj / total if total else 0.0]
                  for name, pj in sorted(report.energy_pj_by_component.items(), key=lambda kv: -kv[1]) if pj])
+    if report.leakage_pj_by_component:
+        print_table("leakage per inference by component", ["component", "pJ", "share of leakage %"],
+                    [[name, pj, 100 * pj / report.energy_pj_by_component["leakage"]]
+                     for name, pj in sorted(report.leakage_pj_by_component.items(), key=lambda kv: -kv[1]) if pj])
     layers = sorted(report.stage_ns_by_layer.items(), key=lambda kv: -kv[1])[:12]
     print_table("slowest stages (ns per inference) and their energy (pJ)", ["name", "ns", "pJ"],
                 [[name, ns, report.energy_pj_by_layer.get(name, 0.0)] for name, ns in layers])
