@@ -113,26 +113,33 @@ class WorkloadGraph:
         self.name = name
         self.metadata = dict(metadata or {})
         self.graph = nx.DiGraph()
+        self._order: list[WorkloadNode] | None = None   # topological order, kept until the graph changes
 
     # ---- building
     def add_node(self, node: WorkloadNode) -> WorkloadNode:
         if node.name in self.graph:
             raise ValueError(f"duplicate node name {node.name!r}")
         self.graph.add_node(node.name, op=node)
+        self._order = None
         return node
 
     def add_edge(self, producer: str, consumer: str) -> None:
         src = self.node(producer)
         self.graph.add_edge(producer, consumer, tensor_bytes=tensor_bytes(src.output_shape, src.activation_bits))
+        self._order = None
 
     # ---- reading
     def node(self, name: str) -> WorkloadNode:
         return self.graph.nodes[name]["op"]
 
     def nodes(self) -> list[WorkloadNode]:
-        """Nodes in a deterministic topological order."""
-        insertion_order = {name: index for index, name in enumerate(self.graph.nodes)}
-        return [self.node(n) for n in nx.lexicographical_topological_sort(self.graph, key=insertion_order.__getitem__)]
+        """Nodes in a deterministic topological order (computed once per version of the graph: the
+        mapping walks it several times). Build graphs through add_node/add_edge, which keep it true."""
+        if self._order is None:
+            insertion_order = {name: index for index, name in enumerate(self.graph.nodes)}
+            self._order = [self.node(n) for n in
+                           nx.lexicographical_topological_sort(self.graph, key=insertion_order.__getitem__)]
+        return list(self._order)
 
     def predecessors(self, name: str) -> list[str]:
         return list(self.graph.predecessors(name))

@@ -47,14 +47,15 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
                                 time_multiplexed=not fits)
     layers = {node.name: _layer(node, xmaps[node.name], replicas[node.name], tuple(segments[node.name]), chip)
               for node in mvm_nodes}
-    layers = {name: replace(layer, input_share_by_tile=tuple(sorted(layer_shares(xmaps[name], layer)[0].items())))
+    shares = {name: layer_shares(xmaps[name], layer) for name, layer in layers.items()}
+    layers = {name: replace(layer, input_share_by_tile=tuple(sorted(shares[name][0].items())))
               for name, layer in layers.items()}
 
     coords = snake_coords(chip.chip.tiles, chip.chip.mesh_cols)
     home = {name: (layer.home_round, layer.home_tile) for name, layer in layers.items()}
     digital = assign_digital(graph, nodes, home, fuse_activations=chip.mapping.fuse_activations)
     embeddings = place_embeddings(nodes, chip)
-    transfers, io_transfers, intra = compute_traffic(graph, layers, xmaps, digital, embeddings, coords)
+    transfers, io_transfers, intra = compute_traffic(graph, layers, xmaps, digital, embeddings, coords, shares)
 
     notes = []
     if not fits:
@@ -194,18 +195,24 @@ def _tile_usage(layers: dict[str, MvmLayerMapping], digital: list[DigitalMapping
         for segment in layer.segments:
             pes[(segment.tile, segment.round)] += segment.pes
             crossbars[(segment.tile, segment.round)] += segment.crossbars
-            if layer.name not in names[segment.tile]:
+            if not names[segment.tile] or names[segment.tile][-1] != layer.name:   # a layer's segments are consecutive
                 names[segment.tile].append(layer.name)
     ops: dict[int, list[DigitalMapping]] = defaultdict(list)
     for node in digital:
         ops[node.tile].append(node)
+    busiest_pes: dict[int, int] = defaultdict(int)         # tile -> PEs in its busiest round
+    busiest_crossbars: dict[int, int] = defaultdict(int)
+    for (tile, _), count in pes.items():
+        busiest_pes[tile] = max(busiest_pes[tile], count)
+    for (tile, _), count in crossbars.items():
+        busiest_crossbars[tile] = max(busiest_crossbars[tile], count)
     usage = []
     for tile in sorted(set(names) | set(ops)):
         usage.append(TileUsage(
             tile=tile,
             mesh_coord=coords[tile],
-            pes_used=max((v for (t, _), v in pes.items() if t == tile), default=0),
-            crossbars_used=max((v for (t, _), v in crossbars.items() if t == tile), default=0),
+            pes_used=busiest_pes.get(tile, 0),
+            crossbars_used=busiest_crossbars.get(tile, 0),
             layers=tuple(names[tile]),
             digital_nodes=tuple(node.name for node in ops[tile]),
             digital_ops=sum(node.ops for node in ops[tile]),

@@ -18,35 +18,43 @@ from .crossbar import CrossbarMapping, ceil_div
 from .placement import Segment
 
 
-def crossbars_by_pe(xmap: CrossbarMapping, segments: tuple[Segment, ...],
-                    chip: ChipConfig) -> Iterator[tuple[tuple[int, int, int], list[tuple[int, int, int]]]]:
-    """((round, tile, pe), [(slot in PE, rows used, columns used, columns converted), ...]) for every
-    PE of a layer."""
+def pe_runs(xmap: CrossbarMapping, segments: tuple[Segment, ...],
+            chip: ChipConfig) -> Iterator[tuple[tuple[int, int, int], int, int]]:
+    """((round, tile, pe), first local crossbar, crossbars) of every PE of a layer: a PE holds
+    consecutive crossbars of the layer, so what it holds is fixed by where its run starts (within one
+    copy) and how long it is -- PEs with the same (start, length) hold the same shapes."""
     per_pe = chip.pe.crossbars
     for segment in segments:
-        contents: dict[int, list] = defaultdict(list)
-        for offset in range(segment.crossbars):
-            pe, slot = divmod(offset, per_pe)
-            rows, cols, _, converted = xmap.crossbar_shape((segment.crossbar_first + offset) % xmap.crossbars)
-            contents[segment.pe_first + pe].append((slot, rows, cols, converted))
-        for pe, items in contents.items():
-            yield (segment.round, segment.tile, pe), items
+        for pe in range(segment.pes):
+            count = min(per_pe, segment.crossbars - pe * per_pe)
+            yield (segment.round, segment.tile, segment.pe_first + pe), \
+                (segment.crossbar_first + pe * per_pe) % xmap.crossbars, count
+
+
+def _pe_adc_load(xmap: CrossbarMapping, chip: ChipConfig, start: int, count: int) -> tuple[int, int]:
+    """(ADCs used, most columns one ADC converts) in a PE holding crossbars start.. of one copy."""
+    group = ceil_div(chip.pe.crossbars * chip.crossbar.cols, chip.pe.adcs)
+    load: dict[int, int] = defaultdict(int)
+    for slot in range(count):
+        _, cols, _, converted = xmap.crossbar_shape((start + slot) % xmap.crossbars)
+        begin = slot * chip.crossbar.cols
+        end = begin + cols
+        for adc in range(begin // group, (end - 1) // group + 1):
+            overlap = min(end, (adc + 1) * group) - max(begin, adc * group)
+            load[adc] += ceil_div(overlap * converted, cols)
+    return len(load), max(load.values())
 
 
 def adc_load(xmap: CrossbarMapping, segments: tuple[Segment, ...], chip: ChipConfig) -> tuple[int, int]:
     """(ADCs with at least one used column, most columns one ADC converts after a read) of a layer."""
-    group = ceil_div(chip.pe.crossbars * chip.crossbar.cols, chip.pe.adcs)
     adcs, busiest = 0, 0
-    for _, items in crossbars_by_pe(xmap, segments, chip):
-        load: dict[int, int] = defaultdict(int)
-        for slot, _, cols, converted in items:
-            start = slot * chip.crossbar.cols
-            end = start + cols
-            for adc in range(start // group, (end - 1) // group + 1):
-                overlap = min(end, (adc + 1) * group) - max(start, adc * group)
-                load[adc] += ceil_div(overlap * converted, cols)
-        adcs += len(load)
-        busiest = max(busiest, max(load.values()))
+    seen: dict[tuple[int, int], tuple[int, int]] = {}
+    for _, start, count in pe_runs(xmap, segments, chip):
+        if (start, count) not in seen:
+            seen[(start, count)] = _pe_adc_load(xmap, chip, start, count)
+        used, most = seen[(start, count)]
+        adcs += used
+        busiest = max(busiest, most)
     return adcs, busiest
 
 
@@ -55,7 +63,12 @@ def write_cost(xmap: CrossbarMapping, segments: tuple[Segment, ...],
     """(cells written per round, rows written per (round, tile, pe)) to program a layer's crossbars."""
     cells: dict[int, int] = defaultdict(int)
     rows_per_pe: dict[tuple[int, int, int], int] = {}
-    for key, items in crossbars_by_pe(xmap, segments, chip):
-        cells[key[0]] += sum(rows * cols for _, rows, cols, _ in items)
-        rows_per_pe[key] = sum(rows for _, rows, _, _ in items)
+    seen: dict[tuple[int, int], tuple[int, int]] = {}
+    for key, start, count in pe_runs(xmap, segments, chip):
+        if (start, count) not in seen:
+            shapes = [xmap.crossbar_shape((start + slot) % xmap.crossbars) for slot in range(count)]
+            seen[(start, count)] = (sum(rows * cols for rows, cols, _, _ in shapes), sum(rows for rows, *_ in shapes))
+        pe_cells, pe_rows = seen[(start, count)]
+        cells[key[0]] += pe_cells
+        rows_per_pe[key] = pe_rows
     return dict(cells), rows_per_pe

@@ -45,12 +45,18 @@ def layer_shares(xmap: CrossbarMapping, layer: MvmLayerMapping) -> tuple[dict[in
     """(input-row share per tile, {copy: {tile: share of the copy's output partial sums}})."""
     rows_on: dict[int, set] = defaultdict(set)
     out_cols: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    prefix = [0]   # weight columns of column tiles 0..c-1, so a run of column tiles sums in O(1)
+    for cols in xmap.weight_cols_per_col_tile:
+        prefix.append(prefix[-1] + cols)
     for segment in layer.segments:
-        for j in range(segment.crossbar_first, segment.crossbar_first + segment.crossbars):
+        j, end = segment.crossbar_first, segment.crossbar_first + segment.crossbars
+        while j < end:   # one run of consecutive column tiles of one (copy, row tile) at a time
             copy, local = divmod(j, xmap.crossbars)
             row_tile, col_tile = divmod(local, xmap.col_tiles)
+            run_end = min(end, j + xmap.col_tiles - col_tile)
             rows_on[segment.tile].add((copy, row_tile))
-            out_cols[copy][segment.tile] += xmap.weight_cols_per_col_tile[col_tile]
+            out_cols[copy][segment.tile] += prefix[col_tile + run_end - j] - prefix[col_tile]
+            j = run_end
     input_rows = xmap.k_rows * layer.replication
     input_share = {tile: Fraction(sum(xmap.rows_per_row_tile[rt] for _, rt in pairs), input_rows)
                    for tile, pairs in rows_on.items()}
@@ -79,8 +85,10 @@ def compute_traffic(
     digital: list[DigitalMapping],
     embeddings: dict[str, EmbeddingPlacement],
     coords: list[tuple[int, int]],
+    shares: dict[str, tuple[dict[int, Fraction], dict]] | None = None,
 ) -> tuple[list[Transfer], list[IoTransfer], int]:
-    """Transfers over the mesh, io transfers, and intra-tile bytes, all per inference."""
+    """Transfers over the mesh, io transfers, and intra-tile bytes, all per inference (`shares`:
+    layer_shares of every layer, when the caller has them already)."""
     sources: dict[str, dict[int, Fraction]] = {}   # producer -> {tile: fraction of its output sent from there}
     for name, layer in layers.items():
         per_copy = Fraction(1, layer.replication)
@@ -89,7 +97,8 @@ def compute_traffic(
             sources[name][tile] += per_copy
     for node in digital:
         sources[node.name] = {node.tile: Fraction(1)}
-    shares = {name: layer_shares(xmaps[name], layer) for name, layer in layers.items()}
+    if shares is None:
+        shares = {name: layer_shares(xmaps[name], layer) for name, layer in layers.items()}
 
     pieces: dict[tuple, Fraction] = defaultdict(Fraction)   # (producer, consumer, kind, via, src, dst)
     io: dict[tuple, Fraction] = defaultdict(Fraction)       # (node, consumer, tile, source)

@@ -153,31 +153,67 @@ def handoff_bounds_ns(workload: PipelineWorkload, stage_times: dict[str, float],
     return {f"handoff {p}->{c}": float(longest[index[p], index[c]]) / HANDOFF_SLOTS for p, c in edges}
 
 
+MAX_CYCLICITY = 4  # periodic regimes repeating every 1..4 inferences are recognised
+
+
 def batch_makespan_ns(workload: PipelineWorkload, stage_times: dict[str, float],
                       transfer_ns: dict[tuple[str, str], float], batch: int, period_ns: float) -> float:
     """When the last stage finishes the batch, without contention on shared resources: the
     pipeline as a marked graph, followed inference by inference (max-plus recursion). Inference b
     starts at a stage once its inputs have arrived, the stage has finished b - 1, and every
-    consumer has freed a handoff slot by finishing b - 2. Past EXACT_INFERENCES the recursion has
-    settled into its period, and the rest of the batch adds `period_ns` each."""
-    consumers: dict[str, list[str]] = defaultdict(list)
-    for stage in workload.stages:
+    consumer has freed a handoff slot by finishing b - 2. Such a recursion becomes periodic: once
+    every stage advances by the same amounts over k inferences twice in a row (k <= MAX_CYCLICITY),
+    the rest of the batch is extrapolated exactly; past EXACT_INFERENCES it adds `period_ns` (the
+    largest stage or handoff bound) per inference."""
+    names = [stage.name for stage in workload.stages]
+    index = {name: i for i, name in enumerate(names)}
+    times = [stage_times[name] for name in names]
+    inputs = [[(index[p], transfer_ns.get((p, stage.name), 0.0)) for p in stage.predecessors]
+              for stage in workload.stages]
+    consumers: list[list[int]] = [[] for _ in names]
+    for i, stage in enumerate(workload.stages):
         for producer in stage.predecessors:
-            consumers[producer].append(stage.name)
-    followed = min(batch, EXACT_INFERENCES)
-    finish: list[dict[str, float]] = []
-    for inference in range(followed):
-        done: dict[str, float] = {}
-        for stage in workload.stages:
-            start = max((done[p] + transfer_ns.get((p, stage.name), 0.0) for p in stage.predecessors), default=0.0)
-            if inference >= 1:
-                start = max(start, finish[inference - 1][stage.name])
-            if inference >= HANDOFF_SLOTS:
-                freed = finish[inference - HANDOFF_SLOTS]
-                start = max([start, *(freed[c] for c in consumers[stage.name])])
-            done[stage.name] = start + stage_times[stage.name]
-        finish.append(done)
-    return max(finish[-1].values(), default=0.0) + (batch - followed) * period_ns
+            consumers[index[producer]].append(i)
+    history: list[list[float]] = []
+    arrays: list[np.ndarray] = []
+    for inference in range(min(batch, EXACT_INFERENCES)):
+        done = [0.0] * len(names)
+        before = history[-1] if history else None
+        freed = history[-HANDOFF_SLOTS] if len(history) >= HANDOFF_SLOTS else None
+        for i in range(len(names)):
+            start = 0.0
+            for p, delay in inputs[i]:
+                arrival = done[p] + delay
+                if arrival > start:
+                    start = arrival
+            if before is not None and before[i] > start:
+                start = before[i]
+            if freed is not None:
+                for c in consumers[i]:
+                    if freed[c] > start:
+                        start = freed[c]
+            done[i] = start + times[i]
+        history.append(done)
+        arrays.append(np.asarray(done))
+        periodic = _periodic_advance(arrays)
+        if periodic is not None and inference < batch - 1:
+            cycle, advance = periodic
+            rounds = -(-(batch - 1 - inference) // cycle)   # whole cycles to reach or pass the last inference
+            return float(np.max(arrays[batch - 1 - rounds * cycle] + rounds * advance))
+    return max(history[-1], default=0.0) + (batch - len(history)) * period_ns
+
+
+def _periodic_advance(history: list[np.ndarray]) -> tuple[int, np.ndarray] | None:
+    """(k, advance per k inferences) when the last two k-inference advances agree for every stage."""
+    latest = len(history) - 1
+    for cycle in range(1, MAX_CYCLICITY + 1):
+        if latest - 1 - cycle < 0:
+            break
+        now = history[latest] - history[latest - cycle]
+        then = history[latest - 1] - history[latest - 1 - cycle]
+        if np.allclose(now, then, rtol=1e-9, atol=1e-9):
+            return cycle, now
+    return None
 
 
 def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action: dict[str, float],
