@@ -1,0 +1,65 @@
+"""Speed of what a sweep of thousands of points repeats: mapping + stage building, the analytic model,
+and the CLI's start-up. Prints medians of several runs (min in brackets: the machine's other load
+shows as the gap).
+
+Targets (issue 14): mapping + stage building of the NASRec-Full example subnet on isaac <= 2 ms;
+VGG-8 mapped on a 4096-tile mesh <= 20 ms; `recpim chip isaac --json` <= 0.6 s and `recpim --help`
+<= 1 s wall. Run: .venv/bin/python benchmarks/bench_mapping.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from recpim.api import load_chip, resolve_model
+from recpim.mapping import map_model
+from recpim.mapping.to_workload import workload_from_mapping
+from recpim.pim.engine import cost_inputs, run_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBNET = str(ROOT / "examples" / "subnet_full_seed0.json")
+RECPIM = str(Path(sys.executable).with_name("recpim"))
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:
+    """(median, min) wall seconds of `repeats` calls."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times)
+
+
+def main() -> None:
+    chip = load_chip("isaac")
+    subnet = resolve_model(SUBNET)
+    mapping = map_model(subnet, chip)
+    workload = workload_from_mapping(subnet, mapping, chip)
+    inputs = cost_inputs(chip)
+    print(f"NASRec-Full subnet {Path(SUBNET).name}: {len(subnet.nodes())} nodes, {len(workload.stages)} stages, "
+          "on isaac")
+    rows = [
+        ("mapping", lambda: map_model(subnet, chip), 30, 2e-3),
+        ("stage building", lambda: workload_from_mapping(subnet, mapping, chip), 30, None),
+        ("mapping + stage building", lambda: workload_from_mapping(subnet, map_model(subnet, chip), chip), 30, 2e-3),
+        ("analytic model, batch 64", lambda: run_engine(workload, inputs, "analytic", batch=64), 30, None),
+    ]
+    vgg8 = resolve_model("vgg8")
+    mesh = chip.with_overrides({"chip.tiles": 4096, "chip.mesh_rows": 64, "chip.mesh_cols": 64})
+    rows.append(("VGG-8 mapped on a 4096-tile mesh", lambda: map_model(vgg8, mesh), 5, 20e-3))
+    for name, fn, repeats, target in rows:
+        median, fastest = timed(fn, repeats)
+        goal = f"(target <= {target * 1e3:g} ms)" if target else ""
+        print(f"{name:36s} {median * 1e3:9.2f} ms [{fastest * 1e3:.2f}] {goal}")
+    for args, target in ((["chip", "isaac", "--json"], 0.6), (["--help"], 1.0)):
+        median, fastest = timed(lambda a=args: subprocess.run([RECPIM, *a], capture_output=True, check=True), 3)
+        print(f"{'recpim ' + ' '.join(args):36s} {median:9.2f} s  [{fastest:.2f}] (target <= {target:g} s)")
+
+
+if __name__ == "__main__":
+    main()
