@@ -59,6 +59,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from recpim.errors import ConfigError
+from recpim.units import ceil_div
 
 Encoding = Literal["differential", "offset", "sign_magnitude"]
 ENCODINGS = ("differential", "offset", "sign_magnitude")
@@ -172,8 +173,8 @@ def _simulate(x: torch.Tensor, w: torch.Tensor, arith: CrossbarArithmetic, a: in
     m, k = x.shape
     n = w.shape[1]
     d, c, b = arith.dac_bits, arith.cell_bits, arith.adc_bits
-    cycles = -(-a // d)
-    slices = -(-(wb - 1 if arith.encoding == "sign_magnitude" else wb) // c)
+    cycles = ceil_div(a, d)
+    slices = ceil_div(wb - 1 if arith.encoding == "sign_magnitude" else wb, c)
 
     # Weight planes [P, K, N] with their sign * shift coefficients; plus the reference column.
     if arith.encoding in ("differential", "sign_magnitude"):

@@ -27,6 +27,7 @@ from typing import Any
 import networkx as nx
 
 from recpim.errors import ConfigError
+from recpim.units import BITS_PER_BYTE, ceil_div
 
 
 class OpKind(StrEnum):
@@ -103,7 +104,7 @@ def tensor_bytes(shape: tuple[int, ...], bits: int) -> int:
     count = 1
     for dim in shape:
         count *= dim
-    return -(-count * bits // 8)
+    return ceil_div(count * bits, BITS_PER_BYTE)
 
 
 class WorkloadGraph:

@@ -56,10 +56,7 @@ from dataclasses import dataclass
 from recpim.arch.graph import OpKind, WorkloadNode
 from recpim.errors import ConfigError
 from recpim.pim.config import ChipConfig
-
-
-def ceil_div(numerator: int, denominator: int) -> int:
-    return -(-numerator // denominator)
+from recpim.units import ceil_div
 
 
 def lossless_adc_bits(rows_summed: int, cell_bits: int, dac_bits: int, signed: bool = False) -> int:

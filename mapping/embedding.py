@@ -16,8 +16,7 @@ from dataclasses import dataclass, replace
 from recpim.arch.graph import OpKind, WorkloadNode
 from recpim.errors import ConfigError
 from recpim.pim.config import ChipConfig
-
-from .crossbar import ceil_div
+from recpim.units import ceil_div
 
 BYTES_PER_MB = 1 << 20
 ON_CHIP = "onchip_reram"

@@ -15,8 +15,9 @@ from math import ceil, log2
 from recpim.arch.graph import OpKind, WorkloadGraph, WorkloadNode
 from recpim.errors import CapacityError
 from recpim.pim.config import ChipConfig
+from recpim.units import ceil_div
 
-from .crossbar import CrossbarMapping, ceil_div, map_mvm
+from .crossbar import CrossbarMapping, map_mvm
 from .digital import assign_digital, is_free
 from .embedding import place_embeddings
 from .occupancy import adc_load, write_cost

@@ -13,8 +13,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from recpim.pim.config import ChipConfig
+from recpim.units import ceil_div
 
-from .crossbar import CrossbarMapping, ceil_div
+from .crossbar import CrossbarMapping
 from .placement import Segment
 
 

@@ -21,8 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recpim.pim.config import ChipConfig
-
-from .crossbar import ceil_div
+from recpim.units import ceil_div
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import heapq
 
 from recpim.pim.config import ChipConfig
+from recpim.units import ceil_div
 
-from .crossbar import ceil_div
 from .placement import chip_pes, pes_needed
 
 
@@ -38,7 +38,7 @@ def balance_replicas(layers: list[tuple[str, int, int, int]], chip: ChipConfig, 
         # The fewest copies that bring this layer below the next slowest interval (at most one copy
         # per vector), limited by the spare PEs.
         next_interval = -heap[0][0] if heap else 0
-        vectors_per_copy_wanted = max(1, -(-next_interval // steps) - 1) if next_interval else 1
+        vectors_per_copy_wanted = max(1, ceil_div(next_interval, steps) - 1) if next_interval else 1
         wanted = min(vectors, ceil_div(vectors, vectors_per_copy_wanted))
         pes_now = pes_needed(copies * base[name], chip)
         affordable = (pes_now + spare) * chip.pe.crossbars // base[name]

@@ -25,8 +25,8 @@ from recpim.arch.graph import FREE_KINDS, WorkloadGraph, WorkloadNode
 from recpim.pim.analytic import HANDOFF_SLOTS
 from recpim.pim.config import ChipConfig
 from recpim.pim.workload import PipelineWorkload, Stage, StageKind, TileBuffer, Transfer
+from recpim.units import ceil_div
 
-from .crossbar import ceil_div
 from .embedding import ON_CHIP
 from .result import MappingResult, MvmLayerMapping
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
-from recpim.pim.timing import ChipTiming, ceil_div, vector_waves
+from recpim.pim.timing import ChipTiming, vector_waves
 from recpim.pim.workload import PipelineWorkload, Stage, StageKind, Transfer
+from recpim.units import ceil_div
 
 HANDOFF_SLOTS = 2  # double-buffered handoff between layers
 DEFAULT_WAVES_PER_EVENT = 16
@@ -198,7 +199,7 @@ def batch_makespan_ns(workload: PipelineWorkload, stage_times: dict[str, float],
         periodic = _periodic_advance(arrays)
         if periodic is not None and inference < batch - 1:
             cycle, advance = periodic
-            rounds = -(-(batch - 1 - inference) // cycle)   # whole cycles to reach or pass the last inference
+            rounds = ceil_div(batch - 1 - inference, cycle)   # whole cycles to reach or pass the last inference
             return float(np.max(arrays[batch - 1 - rounds * cycle] + rounds * advance))
     return max(history[-1], default=0.0) + (batch - len(history)) * period_ns
 

@@ -41,7 +41,7 @@ from recpim.pim.components import (
     model_names,
 )
 from recpim.pim.config import ChipConfig, ComponentChoice
-from recpim.units import MW_PER_W, UM2_PER_MM2
+from recpim.units import MW_PER_W, UM2_PER_MM2, ceil_div
 
 PE, TILE, CHIP, OFFCHIP = "pe", "tile", "chip", "offchip"
 MESH_PORTS = 4
@@ -246,7 +246,7 @@ def _contexts(chip: ChipConfig) -> dict[str, dict[str, Any]]:
 def _counts_per_pe_or_tile(chip: ChipConfig) -> dict[str, float]:
     xbar, pe, tile = chip.crossbar, chip.pe, chip.tile
     return {
-        "crossbar": pe.crossbars, "dac": pe.crossbars * math.ceil(xbar.rows / chip.dac.rows_per_dac),
+        "crossbar": pe.crossbars, "dac": pe.crossbars * ceil_div(xbar.rows, chip.dac.rows_per_dac),
         "sample_hold": pe.crossbars * xbar.cols,
         "row_periphery": pe.crossbars * xbar.rows, "column_periphery": pe.crossbars * xbar.cols,
         "adc": pe.adcs, "shift_add": pe.shift_add_units, "input_register": 1, "output_register": 1,
@@ -302,7 +302,7 @@ def build_chip_model(chip: ChipConfig) -> ChipModel:
     contexts = _contexts(chip)
     counts = _counts_per_pe_or_tile(chip)
     pes, tiles = chip.tile.pes, chip.chip.tiles
-    routers = math.ceil(tiles / chip.chip.noc.tiles_per_router)
+    routers = ceil_div(tiles, chip.chip.noc.tiles_per_router)
     rollup: dict[str, ComponentRollup] = {}
     for name, kind, level, path in _INSTANCES:
         choice = _choice_at(chip, path)
@@ -346,7 +346,7 @@ def _embedding_reram(chip: ChipConfig, rollup: dict[str, ComponentRollup], conte
     cells = xbar.rows * xbar.cols
     bits_per_array = cells * xbar.bits_per_cell
     arrays = math.ceil(chip.chip.embedding_reram_mb * 8 * 2**20 / bits_per_array)
-    sense_per_array = math.ceil(xbar.cols / adc.columns_per_adc)
+    sense_per_array = ceil_div(xbar.cols, adc.columns_per_adc)
     cycle = crossbar_cycle_ns(chip)
     sense = _evaluate("embedding_reram sense amp", "adc", "adc", chip.adc,
                       {**contexts["adc"], "bits": xbar.bits_per_cell}, source, chip)

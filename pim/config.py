@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from recpim.errors import ConfigError
+from recpim.units import ceil_div
 
 
 class _Frozen(BaseModel):
@@ -251,7 +252,7 @@ class ChipConfig(_Frozen):
 
     @model_validator(mode="after")
     def _adcs_cover_columns(self) -> ChipConfig:
-        needed = -(-self.pe.crossbars * self.crossbar.cols // self.adc.columns_per_adc)
+        needed = ceil_div(self.pe.crossbars * self.crossbar.cols, self.adc.columns_per_adc)
         if self.pe.adcs < needed:
             raise ValueError(
                 f"pe.adcs={self.pe.adcs} cannot serve {self.pe.crossbars} crossbars x {self.crossbar.cols} "

@@ -10,13 +10,10 @@ from dataclasses import dataclass
 
 from recpim.pim.config import ChipConfig
 from recpim.pim.workload import Stage, TileBuffer
+from recpim.units import ceil_div
 
 MAX_DIGITAL_CHUNKS = 64
 ADDER_VALUES_PER_CYCLE = 2   # a tile shift-and-add unit merges two values per cycle (ISAAC)
-
-
-def ceil_div(numerator: int, denominator: int) -> int:
-    return -(-numerator // denominator)
 
 
 @dataclass(frozen=True)

@@ -16,3 +16,8 @@ def power_mw_from(energy_pj: float, period_ns: float) -> float:
 def energy_pj_from(power_mw: float, time_ns: float) -> float:
     """Energy of `power_mw` held for `time_ns` (mW x ns = pJ)."""
     return power_mw * time_ns
+
+
+def ceil_div(numerator: int, denominator: int) -> int:
+    """⌈numerator / denominator⌉ in exact integer arithmetic (counts of crossbars, accesses, cycles)."""
+    return -(-numerator // denominator)
