@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from recpim.arch.data_parsing import (
 from recpim.errors import DataError
 
 ON_BAD_ROW = ("skip", "error")
+READERS = ("auto", "arrow", "python")
+"""auto: pyarrow's columnar reader when pyarrow is installed, else the per-row Python reader."""
 
 
 def open_binary(path: Path) -> BinaryIO:
@@ -248,7 +251,7 @@ class KddFormat(TextFormat):
 # Reading
 # ---------------------------------------------------------------------------------------------
 
-def _raise_bad_row(bad: BadRow) -> None:
+def raise_bad_row(bad: BadRow) -> None:
     raise DataError(f"{bad} (pass on_bad_row='skip' to count and skip malformed rows)")
 
 
@@ -284,7 +287,7 @@ def check_lines(fmt: TextFormat, lines: list[bytes], first_line: int, path: str,
             problem = next(check.describe(k) for check in converted.checks if check.failed[k])
         bad = BadRow(path, first_line + int(p), problem)
         if on_bad_row == "error":
-            _raise_bad_row(bad)
+            raise_bad_row(bad)
         report.examples.append(bad)
     report.count += len(bad_positions)
     report.rows_good += len(good)
@@ -300,20 +303,41 @@ def parse_lines(fmt: TextFormat, lines: list[bytes], first_line: int, first_row:
                       first_row + good.astype(np.int64))
 
 
+def _read_failure(path: Path, handle: BinaryIO, error: BaseException, line: int) -> DataError:
+    """What went wrong reading `path` (a truncated or corrupt gzip stream, mostly), and where."""
+    raw = getattr(handle, "fileobj", None)  # a GzipFile's compressed file
+    gzipped = raw is not None
+    offset = (raw if gzipped else handle).tell() if not handle.closed else None
+    where = f"after line {line}" + (f", {offset} compressed bytes read" if gzipped else f", byte {offset}")
+    what = ("the gzip stream is truncated or corrupt (was the download or copy cut short?)" if gzipped
+            else "the file could not be read")
+    return DataError(f"{path}: {what} {where}: {type(error).__name__}: {error}")
+
+
 def iter_lines(path: Path, chunk_rows: int, skip_lines: int = 0) -> Iterator[tuple[int, list[bytes]]]:
-    """(first line number, lines) chunks of up to `chunk_rows` lines after `skip_lines` header lines."""
+    """(first line number, lines) chunks of up to `chunk_rows` lines after `skip_lines` header lines.
+
+    A truncated or corrupt gzip file is a DataError naming the file and the line reached (gzip's
+    own EOFError would reach the command line as a bare "Aborted.")."""
     with open_binary(path) as handle:
-        for _ in range(skip_lines):
-            handle.readline()
-        line_number = skip_lines + 1
-        while lines := list(itertools.islice(handle, chunk_rows)):
-            yield line_number, lines
-            line_number += len(lines)
+        line_number = 1
+        try:
+            for _ in range(skip_lines):
+                handle.readline()
+            line_number = skip_lines + 1
+            while lines := list(itertools.islice(handle, chunk_rows)):
+                yield line_number, lines
+                line_number += len(lines)
+        except (EOFError, OSError, zlib.error) as error:
+            raise _read_failure(path, handle, error, line_number - 1) from None
 
 
 def read_first_line(path: Path) -> bytes:
     with open_binary(path) as handle:
-        return handle.readline().rstrip(b"\r\n")
+        try:
+            return handle.readline().rstrip(b"\r\n")
+        except (EOFError, OSError, zlib.error) as error:
+            raise _read_failure(path, handle, error, 0) from None
 
 
 @dataclass
@@ -327,6 +351,18 @@ class TextFileSource:
     chunk_rows: int = 32_768
     max_rows: int | None = None  # read only the first max_rows data rows (None: all)
     side_file_bad_rows: BadRowReport | None = None  # side-file problems, reported on every pass
+    reader: str = "auto"  # READERS: who splits the lines (data_columnar.py), same rows either way
+
+    def resolved_reader(self) -> str:
+        from recpim.arch.data_columnar import arrow_available
+
+        if self.reader not in READERS:
+            raise DataError(f"unknown reader {self.reader!r}; allowed: {', '.join(READERS)}")
+        if self.reader == "auto":
+            return "arrow" if arrow_available() else "python"
+        if self.reader == "arrow" and not arrow_available():
+            raise DataError("reader 'arrow' needs pyarrow (pip install pyarrow); reader 'python' needs nothing")
+        return self.reader
 
     def iter_chunks(self, report: BadRowReport) -> Iterator[ArrayChunk]:
         if self.side_file_bad_rows is not None:
@@ -339,6 +375,11 @@ class TextFileSource:
                 raise DataError(f"{self.path}:1: header {show(first, 200)} is not the {self.fmt.name} header "
                                 f"{show(self.fmt.header, 400)}")
             skip = 1
+        if self.resolved_reader() == "arrow":
+            from recpim.arch.data_columnar import iter_arrow_chunks
+
+            yield from iter_arrow_chunks(self, report)
+            return
         row = 0
         for first_line, lines in iter_lines(self.path, self.chunk_rows, skip):
             if self.max_rows is not None:
