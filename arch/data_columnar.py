@@ -10,8 +10,8 @@ samples. What differs is only who splits lines:
 
 - rows with the wrong number of columns reach pyarrow's invalid-row handler with their physical
   line number; they are counted and reported in file order with the rows the checks reject;
-- an empty line is, to pyarrow, a row of empty cells: it is still a bad row (an empty label), but
-  its problem reads "empty line" instead of "found 1 column";
+- an empty line is, to pyarrow, a row of empty cells: it is still a bad row (an empty label), and
+  its problem reads "empty line or row of empty cells" instead of "found 1 columns";
 - a lone carriage return ends a line for pyarrow (the Python split ends lines at "\\n" only).
 
 Rows are re-grouped into chunks of exactly `chunk_rows` data lines, as the Python path reads them,
@@ -21,11 +21,13 @@ so streamed shuffles (within a chunk) give the same batches with either reader.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from recpim.arch.data_formats import lines_before_gzip_failure
 from recpim.arch.data_parsing import ArrayChunk, BadRow, BadRowReport, hash_cells
 from recpim.errors import DataError
 
@@ -92,11 +94,17 @@ def read_error(path: Path, error: BaseException, line: int, raw: Any, gzipped: b
         offset = raw.tell()
     except Exception:  # noqa: BLE001 - the position is a courtesy; the error is what matters
         offset = None
+    if gzipped:
+        line = max(line, lines_before_gzip_failure(path) or 0)
     where = f"after line {line}" + (f", {offset} compressed bytes read" if gzipped and offset is not None else
                                     f", byte {offset}" if offset is not None else "")
     what = ("the gzip stream is truncated or corrupt (was the download or copy cut short?)" if gzipped
             else "the file could not be read")
     return DataError(f"{path}: {what} {where}: {error}")
+
+
+def _first_problem(checks: list, row: int) -> str:
+    return next(check.describe(row) for check in checks if check.failed[row])
 
 
 class _Rechunker:
@@ -217,11 +225,10 @@ def iter_arrow_chunks(source: TextFileSource, report: BadRowReport) -> Iterator[
                 failed |= check.failed
             row_end = int(row_index[-1]) + 1
             bad: list[tuple[int, str | None, Any]] = shape_bad_below(row_end)
+            empty_row = f"empty line or row of empty cells (expected {num_columns} columns)"
             for k in np.flatnonzero(failed):
-                describe = (lambda k=int(k): next(c.describe(k) for c in converted.checks if c.failed[k]))
-                empty_line = bool((cells[k] == b"").all())
-                bad.append((int(row_index[k]), f"empty row (no values; expected {num_columns} columns)" if empty_line
-                            else None, describe))
+                problem = empty_row if bool((cells[k] == b"").all()) else None
+                bad.append((int(row_index[k]), problem, partial(_first_problem, converted.checks, int(k))))
             report_bad(bad)
             keep_rows = ~failed
             good = ArrayChunk(converted.dense[keep_rows], hash_cells(converted.sparse_cells[keep_rows],
@@ -233,6 +240,8 @@ def iter_arrow_chunks(source: TextFileSource, report: BadRowReport) -> Iterator[
             if limit is not None and rows_hi >= limit:
                 break
     except (OSError, EOFError, pa.ArrowException) as error:
+        if rows_given == 0 and not shape_bad and "Empty CSV file" in str(error):
+            raise DataError(f"{path}: no data rows") from None
         raise read_error(path, error, rows_hi + header_lines, raw, gzipped) from None
     finally:
         raw.close()

@@ -303,11 +303,26 @@ def parse_lines(fmt: TextFormat, lines: list[bytes], first_line: int, first_row:
                       first_row + good.astype(np.int64))
 
 
+def lines_before_gzip_failure(path: Path) -> int | None:
+    """Complete lines gzip decodes before its stream fails (pyarrow reads whole blocks, so it
+    cannot say which line it reached)."""
+    lines = 0
+    try:
+        with gzip.open(path, "rb") as handle:
+            while block := handle.read(1 << 14):  # a failing read returns nothing: small reads lose few lines
+                lines += block.count(b"\n")
+    except (EOFError, OSError, zlib.error):
+        return lines
+    return None  # gzip reads it whole: the failure was elsewhere
+
+
 def _read_failure(path: Path, handle: BinaryIO, error: BaseException, line: int) -> DataError:
     """What went wrong reading `path` (a truncated or corrupt gzip stream, mostly), and where."""
     raw = getattr(handle, "fileobj", None)  # a GzipFile's compressed file
     gzipped = raw is not None
     offset = (raw if gzipped else handle).tell() if not handle.closed else None
+    if gzipped:
+        line = max(line, lines_before_gzip_failure(path) or 0)
     where = f"after line {line}" + (f", {offset} compressed bytes read" if gzipped else f", byte {offset}")
     what = ("the gzip stream is truncated or corrupt (was the download or copy cut short?)" if gzipped
             else "the file could not be read")
@@ -367,6 +382,7 @@ class TextFileSource:
     def iter_chunks(self, report: BadRowReport) -> Iterator[ArrayChunk]:
         if self.side_file_bad_rows is not None:
             report.count += self.side_file_bad_rows.count
+            report.side_rows_read += self.side_file_bad_rows.rows_read
             report.examples += self.side_file_bad_rows.examples[: report.max_examples - len(report.examples)]
         skip = 0
         if self.fmt.header is not None:

@@ -96,6 +96,7 @@ class BadRowReport:
     count: int = 0  # bad rows, side files (KDD's user profiles) included
     rows_read: int = 0  # data rows read, good and bad (header lines excluded)
     rows_good: int = 0  # data rows kept
+    side_rows_read: int = 0  # rows of side files (KDD's user profiles), good and bad
     examples: list[BadRow] = field(default_factory=list)
     max_examples: int = 20
 
@@ -103,6 +104,11 @@ class BadRowReport:
         self.count += 1
         if len(self.examples) < self.max_examples:
             self.examples.append(bad)
+
+    @property
+    def bad_fraction(self) -> float:
+        """Bad rows over all rows read (side files included)."""
+        return self.count / max(self.rows_read + self.side_rows_read, 1)
 
     def summary(self) -> str:
         head = f"{self.count} bad row(s); {self.rows_good} good of {self.rows_read} data rows read"
@@ -113,6 +119,7 @@ class BadRowReport:
             "count": self.count,
             "rows_read": self.rows_read,
             "rows_good": self.rows_good,
+            "side_rows_read": self.side_rows_read,
             "examples": [{"path": b.path, "line": b.line, "problem": b.problem} for b in self.examples],
         }
 
