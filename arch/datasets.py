@@ -168,6 +168,11 @@ class CtrDataset:
         assert self._report is not None
         return self._report
 
+    @property
+    def bad_rows_so_far(self) -> BadRowReport | None:
+        """The bad-row report of the last complete pass, without reading anything (None: none yet)."""
+        return self._report
+
     def split_sizes(self) -> dict[str, int]:
         """Rows per split (may read the whole source once, as `bad_rows`)."""
         self.bad_rows  # noqa: B018 -- completes a pass if needed

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import typer
 
-from recpim.cli.output import console, print_json, print_table
+from recpim.cli.output import console, print_bad_rows, print_json, print_table
+
+DATA_CACHE_HELP = "keep parsed text data there (numpy memmaps) so later epochs and runs do not reparse"
+BAD_FRACTION_HELP = "stop with an error when more than this fraction of the rows read is malformed"
 
 supernet_app = typer.Typer(help="Train the NASRec supernet on CTR data; score subnets with inherited weights.",
                            no_args_is_help=True)
@@ -38,6 +41,9 @@ def train(
                                            help="sparse embedding gradients with a sparse optimizer"),
     resume: bool = typer.Option(False, "--resume", help="continue the run saved at --out"),
     on_bad_row: str = typer.Option("skip", "--on-bad-row", help="skip | error"),
+    max_bad_rows_fraction: float = typer.Option(0.01, "--max-bad-rows-fraction", min=0.0, max=1.0,
+                                                help=BAD_FRACTION_HELP),
+    data_cache: Path | None = typer.Option(None, "--data-cache", envvar="RECPIM_DATA_CACHE", help=DATA_CACHE_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
@@ -52,7 +58,8 @@ def train(
                          checkpoint_every=checkpoint_every, input_sharing=input_sharing,
                          full_path_fraction=full_path_fraction, init=init, adagrad_eps=adagrad_eps,
                          sparse_embeddings=sparse_embeddings)
-    dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed)
+    dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed, max_bad_rows_fraction=max_bad_rows_fraction,
+                           cache_dir=data_cache)
     try:
         result = train_supernet(dataset, config, checkpoint=out, resume=resume, progress=progress and not json_out)
     except KeyboardInterrupt:
@@ -60,6 +67,7 @@ def train(
         raise typer.Exit(130) from None
     summary = result.to_dict()
     summary["bad_rows"] = dataset.bad_rows.count
+    print_bad_rows(dataset)
     write_resolved_inputs(out.parent, {"command": "supernet train", "config": config.model_dump(mode="json"),
                                        "dataset": dataset.name, "schema": dataset.schema.model_dump(mode="json"),
                                        "checkpoint": str(out), "resume": resume}, name=f"{out.name}.inputs.json")
@@ -115,6 +123,9 @@ def evaluate(
     encoding: str | None = typer.Option(None, "--chip-encoding", help="offset | differential"),
     max_rows: int | None = typer.Option(None, "--max-rows", min=1, help="score the first rows of the split only"),
     seed: int = typer.Option(0, "--seed", help="seed of the fine-tuning batches"),
+    max_bad_rows_fraction: float = typer.Option(0.01, "--max-bad-rows-fraction", min=0.0, max=1.0,
+                                                help=BAD_FRACTION_HELP),
+    data_cache: Path | None = typer.Option(None, "--data-cache", envvar="RECPIM_DATA_CACHE", help=DATA_CACHE_HELP),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Score a subnet with the supernet's inherited weights: log loss and AUC."""
@@ -127,11 +138,13 @@ def evaluate(
     supernet, config, info = load_supernet(checkpoint)   # registers the checkpoint's space first
     config_subnet = load_subnet(subnet)
     crossbar = _crossbar(chip, adc_bits, rows_read, cell_bits, dac_bits, rows, encoding)
-    dataset = open_dataset(data or config.data, schema=supernet.schema, seed=config.data_seed)
+    dataset = open_dataset(data or config.data, schema=supernet.schema, seed=config.data_seed,
+                           max_bad_rows_fraction=max_bad_rows_fraction, cache_dir=data_cache)
     score = score_subnet(supernet, config_subnet, dataset, split=split, finetune_steps=finetune_steps, quant=quant,
                          crossbar=crossbar, seed=seed, max_rows=max_rows)
     result = {**score.to_dict(), "checkpoint": str(checkpoint), "subnet": str(subnet), "dataset": dataset.name,
               "supernet_step": info["step"]}
+    print_bad_rows(dataset)
     if json_out:
         print_json(result)
         return
