@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from recpim.arch.data_formats import lines_before_gzip_failure
-from recpim.arch.data_parsing import ArrayChunk, BadRow, BadRowReport, hash_cells
+from recpim.arch.data_parsing import ArrayChunk, BadRow, BadRowReport, hash_cells, parse_int_cells
 from recpim.errors import DataError
 
 if TYPE_CHECKING:
@@ -64,6 +64,35 @@ def binary_column_cells(column: Any) -> np.ndarray:
         # A boolean mask fills row-major: exactly the order of the concatenated cell bytes.
         matrix[np.arange(width) < lengths[:, None]] = data[start:end]
     return matrix.view(f"S{width}").reshape(n)
+
+
+_STRICT_INT = r"^(-?[0-9]{1,18})?$"  # data_parsing.parse_int_cells's grammar (empty: ok, value 0)
+
+
+def arrow_int_parser(batch: Any, rows: int) -> Any:
+    """An IntParser over the first `rows` rows of a record batch of binary columns: regular
+    expression and cast in pyarrow's compute kernels, about 3x faster than numpy's per-byte planes.
+    A column holding a NUL byte goes to parse_int_cells instead, which reads a trailing NUL as
+    fixed-width padding (text files have none; this keeps the two readers identical anyway)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def parse(columns: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        values = np.zeros((rows, len(columns)), np.int64)
+        ok = np.zeros((rows, len(columns)), bool)
+        for k, j in enumerate(columns):
+            column = batch.column(j).slice(0, rows)
+            data = column.buffers()[2]
+            if data is not None and np.frombuffer(data, np.uint8).min(initial=1) == 0:
+                values[:, k], ok[:, k] = parse_int_cells(binary_column_cells(column))
+                continue
+            matches = pc.match_substring_regex(column, _STRICT_INT)
+            digits = pc.if_else(pc.and_(matches, pc.greater(pc.binary_length(column), 0)), column, pa.scalar(b"0"))
+            values[:, k] = pc.cast(pc.cast(digits, pa.string()), pa.int64()).to_numpy()
+            ok[:, k] = matches.to_numpy(zero_copy_only=False)
+        return values, ok
+
+    return parse
 
 
 def batch_cells(batch: Any) -> np.ndarray:
@@ -219,7 +248,7 @@ def iter_arrow_chunks(source: TextFileSource, report: BadRowReport) -> Iterator[
             if limit is not None and row_index[-1] >= limit:
                 keep = int(np.searchsorted(row_index, limit))
                 cells, row_index = cells[:keep], row_index[:keep]
-            converted = fmt.convert(cells)
+            converted = fmt.convert(cells, arrow_int_parser(batch, len(cells)))
             failed = np.zeros(len(cells), bool)
             for check in converted.checks:
                 failed |= check.failed

@@ -65,9 +65,16 @@ def label_check(cells: np.ndarray, name: str) -> tuple[np.ndarray, RowCheck]:
     return (cells == b"1").astype(np.float32), RowCheck(~ok, lambda i: f"{name} must be 0 or 1, found {show(cells[i])}")
 
 
-def int_columns(cells: np.ndarray, names: list[str], *, allow_empty: bool = True) -> tuple[np.ndarray, RowCheck]:
-    """Strict integers of [n, k] cells; the check names the first offending column of a row."""
-    values, ok = parse_int_cells(cells)
+IntParser = Callable[[list[int]], tuple[np.ndarray, np.ndarray]]
+"""Strict integers (values, ok) of some columns of a block, as parse_int_cells computes them from
+the block's cells (the columnar reader computes the same with pyarrow, data_columnar.py)."""
+
+
+def int_columns(cells: np.ndarray, names: list[str], *, allow_empty: bool = True,
+                parsed: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, RowCheck]:
+    """Strict integers of [n, k] cells (or their `parsed` values and ok); the check names the first
+    offending column of a row."""
+    values, ok = parse_int_cells(cells) if parsed is None else parsed
     if not allow_empty:
         ok &= cells != b""
 
@@ -104,7 +111,9 @@ class TextFormat:
     def num_columns(self) -> int:
         return len(self.column_names)
 
-    def convert(self, cells: np.ndarray) -> Converted:
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
+        """Check and transform [n, columns] cells; `ints(columns)` may supply the strict integers of
+        some columns (the same values and ok as parse_int_cells of those cells)."""
         raise NotImplementedError
 
 
@@ -122,10 +131,11 @@ class CriteoFormat(TextFormat):
     dense_names = CRITEO_DENSE
     sparse_names = CRITEO_SPARSE
 
-    def convert(self, cells: np.ndarray) -> Converted:
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
         label, label_ok = label_check(cells[:, 0], "label")
-        ints, ints_ok = int_columns(cells[:, 1:14], list(CRITEO_DENSE))
-        return Converted(log1p_clamped(ints), cells[:, 14:], label, [label_ok, ints_ok])
+        dense, ints_ok = int_columns(cells[:, 1:14], list(CRITEO_DENSE),
+                                     parsed=ints(list(range(1, 14))) if ints is not None else None)
+        return Converted(log1p_clamped(dense), cells[:, 14:], label, [label_ok, ints_ok])
 
 
 AVAZU_COLUMNS = (
@@ -164,7 +174,7 @@ class AvazuFormat(TextFormat):
     sparse_names = ("hour_of_day", "weekday", *AVAZU_COLUMNS[3:])
     header = b",".join(c.encode() for c in AVAZU_COLUMNS)
 
-    def convert(self, cells: np.ndarray) -> Converted:
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
         label, label_ok = label_check(cells[:, 1], "click")
         hour_cells = cells[:, 2]
         hour, weekday, hour_ok = avazu_hour_fields(hour_cells)
@@ -231,16 +241,21 @@ class KddFormat(TextFormat):
         else:
             self.delimiter, self.column_names, self.header = b"\t", KDD_COLUMNS, None
 
-    def convert(self, cells: np.ndarray) -> Converted:
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
+        def file_columns(columns: list[int]) -> list[int]:
+            return [_KDD_TEST_PUBLIC_ORDER[j] for j in columns] if self.test_public else columns
+
         if self.test_public:
             cells = cells[:, _KDD_TEST_PUBLIC_ORDER]
-        counts, counts_ok = int_columns(cells[:, [0, 1, 5, 6]], ["Click", "Impression", "Depth", "Position"])
+        counts, counts_ok = int_columns(cells[:, [0, 1, 5, 6]], ["Click", "Impression", "Depth", "Position"],
+                                        parsed=ints(file_columns([0, 1, 5, 6])) if ints is not None else None)
         clicks = counts[:, 0]
         click_cells = cells[:, 0]
         label_bad = (click_cells == b"") | (clicks < 0)
         label_ok = RowCheck(label_bad, lambda i: f"Click must be a count >= 0, found {show(click_cells[i])}")
         ids_ok = digit_columns(cells[:, KDD_ID_COLUMNS], [KDD_COLUMNS[j] for j in KDD_ID_COLUMNS])
-        user_ids, user_ok = parse_int_cells(cells[:, 11])
+        user_ids, user_ok = (parse_int_cells(cells[:, 11]) if ints is None
+                             else tuple(a[:, 0] for a in ints(file_columns([11]))))
         gender, age = self.profiles.lookup(np.where(user_ok & (cells[:, 11] != b""), user_ids, -1))
         sparse = np.concatenate([cells[:, KDD_ID_COLUMNS], gender[:, None], age[:, None]], axis=1)
         label = (clicks > 0).astype(np.float32)
@@ -418,8 +433,9 @@ class UserProfileFormat(TextFormat):
     dense_names = column_names
     sparse_names = ()
 
-    def convert(self, cells: np.ndarray) -> Converted:
-        values, ints_ok = int_columns(cells, list(self.column_names), allow_empty=False)
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
+        values, ints_ok = int_columns(cells, list(self.column_names), allow_empty=False,
+                                      parsed=ints([0, 1, 2]) if ints is not None else None)
         negative = RowCheck((values < 0).any(axis=1), lambda i: f"negative value in {show(b'|'.join(cells[i]))}")
         # "dense" carries the raw int64 values here; they index the profile tables.
         return Converted(values, cells[:, :0], np.zeros(len(cells), np.float32), [ints_ok, negative])

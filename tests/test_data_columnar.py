@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recpim.arch import data_formats
+from recpim.arch.data_parsing import parse_int_cells
 from recpim.arch.datasets import SPLITS, open_dataset
 from recpim.errors import DataError
 
@@ -190,3 +193,19 @@ def test_binary_column_cells_hold_the_exact_bytes():
     cells = binary_column_cells(column)
     assert cells.dtype == np.dtype("S4") and cells.tolist() == values[1:]
     assert binary_column_cells(pa.array([b"xy", b"zw"], pa.binary())).tolist() == [b"xy", b"zw"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.from_regex(rb"\A-?[0-9]{1,20}\Z"), st.binary(max_size=8),
+                          st.sampled_from([b"", b"-", b"+3", b" 7", b"1.5", b"12\0", b"1\x002", b"\xff1", b"-0"])),
+                min_size=1, max_size=30))
+def test_arrow_integers_equal_the_numpy_reference(cells):
+    import pyarrow as pa
+
+    from recpim.arch.data_columnar import arrow_int_parser, binary_column_cells
+
+    batch = pa.record_batch([pa.array(cells, pa.binary())], names=["c0"])
+    values, ok = arrow_int_parser(batch, len(cells))([0])
+    expected_values, expected_ok = parse_int_cells(binary_column_cells(batch.column(0)))
+    assert ok[:, 0].tolist() == expected_ok.tolist()
+    assert values[:, 0].tolist() == expected_values.tolist()
