@@ -194,11 +194,15 @@ class CtrDataset:
                 yield part
 
     def batches(self, split: str, batch_size: int, shuffle_seed: int | None = None,
-                drop_last: bool = False) -> Iterator[CtrBatch]:
+                drop_last: bool = False, shard: slice | None = None) -> Iterator[CtrBatch]:
         """CtrBatches of `batch_size` rows of one split (the last one shorter unless drop_last).
 
         Without shuffle_seed rows come in source order; with it, in a permutation fixed by the seed
-        (in memory: of the whole split; streamed: within each chunk, in chunk order)."""
+        (in memory: of the whole split; streamed: within each chunk, in chunk order). With `shard`,
+        each batch holds only those rows of the full batch (a data-parallel rank's part; the other
+        rows are never copied)."""
+        whole = slice(None)
+        shard = shard or whole
         split_code(split)
         if batch_size < 1:
             raise ConfigError("batches", [("batch_size", f"must be >= 1, got {batch_size}")])
@@ -209,7 +213,7 @@ class CtrDataset:
             order = np.arange(len(rows)) if rng is None else rng.permutation(len(rows))
             end = len(order) - len(order) % batch_size if drop_last else len(order)
             for start in range(0, end, batch_size):
-                yield rows.take(order[start:start + batch_size]).to_batch(copy=False)  # take copies
+                yield rows.take(order[start:start + batch_size][shard]).to_batch(copy=False)  # take copies
             return
         pending: list[ArrayChunk] = []
         pending_rows = 0
@@ -224,11 +228,12 @@ class CtrDataset:
                                                                                  self.schema.num_sparse)
             full = len(merged) - len(merged) % batch_size
             for start in range(0, full, batch_size):
-                yield merged.take(np.arange(start, start + batch_size)).to_batch(copy=False)
+                yield merged.take(np.arange(start, start + batch_size)[shard]).to_batch(copy=False)
             pending = [merged.take(np.arange(full, len(merged)))]
             pending_rows = len(pending[0])
         if pending_rows and not drop_last:
-            yield ArrayChunk.concat(pending, self.schema.num_dense, self.schema.num_sparse).to_batch(copy=False)
+            rest = ArrayChunk.concat(pending, self.schema.num_dense, self.schema.num_sparse)
+            yield (rest if shard is whole else rest.take(np.arange(len(rest))[shard])).to_batch(copy=False)
 
     def materialize(self, split: str) -> CtrBatch:
         """The whole split as one CtrBatch (for data that fits in memory; copies, never shares)."""

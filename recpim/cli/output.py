@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
-notes = Console(stderr=True, soft_wrap=True)  # what a command says about its inputs: stderr, so --json stays plain on stdout
+# What a command says about its inputs goes to stderr, so --json stays plain on stdout.
+notes = Console(stderr=True, soft_wrap=True)
 
 
 def print_bad_rows(dataset: Any, examples: int = 5) -> None:
