@@ -109,6 +109,11 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("local", "--backend", help="local (process pool), ray or serial."),
         address: str | None = typer.Option(None, "--address", help="Ray cluster address host:port."),
         workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel evaluations."),
+        device: str = typer.Option("cpu", "--device", help="where workers score candidates: auto | cpu | cuda | "
+                                                           "cuda:N (with Ray, on the machine running the task)"),
+        gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0,
+                                              help="GPUs Ray reserves for each evaluation (0.25: four share one); "
+                                                   "--backend ray only"),
         seed: int | None = typer.Option(None, "--seed", min=0, help="Seed of the evolution (default 0)."),
         preset: str | None = typer.Option(None, "--preset", help="nasrec: NASRec's sizes (population 128, sample "
                                                                  "64, 8 children; budget 128 + 240 x 8 = 2048)."),
@@ -146,7 +151,8 @@ def register(app: typer.Typer) -> None:
             budget = NASREC.budget_for_generations(NASREC_GENERATIONS)
         try:
             result = run_search(settings, budget, location, resume=resume, backend=backend, workers=workers,
-                                address=address, progress=not as_json, top_k=top_k)
+                                address=address, progress=not as_json, top_k=top_k, device=device,
+                                gpus_per_worker=gpus_per_worker)
         except KeyboardInterrupt:
             console.print(f"[yellow]interrupted[/]: every finished candidate is in {location}; continue with "
                           f"recpim search --resume --study {location}")
