@@ -84,7 +84,8 @@ class CachedSource:
         arrays = {}
         for name, dtype in _ARRAYS:
             shape = (rows, widths[name]) if name in widths else (rows,)
-            arrays[name] = (np.memmap(entry / f"{name}.bin", dtype=dtype, mode="r", shape=shape) if rows
+            # A plain ndarray over the mapping: indexing the np.memmap subclass cost twice as much (measured).
+            arrays[name] = (np.asarray(np.memmap(entry / f"{name}.bin", dtype=dtype, mode="r", shape=shape)) if rows
                             else np.zeros(shape, dtype))
         start = 0
         for length in meta["chunk_lengths"]:

@@ -4,8 +4,8 @@ On a generated Criteo-format TSV (label, 13 integers with 20 % empty, 26 eight-h
 10 % empty; written once to --workdir, never into the repository):
 (a) parse + hash rows/s of one complete pass with each reader (pyarrow columnar, per-row Python),
     median of --repeats runs, one torch/pyarrow thread;
-(b) rows/s of a pass read back from the memmap cache (median of --repeats), the rows copied into
-    memory as a training pass would (ArrayChunk.take);
+(b) rows/s of a pass read back from the memmap cache (median of --repeats): every chunk's train
+    rows copied out of the mapping into memory (ArrayChunk.take), as a training pass gets them;
 (c) peak RSS of one streamed pass over --rows and over --memory-rows rows, each in a fresh
     process (streaming means memory flat in the number of rows).
 
@@ -59,8 +59,8 @@ def one_pass(spec: str, reader: str, cache_dir: Path | None = None) -> tuple[flo
     dataset = open_dataset(spec, reader=reader, max_cached_rows=0, cache_dir=cache_dir)
     began = time.perf_counter()
     rows = 0
-    for chunk in dataset.chunks("train"):
-        rows += len(chunk.take(np.arange(len(chunk))))  # rows in memory, as batches would have them
+    for chunk in dataset.chunks("train"):  # each chunk is the split's rows copied into memory (ArrayChunk.take)
+        rows += len(chunk)
     seconds = time.perf_counter() - began
     return seconds, dataset.bad_rows.rows_good
 
