@@ -259,10 +259,14 @@ def iter_arrow_chunks(source: TextFileSource, report: BadRowReport) -> Iterator[
                 problem = empty_row if bool((cells[k] == b"").all()) else None
                 bad.append((int(row_index[k]), problem, partial(_first_problem, converted.checks, int(k))))
             report_bad(bad)
-            keep_rows = ~failed
-            good = ArrayChunk(converted.dense[keep_rows], hash_cells(converted.sparse_cells[keep_rows],
-                                                                     source.vocab_sizes),
-                              converted.label[keep_rows], row_index[keep_rows])
+            if failed.any():
+                keep_rows = ~failed
+                good = ArrayChunk(converted.dense[keep_rows], hash_cells(converted.sparse_cells[keep_rows],
+                                                                         source.vocab_sizes),
+                                  converted.label[keep_rows], row_index[keep_rows])
+            else:  # the common case: no copies
+                good = ArrayChunk(converted.dense, hash_cells(converted.sparse_cells, source.vocab_sizes),
+                                  converted.label, row_index)
             report.rows_good += len(good)
             rows_hi = row_end
             yield from rechunker.add(good)

@@ -163,9 +163,14 @@ def hash_cells(cells: np.ndarray, vocab_sizes: tuple[int, ...] | list[int]) -> n
     start = np.array([fnv1a_64(f"{f}:".encode()) for f in range(num_fields)], dtype=np.uint64)
     state = np.broadcast_to(start, (n, num_fields)).copy()
     prime, one = np.uint64(FNV_PRIME), np.uint64(1)
-    for plane in planes:
+    nonzero = planes != 0
+    absent = ~nonzero[0]  # empty cells: their state is replaced by the reserved id below
+    for has_byte, plane in zip(nonzero, planes, strict=True):
         state ^= plane  # a NUL byte XORs nothing ...
-        state *= np.where(plane != 0, prime, one)  # ... and multiplies by 1: skipped, as in the reference
+        if (has_byte | absent).all():  # no NUL among the cells that count (fixed-width ids): plain FNV step
+            state *= prime
+        else:
+            state *= np.where(has_byte, prime, one)  # ... and multiplies by 1: skipped, as in the reference
     vocab = np.asarray(vocab_sizes, dtype=np.uint64)
     ids = (np.uint64(1) + state % np.maximum(vocab - np.uint64(1), np.uint64(1))).astype(np.int64)
     ids[:, vocab == 1] = 0
