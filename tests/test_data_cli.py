@@ -4,6 +4,7 @@ and name a truncated gzip file instead of printing a bare "Aborted."."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -41,8 +42,10 @@ def test_train_stops_above_the_bad_row_fraction_and_reports_them_below(tmp_path)
     assert "too many bad rows, 4 of 200 read (2.00%)" in str(result.exception)
     assert f"{path}:3: expected 40 columns" in str(result.exception)
     result = runner.invoke(app, [*TRAIN, "--data", f"criteo:{path}", "--out", str(tmp_path / "b.pt"),
-                                 "--max-bad-rows-fraction", "0.05"])
+                                 "--max-bad-rows-fraction", "0.05", "--device", "cpu", "--precision", "fp32"])
     assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)  # the notes on the data go to stderr
+    assert (summary["bad_rows"], summary["device"], summary["precision"], summary["ranks"]) == (4, "cpu", "fp32", 1)
     assert "196 good rows, 4 bad row(s) skipped (2.000%)" in result.output
     assert f"{path}:3, {path}:50, {path}:51, {path}:199" in result.output
 
