@@ -169,14 +169,15 @@ def _progress(enabled: bool):
 def run_search(settings: SearchSettings | None, budget: int | None, study: str | Path, resume: bool = False,
                backend: str = "local", workers: int | None = None, address: str | None = None,
                progress: bool = True, top_k: int = 10, resimulate: bool = True, device: str = "cpu",
-               gpus_per_worker: float = 0.0) -> SearchResult:
+               gpus_per_worker: float = 0.0, max_bad_rows_fraction: float = 0.01) -> SearchResult:
     """Run (or, resume=True, continue) the co-search until `budget` candidates are evaluated.
 
     With resume, `settings` may be None (the study's are used) and `budget` None (the study's
     last budget). Ctrl-C stops the search; every candidate evaluated so far is in the study.
     resimulate: run each front point through the discrete-event simulator (result.front_reports).
     device: where the workers score candidates (not part of the settings: a study resumes on any
-    device); gpus_per_worker: GPUs the Ray backend reserves per task."""
+    device); gpus_per_worker: GPUs the Ray backend reserves per task; max_bad_rows_fraction: the
+    workers' limit on malformed data rows (open_dataset)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -201,7 +202,7 @@ def run_search(settings: SearchSettings | None, budget: int | None, study: str |
 
     if backend != "ray":  # refuse a bad --device here, not in every worker (Ray's machines may differ from this one)
         resolve_device(device)
-    context = replace(settings.eval_context(), device=device)
+    context = replace(settings.eval_context(), device=device, max_bad_rows_fraction=max_bad_rows_fraction)
     worker_count = workers or (default_workers() if backend == "local" else None)
     threads = max(1, default_workers() // worker_count) if backend == "local" else None
     first_open = settings.evolution.generation_indices(evolution.generation).start

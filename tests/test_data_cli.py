@@ -61,3 +61,23 @@ def test_truncated_gzip_is_named_not_aborted(tmp_path):
     assert "Aborted" not in done.stderr + done.stdout
     assert f"error: {truncated}: the gzip stream is truncated or corrupt" in done.stderr
     assert "compressed bytes read" in done.stderr and "after line " in done.stderr
+
+
+@needs_data
+def test_search_checks_its_data_before_starting_workers(tmp_path):
+    path = criteo_with_bad_rows(tmp_path)
+    runner = CliRunner()
+    checkpoint = tmp_path / "s.pt"
+    trained = runner.invoke(app, [*TRAIN, "--data", f"criteo:{path}", "--max-bad-rows-fraction", "0.05",
+                                  "--out", str(checkpoint)])
+    assert trained.exit_code == 0, trained.output
+    result = runner.invoke(app, ["search", "--supernet", str(checkpoint), "--data", f"criteo:{path}", "--budget", "2",
+                                 "--backend", "serial", "--out", str(tmp_path / "search"), "--json"])
+    assert isinstance(result.exception, DataError)
+    assert "too many bad rows, 4 of 200 read" in str(result.exception)
+    assert not (tmp_path / "search" / "study.db").exists()  # stopped before the study was created
+    result = runner.invoke(app, ["search", "--supernet", str(checkpoint), "--data", f"criteo:{path}", "--budget", "2",
+                                 "--backend", "serial", "--out", str(tmp_path / "search"), "--no-report",
+                                 "--score-rows", "16", "--finetune-steps", "0", "--max-bad-rows-fraction", "0.05"])
+    assert result.exit_code == 0, result.output
+    assert "196 good rows, 4 bad row(s) skipped" in result.output
