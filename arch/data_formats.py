@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from recpim.arch.data_parsing import (
 from recpim.errors import DataError
 
 ON_BAD_ROW = ("skip", "error")
+READERS = ("auto", "arrow", "python")
+"""auto: pyarrow's columnar reader when pyarrow is installed, else the per-row Python reader."""
 
 
 def open_binary(path: Path) -> BinaryIO:
@@ -62,9 +65,16 @@ def label_check(cells: np.ndarray, name: str) -> tuple[np.ndarray, RowCheck]:
     return (cells == b"1").astype(np.float32), RowCheck(~ok, lambda i: f"{name} must be 0 or 1, found {show(cells[i])}")
 
 
-def int_columns(cells: np.ndarray, names: list[str], *, allow_empty: bool = True) -> tuple[np.ndarray, RowCheck]:
-    """Strict integers of [n, k] cells; the check names the first offending column of a row."""
-    values, ok = parse_int_cells(cells)
+IntParser = Callable[[list[int]], tuple[np.ndarray, np.ndarray]]
+"""Strict integers (values, ok) of some columns of a block, as parse_int_cells computes them from
+the block's cells (the columnar reader computes the same with pyarrow, data_columnar.py)."""
+
+
+def int_columns(cells: np.ndarray, names: list[str], *, allow_empty: bool = True,
+                parsed: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, RowCheck]:
+    """Strict integers of [n, k] cells (or their `parsed` values and ok); the check names the first
+    offending column of a row."""
+    values, ok = parse_int_cells(cells) if parsed is None else parsed
     if not allow_empty:
         ok &= cells != b""
 
@@ -101,7 +111,9 @@ class TextFormat:
     def num_columns(self) -> int:
         return len(self.column_names)
 
-    def convert(self, cells: np.ndarray) -> Converted:
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
+        """Check and transform [n, columns] cells; `ints(columns)` may supply the strict integers of
+        some columns (the same values and ok as parse_int_cells of those cells)."""
         raise NotImplementedError
 
 
@@ -119,10 +131,11 @@ class CriteoFormat(TextFormat):
     dense_names = CRITEO_DENSE
     sparse_names = CRITEO_SPARSE
 
-    def convert(self, cells: np.ndarray) -> Converted:
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
         label, label_ok = label_check(cells[:, 0], "label")
-        ints, ints_ok = int_columns(cells[:, 1:14], list(CRITEO_DENSE))
-        return Converted(log1p_clamped(ints), cells[:, 14:], label, [label_ok, ints_ok])
+        dense, ints_ok = int_columns(cells[:, 1:14], list(CRITEO_DENSE),
+                                     parsed=ints(list(range(1, 14))) if ints is not None else None)
+        return Converted(log1p_clamped(dense), cells[:, 14:], label, [label_ok, ints_ok])
 
 
 AVAZU_COLUMNS = (
@@ -161,7 +174,7 @@ class AvazuFormat(TextFormat):
     sparse_names = ("hour_of_day", "weekday", *AVAZU_COLUMNS[3:])
     header = b",".join(c.encode() for c in AVAZU_COLUMNS)
 
-    def convert(self, cells: np.ndarray) -> Converted:
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
         label, label_ok = label_check(cells[:, 1], "click")
         hour_cells = cells[:, 2]
         hour, weekday, hour_ok = avazu_hour_fields(hour_cells)
@@ -228,16 +241,21 @@ class KddFormat(TextFormat):
         else:
             self.delimiter, self.column_names, self.header = b"\t", KDD_COLUMNS, None
 
-    def convert(self, cells: np.ndarray) -> Converted:
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
+        def file_columns(columns: list[int]) -> list[int]:
+            return [_KDD_TEST_PUBLIC_ORDER[j] for j in columns] if self.test_public else columns
+
         if self.test_public:
             cells = cells[:, _KDD_TEST_PUBLIC_ORDER]
-        counts, counts_ok = int_columns(cells[:, [0, 1, 5, 6]], ["Click", "Impression", "Depth", "Position"])
+        counts, counts_ok = int_columns(cells[:, [0, 1, 5, 6]], ["Click", "Impression", "Depth", "Position"],
+                                        parsed=ints(file_columns([0, 1, 5, 6])) if ints is not None else None)
         clicks = counts[:, 0]
         click_cells = cells[:, 0]
         label_bad = (click_cells == b"") | (clicks < 0)
         label_ok = RowCheck(label_bad, lambda i: f"Click must be a count >= 0, found {show(click_cells[i])}")
         ids_ok = digit_columns(cells[:, KDD_ID_COLUMNS], [KDD_COLUMNS[j] for j in KDD_ID_COLUMNS])
-        user_ids, user_ok = parse_int_cells(cells[:, 11])
+        user_ids, user_ok = (parse_int_cells(cells[:, 11]) if ints is None
+                             else tuple(a[:, 0] for a in ints(file_columns([11]))))
         gender, age = self.profiles.lookup(np.where(user_ok & (cells[:, 11] != b""), user_ids, -1))
         sparse = np.concatenate([cells[:, KDD_ID_COLUMNS], gender[:, None], age[:, None]], axis=1)
         label = (clicks > 0).astype(np.float32)
@@ -248,7 +266,7 @@ class KddFormat(TextFormat):
 # Reading
 # ---------------------------------------------------------------------------------------------
 
-def _raise_bad_row(bad: BadRow) -> None:
+def raise_bad_row(bad: BadRow) -> None:
     raise DataError(f"{bad} (pass on_bad_row='skip' to count and skip malformed rows)")
 
 
@@ -284,7 +302,7 @@ def check_lines(fmt: TextFormat, lines: list[bytes], first_line: int, path: str,
             problem = next(check.describe(k) for check in converted.checks if check.failed[k])
         bad = BadRow(path, first_line + int(p), problem)
         if on_bad_row == "error":
-            _raise_bad_row(bad)
+            raise_bad_row(bad)
         report.examples.append(bad)
     report.count += len(bad_positions)
     report.rows_good += len(good)
@@ -300,20 +318,56 @@ def parse_lines(fmt: TextFormat, lines: list[bytes], first_line: int, first_row:
                       first_row + good.astype(np.int64))
 
 
+def lines_before_gzip_failure(path: Path) -> int | None:
+    """Complete lines gzip decodes before its stream fails (pyarrow reads whole blocks, so it
+    cannot say which line it reached)."""
+    lines = 0
+    try:
+        with gzip.open(path, "rb") as handle:
+            while block := handle.read(1 << 14):  # a failing read returns nothing: small reads lose few lines
+                lines += block.count(b"\n")
+    except (EOFError, OSError, zlib.error):
+        return lines
+    return None  # gzip reads it whole: the failure was elsewhere
+
+
+def _read_failure(path: Path, handle: BinaryIO, error: BaseException, line: int) -> DataError:
+    """What went wrong reading `path` (a truncated or corrupt gzip stream, mostly), and where."""
+    raw = getattr(handle, "fileobj", None)  # a GzipFile's compressed file
+    gzipped = raw is not None
+    offset = (raw if gzipped else handle).tell() if not handle.closed else None
+    if gzipped:
+        line = max(line, lines_before_gzip_failure(path) or 0)
+    where = f"after line {line}" + (f", {offset} compressed bytes read" if gzipped else f", byte {offset}")
+    what = ("the gzip stream is truncated or corrupt (was the download or copy cut short?)" if gzipped
+            else "the file could not be read")
+    return DataError(f"{path}: {what} {where}: {type(error).__name__}: {error}")
+
+
 def iter_lines(path: Path, chunk_rows: int, skip_lines: int = 0) -> Iterator[tuple[int, list[bytes]]]:
-    """(first line number, lines) chunks of up to `chunk_rows` lines after `skip_lines` header lines."""
+    """(first line number, lines) chunks of up to `chunk_rows` lines after `skip_lines` header lines.
+
+    A truncated or corrupt gzip file is a DataError naming the file and the line reached (gzip's
+    own EOFError would reach the command line as a bare "Aborted.")."""
     with open_binary(path) as handle:
-        for _ in range(skip_lines):
-            handle.readline()
-        line_number = skip_lines + 1
-        while lines := list(itertools.islice(handle, chunk_rows)):
-            yield line_number, lines
-            line_number += len(lines)
+        line_number = 1
+        try:
+            for _ in range(skip_lines):
+                handle.readline()
+            line_number = skip_lines + 1
+            while lines := list(itertools.islice(handle, chunk_rows)):
+                yield line_number, lines
+                line_number += len(lines)
+        except (EOFError, OSError, zlib.error) as error:
+            raise _read_failure(path, handle, error, line_number - 1) from None
 
 
 def read_first_line(path: Path) -> bytes:
     with open_binary(path) as handle:
-        return handle.readline().rstrip(b"\r\n")
+        try:
+            return handle.readline().rstrip(b"\r\n")
+        except (EOFError, OSError, zlib.error) as error:
+            raise _read_failure(path, handle, error, 0) from None
 
 
 @dataclass
@@ -327,10 +381,23 @@ class TextFileSource:
     chunk_rows: int = 32_768
     max_rows: int | None = None  # read only the first max_rows data rows (None: all)
     side_file_bad_rows: BadRowReport | None = None  # side-file problems, reported on every pass
+    reader: str = "auto"  # READERS: who splits the lines (data_columnar.py), same rows either way
+
+    def resolved_reader(self) -> str:
+        from recpim.arch.data_columnar import arrow_available
+
+        if self.reader not in READERS:
+            raise DataError(f"unknown reader {self.reader!r}; allowed: {', '.join(READERS)}")
+        if self.reader == "auto":
+            return "arrow" if arrow_available() else "python"
+        if self.reader == "arrow" and not arrow_available():
+            raise DataError("reader 'arrow' needs pyarrow (pip install pyarrow); reader 'python' needs nothing")
+        return self.reader
 
     def iter_chunks(self, report: BadRowReport) -> Iterator[ArrayChunk]:
         if self.side_file_bad_rows is not None:
             report.count += self.side_file_bad_rows.count
+            report.side_rows_read += self.side_file_bad_rows.rows_read
             report.examples += self.side_file_bad_rows.examples[: report.max_examples - len(report.examples)]
         skip = 0
         if self.fmt.header is not None:
@@ -339,6 +406,11 @@ class TextFileSource:
                 raise DataError(f"{self.path}:1: header {show(first, 200)} is not the {self.fmt.name} header "
                                 f"{show(self.fmt.header, 400)}")
             skip = 1
+        if self.resolved_reader() == "arrow":
+            from recpim.arch.data_columnar import iter_arrow_chunks
+
+            yield from iter_arrow_chunks(self, report)
+            return
         row = 0
         for first_line, lines in iter_lines(self.path, self.chunk_rows, skip):
             if self.max_rows is not None:
@@ -361,8 +433,9 @@ class UserProfileFormat(TextFormat):
     dense_names = column_names
     sparse_names = ()
 
-    def convert(self, cells: np.ndarray) -> Converted:
-        values, ints_ok = int_columns(cells, list(self.column_names), allow_empty=False)
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
+        values, ints_ok = int_columns(cells, list(self.column_names), allow_empty=False,
+                                      parsed=ints([0, 1, 2]) if ints is not None else None)
         negative = RowCheck((values < 0).any(axis=1), lambda i: f"negative value in {show(b'|'.join(cells[i]))}")
         # "dense" carries the raw int64 values here; they index the profile tables.
         return Converted(values, cells[:, :0], np.zeros(len(cells), np.float32), [ints_ok, negative])

@@ -96,6 +96,7 @@ class BadRowReport:
     count: int = 0  # bad rows, side files (KDD's user profiles) included
     rows_read: int = 0  # data rows read, good and bad (header lines excluded)
     rows_good: int = 0  # data rows kept
+    side_rows_read: int = 0  # rows of side files (KDD's user profiles), good and bad
     examples: list[BadRow] = field(default_factory=list)
     max_examples: int = 20
 
@@ -103,6 +104,11 @@ class BadRowReport:
         self.count += 1
         if len(self.examples) < self.max_examples:
             self.examples.append(bad)
+
+    @property
+    def bad_fraction(self) -> float:
+        """Bad rows over all rows read (side files included)."""
+        return self.count / max(self.rows_read + self.side_rows_read, 1)
 
     def summary(self) -> str:
         head = f"{self.count} bad row(s); {self.rows_good} good of {self.rows_read} data rows read"
@@ -113,6 +119,7 @@ class BadRowReport:
             "count": self.count,
             "rows_read": self.rows_read,
             "rows_good": self.rows_good,
+            "side_rows_read": self.side_rows_read,
             "examples": [{"path": b.path, "line": b.line, "problem": b.problem} for b in self.examples],
         }
 
@@ -156,9 +163,14 @@ def hash_cells(cells: np.ndarray, vocab_sizes: tuple[int, ...] | list[int]) -> n
     start = np.array([fnv1a_64(f"{f}:".encode()) for f in range(num_fields)], dtype=np.uint64)
     state = np.broadcast_to(start, (n, num_fields)).copy()
     prime, one = np.uint64(FNV_PRIME), np.uint64(1)
-    for plane in planes:
+    nonzero = planes != 0
+    absent = ~nonzero[0]  # empty cells: their state is replaced by the reserved id below
+    for has_byte, plane in zip(nonzero, planes, strict=True):
         state ^= plane  # a NUL byte XORs nothing ...
-        state *= np.where(plane != 0, prime, one)  # ... and multiplies by 1: skipped, as in the reference
+        if (has_byte | absent).all():  # no NUL among the cells that count (fixed-width ids): plain FNV step
+            state *= prime
+        else:
+            state *= np.where(has_byte, prime, one)  # ... and multiplies by 1: skipped, as in the reference
     vocab = np.asarray(vocab_sizes, dtype=np.uint64)
     ids = (np.uint64(1) + state % np.maximum(vocab - np.uint64(1), np.uint64(1))).astype(np.int64)
     ids[:, vocab == 1] = 0

@@ -9,6 +9,15 @@ the same on every pass, streamed or in memory. On first use the dataset reads up
 `max_cached_rows` rows: if the whole source fits, it stays in memory as parsed arrays (later
 epochs never reparse, shuffles are full permutations); otherwise every pass streams the file in
 `chunk_rows` chunks in constant memory (shuffles permute rows within each chunk).
+
+Text files are split by pyarrow's streaming CSV reader when pyarrow is installed (`reader="auto"`,
+data_columnar.py), else by the per-row Python reader; both give the same rows. With `cache_dir`
+the first complete pass writes the parsed rows as numpy memmaps (data_cache.py) and every later
+pass, in this run or a later one, reads them instead of the text.
+
+Bad rows are never dropped silently: every complete pass counts them (`bad_rows`), and a pass
+whose bad rows exceed `max_bad_rows_fraction` of the rows read (default 1 %) stops with a
+DataError naming the count and the first lines.
 """
 
 from __future__ import annotations
@@ -19,7 +28,16 @@ from typing import Protocol
 
 import numpy as np
 
-from recpim.arch.data_formats import ON_BAD_ROW, AvazuFormat, CriteoFormat, KddFormat, TextFileSource, kdd_source
+from recpim.arch.data_cache import CachedSource
+from recpim.arch.data_formats import (
+    ON_BAD_ROW,
+    READERS,
+    AvazuFormat,
+    CriteoFormat,
+    KddFormat,
+    TextFileSource,
+    kdd_source,
+)
 from recpim.arch.data_parsing import (
     SPLITS,
     ArrayChunk,
@@ -41,6 +59,7 @@ DEFAULT_SYNTHETIC_ROWS = 100_000
 DEFAULT_CHUNK_ROWS = 32_768  # ~150 MB of transient parse state for Criteo rows
 DEFAULT_MAX_CACHED_ROWS = 1_000_000  # ~270 MB of parsed Criteo rows
 DATASET_KINDS = ("synthetic", "criteo", "avazu", "kdd12")
+DEFAULT_MAX_BAD_ROWS_FRACTION = 0.01
 
 
 class ChunkSource(Protocol):
@@ -64,8 +83,11 @@ class CtrDataset:
     def __init__(self, name: str, schema: DatasetSchema, source: ChunkSource, *, seed: int = 0,
                  split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
                  max_cached_rows: int = DEFAULT_MAX_CACHED_ROWS, max_bad_examples: int = 20,
-                 notes: list[str] | None = None):
+                 max_bad_rows_fraction: float = DEFAULT_MAX_BAD_ROWS_FRACTION, notes: list[str] | None = None):
+        if not 0.0 <= max_bad_rows_fraction <= 1.0:
+            raise ConfigError("dataset", [("max_bad_rows_fraction", f"must be in [0, 1], got {max_bad_rows_fraction}")])
         self.name = name
+        self.max_bad_rows_fraction = max_bad_rows_fraction
         self.schema = schema
         self.seed = seed
         self.split_fractions = check_split_fractions(split_fractions)
@@ -94,6 +116,12 @@ class CtrDataset:
             yield chunk, splits
         if report.rows_good == 0:
             raise DataError(f"{self.name}: no valid rows ({report.summary()})")
+        if report.bad_fraction > self.max_bad_rows_fraction:
+            read = report.rows_read + report.side_rows_read
+            raise DataError(f"{self.name}: too many bad rows, {report.count} of {read} read "
+                            f"({report.bad_fraction:.2%}) exceed max_bad_rows_fraction={self.max_bad_rows_fraction:g}"
+                            " (--max-bad-rows-fraction; 1 accepts any number)\n"
+                            f"{report.summary()}")
         self._report = report
         self._split_sizes = dict(zip(SPLITS, sizes.tolist(), strict=True))
 
@@ -140,6 +168,11 @@ class CtrDataset:
         assert self._report is not None
         return self._report
 
+    @property
+    def bad_rows_so_far(self) -> BadRowReport | None:
+        """The bad-row report of the last complete pass, without reading anything (None: none yet)."""
+        return self._report
+
     def split_sizes(self) -> dict[str, int]:
         """Rows per split (may read the whole source once, as `bad_rows`)."""
         self.bad_rows  # noqa: B018 -- completes a pass if needed
@@ -161,11 +194,15 @@ class CtrDataset:
                 yield part
 
     def batches(self, split: str, batch_size: int, shuffle_seed: int | None = None,
-                drop_last: bool = False) -> Iterator[CtrBatch]:
+                drop_last: bool = False, shard: slice | None = None) -> Iterator[CtrBatch]:
         """CtrBatches of `batch_size` rows of one split (the last one shorter unless drop_last).
 
         Without shuffle_seed rows come in source order; with it, in a permutation fixed by the seed
-        (in memory: of the whole split; streamed: within each chunk, in chunk order)."""
+        (in memory: of the whole split; streamed: within each chunk, in chunk order). With `shard`,
+        each batch holds only those rows of the full batch (a data-parallel rank's part; the other
+        rows are never copied)."""
+        whole = slice(None)
+        shard = shard or whole
         split_code(split)
         if batch_size < 1:
             raise ConfigError("batches", [("batch_size", f"must be >= 1, got {batch_size}")])
@@ -176,7 +213,7 @@ class CtrDataset:
             order = np.arange(len(rows)) if rng is None else rng.permutation(len(rows))
             end = len(order) - len(order) % batch_size if drop_last else len(order)
             for start in range(0, end, batch_size):
-                yield rows.take(order[start:start + batch_size]).to_batch(copy=False)  # take copies
+                yield rows.take(order[start:start + batch_size][shard]).to_batch(copy=False)  # take copies
             return
         pending: list[ArrayChunk] = []
         pending_rows = 0
@@ -191,11 +228,12 @@ class CtrDataset:
                                                                                  self.schema.num_sparse)
             full = len(merged) - len(merged) % batch_size
             for start in range(0, full, batch_size):
-                yield merged.take(np.arange(start, start + batch_size)).to_batch(copy=False)
+                yield merged.take(np.arange(start, start + batch_size)[shard]).to_batch(copy=False)
             pending = [merged.take(np.arange(full, len(merged)))]
             pending_rows = len(pending[0])
         if pending_rows and not drop_last:
-            yield ArrayChunk.concat(pending, self.schema.num_dense, self.schema.num_sparse).to_batch(copy=False)
+            rest = ArrayChunk.concat(pending, self.schema.num_dense, self.schema.num_sparse)
+            yield (rest if shard is whole else rest.take(np.arange(len(rest))[shard])).to_batch(copy=False)
 
     def materialize(self, split: str) -> CtrBatch:
         """The whole split as one CtrBatch (for data that fits in memory; copies, never shares)."""
@@ -230,21 +268,27 @@ def _check_schema(kind: str, schema: DatasetSchema, num_dense: int, num_sparse: 
 def open_dataset(spec: str, schema: DatasetSchema | None = None, on_bad_row: str = "skip", seed: int = 0, *,
                  split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), chunk_rows: int = DEFAULT_CHUNK_ROWS,
                  max_rows: int | None = None, max_cached_rows: int = DEFAULT_MAX_CACHED_ROWS,
-                 max_bad_examples: int = 20) -> CtrDataset:
+                 max_bad_examples: int = 20, max_bad_rows_fraction: float = DEFAULT_MAX_BAD_ROWS_FRACTION,
+                 reader: str = "auto", cache_dir: str | Path | None = None) -> CtrDataset:
     """Open a CTR dataset by spec (rows are read on first use; KDD's user profile file at once).
 
     schema: vocabulary sizes (and widths) to hash into; defaults to the format's schema
     (criteo_schema(), avazu_schema(), kdd_schema(), synthetic_schema()). on_bad_row: "skip" counts
     malformed rows in `bad_rows` and goes on, "error" raises DataError at the first. seed: the
     split (and, for synthetic data, the draw). max_rows: read only the first rows of a file.
+    max_bad_rows_fraction: a complete pass with more bad rows than this fraction of the rows read
+    is a DataError. reader: "auto" (pyarrow when installed), "arrow" or "python" (same rows).
+    cache_dir: keep the parsed rows of text files there (memmaps; data_cache.py).
     """
     kind, rest = _parse_spec(spec)
     if on_bad_row not in ON_BAD_ROW:
         raise ConfigError("dataset", [("on_bad_row", f"{on_bad_row!r}: allowed are {', '.join(ON_BAD_ROW)}")])
     if chunk_rows < 1:
         raise ConfigError("dataset", [("chunk_rows", f"must be >= 1, got {chunk_rows}")])
+    if reader not in READERS:
+        raise ConfigError("dataset", [("reader", f"{reader!r}: allowed are {', '.join(READERS)}")])
     common = dict(seed=seed, split_fractions=split_fractions, max_cached_rows=max_cached_rows,
-                  max_bad_examples=max_bad_examples)
+                  max_bad_examples=max_bad_examples, max_bad_rows_fraction=max_bad_rows_fraction)
     if kind == "synthetic":
         rows_text, _, task = rest.partition(":")
         try:
@@ -270,7 +314,7 @@ def open_dataset(spec: str, schema: DatasetSchema | None = None, on_bad_row: str
                                  "kdd12": (KddFormat, kdd_schema)}[kind]
     schema = schema or default_schema()
     _check_schema(kind, schema, len(fmt_class.dense_names), len(fmt_class.sparse_names))
-    options = dict(chunk_rows=chunk_rows, max_rows=max_rows)
+    options = dict(chunk_rows=chunk_rows, max_rows=max_rows, reader=reader)
     notes: list[str] = []
     if kind == "kdd12":
         source, notes = kdd_source(path, schema.vocab_sizes, on_bad_row, **options)
@@ -278,4 +322,6 @@ def open_dataset(spec: str, schema: DatasetSchema | None = None, on_bad_row: str
         if path.is_dir():
             raise DataError(f"{kind}:PATH must name a file, {path} is a directory")
         source = TextFileSource(path, fmt_class(), schema.vocab_sizes, on_bad_row, **options)
-    return CtrDataset(f"{kind}:{source.path}", schema, source, notes=notes, **common)
+    name = f"{kind}:{source.path}"
+    chunks: ChunkSource = source if cache_dir is None else CachedSource(source, Path(cache_dir).expanduser())
+    return CtrDataset(name, schema, chunks, notes=notes, **common)

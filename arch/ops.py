@@ -67,8 +67,10 @@ def fake_quantize(x: torch.Tensor, bits: int | None, reference: torch.Tensor | N
     gradient. The scale maps max|reference| (default: max|x|) to the largest level 2^(bits-1) - 1."""
     if bits is None or bits >= 32:
         return x
+    if x.dtype in (torch.float16, torch.bfloat16):  # mixed precision: the levels are exact in fp32 only
+        x = x.float()
     levels = max(2 ** (bits - 1) - 1, 1)
-    reference = x if reference is None else reference
+    reference = x if reference is None else reference.float()
     scale = reference.detach().abs().amax().clamp_min(1e-12) / levels
     q = torch.clamp(torch.round(x / scale), -levels, levels) * scale
     return x + (q - x).detach()

@@ -167,7 +167,7 @@ def evaluate(logits_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ba
     with torch.inference_mode():
         for start in range(0, len(batch.label), batch_size):
             outputs.append(logits_fn(batch.dense[start:start + batch_size], batch.sparse[start:start + batch_size]))
-    logits = torch.cat(outputs).to(torch.float64).numpy()
+    logits = torch.cat(outputs).to("cpu", torch.float64).numpy()
     labels = batch.label.numpy()
     return log_loss(labels, logits), roc_auc(labels, logits)
 
@@ -207,13 +207,15 @@ def _finetune(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset, ste
                                                                                           * steps))))
     bits = Supernet.block_bits(subnet, quant)[-1]
 
+    device = next(supernet.parameters()).device
+
     def body(batch: CtrBatch) -> torch.Tensor:
         with torch.no_grad():
-            d, s = supernet.last_outputs(batch.dense, batch.sparse, subnet, quant)
+            d, s = supernet.last_outputs(batch.dense.to(device), batch.sparse.to(device), subnet, quant)
             return torch.cat([d, s.flatten(1)], dim=1)
 
     for features, labels in _finetune_batches(dataset, recipe, seed, steps, body):
-        loss = F.binary_cross_entropy_with_logits(head(features, quant=bits).squeeze(-1), labels)
+        loss = F.binary_cross_entropy_with_logits(head(features, quant=bits).squeeze(-1), labels.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if recipe.grad_clip_norm is not None:
@@ -266,13 +268,15 @@ def score_subnet(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset, 
         head = finetune_logit(supernet, subnet, dataset, finetune_steps, quant=quant, seed=seed,
                               recipe=finetune) if finetune_steps else None
         finetune_seconds = time.perf_counter() - tuning_began
+        device = next(supernet.parameters()).device  # the data comes from the CPU
         if head is None:
             def logits(dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
-                return supernet(dense, sparse, subnet, quant=quant, crossbar=crossbar)
+                return supernet(dense.to(device), sparse.to(device), subnet, quant=quant, crossbar=crossbar)
         else:
             bits = Supernet.block_bits(subnet, quant)[-1]
 
             def logits(dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+                dense, sparse = dense.to(device), sparse.to(device)
                 mode = CrossbarMode(crossbar) if crossbar is not None else None
                 with mode if mode is not None else nullcontext():
                     d, s = supernet.last_outputs(dense, sparse, subnet, quant, mode)

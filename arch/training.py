@@ -55,6 +55,8 @@ from torch import nn
 
 from recpim.arch.data_parsing import CtrBatch
 from recpim.arch.datasets import CtrDataset
+from recpim.arch.device import Precision, PrecisionPolicy, resolve_device
+from recpim.arch.distributed import DistContext, average_gradients, broadcast_parameters, mean_over_ranks
 from recpim.arch.ops import EmbeddingTables, SlicedLinear
 from recpim.arch.schema import DatasetSchema
 from recpim.arch.space import SearchSpace, get_space, pydantic_problems, register_space
@@ -252,17 +254,37 @@ def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int) -> t
 
 
 def train_step(model: nn.Module, logits_fn: Callable[[CtrBatch], torch.Tensor], batch: CtrBatch,
-               optimizer: torch.optim.Optimizer, scheduler: Any, grad_clip_norm: float | None) -> float:
-    """One step: BCE loss, backward, clip, Adagrad, schedule; returns the loss."""
-    loss = F.binary_cross_entropy_with_logits(logits_fn(batch), batch.label)
+               optimizer: torch.optim.Optimizer, scheduler: Any, grad_clip_norm: float | None, *,
+               policy: PrecisionPolicy | None = None, scaler: torch.amp.GradScaler | None = None,
+               distributed: DistContext | None = None) -> float:
+    """One step: BCE loss, backward, clip, Adagrad, schedule; returns the loss (of the global
+    batch when `distributed`: the ranks' gradients and losses are averaged, arch/distributed.py).
+    `policy` runs the forward under autocast; `scaler` (fp16) scales the loss and skips steps
+    whose gradients overflowed."""
+    if policy is not None:
+        with policy.autocast():
+            logits = logits_fn(batch)
+    else:
+        logits = logits_fn(batch)
+    loss = F.binary_cross_entropy_with_logits(logits.float(), batch.label)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss if scaler is None else scaler.scale(loss)).backward()
+    average_gradients(model, distributed)  # before unscaling, so every rank sees the same overflow
+    parts = getattr(optimizer, "parts", [optimizer])
+    if scaler is not None:
+        for part in parts:
+            scaler.unscale_(part)
     if grad_clip_norm is not None:  # dense gradients only, see the module docstring
         grads = [p for p in model.parameters() if p.grad is not None and not p.grad.is_sparse]
         torch.nn.utils.clip_grad_norm_(grads, grad_clip_norm, foreach=True)
-    optimizer.step()
+    if scaler is None:
+        optimizer.step()
+    else:
+        for part in parts:
+            scaler.step(part)
+        scaler.update()
     scheduler.step()
-    return float(loss.detach())
+    return mean_over_ranks(float(loss.detach()), distributed, batch.label.device)
 
 
 def steps_per_epoch(dataset: CtrDataset, batch_size: int) -> int:
@@ -276,12 +298,15 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 
-def train_batches(dataset: CtrDataset, batch_size: int, seed: int, start_step: int = 0) -> Iterator[CtrBatch]:
-    """Endless full train batches, shuffled per epoch by (seed, epoch), from batch `start_step` on."""
+def train_batches(dataset: CtrDataset, batch_size: int, seed: int, start_step: int = 0,
+                  shard: slice | None = None) -> Iterator[CtrBatch]:
+    """Endless full train batches, shuffled per epoch by (seed, epoch), from batch `start_step` on;
+    with `shard`, only those rows of each (global) batch (a data-parallel rank's part)."""
     per_epoch = steps_per_epoch(dataset, batch_size)
     epoch, skip = divmod(start_step, per_epoch)
     while True:
-        batches = dataset.batches("train", batch_size, shuffle_seed=_epoch_seed(seed, epoch), drop_last=True)
+        batches = dataset.batches("train", batch_size, shuffle_seed=_epoch_seed(seed, epoch), drop_last=True,
+                                  shard=shard)
         yield from itertools.islice(batches, skip, None)
         epoch, skip = epoch + 1, 0
 
@@ -368,8 +393,9 @@ def _space_from_dump(dump: dict[str, Any]) -> SearchSpace:
     return register_space(space)
 
 
-def load_supernet(path: Path | str) -> tuple[Supernet, TrainConfig, dict[str, Any]]:
-    """(supernet with the checkpoint's weights, its TrainConfig, the checkpoint's other fields)."""
+def load_supernet(path: Path | str, device: str | torch.device = "cpu") -> tuple[Supernet, TrainConfig, dict[str, Any]]:
+    """(supernet with the checkpoint's weights on `device`, its TrainConfig, the checkpoint's other
+    fields). The checkpoint is read onto the CPU (map_location) whatever device wrote it."""
     state = load_checkpoint(path)
     space = _space_from_dump(state["space"])
     schema = DatasetSchema(**state["schema"])
@@ -377,6 +403,7 @@ def load_supernet(path: Path | str) -> tuple[Supernet, TrainConfig, dict[str, An
     with torch.random.fork_rng(devices=[]):
         supernet = Supernet(space, schema, config.input_sharing)
     supernet.load_state_dict(state["model"])
+    supernet.to(resolve_device(device))
     supernet.eval()
     info = {k: state[k] for k in ("step", "total_steps", "losses_tail")}
     return supernet, config, info
@@ -395,12 +422,19 @@ def _progress(enabled: bool, total: int, start: int, title: str):
 def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Tensor], dataset: CtrDataset,
                  config: TrainConfig, *, checkpoint: Path | str | None = None, resume_state: dict | None = None,
                  extra_state: dict[str, Any] | None = None, until_step: int | None = None, progress: bool = False,
-                 title: str = "training") -> TrainResult:
+                 title: str = "training", device: str | torch.device = "cpu", precision: Precision = "fp32",
+                 distributed: DistContext | None = None) -> TrainResult:
     """The recipe's loop over `logits_fn(batch, step)`. With `checkpoint`, saves state dicts there;
     `resume_state` (a loaded checkpoint) continues where it stopped; `until_step` stops early
-    (the checkpoint then lets a later call continue)."""
+    (the checkpoint then lets a later call continue). `device` and `precision`: arch/device.py;
+    `distributed`: data-parallel ranks (arch/distributed.py; rank 0 alone saves and shows progress)."""
     configure_threads()
+    device = resolve_device(device)
+    policy = PrecisionPolicy(device, precision)
+    scaler = policy.grad_scaler()
     total = config.steps or steps_per_epoch(dataset, config.batch_size)
+    model.to(device)
+    broadcast_parameters(model, distributed)
     optimizer, scheduler = make_optimizer(model, config, total)
     start, losses_tail = 0, []
     if resume_state is not None:
@@ -415,7 +449,7 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
         result.checkpoint = Path(checkpoint)
 
     def snapshot(step: int) -> None:
-        if checkpoint is None:
+        if checkpoint is None or (distributed is not None and not distributed.is_main):
             return
         state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "model": model.state_dict(),
                  "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -424,16 +458,17 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
         save_checkpoint(checkpoint, {**state, **(extra_state or {})})
 
     model.train()
-    batches = train_batches(dataset, config.batch_size, config.seed, start)
-    bar, task = _progress(progress, total, start, title)
+    shard = distributed.shard(config.batch_size) if distributed is not None else None
+    batches = train_batches(dataset, config.batch_size, config.seed, start, shard=shard)
+    bar, task = _progress(progress and (distributed is None or distributed.is_main), total, start, title)
     began = time.perf_counter()
     step = start
     try:
         with bar:
             for step in range(start, stop):
-                batch = next(batches)
+                batch = CtrBatch(*(t.to(device, non_blocking=True) for t in next(batches)))
                 loss = train_step(model, lambda b, s=step: logits_fn(b, s), batch, optimizer, scheduler,
-                                  config.grad_clip_norm)
+                                  config.grad_clip_norm, policy=policy, scaler=scaler, distributed=distributed)
                 result.losses.append(loss)
                 result.step = step + 1
                 bar.update(task, advance=1, loss=f"{loss:.4f}")
@@ -450,11 +485,14 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
 
 
 def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, checkpoint: Path | str | None = None,
-                   resume: bool = False, until_step: int | None = None, progress: bool = False) -> TrainResult:
+                   resume: bool = False, until_step: int | None = None, progress: bool = False,
+                   device: str | torch.device = "cpu", precision: Precision = "fp32",
+                   distributed: DistContext | None = None) -> TrainResult:
     """Train the supernet of `config.space` on `dataset`'s train split with NASRec's recipe.
 
     resume=True continues from `checkpoint` (which must hold a run of the same config); without a
-    checkpoint file there it starts fresh."""
+    checkpoint file there it starts fresh. device, precision, distributed: run_training (none of
+    them is part of the config: a run may resume on another device or with another number of ranks)."""
     config = config or TrainConfig()
     space = get_space(config.space)
     resume_state = None
@@ -486,4 +524,5 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, ch
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return run_training(supernet, logits, dataset, config, checkpoint=checkpoint, resume_state=resume_state,
-                            extra_state=extra, until_step=until_step, progress=progress, title="supernet")
+                            extra_state=extra, until_step=until_step, progress=progress, title="supernet",
+                            device=device, precision=precision, distributed=distributed)

@@ -49,7 +49,10 @@ __all__ = [
 
 
 def train_supernet(*args, **kwargs):
-    """recpim.arch.training.train_supernet (imported on first use: it pulls in the training stack)."""
+    """recpim.arch.training.train_supernet (imported on first use: it pulls in the training stack).
+
+    device="cpu" | "auto" | "cuda[:N]", precision="fp32" | "bf16" | "fp16" and distributed (a
+    recpim.arch.distributed.DistContext, from init_from_env under torchrun) choose where it runs."""
     from recpim.arch.training import train_supernet as train
 
     return train(*args, **kwargs)

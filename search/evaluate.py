@@ -55,11 +55,13 @@ class EvalContext:
     finetune_steps: int = 0
     finetune_feature_rows: int | None = None
     batch: int = 64
+    device: str = "cpu"                  # where workers score (arch/device.py); not part of the result
+    max_bad_rows_fraction: float = 0.01  # open_dataset's limit on malformed rows
 
     def cache_key(self) -> tuple:
         return (json.dumps(self.chip, sort_keys=True), self.supernet, self.data, self.data_seed,
                 json.dumps(self.objective, sort_keys=True), self.accuracy, self.score_rows, self.finetune_steps,
-                self.finetune_feature_rows, self.batch)
+                self.finetune_feature_rows, self.batch, self.device, self.max_bad_rows_fraction)
 
 
 class _WorkerState:
@@ -70,8 +72,9 @@ class _WorkerState:
         from recpim.arch.training import load_supernet
 
         self.context = context
-        self.supernet, self.train_config, _ = load_supernet(context.supernet)   # registers its space
-        self.dataset = open_dataset(context.data, schema=self.supernet.schema, seed=context.data_seed)
+        self.supernet, self.train_config, _ = load_supernet(context.supernet, device=context.device)  # + its space
+        self.dataset = open_dataset(context.data, schema=self.supernet.schema, seed=context.data_seed,
+                                    max_bad_rows_fraction=context.max_bad_rows_fraction)
         self.base_chip = chip_config_from_dict(context.chip, source="search base chip")
         self.objective = Objective(**context.objective)
         self._inputs: dict[str, Any] = {}

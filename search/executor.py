@@ -18,7 +18,9 @@ Backends:
   items must be picklable: a module-level function and plain data.
 - ray: Ray tasks on an existing cluster (`ray.init(address=...)`; address None means "auto":
   RAY_ADDRESS or a cluster started on this machine with `ray start --head`). Ray is the optional
-  extra `recpim[ray]` and is imported only here, only when asked for.
+  extra `recpim[ray]` and is imported only here, only when asked for. `gpus_per_worker` reserves
+  that many GPUs (a fraction shares one) for each task, so Ray places tasks only where GPUs are
+  free and sets CUDA_VISIBLE_DEVICES for them; the task's own `--device` then picks the GPU.
 """
 
 from __future__ import annotations
@@ -123,8 +125,9 @@ class RayExecutor(Executor):
 
     backend = "ray"
 
-    def __init__(self, workers: int | None, address: str | None):
+    def __init__(self, workers: int | None, address: str | None, gpus_per_worker: float = 0.0):
         super().__init__(workers or 0)
+        self.gpus_per_worker = gpus_per_worker
         try:
             import ray
         except ImportError:
@@ -148,7 +151,8 @@ class RayExecutor(Executor):
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
         ray = self._ray
         if self._remote is None:
-            self._remote = ray.remote(_call)
+            self._remote = ray.remote(num_gpus=self.gpus_per_worker)(_call) if self.gpus_per_worker else \
+                ray.remote(_call)
         remote = self._remote
         queue = list(enumerate(items))
         cap = self.workers or len(queue)
@@ -178,13 +182,18 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def make_executor(backend: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
+def make_executor(backend: str = "local", workers: int | None = None, address: str | None = None,
+                  gpus_per_worker: float = 0.0) -> Executor:
     """An executor for `backend` ('local', 'ray' or 'serial').
 
     workers: processes for 'local' (default: the usable CPUs), a cap on tasks in flight for 'ray'
     (default: none), ignored by 'serial'. address: the Ray cluster (host:port or 'auto'); only
-    'ray' takes it.
+    'ray' takes it. gpus_per_worker: GPUs Ray reserves per task (0: none); only 'ray' takes it.
     """
+    if gpus_per_worker < 0 or (gpus_per_worker and backend != "ray"):
+        raise ConfigError("executor", [("gpus_per_worker", f"got {gpus_per_worker}; allowed: >= 0, and only with "
+                                                           "the 'ray' backend (local workers share this machine's "
+                                                           "devices through --device)")])
     if backend not in BACKENDS:
         raise ConfigError("executor", [("backend", f"got {backend!r}; allowed: {', '.join(BACKENDS)}")])
     if workers is not None and workers < 1:
@@ -195,4 +204,4 @@ def make_executor(backend: str = "local", workers: int | None = None, address: s
         return SerialExecutor()
     if backend == "local":
         return LocalExecutor(workers or default_workers())
-    return RayExecutor(workers, address)
+    return RayExecutor(workers, address, gpus_per_worker)

@@ -168,12 +168,16 @@ def _progress(enabled: bool):
 
 def run_search(settings: SearchSettings | None, budget: int | None, study: str | Path, resume: bool = False,
                backend: str = "local", workers: int | None = None, address: str | None = None,
-               progress: bool = True, top_k: int = 10, resimulate: bool = True) -> SearchResult:
+               progress: bool = True, top_k: int = 10, resimulate: bool = True, device: str = "cpu",
+               gpus_per_worker: float = 0.0, max_bad_rows_fraction: float = 0.01) -> SearchResult:
     """Run (or, resume=True, continue) the co-search until `budget` candidates are evaluated.
 
     With resume, `settings` may be None (the study's are used) and `budget` None (the study's
     last budget). Ctrl-C stops the search; every candidate evaluated so far is in the study.
-    resimulate: run each front point through the discrete-event simulator (result.front_reports)."""
+    resimulate: run each front point through the discrete-event simulator (result.front_reports).
+    device: where the workers score candidates (not part of the settings: a study resumes on any
+    device); gpus_per_worker: GPUs the Ray backend reserves per task; max_bad_rows_fraction: the
+    workers' limit on malformed data rows (open_dataset)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -192,7 +196,13 @@ def run_search(settings: SearchSettings | None, budget: int | None, study: str |
     evolution = RegularizedEvolution(space, knob_ranges, settings.evolution, objective)
     history = record_study.history()
     evolution.replay(history, budget)
-    context = settings.eval_context()
+    from dataclasses import replace
+
+    from recpim.arch.device import resolve_device
+
+    if backend != "ray":  # refuse a bad --device here, not in every worker (Ray's machines may differ from this one)
+        resolve_device(device)
+    context = replace(settings.eval_context(), device=device, max_bad_rows_fraction=max_bad_rows_fraction)
     worker_count = workers or (default_workers() if backend == "local" else None)
     threads = max(1, default_workers() // worker_count) if backend == "local" else None
     first_open = settings.evolution.generation_indices(evolution.generation).start
@@ -202,7 +212,8 @@ def run_search(settings: SearchSettings | None, budget: int | None, study: str |
             seen.setdefault(record.candidate.key(), record.index)
     evaluated_now = 0
     bar = _progress(progress)
-    with bar, make_executor(backend, workers=worker_count, address=address) as executor:
+    with bar, make_executor(backend, workers=worker_count, address=address,
+                            gpus_per_worker=gpus_per_worker) as executor:
         status = _BarStatus(objective, list(history.values()))
         task = bar.add_task("search", total=budget, completed=min(len(history), budget), **status.fields())
         while True:

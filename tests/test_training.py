@@ -146,6 +146,6 @@ def test_cli_train_then_eval(tmp_path):
     assert evaluated.exit_code == 0, evaluated.output
     import json
 
-    result = json.loads(evaluated.output)
+    result = json.loads(evaluated.stdout)  # notes on the data go to stderr
     assert {"logloss", "auc"} <= set(result) and result["rows"] == 64
     assert result["crossbar"]["adc_bits"] == 6

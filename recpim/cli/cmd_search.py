@@ -73,6 +73,19 @@ def build_settings(options: dict[str, Any], stored: dict[str, Any] | None):
     return SearchSettings(**settings)
 
 
+def _check_data(settings, max_bad_rows_fraction: float) -> None:
+    """Read the search's data once here, so too many bad rows stop the command at once with the
+    count and first lines (in the workers they would fail every candidate), and say what was skipped."""
+    if settings.data.startswith("synthetic"):
+        return
+    from recpim.arch.datasets import open_dataset
+    from recpim.cli.output import print_bad_rows
+
+    dataset = open_dataset(settings.data, seed=settings.data_seed, max_bad_rows_fraction=max_bad_rows_fraction)
+    dataset.in_memory  # noqa: B018 -- a file that fits in memory is read whole (and checked) here
+    print_bad_rows(dataset)
+
+
 def _ranges(options: dict[str, Any], chip) -> dict[str, tuple]:
     from recpim.search.candidate import parse_chip_ranges
 
@@ -109,6 +122,14 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("local", "--backend", help="local (process pool), ray or serial."),
         address: str | None = typer.Option(None, "--address", help="Ray cluster address host:port."),
         workers: int | None = typer.Option(None, "--workers", min=1, help="Parallel evaluations."),
+        device: str = typer.Option("cpu", "--device", help="where workers score candidates: auto | cpu | cuda | "
+                                                           "cuda:N (with Ray, on the machine running the task)"),
+        max_bad_rows_fraction: float = typer.Option(0.01, "--max-bad-rows-fraction", min=0.0, max=1.0,
+                                                    help="stop with an error when more than this fraction of the "
+                                                         "data rows read is malformed"),
+        gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0,
+                                              help="GPUs Ray reserves for each evaluation (0.25: four share one); "
+                                                   "--backend ray only"),
         seed: int | None = typer.Option(None, "--seed", min=0, help="Seed of the evolution (default 0)."),
         preset: str | None = typer.Option(None, "--preset", help="nasrec: NASRec's sizes (population 128, sample "
                                                                  "64, 8 children; budget 128 + 240 x 8 = 2048)."),
@@ -144,9 +165,11 @@ def register(app: typer.Typer) -> None:
             from recpim.search.evolution import NASREC, NASREC_GENERATIONS
 
             budget = NASREC.budget_for_generations(NASREC_GENERATIONS)
+        _check_data(settings, max_bad_rows_fraction)
         try:
             result = run_search(settings, budget, location, resume=resume, backend=backend, workers=workers,
-                                address=address, progress=not as_json, top_k=top_k)
+                                address=address, progress=not as_json, top_k=top_k, device=device,
+                                gpus_per_worker=gpus_per_worker, max_bad_rows_fraction=max_bad_rows_fraction)
         except KeyboardInterrupt:
             console.print(f"[yellow]interrupted[/]: every finished candidate is in {location}; continue with "
                           f"recpim search --resume --study {location}")

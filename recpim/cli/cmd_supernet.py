@@ -6,7 +6,12 @@ from pathlib import Path
 
 import typer
 
-from recpim.cli.output import console, print_json, print_table
+from recpim.cli.output import console, print_bad_rows, print_json, print_table
+
+DEVICE_HELP = "auto (CUDA when present) | cpu | cuda | cuda:N"
+PRECISION_HELP = "fp32 | bf16 | fp16 (autocast; fp16 with a grad scaler, CUDA only)"
+DATA_CACHE_HELP = "keep parsed text data there (numpy memmaps) so later epochs and runs do not reparse"
+BAD_FRACTION_HELP = "stop with an error when more than this fraction of the rows read is malformed"
 
 supernet_app = typer.Typer(help="Train the NASRec supernet on CTR data; score subnets with inherited weights.",
                            no_args_is_help=True)
@@ -38,37 +43,88 @@ def train(
                                            help="sparse embedding gradients with a sparse optimizer"),
     resume: bool = typer.Option(False, "--resume", help="continue the run saved at --out"),
     on_bad_row: str = typer.Option("skip", "--on-bad-row", help="skip | error"),
+    max_bad_rows_fraction: float = typer.Option(0.01, "--max-bad-rows-fraction", min=0.0, max=1.0,
+                                                help=BAD_FRACTION_HELP),
+    data_cache: Path | None = typer.Option(None, "--data-cache", envvar="RECPIM_DATA_CACHE", help=DATA_CACHE_HELP),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("fp32", "--precision", help=PRECISION_HELP),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="data-parallel processes on this machine (runs torchrun "
+                                                       "--standalone --nproc-per-node N; see README 'Scaling up')"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
-    """Train the supernet with NASRec's recipe (Adagrad, cosine schedule with warm-up, clipping)."""
+    """Train the supernet with NASRec's recipe (Adagrad, cosine schedule with warm-up, clipping).
+
+    Data-parallel: `torchrun --nproc-per-node N -m recpim supernet train ...` (or --nproc N); every
+    rank trains the same subnet per step on its slice of the global --batch-size batch."""
     from recpim.arch.datasets import open_dataset
+    from recpim.arch.device import PrecisionPolicy, resolve_device
+    from recpim.arch.distributed import device_for_rank, init_from_env, launched_by_torchrun, shutdown
     from recpim.arch.space import get_space
     from recpim.arch.training import TrainConfig, train_supernet
     from recpim.runinfo import write_resolved_inputs
+
+    if nproc > 1 and not launched_by_torchrun():
+        raise typer.Exit(_relaunch_with_torchrun(nproc))
+    torch_device = resolve_device(device)
+    PrecisionPolicy(torch_device, precision)  # refuse a bad --precision before reading any data
+    distributed = init_from_env(torch_device)
+    torch_device = device_for_rank(torch_device, distributed)
+    main_rank = distributed is None or distributed.is_main
 
     config = TrainConfig(data=data, data_seed=data_seed, space=get_space(space).name, steps=steps,
                          batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, quant_aware=quant_aware,
                          checkpoint_every=checkpoint_every, input_sharing=input_sharing,
                          full_path_fraction=full_path_fraction, init=init, adagrad_eps=adagrad_eps,
                          sparse_embeddings=sparse_embeddings)
-    dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed)
+    dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed, max_bad_rows_fraction=max_bad_rows_fraction,
+                           cache_dir=data_cache)
     try:
-        result = train_supernet(dataset, config, checkpoint=out, resume=resume, progress=progress and not json_out)
+        result = train_supernet(dataset, config, checkpoint=out, resume=resume, progress=progress and not json_out,
+                                device=torch_device, precision=precision, distributed=distributed)
     except KeyboardInterrupt:
-        console.print(f"interrupted: the steps done are saved in {out}; continue with the same options and --resume")
+        if main_rank:
+            console.print(f"interrupted: the steps done are saved in {out}; continue with the same options and "
+                          "--resume")
         raise typer.Exit(130) from None
+    finally:
+        shutdown()
+    if not main_rank:
+        return
     summary = result.to_dict()
-    summary["bad_rows"] = dataset.bad_rows.count
+    summary.update(bad_rows=dataset.bad_rows.count, device=str(torch_device), precision=precision,
+                   ranks=1 if distributed is None else distributed.world_size)
+    print_bad_rows(dataset)
     write_resolved_inputs(out.parent, {"command": "supernet train", "config": config.model_dump(mode="json"),
                                        "dataset": dataset.name, "schema": dataset.schema.model_dump(mode="json"),
-                                       "checkpoint": str(out), "resume": resume}, name=f"{out.name}.inputs.json")
+                                       "checkpoint": str(out), "resume": resume, "device": str(torch_device),
+                                       "precision": precision, "ranks": summary["ranks"]},
+                          name=f"{out.name}.inputs.json")
     if json_out:
         print_json(summary)
         return
     rows = [[key, summary[key]] for key in ("step", "total_steps", "mean_loss_last_50", "seconds", "steps_per_second",
                                             "checkpoint")]
     print_table("supernet training", ["name", "value"], rows)
+
+
+def _relaunch_with_torchrun(nproc: int) -> int:
+    """Run this same command under torchrun with `nproc` local processes; its exit status."""
+    import subprocess
+    import sys
+
+    argv, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            argv.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "recpim", *argv]
+    console.print(f"launching: {' '.join(command)}")
+    return subprocess.run(command, check=False).returncode
 
 
 def _crossbar(chip: str | None, adc_bits: int | None, rows_read: int | None, cell_bits: int | None,
@@ -115,6 +171,10 @@ def evaluate(
     encoding: str | None = typer.Option(None, "--chip-encoding", help="offset | differential"),
     max_rows: int | None = typer.Option(None, "--max-rows", min=1, help="score the first rows of the split only"),
     seed: int = typer.Option(0, "--seed", help="seed of the fine-tuning batches"),
+    max_bad_rows_fraction: float = typer.Option(0.01, "--max-bad-rows-fraction", min=0.0, max=1.0,
+                                                help=BAD_FRACTION_HELP),
+    data_cache: Path | None = typer.Option(None, "--data-cache", envvar="RECPIM_DATA_CACHE", help=DATA_CACHE_HELP),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " (scoring always runs in fp32)"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Score a subnet with the supernet's inherited weights: log loss and AUC."""
@@ -124,14 +184,16 @@ def evaluate(
     from recpim.arch.training import configure_threads, load_supernet
 
     configure_threads()
-    supernet, config, info = load_supernet(checkpoint)   # registers the checkpoint's space first
+    supernet, config, info = load_supernet(checkpoint, device=device)   # registers the checkpoint's space first
     config_subnet = load_subnet(subnet)
     crossbar = _crossbar(chip, adc_bits, rows_read, cell_bits, dac_bits, rows, encoding)
-    dataset = open_dataset(data or config.data, schema=supernet.schema, seed=config.data_seed)
+    dataset = open_dataset(data or config.data, schema=supernet.schema, seed=config.data_seed,
+                           max_bad_rows_fraction=max_bad_rows_fraction, cache_dir=data_cache)
     score = score_subnet(supernet, config_subnet, dataset, split=split, finetune_steps=finetune_steps, quant=quant,
                          crossbar=crossbar, seed=seed, max_rows=max_rows)
     result = {**score.to_dict(), "checkpoint": str(checkpoint), "subnet": str(subnet), "dataset": dataset.name,
               "supernet_step": info["step"]}
+    print_bad_rows(dataset)
     if json_out:
         print_json(result)
         return

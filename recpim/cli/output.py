@@ -9,6 +9,25 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
+# What a command says about its inputs goes to stderr, so --json stays plain on stdout.
+notes = Console(stderr=True, soft_wrap=True)
+
+
+def print_bad_rows(dataset: Any, examples: int = 5) -> None:
+    """Say how many bad rows a command's dataset had and where the first ones are (never silent)."""
+    report = dataset.bad_rows_so_far
+    if report is None:
+        notes.print(f"data {dataset.name}: bad rows not counted (no complete pass over the file was needed)")
+        return
+    head = f"data {dataset.name}: {report.rows_good} good rows, {report.count} bad row(s) skipped"
+    if report.count == 0:
+        notes.print(head)
+        return
+    lines = ", ".join(f"{bad.path}:{bad.line}" for bad in report.examples[:examples])
+    more = " ..." if report.count > examples else ""
+    notes.print(f"{head} ({report.bad_fraction:.3%}); first: {lines}{more}", markup=False, highlight=False)
+    for bad in report.examples[:examples]:
+        notes.print(f"  {bad}", markup=False, highlight=False)
 
 
 def print_json(obj: Any) -> None:
