@@ -12,7 +12,11 @@ uninterrupted run computes.
 
 Checkpoints are plain state dicts (model, optimizer, scheduler, RNG state, step, config, the
 space and the dataset schema), written atomically and read with torch.load(weights_only=True).
-A run saves one every `checkpoint_every` steps, at its end and when interrupted (Ctrl-C).
+A run saves one every `checkpoint_every` steps, at its end and when interrupted (Ctrl-C or
+SIGTERM: the signal is deferred to the next step boundary, recpim/interrupts.py, so the saved
+weights, optimizer state and step counter always belong together). The checkpoint path is checked
+writable before the first step. A NaN or infinite loss stops the run with TrainingDivergedError
+before that step updates anything; the last finite state stays on disk.
 
 The recipe is tuned for NASRec's runs (one epoch of tens of millions of rows, ~70k steps). In a
 few hundred steps Adagrad at lr 0.12 overshoots (measured on synthetic data: the loss spikes to
@@ -53,6 +57,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
+from recpim.arch.data_location import data_fingerprint, resolve_data_spec
 from recpim.arch.data_parsing import CtrBatch
 from recpim.arch.datasets import CtrDataset
 from recpim.arch.ops import EmbeddingTables, SlicedLinear
@@ -60,7 +65,9 @@ from recpim.arch.schema import DatasetSchema
 from recpim.arch.space import SearchSpace, get_space, pydantic_problems, register_space
 from recpim.arch.subnet import SubnetConfig, sample_subnet
 from recpim.arch.supernet import InputSharing, Supernet
-from recpim.errors import ConfigError, DataError
+from recpim.errors import ConfigError, DataError, RecpimError
+from recpim.interrupts import StopRequested, deferred_interrupts
+from recpim.paths import check_output_file
 
 # torch's sparse Adagrad builds its sparse tensors from indices it just coalesced; its notice that
 # invariant checks are off by default says nothing about this use.
@@ -68,6 +75,14 @@ warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitl
 
 CHECKPOINT_FORMAT = "recpim-supernet-checkpoint"
 CHECKPOINT_VERSION = 2  # 2: input sharing, full-path warm-up, sparse embedding optimizer state
+
+
+class TrainingDivergedError(RecpimError):
+    """The loss became NaN or infinite (learning rate too high?): training stopped."""
+
+    def __init__(self, message: str, loss: float):
+        super().__init__(message)
+        self.loss = loss
 
 
 class TrainConfig(BaseModel):
@@ -253,8 +268,11 @@ def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int) -> t
 
 def train_step(model: nn.Module, logits_fn: Callable[[CtrBatch], torch.Tensor], batch: CtrBatch,
                optimizer: torch.optim.Optimizer, scheduler: Any, grad_clip_norm: float | None) -> float:
-    """One step: BCE loss, backward, clip, Adagrad, schedule; returns the loss."""
+    """One step: BCE loss, backward, clip, Adagrad, schedule; returns the loss. A non-finite loss
+    raises TrainingDivergedError before anything is updated."""
     loss = F.binary_cross_entropy_with_logits(logits_fn(batch), batch.label)
+    if not bool(torch.isfinite(loss.detach())):
+        raise TrainingDivergedError(f"the loss is {float(loss.detach())}", float(loss.detach()))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip_norm is not None:  # dense gradients only, see the module docstring
@@ -336,8 +354,14 @@ def save_checkpoint(path: Path | str, state: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    torch.save(state, partial)
-    os.replace(partial, path)
+    try:
+        torch.save(state, partial)
+        os.replace(partial, path)
+    except BaseException as error:
+        partial.unlink(missing_ok=True)   # never leave a half-written file behind
+        if isinstance(error, OSError | RuntimeError):   # torch reports unopenable files as RuntimeError
+            raise RecpimError(f"cannot write the checkpoint {path}: {error}") from None
+        raise
     return path
 
 
@@ -379,6 +403,9 @@ def load_supernet(path: Path | str) -> tuple[Supernet, TrainConfig, dict[str, An
     supernet.load_state_dict(state["model"])
     supernet.eval()
     info = {k: state[k] for k in ("step", "total_steps", "losses_tail")}
+    # The resolved data spec (older checkpoints: the spec as given) and the file's fingerprint.
+    info["data"] = state.get("data_path") or config.data
+    info["data_fingerprint"] = state.get("data_fingerprint")
     return supernet, config, info
 
 
@@ -400,6 +427,8 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
     `resume_state` (a loaded checkpoint) continues where it stopped; `until_step` stops early
     (the checkpoint then lets a later call continue)."""
     configure_threads()
+    if checkpoint is not None:
+        check_output_file(checkpoint, "--out (checkpoint)")
     total = config.steps or steps_per_epoch(dataset, config.batch_size)
     optimizer, scheduler = make_optimizer(model, config, total)
     start, losses_tail = 0, []
@@ -414,6 +443,8 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
     if checkpoint is not None:
         result.checkpoint = Path(checkpoint)
 
+    saved_steps: list[int] = ([start] if resume_state is not None else [])   # the steps saved at `checkpoint`
+
     def snapshot(step: int) -> None:
         if checkpoint is None:
             return
@@ -422,6 +453,7 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
                  "rng": {"torch": torch.get_rng_state()}, "step": step, "total_steps": total,
                  "config": config.model_dump(mode="json"), "losses_tail": (losses_tail + result.losses)[-200:]}
         save_checkpoint(checkpoint, {**state, **(extra_state or {})})
+        saved_steps.append(step)
 
     model.train()
     batches = train_batches(dataset, config.batch_size, config.seed, start)
@@ -429,8 +461,9 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
     began = time.perf_counter()
     step = start
     try:
-        with bar:
+        with bar, deferred_interrupts() as interrupts:
             for step in range(start, stop):
+                interrupts.check()      # a step boundary: the state is consistent here
                 batch = next(batches)
                 loss = train_step(model, lambda b, s=step: logits_fn(b, s), batch, optimizer, scheduler,
                                   config.grad_clip_norm)
@@ -439,28 +472,57 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
                 bar.update(task, advance=1, loss=f"{loss:.4f}")
                 if config.checkpoint_every and result.step % config.checkpoint_every == 0 and result.step < stop:
                     snapshot(result.step)
-    except KeyboardInterrupt:
-        snapshot(result.step)
+            snapshot(result.step)   # still deferred: a signal now cannot cut the final save short
+    except StopRequested:
+        with deferred_interrupts():
+            snapshot(result.step)
         raise
+    except TrainingDivergedError as error:
+        raise _diverged(error, result.step, checkpoint, model, snapshot, saved_steps) from None
     finally:
         result.seconds = time.perf_counter() - began
-    snapshot(result.step)
     model.eval()
     return result
 
 
+def _diverged(error: TrainingDivergedError, step: int, checkpoint: Path | str | None, model: nn.Module,
+              snapshot: Callable[[int], None], saved_steps: list[int]) -> TrainingDivergedError:
+    """The error for a non-finite loss at step `step`, after saving the state before that step when
+    every weight is still finite (otherwise the checkpoint on disk, if any, is the last finite one)."""
+    what = f"training stopped at step {step + 1}: {error} (a learning rate too high for the data?)"
+    if checkpoint is None:
+        return TrainingDivergedError(what, error.loss)
+    if all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        snapshot(step)
+        kept = f"{checkpoint} holds the last finite state (step {step})"
+    elif saved_steps:
+        kept = f"{checkpoint} keeps the last checkpoint written with finite weights (step {saved_steps[-1]})"
+    else:
+        kept = "no checkpoint was written: the weights were non-finite before any save (try --checkpoint-every)"
+    return TrainingDivergedError(f"{what}; {kept}", error.loss)
+
+
 def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, checkpoint: Path | str | None = None,
-                   resume: bool = False, until_step: int | None = None, progress: bool = False) -> TrainResult:
+                   resume: bool = False, until_step: int | None = None, progress: bool = False,
+                   start_if_missing: bool = False) -> TrainResult:
     """Train the supernet of `config.space` on `dataset`'s train split with NASRec's recipe.
 
     resume=True continues from `checkpoint` (which must hold a run of the same config); without a
-    checkpoint file there it starts fresh."""
+    checkpoint file there it refuses (ConfigError), unless start_if_missing=True (`--resume-or-start`),
+    which then starts at step 0. The checkpoint records the data's absolute path and fingerprint
+    (arch/data_location.py)."""
     config = config or TrainConfig()
     space = get_space(config.space)
+    if checkpoint is not None:
+        check_output_file(checkpoint, "--out (checkpoint)")
     resume_state = None
     if resume:
         if checkpoint is None:
             raise ConfigError("train_supernet", [("checkpoint", "resume needs the checkpoint path")])
+        if not Path(checkpoint).is_file() and not start_if_missing:
+            raise ConfigError("--resume", [(str(checkpoint), "no checkpoint there to continue; train without "
+                                                             "--resume to start at step 0, or pass "
+                                                             "--resume-or-start to do that when none exists")])
         if Path(checkpoint).is_file():
             resume_state = load_checkpoint(checkpoint)
             saved = TrainConfig(**resume_state["config"])
@@ -482,7 +544,8 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, ch
             return supernet.forward_full(batch.dense, batch.sparse)
         return supernet(batch.dense, batch.sparse, subnet_for_step(space, config.seed, step), quant=config.quant_aware)
 
-    extra = {"space": space.model_dump(mode="json"), "schema": dataset.schema.model_dump(mode="json")}
+    extra = {"space": space.model_dump(mode="json"), "schema": dataset.schema.model_dump(mode="json"),
+             "data_path": resolve_data_spec(config.data), "data_fingerprint": data_fingerprint(config.data)}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return run_training(supernet, logits, dataset, config, checkpoint=checkpoint, resume_state=resume_state,

@@ -86,11 +86,14 @@ def resolve_settings(chip: ChipConfig, supernet: str | Path, data: str | None = 
                      chip_ranges: dict[str, tuple[KnobValue, ...]] | None = None, **fields: Any) -> SearchSettings:
     """Settings with the chip dumped, the checkpoint's path made absolute and hashed, and the data
     defaulting to what the supernet was trained on."""
+    from recpim.arch.data_location import require_data
     from recpim.arch.training import load_checkpoint
 
     path = Path(supernet).expanduser().resolve()
     state = load_checkpoint(path)            # a clear error for a missing or foreign file
-    data = data or state.get("config", {}).get("data", "synthetic")
+    if data is None:   # the supernet's own data: its resolved path (older checkpoints: the spec as given)
+        data = state.get("data_path") or state.get("config", {}).get("data", "synthetic")
+        require_data(data, "--data", what=f"the data {path} was trained on")
     return SearchSettings(chip=chip.model_dump(mode="json"), supernet=str(path), supernet_sha256=file_sha256(path),
                           data=data, chip_ranges={k: list(v) for k, v in (chip_ranges or {}).items()}, **fields)
 

@@ -36,17 +36,29 @@ def train(
     adagrad_eps: float = typer.Option(1e-2, "--adagrad-eps", min=0.0, help="Adagrad eps (NASRec: 1e-2)"),
     sparse_embeddings: bool = typer.Option(True, "--sparse-embeddings/--dense-embeddings",
                                            help="sparse embedding gradients with a sparse optimizer"),
-    resume: bool = typer.Option(False, "--resume", help="continue the run saved at --out"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run saved at --out (refused when there is "
+                                                         "no checkpoint there)"),
+    resume_or_start: bool = typer.Option(False, "--resume-or-start",
+                                         help="continue the run saved at --out, or start one when there is none "
+                                              "(for scripts that rerun the same command)"),
     on_bad_row: str = typer.Option("skip", "--on-bad-row", help="skip | error"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Train the supernet with NASRec's recipe (Adagrad, cosine schedule with warm-up, clipping)."""
+    from recpim.arch.data_location import resolve_data_spec
     from recpim.arch.datasets import open_dataset
     from recpim.arch.space import get_space
     from recpim.arch.training import TrainConfig, train_supernet
+    from recpim.interrupts import StopRequested
+    from recpim.paths import check_output_file
     from recpim.runinfo import write_resolved_inputs
 
+    check_output_file(out, "--out")          # before the data is read and any step runs
+    resume = resume or resume_or_start
+    if resume_or_start and not out.is_file():
+        console.print(f"note: no checkpoint at {out}; --resume-or-start starts a new run at step 0")
+    data = resolve_data_spec(data)           # absolute: the checkpoint then works from any folder
     config = TrainConfig(data=data, data_seed=data_seed, space=get_space(space).name, steps=steps,
                          batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, quant_aware=quant_aware,
                          checkpoint_every=checkpoint_every, input_sharing=input_sharing,
@@ -54,9 +66,15 @@ def train(
                          sparse_embeddings=sparse_embeddings)
     dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed)
     try:
-        result = train_supernet(dataset, config, checkpoint=out, resume=resume, progress=progress and not json_out)
+        result = train_supernet(dataset, config, checkpoint=out, resume=resume, start_if_missing=resume_or_start,
+                                progress=progress and not json_out)
+    except StopRequested as stop:
+        console.print(f"interrupted ({stop}): the steps done are saved in {out}; continue with the same options "
+                      "and --resume")
+        raise typer.Exit(130) from None
     except KeyboardInterrupt:
-        console.print(f"interrupted: the steps done are saved in {out}; continue with the same options and --resume")
+        console.print(f"interrupted twice: the current step was not saved; {out} keeps the last checkpoint "
+                      "written (if any); continue with the same options and --resume")
         raise typer.Exit(130) from None
     summary = result.to_dict()
     summary["bad_rows"] = dataset.bad_rows.count
@@ -118,6 +136,7 @@ def evaluate(
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Score a subnet with the supernet's inherited weights: log loss and AUC."""
+    from recpim.arch.data_location import fingerprint_note, require_data
     from recpim.arch.datasets import open_dataset
     from recpim.arch.scoring import score_subnet
     from recpim.arch.subnet import load_subnet
@@ -127,7 +146,11 @@ def evaluate(
     supernet, config, info = load_supernet(checkpoint)   # registers the checkpoint's space first
     config_subnet = load_subnet(subnet)
     crossbar = _crossbar(chip, adc_bits, rows_read, cell_bits, dac_bits, rows, encoding)
-    dataset = open_dataset(data or config.data, schema=supernet.schema, seed=config.data_seed)
+    if data is None:
+        require_data(info["data"], "--data", what=f"the data {checkpoint} was trained on")
+        if note := fingerprint_note(info["data_fingerprint"], info["data"]):
+            console.print(f"[yellow]note[/]: {note}")
+    dataset = open_dataset(data or info["data"], schema=supernet.schema, seed=config.data_seed)
     score = score_subnet(supernet, config_subnet, dataset, split=split, finetune_steps=finetune_steps, quant=quant,
                          crossbar=crossbar, seed=seed, max_rows=max_rows)
     result = {**score.to_dict(), "checkpoint": str(checkpoint), "subnet": str(subnet), "dataset": dataset.name,
