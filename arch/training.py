@@ -10,8 +10,11 @@ Determinism and resume: the same config and data give the same weights. Batch or
 model, optimizer, schedule and torch RNG state, and then computes bit for bit what an
 uninterrupted run computes.
 
-Checkpoints are plain state dicts (model, optimizer, scheduler, RNG state, step, config, the
-space and the dataset schema), written atomically and read with torch.load(weights_only=True).
+Checkpoints are plain state dicts, written atomically and read with torch.load(weights_only=True),
+in two files: CKPT holds what scoring and the search need (weights, step, config, the space, the
+dataset schema, the data's path and fingerprint); CKPT.resume holds what only a resume needs (the
+optimizer state, two thirds of the bytes with Adagrad's per-weight sums, the schedule and the RNG
+state). Both carry the same snapshot id; CKPT.resume is deleted when the run finishes.
 A run saves one every `checkpoint_every` steps, at its end and when interrupted (Ctrl-C or
 SIGTERM: the signal is deferred to the next step boundary, recpim/interrupts.py, so the saved
 weights, optimizer state and step counter always belong together). The checkpoint path is checked
@@ -74,7 +77,11 @@ from recpim.paths import check_output_file
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 CHECKPOINT_FORMAT = "recpim-supernet-checkpoint"
-CHECKPOINT_VERSION = 2  # 2: input sharing, full-path warm-up, sparse embedding optimizer state
+RESUME_FORMAT = "recpim-training-resume-state"
+# 2: input sharing, full-path warm-up, sparse embedding optimizer state (all in one file)
+# 3: the optimizer, schedule and RNG state in CKPT.resume beside the weights (removed when finished)
+CHECKPOINT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 
 
 class TrainingDivergedError(RecpimError):
@@ -377,9 +384,41 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         raise ConfigError(str(path), [("", f"not a readable checkpoint: {error}")]) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(str(path), [("format", f"not a {CHECKPOINT_FORMAT} file")])
-    if state.get("version") != CHECKPOINT_VERSION:
-        raise ConfigError(str(path), [("version", f"{state.get('version')}; this recpim reads {CHECKPOINT_VERSION}")])
+    if state.get("version") not in READABLE_VERSIONS:
+        raise ConfigError(str(path), [("version", f"{state.get('version')}; this recpim reads "
+                                                  f"{', '.join(map(str, READABLE_VERSIONS))}")])
     return state
+
+
+def resume_state_path(checkpoint: Path | str) -> Path:
+    """Where the optimizer, schedule and RNG state of an unfinished run live: CKPT.resume."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + ".resume")
+
+
+def load_training_state(checkpoint: Path | str) -> dict[str, Any]:
+    """A checkpoint with its resume state merged in (what run_training's resume_state takes).
+    A finished run needs none; an unfinished one refuses a missing or mismatched CKPT.resume."""
+    state = load_checkpoint(checkpoint)
+    if "optimizer" in state or state["step"] >= state["total_steps"]:   # version 2, or nothing left to run
+        return state
+    extra_path = resume_state_path(checkpoint)
+    if not extra_path.is_file():
+        raise ConfigError(f"resume {checkpoint}", [(str(extra_path), "the optimizer state of this unfinished run is "
+                                                                     "missing; without it the run cannot continue "
+                                                                     "(train again without --resume)")])
+    try:
+        extra = torch.load(extra_path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means "not our file"
+        raise ConfigError(str(extra_path), [("", f"not a readable resume state: {error}")]) from None
+    if not isinstance(extra, dict) or extra.get("format") != RESUME_FORMAT:
+        raise ConfigError(str(extra_path), [("format", f"not a {RESUME_FORMAT} file")])
+    if extra.get("snapshot") != state.get("snapshot"):
+        raise ConfigError(f"resume {checkpoint}", [(str(extra_path), f"is from another save (step {extra.get('step')}, "
+                                                                     f"the checkpoint's is {state['step']}): the "
+                                                                     "process died between the two writes; train "
+                                                                     "again without --resume")])
+    return {**state, **{k: extra[k] for k in ("optimizer", "scheduler", "rng")}}
 
 
 def _space_from_dump(dump: dict[str, Any]) -> SearchSpace:
@@ -434,9 +473,10 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
     start, losses_tail = 0, []
     if resume_state is not None:
         model.load_state_dict(resume_state["model"])
-        optimizer.load_state_dict(resume_state["optimizer"])
-        scheduler.load_state_dict(resume_state["scheduler"])
-        torch.set_rng_state(resume_state["rng"]["torch"])
+        if "optimizer" in resume_state:       # a finished run's checkpoint has none (nothing is left to run)
+            optimizer.load_state_dict(resume_state["optimizer"])
+            scheduler.load_state_dict(resume_state["scheduler"])
+            torch.set_rng_state(resume_state["rng"]["torch"])
         start, losses_tail = int(resume_state["step"]), list(resume_state.get("losses_tail", []))
     stop = total if until_step is None else min(total, until_step)
     result = TrainResult(model, config, start, total)
@@ -448,11 +488,18 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
     def snapshot(step: int) -> None:
         if checkpoint is None:
             return
+        snapshot_id = f"{os.getpid()}-{time.time_ns()}-{step}"   # ties CKPT and CKPT.resume of one save
         state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "model": model.state_dict(),
-                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "rng": {"torch": torch.get_rng_state()}, "step": step, "total_steps": total,
+                 "step": step, "total_steps": total, "snapshot": snapshot_id,
                  "config": config.model_dump(mode="json"), "losses_tail": (losses_tail + result.losses)[-200:]}
+        if step < total:    # the resume state first: a CKPT never points at a .resume that is not there
+            save_checkpoint(resume_state_path(checkpoint), {
+                "format": RESUME_FORMAT, "version": CHECKPOINT_VERSION, "snapshot": snapshot_id, "step": step,
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "rng": {"torch": torch.get_rng_state()}})
         save_checkpoint(checkpoint, {**state, **(extra_state or {})})
+        if step >= total:   # finished: the optimizer state has no further use
+            resume_state_path(checkpoint).unlink(missing_ok=True)
         saved_steps.append(step)
 
     model.train()
@@ -524,7 +571,7 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, ch
                                                              "--resume to start at step 0, or pass "
                                                              "--resume-or-start to do that when none exists")])
         if Path(checkpoint).is_file():
-            resume_state = load_checkpoint(checkpoint)
+            resume_state = load_training_state(checkpoint)
             saved = TrainConfig(**resume_state["config"])
             if saved != config:
                 changed = sorted(k for k in TrainConfig.model_fields if getattr(saved, k) != getattr(config, k))

@@ -49,7 +49,7 @@ def train(
     from recpim.arch.data_location import resolve_data_spec
     from recpim.arch.datasets import open_dataset
     from recpim.arch.space import get_space
-    from recpim.arch.training import TrainConfig, train_supernet
+    from recpim.arch.training import TrainConfig, resume_state_path, train_supernet
     from recpim.interrupts import StopRequested
     from recpim.paths import check_output_file
     from recpim.runinfo import write_resolved_inputs
@@ -78,6 +78,10 @@ def train(
         raise typer.Exit(130) from None
     summary = result.to_dict()
     summary["bad_rows"] = dataset.bad_rows.count
+    # Sizes on disk: the weights (what eval and search read) and, for an unfinished run, the resume state.
+    resume_file = resume_state_path(out)
+    summary["checkpoint_mb"] = round(out.stat().st_size / 1e6, 1)
+    summary["resume_state_mb"] = round(resume_file.stat().st_size / 1e6, 1) if resume_file.is_file() else 0.0
     write_resolved_inputs(out.parent, {"command": "supernet train", "config": config.model_dump(mode="json"),
                                        "dataset": dataset.name, "schema": dataset.schema.model_dump(mode="json"),
                                        "checkpoint": str(out), "resume": resume}, name=f"{out.name}.inputs.json")
@@ -85,7 +89,7 @@ def train(
         print_json(summary)
         return
     rows = [[key, summary[key]] for key in ("step", "total_steps", "mean_loss_last_50", "seconds", "steps_per_second",
-                                            "checkpoint")]
+                                            "checkpoint", "checkpoint_mb", "resume_state_mb")]
     print_table("supernet training", ["name", "value"], rows)
 
 
