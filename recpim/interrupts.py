@@ -45,6 +45,17 @@ class Interrupts:
             raise StopRequested(self.requested)
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def terminate_as_interrupt() -> None:
+    """Make SIGTERM raise KeyboardInterrupt like Ctrl-C (the CLI's entry point calls this), so a
+    `kill` or a scheduler's stop saves and cleans up exactly as Ctrl-C does instead of dying mid-write."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+
+
 @contextmanager
 def deferred_interrupts() -> Iterator[Interrupts]:
     interrupts = Interrupts()

@@ -31,6 +31,9 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
+    from recpim.interrupts import terminate_as_interrupt
+
+    terminate_as_interrupt()
     try:
         app()
     except RecpimError as error:
