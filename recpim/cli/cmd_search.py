@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from recpim.cli.output import console, print_json
@@ -176,14 +175,13 @@ def print_front(result) -> None:
     knobs = sorted({k for p in points for k in p["chip_knobs"]})
     table = Table(title=f"Pareto front ({len(points)} of {len(result.history)} candidates)")
     for column in ["name", "log loss", "pJ/inf", "ns/inf", "DES pJ/inf", "DES ns/inf", *knobs]:
-        table.add_column(column, justify="left" if column == "name" else "right")
+        table.add_column(column, justify="left" if column == "name" else "right", overflow="fold")
     for p in points:
         values = [p["logloss"], p["energy_pj_per_inference"], p["latency_ns_per_inference"],
                   p.get("des_energy_pj_per_inference", "-"), p.get("des_latency_ns_per_inference", "-"),
                   *(p["chip_knobs"].get(k, "-") for k in knobs)]
         table.add_row(p["subnet_id"], *(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values))
-    # A pipe gets a wide table: rich would otherwise cut the numbers to fit 80 columns.
-    (console if console.is_terminal else Console(width=160)).print(table)
+    console.print(table)   # the shared console is wide without a terminal (recpim/cli/output.py)
     counts = result.counts()
     console.print(f"{counts['evaluated']} candidates ({counts['infeasible']} infeasible, {counts['errors']} errors), "
                   f"{result.evaluated_now} evaluated now in {result.wall_s:.1f} s; study: {result.study}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from recpim.cli.output import console, print_json
@@ -58,8 +57,7 @@ def register(app: typer.Typer) -> None:
 
 
 def print_sweep(result: SweepResult, files: dict[str, str]) -> None:
-    # A pipe gets a wide table: rich would otherwise cut the numbers to fit 80 columns.
-    out = console if console.is_terminal else Console(width=160)
+    out = console   # wide without a terminal (recpim/cli/output.py)
     keys = result.swept_keys
     out.print(_table(f"sweep of {result.model} on {result.chip} ({result.engine}, batch {result.batch})",
                      [*keys, "status", *_SHOWN.values()],
@@ -79,7 +77,7 @@ def print_sweep(result: SweepResult, files: dict[str, str]) -> None:
 def _table(title: str, columns: list[str], rows: list[list]) -> Table:
     table = Table(title=title)
     for column in columns:
-        table.add_column(column, justify="left" if column in ("metric", "status") else "right")
+        table.add_column(column, justify="left" if column in ("metric", "status") else "right", overflow="fold")
     for row in rows:
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
     return table
