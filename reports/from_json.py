@@ -8,11 +8,17 @@ might save it) is unwrapped, and its chip is used for the summary.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
+from recpim.arch.space import pydantic_problems
 from recpim.errors import ConfigError
+from recpim.pim.cost_report import CostReport
 from recpim.reports.document import ReportFiles
+from recpim.search.sweep_result import SweepResult
 
 KINDS = ("breakdown", "sweep", "search")
 
@@ -43,6 +49,16 @@ def load_result_json(path: Path | str) -> dict[str, Any]:
         raise ConfigError("result JSON", [(str(path), f"not valid JSON: {error}")]) from None
 
 
+def validated(kind: type, data: Any, source: str) -> Any:
+    """`data` as a `kind` (a dataclass: CostReport, SweepResult), every field present and of its
+    type; a ConfigError naming the file and each missing or mistyped key otherwise (the report
+    writers would fail deep inside with a KeyError or TypeError)."""
+    try:
+        return TypeAdapter(kind).validate_python(data)
+    except ValidationError as error:
+        raise ConfigError(f"{kind.__name__} JSON {source}", pydantic_problems(error)) from None
+
+
 def write_report_from_json(path: Path | str, out_dir: Path | str, chip: Any = None) -> tuple[str, ReportFiles]:
     """Read a result JSON file and write its report into out_dir; returns (kind, files)."""
     from recpim.reports.breakdown import write_breakdown_report
@@ -53,9 +69,10 @@ def write_report_from_json(path: Path | str, out_dir: Path | str, chip: Any = No
     kind = detect_kind(data)
     if kind == "breakdown":
         report = data.get("report", data) if "energy_pj_by_component" not in data else data
+        report = asdict(validated(CostReport, report, str(path)))
         return kind, write_breakdown_report(report, out_dir, chip=chip if chip is not None else data.get("chip_config"))
     if kind == "sweep":
-        return kind, write_sweep_report(data, out_dir)
+        return kind, write_sweep_report(validated(SweepResult, data, str(path)), out_dir)
     return kind, write_search_report(data["front"], out_dir, zoo=data.get("zoo", ()),
                                      best_so_far=data.get("best_so_far") or None,
                                      best_so_far_label=data.get("best_so_far_label", "best log loss"),

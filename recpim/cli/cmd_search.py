@@ -131,11 +131,13 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:
         """Co-search recommender models (architecture and bit-widths[, chip knobs]) for a PIM chip."""
+        from recpim.paths import check_output_dir
         from recpim.search.outputs import write_outputs
         from recpim.search.run import run_search
         from recpim.search.study import SearchStudy
 
         options = dict(locals())
+        check_output_dir(out, "--out")            # before any candidate is evaluated
         location = study or str(out / "study.db")
         stored = SearchStudy.open(location).settings if resume else None
         settings = build_settings(options, stored)

@@ -49,10 +49,22 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Latency, throughput, energy and area of MODEL on a chip."""
         from recpim.api import load_chip, simulate_model
+        from recpim.errors import ConfigError
+        from recpim.paths import check_output_dir, check_output_file
         from recpim.runinfo import write_resolved_inputs
 
         if engine not in ("des", "analytic"):
             raise typer.BadParameter(f"got {engine!r}; allowed: des, analytic", param_hint="--engine")
+        if trace is not None and engine != "des":
+            raise ConfigError("--trace", [(str(trace), f"a timeline comes from the simulator only; use --engine des "
+                                                       f"with --trace (the {engine} model has no events)")])
+        # Every output is checked before the (possibly long) simulation runs.
+        if trace is not None:
+            check_output_file(trace, "--trace")
+        if out is not None:
+            check_output_dir(out, "--out")
+        if report_dir is not None:
+            check_output_dir(report_dir, "--report")
         chip_config = load_chip(chip)
         report = simulate_model(model, chip_config, engine=engine, batch=batch, trace_path=trace)
         if out is not None:

@@ -38,11 +38,15 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the sweep as one JSON object."),
     ) -> None:
         """Sweep chip config keys over a grid and report energy, latency, area and EDP per point."""
+        from recpim.paths import check_output_dir
         from recpim.pim.presets import load_chip
         from recpim.reports.sweep_report import write_sweep_report
         from recpim.search.sweep import parse_settings, run_sweep
 
         settings = parse_settings(sets)
+        check_output_dir(out, "--out")             # before any point is computed
+        if not no_cache:
+            check_output_dir(cache_dir, "--cache-dir")
         result = run_sweep(model, load_chip(chip), settings, engine=engine, batch=batch, backend=backend,
                            workers=workers, address=address, cache_dir=None if no_cache else cache_dir,
                            progress=True)
