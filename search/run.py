@@ -25,13 +25,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recpim.arch.space import pydantic_problems
 from recpim.errors import ConfigError
+from recpim.interrupts import StopRequested, deferred_interrupts
 from recpim.pim.config import ChipConfig, chip_config_from_dict
 from recpim.search.candidate import Evaluated, KnobValue
 from recpim.search.evaluate import EvalContext, evaluate_task, resimulate_task
 from recpim.search.evolution import EvolutionSettings, RegularizedEvolution
 from recpim.search.executor import default_workers, make_executor
+from recpim.search.lock import study_lock
 from recpim.search.objectives import Objective, pareto_front
-from recpim.search.study import SearchStudy
+from recpim.search.study import SearchStudy, storage_url
 
 BUDGET_ATTR = "recpim_budget"
 
@@ -169,14 +171,45 @@ def _progress(enabled: bool):
                     console=Console(stderr=True), disable=not enabled, transient=False)
 
 
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the search: `evaluated` candidates are in the study at `study`."""
+
+    def __init__(self, study: str, evaluated: int, signal_name: str):
+        super().__init__(signal_name)
+        self.study, self.evaluated, self.signal_name = study, evaluated, signal_name
+
+
 def run_search(settings: SearchSettings | None, budget: int | None, study: str | Path, resume: bool = False,
                backend: str = "local", workers: int | None = None, address: str | None = None,
                progress: bool = True, top_k: int = 10, resimulate: bool = True) -> SearchResult:
     """Run (or, resume=True, continue) the co-search until `budget` candidates are evaluated.
 
     With resume, `settings` may be None (the study's are used) and `budget` None (the study's
-    last budget). Ctrl-C stops the search; every candidate evaluated so far is in the study.
-    resimulate: run each front point through the discrete-event simulator (result.front_reports)."""
+    last budget). resimulate: run each front point through the discrete-event simulator
+    (result.front_reports). One driver per study: a second one gets StudyLockedError.
+
+    Ctrl-C or SIGTERM: nothing more is dispatched, every candidate finished by then is committed,
+    the workers are killed (not waited for), and SearchInterrupted says how many candidates the
+    study holds; `resume=True` continues."""
+    url = storage_url(study)
+    with study_lock(url), deferred_interrupts() as interrupts:
+        try:
+            return _run_search(settings, budget, study, resume, backend, workers, address, progress, top_k,
+                               resimulate, interrupts.check)
+        except StopRequested as stop:
+            raise SearchInterrupted(url, _candidates_held(study), str(stop)) from None
+
+
+def _candidates_held(study: str | Path) -> int:
+    try:
+        return len(SearchStudy.open(study).history())
+    except ConfigError:          # interrupted while the study was being created
+        return 0
+
+
+def _run_search(settings: SearchSettings | None, budget: int | None, study: str | Path, resume: bool,
+                backend: str, workers: int | None, address: str | None, progress: bool, top_k: int,
+                resimulate: bool, stop) -> SearchResult:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -228,13 +261,14 @@ def run_search(settings: SearchSettings | None, budget: int | None, study: str |
                 else:
                     todo.append({"context": context, "index": index, "candidate": candidate.to_dict(),
                                  "parent": parent, "torch_threads": threads})
-            for _, result in executor.map(evaluate_task, todo):
+            for _, result in executor.map(evaluate_task, todo, stop=stop):
                 record = Evaluated.from_dict(result)
                 record_study.commit(record, objective, space, knob_ranges)
                 history[record.index] = record
                 evaluated_now += 1
                 status.add(record)
                 bar.update(task, advance=1, **status.fields())
+            stop()
             generation = [history[i] for i in indices]
             evolution.admit(generation)
             for record in generation:
@@ -248,7 +282,7 @@ def run_search(settings: SearchSettings | None, budget: int | None, study: str |
                               evaluated_now=evaluated_now)
         if resimulate:
             tasks = [{"context": context, "index": r.index, "candidate": r.candidate.to_dict()} for r in result.front]
-            for position, report in executor.map(resimulate_task, tasks):
+            for position, report in executor.map(resimulate_task, tasks, stop=stop):
                 result.front_reports[result.front[position].index] = report
     result.wall_s = time.perf_counter() - began
     return result

@@ -133,7 +133,7 @@ def register(app: typer.Typer) -> None:
         """Co-search recommender models (architecture and bit-widths[, chip knobs]) for a PIM chip."""
         from recpim.paths import check_output_dir
         from recpim.search.outputs import write_outputs
-        from recpim.search.run import run_search
+        from recpim.search.run import SearchInterrupted, run_search
         from recpim.search.study import SearchStudy
 
         options = dict(locals())
@@ -148,6 +148,11 @@ def register(app: typer.Typer) -> None:
         try:
             result = run_search(settings, budget, location, resume=resume, backend=backend, workers=workers,
                                 address=address, progress=not as_json, top_k=top_k)
+        except SearchInterrupted as stop:
+            console.print(f"[yellow]interrupted[/] ({stop.signal_name}): the study {location} holds "
+                          f"{stop.evaluated} evaluated candidates (every one that finished); the ones in flight were "
+                          f"cancelled. Continue with: recpim search --resume --study {location}")
+            raise typer.Exit(130) from None
         except KeyboardInterrupt:
             console.print(f"[yellow]interrupted[/]: every finished candidate is in {location}; continue with "
                           f"recpim search --resume --study {location}")
