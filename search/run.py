@@ -164,11 +164,38 @@ def _open_study(location: str | Path, settings: SearchSettings | None, resume: b
 
 def _progress(enabled: bool):
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(TextColumn("[bold]search[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(),
                     TextColumn("{task.fields[best]}  front {task.fields[front]}  infeasible {task.fields[infeasible]}"),
                     console=Console(stderr=True), disable=not enabled, transient=False)
+
+
+SLOW_CANDIDATE_S = 10.0   # above this mean time per candidate the bar says which settings make one cheaper
+
+
+def slow_candidate_hint(settings: SearchSettings, mean_eval_s: float) -> str | None:
+    """What to change when candidates are slow: the settings, among the cheaper ones, not already in use."""
+    if mean_eval_s <= SLOW_CANDIDATE_S:
+        return None
+    cheaper = []
+    if settings.accuracy == "crossbar":
+        cheaper.append("--accuracy quant (fake quantisation instead of simulated crossbars)")
+    if settings.score_rows is None or settings.score_rows > 256:
+        cheaper.append(f"--score-rows 256 (now {settings.score_rows or 'the whole split'})")
+    if settings.finetune_steps > 100:
+        cheaper.append(f"--finetune-steps 100 (now {settings.finetune_steps})")
+    if not cheaper:
+        return None
+    return f"candidates take {mean_eval_s:.0f} s each; cheaper settings: " + ", ".join(cheaper)
 
 
 class SearchInterrupted(KeyboardInterrupt):
@@ -236,7 +263,7 @@ def _run_search(settings: SearchSettings | None, budget: int | None, study: str 
     for record in sorted(history.values(), key=lambda r: r.index):
         if record.index < first_open and record.status != "error" and record.duplicate_of is None:
             seen.setdefault(record.candidate.key(), record.index)
-    evaluated_now = 0
+    evaluated_now, eval_s_now, hinted = 0, 0.0, False
     bar = _progress(progress)
     with bar, make_executor(backend, workers=worker_count, address=address) as executor:
         status = _BarStatus(objective, list(history.values()))
@@ -266,8 +293,13 @@ def _run_search(settings: SearchSettings | None, budget: int | None, study: str 
                 record_study.commit(record, objective, space, knob_ranges)
                 history[record.index] = record
                 evaluated_now += 1
+                eval_s_now += record.eval_s
                 status.add(record)
                 bar.update(task, advance=1, **status.fields())
+                hint = slow_candidate_hint(settings, eval_s_now / evaluated_now) if evaluated_now >= 2 else None
+                if hint is not None and progress and not hinted:
+                    bar.console.print(f"[yellow]note[/]: {hint}")
+                    hinted = True
             stop()
             generation = [history[i] for i in indices]
             evolution.admit(generation)
