@@ -167,7 +167,8 @@ def register(app: typer.Typer) -> None:
 def search_json(result) -> dict[str, Any]:
     from recpim.search.outputs import point_dict
 
-    return {"study": result.study, "budget": result.budget, **result.counts(), "evaluated_now": result.evaluated_now,
+    return {"kind": "search", "study": result.study,
+            "budget": result.budget, **result.counts(), "evaluated_now": result.evaluated_now,
             "wall_s": round(result.wall_s, 3), "objective": result.settings.objective.kind,
             "pareto_front": [point_dict(r, result) for r in result.front],
             "top_k": [point_dict(r, result) for r in result.top_k],

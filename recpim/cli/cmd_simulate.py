@@ -69,7 +69,8 @@ def register(app: typer.Typer) -> None:
         report = simulate_model(model, chip_config, engine=engine, batch=batch, trace_path=trace)
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            (out / "cost_report.json").write_text(json.dumps(report.to_json_dict(), indent=2))
+            result = {"kind": "cost_report", **report.to_json_dict()}   # `recpim report` reads the kind
+            (out / "cost_report.json").write_text(json.dumps(result, indent=2))
             write_resolved_inputs(out, {"model": model, "chip": chip_config.model_dump(), "engine": engine,
                                         "batch": batch})
         if report_dir is not None:
