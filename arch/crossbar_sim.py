@@ -12,6 +12,11 @@ w [K, N] the way a weight-stationary crossbar does, so the ADC's resolution show
    (slice s = bits c s .. c s + c - 1, one physical column per slice), signed by `encoding`:
    - "differential": a column pair per slice holding w+ = max(w, 0) and w- = max(-w, 0); the two
      digitised partial sums are subtracted;
+   - "sign_magnitude": the same pair holding |w| in S = ceil((wb - 1) / c) slices (the sign picks
+     the column), one slice fewer where c divides wb - 1;
+   - with `analog_subtraction` (pair encodings only) the pair's two currents are subtracted before
+     the ADC, which digitises the signed difference in [-P_max, P_max] (one bit more to be exact,
+     codes clamp(round(P / D), -2^(b-1), 2^(b-1) - 1));
    - "offset": one column per slice holding w_u = w + 2^(wb-1) (unsigned); the bias
      2^(wb-1) * sum_k x_u[k] is measured by a reference column whose cells all hold the offset's
      top-slice level 2^((wb-1) mod c), shifted by 2^(c floor((wb-1)/c)) -- that column's reading
@@ -55,8 +60,8 @@ from torch.overrides import TorchFunctionMode
 
 from recpim.errors import ConfigError
 
-Encoding = Literal["differential", "offset"]
-ENCODINGS = ("differential", "offset")
+Encoding = Literal["differential", "offset", "sign_magnitude"]
+ENCODINGS = ("differential", "offset", "sign_magnitude")
 FLOAT32_EXACT = 2**24          # float32 holds every integer below this exactly
 CHUNK_ELEMENTS = 1 << 21       # partial sums held at once per chunk (8 MB of float32: cache-friendly)
 
@@ -65,7 +70,7 @@ CHUNK_ELEMENTS = 1 << 21       # partial sums held at once per chunk (8 MB of fl
 class CrossbarArithmetic:
     """The numbers of a chip that decide crossbar arithmetic (built from a ChipConfig by a higher
     layer: crossbar.rows, crossbar.rows_read_at_once, crossbar.bits_per_cell, dac.bits, adc.bits,
-    weight_encoding)."""
+    weight_encoding, crossbar.analog_subtraction)."""
 
     rows: int = 128
     rows_read_at_once: int = 128
@@ -73,6 +78,7 @@ class CrossbarArithmetic:
     dac_bits: int = 1
     adc_bits: int = 8
     encoding: Encoding = "offset"
+    analog_subtraction: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -85,6 +91,9 @@ class CrossbarArithmetic:
             problems.append(("rows_read_at_once", f"{self.rows_read_at_once} exceeds rows={self.rows}"))
         if self.encoding not in ENCODINGS:
             problems.append(("encoding", f"{self.encoding!r} is not allowed; allowed: {', '.join(ENCODINGS)}"))
+        elif self.analog_subtraction and self.encoding == "offset":
+            problems.append(("analog_subtraction", "needs a column pair per weight; allowed with encoding "
+                                                   "'differential' or 'sign_magnitude'"))
         if problems:
             raise ConfigError("crossbar arithmetic", problems)
 
@@ -92,7 +101,12 @@ class CrossbarArithmetic:
         """ADC bits that digitise a partial sum of `rows_summed` rows (default rows_read_at_once)
         exactly: bitlength(R (2^d - 1)(2^c - 1))."""
         rows_summed = self.rows_read_at_once if rows_summed is None else rows_summed
-        return _partial_sum_max(rows_summed, self.dac_bits, self.cell_bits).bit_length()
+        return _partial_sum_max(rows_summed, self.dac_bits, self.cell_bits).bit_length() + self.sign_bit
+
+    @property
+    def sign_bit(self) -> int:
+        """1 when the ADC digitises a signed difference (analog subtraction), else 0."""
+        return 1 if self.analog_subtraction else 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,7 +155,8 @@ def crossbar_matmul(x: torch.Tensor, w: torch.Tensor, arith: CrossbarArithmetic,
     m, k = x.shape
     n = w.shape[1]
     groups = _row_groups(k, arith.rows, arith.rows_read_at_once)
-    group_bits = [_partial_sum_max(length, arith.dac_bits, arith.cell_bits).bit_length() for _, length in groups]
+    group_bits = [_partial_sum_max(length, arith.dac_bits, arith.cell_bits).bit_length() + arith.sign_bit
+                  for _, length in groups]
     if (exact_if_lossless and arith.adc_bits >= max(group_bits, default=0)) or m == 0 or n == 0 or k == 0:
         return _exact_matmul(x, w)
     return _simulate(x, w, arith, a, wb, groups, group_bits)
@@ -158,10 +173,10 @@ def _simulate(x: torch.Tensor, w: torch.Tensor, arith: CrossbarArithmetic, a: in
     n = w.shape[1]
     d, c, b = arith.dac_bits, arith.cell_bits, arith.adc_bits
     cycles = -(-a // d)
-    slices = -(-wb // c)
+    slices = -(-(wb - 1 if arith.encoding == "sign_magnitude" else wb) // c)
 
     # Weight planes [P, K, N] with their sign * shift coefficients; plus the reference column.
-    if arith.encoding == "differential":
+    if arith.encoding in ("differential", "sign_magnitude"):
         magnitudes = [w.clamp(min=0), (-w).clamp(min=0)]
         signs = [1.0, -1.0]
     else:
@@ -205,7 +220,12 @@ def _simulate(x: torch.Tensor, w: torch.Tensor, arith: CrossbarArithmetic, a: in
         bits = torch.cat([bits, bits.new_zeros(cycles, rows_here, 1)], dim=2).to(dtype)
         grouped_x = bits[:, :, index].permute(2, 0, 1, 3).reshape(len(groups), cycles * rows_here, height)
         psums = torch.bmm(grouped_x, grouped_cols)                                  # [G, T*m, C]
-        codes = psums.mul_(inverse_step).round_().clamp_(max=top_code)             # the ADC
+        if arith.analog_subtraction:   # + minus - column before the ADC; the - planes then read 0
+            half = slices * n
+            psums = torch.cat([psums[:, :, :half] - psums[:, :, half:], torch.zeros_like(psums[:, :, half:])], dim=2)
+            codes = psums.mul_(inverse_step).round_().clamp_(min=-float(2 ** (b - 1)), max=float(2 ** (b - 1) - 1))
+        else:
+            codes = psums.mul_(inverse_step).round_().clamp_(max=top_code)         # the ADC
         summed = codes.mul_(step).sum(dim=0).to(torch.float64).view(cycles, rows_here, -1)  # over groups
         main = summed[:, :, : len(planes) * n].reshape(cycles, rows_here, len(planes), n)
         result = torch.einsum("tmpn,t,p->mn", main, cycle_coef, coef)

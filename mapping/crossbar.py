@@ -6,8 +6,14 @@ splits the vectors over copies and leaves these totals unchanged):
 
 - Bit slicing: s = ceil(w / c) slices, each slice in its own physical column.
 - Signed weights, `differential`: a positive and a negative column per slice -> 2 * N * s logical
-  columns, packed densely; column tiles = ceil(2 * N * s / cols). Each side is charged all s slices
-  (a sign-magnitude split could drop one bit; we keep the w-bit slicing the issue specifies).
+  columns, packed densely; column tiles = ceil(2 * N * s / cols). Each side is sliced over all w
+  bits. `sign_magnitude`: the same pair of arrays holding the w - 1 magnitude bits (the sign picks
+  the array), s = ceil((w - 1) / c).
+- Analog subtraction (crossbar.analog_subtraction, differential encodings only): the + and -
+  columns of a pair sit side by side in one crossbar (floor(cols / 2) pairs per crossbar) and their
+  currents are subtracted before the ADC, so each pair is converted once: conversions and
+  shift-adds halve exactly, cell reads do not. The signed difference lies in [-S, S] for the
+  largest one-sided sum S, so the lossless ADC needs one bit more than for S.
 - Signed weights, `offset` (bias) encoding: weights are stored as unsigned w + 2^(w-1); the bias term
   2^(w-1) * sum(inputs) is measured by ONE reference column in EVERY crossbar (all its cells at the
   same level), so each crossbar holds at most cols - 1 weight columns plus that correction column:
@@ -27,7 +33,9 @@ splits the vectors over copies and leaves these totals unchanged):
   tile is full this is exactly vectors x input_cycles x row_groups x used columns of all crossbars;
   a partial last row tile needs fewer groups and is charged only what it reads.
 - DAC drives = vectors x input_cycles x K x column tiles (every crossbar has its own DACs; a row
-  of a row tile is driven once per input cycle in each crossbar of that row tile).
+  of a row tile is driven once per input cycle in each crossbar of that row tile). DACs shared by
+  dac.rows_per_dac rows (rows / rows_per_dac DACs per crossbar) drive a read's rows in
+  ceil(rows read / DACs) steps: the same drives, more steps.
 - Cell reads = vectors x input_cycles x cells used (every used cell of a driven row is read once
   per input cycle; activity-independent, i.e. a zero input bit is still charged).
 - Shift-and-add ops = ADC conversions: each digitised partial sum is shifted by its slice/cycle
@@ -54,12 +62,13 @@ def ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
 
 
-def lossless_adc_bits(rows_summed: int, cell_bits: int, dac_bits: int) -> int:
-    """ADC resolution that digitises a column sum of `rows_summed` rows without loss."""
+def lossless_adc_bits(rows_summed: int, cell_bits: int, dac_bits: int, signed: bool = False) -> int:
+    """ADC resolution that digitises a column sum of `rows_summed` rows without loss; `signed`: the
+    difference of two such sums (analog subtraction), which needs a sign bit more."""
     if rows_summed < 1 or cell_bits < 1 or dac_bits < 1:
         raise ValueError(f"rows_summed, cell_bits, dac_bits must be >= 1; got {rows_summed}, {cell_bits}, {dac_bits}")
     largest_sum = rows_summed * ((1 << dac_bits) - 1) * ((1 << cell_bits) - 1)
-    return largest_sum.bit_length()  # == ceil(log2(largest_sum + 1))
+    return largest_sum.bit_length() + (1 if signed else 0)  # == ceil(log2(largest_sum + 1)) (+ sign)
 
 
 def isaac_adc_bits(rows_summed: int, cell_bits: int, dac_bits: int) -> int:
@@ -86,11 +95,13 @@ class CrossbarMapping:
     rows_per_row_tile: tuple[int, ...]      # rows held by each row tile
     used_cols_per_col_tile: tuple[int, ...]  # used columns of each crossbar in a row tile
     weight_cols_per_col_tile: tuple[int, ...]  # of which carry weights (the rest: offset correction)
+    converted_cols_per_col_tile: tuple[int, ...]  # ADC conversions per read (pairs with analog subtraction)
     xbar_rows: int
     xbar_cols: int
     rows_read_at_once: int
     input_cycles: int
     row_groups: int
+    dac_steps_per_read: int                 # sequential DAC drive steps before each read
     rows_summed: int
     lossless_adc_bits: int
     chip_adc_bits: int
@@ -107,6 +118,10 @@ class CrossbarMapping:
     @property
     def weight_cols_per_row_tile(self) -> int:
         return sum(self.weight_cols_per_col_tile)
+
+    @property
+    def converted_cols_per_row_tile(self) -> int:
+        return sum(self.converted_cols_per_col_tile)
 
     @property
     def columns_used(self) -> int:
@@ -133,7 +148,7 @@ class CrossbarMapping:
     @property
     def adc_conversions(self) -> int:
         groups_x_cols = sum(ceil_div(rows, self.rows_read_at_once) for rows in self.rows_per_row_tile)
-        return self.vectors * self.input_cycles * groups_x_cols * self.used_cols_per_row_tile
+        return self.vectors * self.input_cycles * groups_x_cols * self.converted_cols_per_row_tile
 
     @property
     def dac_drives(self) -> int:
@@ -151,12 +166,17 @@ class CrossbarMapping:
     def read_steps(self) -> int:
         return self.vectors * self.input_cycles * self.row_groups
 
-    def crossbar_shape(self, index: int) -> tuple[int, int, int]:
-        """(rows used, columns used, weight columns) of crossbar `index` of one copy
-        (row-tile-major: index = row_tile * col_tiles + col_tile)."""
+    @property
+    def dac_steps(self) -> int:
+        """Sequential DAC drive steps per inference (one copy)."""
+        return self.read_steps * self.dac_steps_per_read
+
+    def crossbar_shape(self, index: int) -> tuple[int, int, int, int]:
+        """(rows used, columns used, weight columns, converted columns) of crossbar `index` of one
+        copy (row-tile-major: index = row_tile * col_tiles + col_tile)."""
         row_tile, col_tile = divmod(index, self.col_tiles)
         return (self.rows_per_row_tile[row_tile], self.used_cols_per_col_tile[col_tile],
-                self.weight_cols_per_col_tile[col_tile])
+                self.weight_cols_per_col_tile[col_tile], self.converted_cols_per_col_tile[col_tile])
 
 
 def map_mvm(node: WorkloadNode, chip: ChipConfig) -> CrossbarMapping:
@@ -175,38 +195,55 @@ def map_mvm(node: WorkloadNode, chip: ChipConfig) -> CrossbarMapping:
 
     k_rows, n_cols = node.weight_shape
     xbar = chip.crossbar
-    slices = ceil_div(node.weight_bits, xbar.bits_per_cell)
-    weight_cols = n_cols * slices * (2 if chip.weight_encoding == "differential" else 1)
-    if chip.weight_encoding == "differential":
-        col_tiles = ceil_div(weight_cols, xbar.cols)
-        weight_per_tile = _split(weight_cols, xbar.cols, col_tiles)
-        used_per_tile = weight_per_tile
-    else:  # offset: one correction column in every crossbar
+    encoding = chip.weight_encoding
+    if encoding == "sign_magnitude" and node.weight_bits < 2:
+        raise ConfigError(f"mvm node {node.name!r}", [(f"{node.name}.weight_bits", f"got {node.weight_bits}; "
+                                                       "allowed: >= 2 with weight_encoding 'sign_magnitude' (a sign "
+                                                       "and at least one magnitude bit)")])
+    magnitude_bits = node.weight_bits - 1 if encoding == "sign_magnitude" else node.weight_bits
+    slices = ceil_div(magnitude_bits, xbar.bits_per_cell)
+    if encoding == "offset":  # one correction column in every crossbar
+        weight_cols = n_cols * slices
         col_tiles = ceil_div(weight_cols, xbar.cols - 1)
         weight_per_tile = _split(weight_cols, xbar.cols - 1, col_tiles)
         used_per_tile = tuple(cols + 1 for cols in weight_per_tile)
+        converted_per_tile = used_per_tile
+    elif xbar.analog_subtraction:  # pairs side by side, one conversion per pair
+        pairs = n_cols * slices
+        col_tiles = ceil_div(pairs, xbar.cols // 2)
+        pairs_per_tile = _split(pairs, xbar.cols // 2, col_tiles)
+        weight_per_tile = used_per_tile = tuple(2 * p for p in pairs_per_tile)
+        converted_per_tile = pairs_per_tile
+    else:  # + and - columns packed densely, each converted
+        weight_cols = 2 * n_cols * slices
+        col_tiles = ceil_div(weight_cols, xbar.cols)
+        weight_per_tile = used_per_tile = converted_per_tile = _split(weight_cols, xbar.cols, col_tiles)
     row_tiles = ceil_div(k_rows, xbar.rows)
     rows_summed = min(xbar.rows_read_at_once, k_rows)
+    dacs_per_crossbar = ceil_div(xbar.rows, chip.dac.rows_per_dac)
     return CrossbarMapping(
         k_rows=k_rows,
         n_cols=n_cols,
         weight_bits=node.weight_bits,
         activation_bits=node.activation_bits,
         vectors=node.vectors,
-        encoding=chip.weight_encoding,
+        encoding=encoding,
         bit_slices=slices,
         row_tiles=row_tiles,
         col_tiles=col_tiles,
         rows_per_row_tile=_split(k_rows, xbar.rows, row_tiles),
         used_cols_per_col_tile=used_per_tile,
         weight_cols_per_col_tile=weight_per_tile,
+        converted_cols_per_col_tile=converted_per_tile,
         xbar_rows=xbar.rows,
         xbar_cols=xbar.cols,
         rows_read_at_once=xbar.rows_read_at_once,
         input_cycles=ceil_div(node.activation_bits, chip.dac.bits),
         row_groups=ceil_div(min(k_rows, xbar.rows), xbar.rows_read_at_once),
+        dac_steps_per_read=ceil_div(rows_summed, dacs_per_crossbar),
         rows_summed=rows_summed,
-        lossless_adc_bits=lossless_adc_bits(rows_summed, xbar.bits_per_cell, chip.dac.bits),
+        lossless_adc_bits=lossless_adc_bits(rows_summed, xbar.bits_per_cell, chip.dac.bits,
+                                            signed=xbar.analog_subtraction),
         chip_adc_bits=chip.adc.bits,
     )
 

@@ -16,6 +16,7 @@ from .result import DigitalMapping
 
 # Free moves that pass data through; input/output are sources/sinks, not pass-throughs.
 PASS_THROUGH_KINDS = frozenset({OpKind.CONCAT, OpKind.RESHAPE})
+FUSABLE_KINDS = frozenset({OpKind.RELU, OpKind.POOL})
 
 
 def upstream_flows(graph: WorkloadGraph, name: str) -> list[tuple[str, tuple[str, ...], int]]:
@@ -35,20 +36,30 @@ def assign_digital(
     graph: WorkloadGraph,
     nodes: list[WorkloadNode],
     home: dict[str, tuple[int, int]],
+    fuse_activations: bool = False,
 ) -> list[DigitalMapping]:
     """Give each digital node a (round, tile); `home` holds (round, home tile) of every MVM layer and
     is extended in place with the digital nodes' own placement (later ops may follow them)."""
     mvm_order = [node.name for node in nodes if node.kind == OpKind.MVM]
     position = {node.name: index for index, node in enumerate(nodes)}
+    root: dict[str, str] = {name: name for name in mvm_order}   # fused op or layer -> its layer
     placed = []
     for node in nodes:
         if node.kind not in DIGITAL_KINDS:
             continue
-        where = next((home[real] for real, _, _ in upstream_flows(graph, node.name) if real in home), None)
+        flows = upstream_flows(graph, node.name)
+        where = next((home[real] for real, _, _ in flows if real in home), None)
         if where is None:
             where = _fallback(node.name, mvm_order, position, home)
         home[node.name] = where
-        placed.append(DigitalMapping(node.name, str(node.kind), node.source, where[1], where[0], node.ops, node.macs))
+        fused_into = ""
+        if fuse_activations and node.kind in FUSABLE_KINDS and len(flows) == 1:
+            producer, via, _ = flows[0]
+            if not via and producer in root and len(graph.successors(producer)) == 1:
+                fused_into = root[producer]
+                root[node.name] = fused_into
+        placed.append(DigitalMapping(node.name, str(node.kind), node.source, where[1], where[0], node.ops, node.macs,
+                                     fused_into))
     return placed
 
 

@@ -9,6 +9,7 @@ Stages, in order: crossbar arithmetic of every MVM (crossbar.py) -> capacity che
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 from math import ceil, log2
 
 from recpim.arch.graph import OpKind, WorkloadGraph, WorkloadNode
@@ -22,7 +23,7 @@ from .occupancy import adc_load, write_cost
 from .placement import Segment, allocate, chip_pes, pes_needed, snake_coords
 from .replication import balance_replicas
 from .result import DigitalMapping, MappingResult, MvmLayerMapping, Reprogramming, TileUsage
-from .traffic import compute_traffic
+from .traffic import compute_traffic, layer_shares
 
 
 def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
@@ -46,10 +47,12 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
                                 time_multiplexed=not fits)
     layers = {node.name: _layer(node, xmaps[node.name], replicas[node.name], tuple(segments[node.name]), chip)
               for node in mvm_nodes}
+    layers = {name: replace(layer, input_share_by_tile=tuple(sorted(layer_shares(xmaps[name], layer)[0].items())))
+              for name, layer in layers.items()}
 
     coords = snake_coords(chip.chip.tiles, chip.chip.mesh_cols)
     home = {name: (layer.home_round, layer.home_tile) for name, layer in layers.items()}
-    digital = assign_digital(graph, nodes, home)
+    digital = assign_digital(graph, nodes, home, fuse_activations=chip.mapping.fuse_activations)
     embeddings = place_embeddings(nodes, chip)
     transfers, io_transfers, intra = compute_traffic(graph, layers, xmaps, digital, embeddings, coords)
 
@@ -122,6 +125,8 @@ def _layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments: tup
         cell_utilization=xmap.cell_utilization,
         input_cycles=xmap.input_cycles,
         row_groups=xmap.row_groups,
+        dac_steps_per_read=xmap.dac_steps_per_read,
+        dac_steps_per_inference=xmap.dac_steps,
         rows_summed=xmap.rows_summed,
         adc_conversions=xmap.adc_conversions,
         dac_drives=xmap.dac_drives,
@@ -134,11 +139,24 @@ def _layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments: tup
         conversions_per_adc_per_read=conversions_per_read,
         input_bits_per_vector=xmap.k_rows * xmap.activation_bits,
         output_bits_per_vector=xmap.n_cols * xmap.activation_bits,
+        input_elements=_window_source_elements(node, xmap),
         partial_sum_bits=xmap.activation_bits + xmap.weight_bits + ceil(log2(xmap.k_rows)),
         lossless_adc_bits=xmap.lossless_adc_bits,
         chip_adc_bits=xmap.chip_adc_bits,
         adc_lossy=xmap.adc_lossy,
     )
+
+
+def _window_source_elements(node: WorkloadNode, xmap: CrossbarMapping) -> int:
+    """Elements a layer's input vectors are cut from: a convolution's feature map (C, H, W), whose
+    overlapping windows line buffers reuse; vectors x K for every other layer (no overlap)."""
+    windows = xmap.k_rows * xmap.vectors
+    if not node.input_shapes or len(node.input_shapes[0]) < 3:
+        return windows
+    count = 1
+    for dim in node.input_shapes[0]:
+        count *= dim
+    return min(count, windows)
 
 
 def _busiest(counts: Counter) -> tuple[int, int]:

@@ -20,14 +20,15 @@ from .placement import Segment
 
 def crossbars_by_pe(xmap: CrossbarMapping, segments: tuple[Segment, ...],
                     chip: ChipConfig) -> Iterator[tuple[tuple[int, int, int], list[tuple[int, int, int]]]]:
-    """((round, tile, pe), [(slot in PE, rows used, columns used), ...]) for every PE of a layer."""
+    """((round, tile, pe), [(slot in PE, rows used, columns used, columns converted), ...]) for every
+    PE of a layer."""
     per_pe = chip.pe.crossbars
     for segment in segments:
         contents: dict[int, list] = defaultdict(list)
         for offset in range(segment.crossbars):
             pe, slot = divmod(offset, per_pe)
-            rows, cols, _ = xmap.crossbar_shape((segment.crossbar_first + offset) % xmap.crossbars)
-            contents[segment.pe_first + pe].append((slot, rows, cols))
+            rows, cols, _, converted = xmap.crossbar_shape((segment.crossbar_first + offset) % xmap.crossbars)
+            contents[segment.pe_first + pe].append((slot, rows, cols, converted))
         for pe, items in contents.items():
             yield (segment.round, segment.tile, pe), items
 
@@ -38,11 +39,12 @@ def adc_load(xmap: CrossbarMapping, segments: tuple[Segment, ...], chip: ChipCon
     adcs, busiest = 0, 0
     for _, items in crossbars_by_pe(xmap, segments, chip):
         load: dict[int, int] = defaultdict(int)
-        for slot, _, cols in items:
+        for slot, _, cols, converted in items:
             start = slot * chip.crossbar.cols
             end = start + cols
             for adc in range(start // group, (end - 1) // group + 1):
-                load[adc] += min(end, (adc + 1) * group) - max(start, adc * group)
+                overlap = min(end, (adc + 1) * group) - max(start, adc * group)
+                load[adc] += ceil_div(overlap * converted, cols)
         adcs += len(load)
         busiest = max(busiest, max(load.values()))
     return adcs, busiest
@@ -54,6 +56,6 @@ def write_cost(xmap: CrossbarMapping, segments: tuple[Segment, ...],
     cells: dict[int, int] = defaultdict(int)
     rows_per_pe: dict[tuple[int, int, int], int] = {}
     for key, items in crossbars_by_pe(xmap, segments, chip):
-        cells[key[0]] += sum(rows * cols for _, rows, cols in items)
-        rows_per_pe[key] = sum(rows for _, rows, _ in items)
+        cells[key[0]] += sum(rows * cols for _, rows, cols, _ in items)
+        rows_per_pe[key] = sum(rows for _, rows, _, _ in items)
     return dict(cells), rows_per_pe

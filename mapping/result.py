@@ -8,6 +8,7 @@ copies and does not add work. Serialises to JSON with stable snake_case keys (to
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from .embedding import OFF_CHIP, ON_CHIP, EmbeddingPlacement
 from .placement import Segment
@@ -42,6 +43,8 @@ class MvmLayerMapping:
     cell_utilization: float     # cells used / cells of the crossbars it occupies
     input_cycles: int           # per vector: ceil(activation bits / DAC bits)
     row_groups: int             # sequential row-group reads per input cycle
+    dac_steps_per_read: int     # DAC drive steps before each read (DACs shared by several rows)
+    dac_steps_per_inference: int  # one copy: read steps x dac_steps_per_read
     rows_summed: int            # rows summed in one column conversion: min(rows read at once, K)
     adc_conversions: int
     dac_drives: int
@@ -54,13 +57,20 @@ class MvmLayerMapping:
     conversions_per_adc_per_read: int         # columns the busiest ADC converts after each read
     input_bits_per_vector: int                # K x activation bits
     output_bits_per_vector: int               # N x activation bits
+    input_elements: int                       # what the vectors are cut from: a conv's feature map, else vectors x K
     partial_sum_bits: int                     # a + w + ceil(log2 K): exact dot-product width
     lossless_adc_bits: int
     chip_adc_bits: int
     adc_lossy: bool
+    # Per tile holding its crossbars: the share of the layer's input rows it reads, over all copies
+    # (rows of its (copy, row tile) pairs / (K x copies)); column tiles on different tiles need the
+    # same rows, so the shares may add up to more than 1.
+    input_share_by_tile: tuple[tuple[int, Fraction], ...] = ()
 
     def to_json_dict(self, coords: list[tuple[int, int]]) -> dict:
-        data = {key: getattr(self, key) for key in self.__dataclass_fields__ if key != "segments"}
+        data = {key: getattr(self, key) for key in self.__dataclass_fields__
+                if key not in ("segments", "input_share_by_tile")}
+        data["input_share_by_tile"] = {str(tile): float(share) for tile, share in self.input_share_by_tile}
         data["kind"] = "mvm"
         data["weight_shape"] = list(self.weight_shape)
         data["tiles"] = list(self.tiles)
@@ -81,10 +91,12 @@ class DigitalMapping:
     round: int
     ops: int
     macs: int
+    fused_into: str = ""        # an MVM layer whose output path does this op (ReLU/pool fusion), or ""
 
     def to_json_dict(self, coords: list[tuple[int, int]]) -> dict:
         return {"name": self.name, "kind": self.kind, "source": self.source, "tile": self.tile,
-                "mesh_coord": list(coords[self.tile]), "round": self.round, "ops": self.ops, "macs": self.macs}
+                "mesh_coord": list(coords[self.tile]), "round": self.round, "ops": self.ops, "macs": self.macs,
+                "fused_into": self.fused_into}
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,33 @@
 
 Each node with work becomes a pipeline stage on its tile: MVM layers on their crossbars, digital
 ops on their tile's vector units, embedding tables on DRAM or on-chip ReRAM (delivered to the tile
-of their first consumer). Free nodes (input, concat, reshape, output) vanish: a stage's
-predecessors are its nearest ancestors with work. Activity counts per inference come from the
-mapping; the engines only price them and time them.
+of their first consumer). Free nodes (input, concat, reshape, output) and ReLUs/pools fused into a
+layer's output path vanish: a stage's predecessors are its nearest ancestors with work. Activity
+counts per inference come from the mapping; the engines only price them and time them.
+
+Buffers (one per tile): a stage writes the inputs it receives on each tile into that tile's buffer
+and reads back what it computes on; producers send outputs from their output registers, never
+through their own buffer. An MVM layer spread over tiles does this on every tile holding its
+crossbars, for the share of its input rows those crossbars hold (mapping.input_share_by_tile).
+With line buffers (tile.buffer.input_reuse) a convolution reads each input element once instead
+of its whole k x k window for every output position. Partial sums from other tiles are written to
+the home tile's buffer and read back by its adders.
 """
 
 from __future__ import annotations
 
-from recpim.arch.graph import FREE_KINDS, WorkloadGraph
+from collections import defaultdict
+from dataclasses import replace
+from math import ceil, isqrt
+
+from recpim.arch.graph import FREE_KINDS, WorkloadGraph, WorkloadNode
+from recpim.pim.analytic import HANDOFF_SLOTS
 from recpim.pim.config import ChipConfig
-from recpim.pim.workload import PipelineWorkload, Stage, StageKind, Transfer
+from recpim.pim.workload import PipelineWorkload, Stage, StageKind, TileBuffer, Transfer
 
 from .crossbar import ceil_div
 from .embedding import ON_CHIP
-from .result import MappingResult
+from .result import MappingResult, MvmLayerMapping
 
 
 def _work_predecessors(graph: WorkloadGraph, name: str, has_work: set[str]) -> tuple[str, ...]:
@@ -38,30 +51,98 @@ def _router_id(coord: tuple[int, int], mesh_cols: int) -> int:
     return coord[0] * mesh_cols + coord[1]
 
 
+def _mvm_buffers(layer: MvmLayerMapping, line_buffers: bool) -> tuple[TileBuffer, ...]:
+    """Each tile writes its share of the input tensor once and reads its share of what the
+    crossbars take: the whole window of every vector, or each element once with line buffers."""
+    window_elements = layer.vectors * layer.weight_shape[0]
+    received = min(window_elements, layer.input_elements)
+    read = received if line_buffers else window_elements
+    bits = layer.activation_bits
+    return tuple(TileBuffer(tile, write_bits=ceil(share * received * bits), read_bits=ceil(share * read * bits))
+                 for tile, share in layer.input_share_by_tile)
+
+
+def _resident_bits(node: WorkloadNode, layer: MvmLayerMapping | None, buffer: TileBuffer, line_buffers: bool) -> int:
+    """What a stage keeps in a tile's buffer for one inference: all it receives there, or for a
+    convolution read through line buffers only the kh + 1 input rows its windows span."""
+    if layer is None or not line_buffers or layer.input_elements == layer.vectors * layer.weight_shape[0]:
+        return buffer.write_bits
+    channels, height = node.input_shapes[0][-3], node.input_shapes[0][-2]
+    kernel_rows = max(1, isqrt(layer.weight_shape[0] // channels))
+    return min(buffer.write_bits, ceil(buffer.write_bits * (kernel_rows + 1) / height))
+
+
+def spill_to_dram(graph: WorkloadGraph, stages: list[Stage], layers: dict[str, MvmLayerMapping], chip: ChipConfig,
+                  line_buffers: bool) -> tuple[list[Stage], list[str]]:
+    """Check every tile's buffer against what its stages keep resident (each for HANDOFF_SLOTS
+    inferences: the double-buffered handoff). Where it does not fit, the overflowing share of each
+    stage's inputs on that tile is written to DRAM and read back (2 x its bits, timed on the DRAM
+    channel): a buffer too small costs what it would, it is never silently large enough."""
+    capacity_bits = int(chip.tile.buffer.size_kb * 8 * 1024)
+    resident: dict[int, int] = defaultdict(int)
+    for stage in stages:
+        for buffer in stage.buffers:
+            resident[buffer.tile] += HANDOFF_SLOTS * _resident_bits(graph.node(stage.name), layers.get(stage.name),
+                                                                    buffer, line_buffers)
+    over = {tile: bits for tile, bits in resident.items() if bits > capacity_bits}
+    if not over:
+        return stages, []
+    spilled = []
+    for stage in stages:
+        bits = sum(ceil(b.write_bits * (over[b.tile] - capacity_bits) / over[b.tile]) for b in stage.buffers
+                   if b.tile in over)
+        if bits:
+            activity = {**stage.activity, "dram_bit": stage.activity.get("dram_bit", 0) + 2 * bits}
+            stage = replace(stage, dram_bits=stage.dram_bits + 2 * bits, activity=activity)
+        spilled.append(stage)
+    notes = [f"tile {tile}'s buffer ({chip.tile.buffer.size_kb:g} KB) is {bits / 8192:.1f} KB short of what its "
+             f"stages keep for {HANDOFF_SLOTS} inferences: the overflow goes to DRAM and back (raise "
+             "tile.buffer.size_kb to avoid it)" for tile, bits in sorted(over.items())
+             for bits in [bits - capacity_bits]]
+    return spilled, notes
+
+
 def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: ChipConfig) -> PipelineWorkload:
     width = chip.tile.buffer.width_bits
     flit_bits = chip.chip.noc.flit_bits
-    has_work = {n.name for n in graph.nodes() if n.kind not in FREE_KINDS}
+    line_buffers = chip.tile.buffer.input_reuse == "line_buffer"
+    fused = {d.name: d.fused_into for d in mapping.digital if d.fused_into}
+    has_work = {n.name for n in graph.nodes() if n.kind not in FREE_KINDS and n.name not in fused}
     mvm = {layer.name: layer for layer in mapping.layers}
     digital = {d.name: d for d in mapping.digital}
     tables = {t.name: t for t in mapping.embeddings}
     consumer_tile = {}
     for io in mapping.io_transfers:
         consumer_tile.setdefault(io.node, io.tile)
+    fused_ops: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for name, layer_name in fused.items():
+        fused_ops[layer_name]["maxpool_op" if digital[name].kind == "pool" else "vector_op"] += digital[name].ops
 
-    # Inter-tile transfers: one per (producer, consumer) pair; shares of a consumer split over several
-    # tiles are merged (their bytes add; the longest route sets the path). Partial sums of a layer
-    # spread over tiles are charged as NoC energy of that layer.
+    # Inter-tile transfers: one per (producer stage, consumer stage) pair; shares of a consumer split
+    # over several tiles are merged (their bytes add; the longest route sets the path). A layer's
+    # partial sums (a reduction chain towards its home), and outputs its copies send to a fused op on
+    # its home tile, stay inside its stage: they are timed there, each piece on its own path; the
+    # chain's tiles add at once, so the busiest one's additions are timed.
     merged: dict[tuple[str, str], tuple[int, tuple]] = {}
-    flit_hops: dict[str, int] = {}
+    inside: dict[str, list[Transfer]] = defaultdict(list)
+    adds_on_tile: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    psum_bits: dict[str, int] = defaultdict(int)
+    flit_hops: dict[str, int] = defaultdict(int)
     for transfer in mapping.transfers:
-        flit_hops[transfer.producer] = flit_hops.get(transfer.producer, 0) + \
-            ceil_div(transfer.num_bytes * 8, flit_bits) * transfer.hops
-        if transfer.kind != "activation":
-            continue
-        key = (transfer.producer, transfer.consumer)
+        producer = fused.get(transfer.producer, transfer.producer)
+        consumer = fused.get(transfer.consumer, transfer.consumer)
+        flit_hops[producer] += ceil_div(transfer.num_bytes * 8, flit_bits) * transfer.hops
         links = tuple((_router_id(a, chip.chip.mesh_cols), _router_id(b, chip.chip.mesh_cols))
                       for a, b in zip(transfer.route, transfer.route[1:], strict=False))
+        if consumer == producer:
+            inside[producer].append(Transfer(producer, producer, transfer.num_bytes, links, "partial_sum"))
+            if transfer.kind == "partial_sum":   # each arriving partial sum is added to the tile's own
+                adds_on_tile[producer][transfer.dst_tile] += ceil_div(transfer.num_bytes * 8,
+                                                                      mvm[producer].partial_sum_bits)
+                psum_bits[producer] += transfer.num_bytes * 8
+            # (outputs of copies streaming to a fused op pass its unit on the way, not the buffer)
+            continue
+        key = (producer, consumer)
         old_bytes, old_links = merged.get(key, (0, ()))
         merged[key] = (old_bytes + transfer.num_bytes, links if len(links) > len(old_links) else old_links)
 
@@ -74,21 +155,29 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
         if node.name in mvm:
             layer = mvm[node.name]
             in_bits, out_bits = layer.input_bits_per_vector, layer.output_bits_per_vector
+            buffers = _mvm_buffers(layer, line_buffers)
+            adds = adds_on_tile[node.name]
             stages.append(Stage(
                 name=node.name, kind=StageKind.MVM, tile=layer.home_tile, predecessors=predecessors,
                 replicas=layer.replication, vectors=layer.vectors, steps_per_vector=layer.input_cycles,
-                row_groups=layer.row_groups, conversions_per_adc_per_read=layer.conversions_per_adc_per_read,
-                input_bits_per_vector=in_bits, output_bits_per_vector=out_bits, macs=layer.macs,
+                row_groups=layer.row_groups, dac_steps_per_read=layer.dac_steps_per_read,
+                conversions_per_adc_per_read=layer.conversions_per_adc_per_read, buffers=buffers,
+                partial_sums=tuple(inside[node.name]), psum_adds=max(adds.values(), default=0), macs=layer.macs,
                 activity={
                     "adc_conversion": layer.adc_conversions,
                     "sample_hold": layer.adc_conversions,   # every conversion samples one held column
                     "dac_drive": layer.dac_drives,
+                    "row_periphery": layer.dac_drives,      # each driven row passes its switch matrix
+                    "column_periphery": layer.adc_conversions,  # each conversion reads a column through its mux
                     "cell_read": layer.cell_reads,
                     "shift_add": layer.shift_add_ops,
                     "register_byte": layer.vectors * ceil_div(in_bits + out_bits, 8),
-                    "buffer_access": (ceil_div(layer.vectors * in_bits, width)
-                                      + ceil_div(layer.vectors * out_bits, width)),
-                    "bus_bit": layer.vectors * (in_bits + out_bits),
+                    # inputs written and read on every tile, partial sums written and read at home
+                    "buffer_access": sum(ceil_div(b.write_bits, width) + ceil_div(b.read_bits, width)
+                                         for b in buffers) + 2 * ceil_div(psum_bits[node.name], width),
+                    "bus_bit": sum(b.read_bits for b in buffers) + layer.vectors * out_bits,
+                    "psum_add": sum(adds.values()),
+                    **fused_ops[node.name],
                     **noc,
                 },
             ))
@@ -99,29 +188,31 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
             work = op.ops + op.macs   # one MAC per lane and cycle, like one elementwise op
             stages.append(Stage(
                 name=node.name, kind=StageKind.DIGITAL, tile=op.tile, predecessors=predecessors,
-                digital_ops=work, input_bits_per_vector=in_bits, output_bits_per_vector=out_bits, macs=op.macs,
-                activity={"vector_op": work, "buffer_access": ceil_div(in_bits, width) + ceil_div(out_bits, width),
+                digital_ops=work, buffers=(TileBuffer(op.tile, write_bits=in_bits, read_bits=in_bits),), macs=op.macs,
+                activity={"vector_op": work, "buffer_access": 2 * ceil_div(in_bits, width),
                           "bus_bit": in_bits + out_bits, **noc},
             ))
         elif node.name in tables:
+            # Rows go from DRAM or the embedding arrays to the consumers' tiles, which buffer them.
             table = tables[node.name]
             out_bits = table.bits_read_per_inference
             on_chip = table.location == ON_CHIP
-            activity = {"buffer_access": ceil_div(out_bits, width), **noc}
+            activity = dict(noc)
             if on_chip:
                 activity["cell_read"] = table.lookups * table.dim * ceil_div(table.bits, chip.crossbar.bits_per_cell)
             else:
                 activity["dram_bit"] = out_bits
             stages.append(Stage(
                 name=node.name, kind=StageKind.EMBEDDING, tile=consumer_tile.get(node.name, 0),
-                predecessors=predecessors, output_bits_per_vector=out_bits,
-                dram_bits=0 if on_chip else out_bits, reram_lookup_rows=table.lookups if on_chip else 0,
-                activity=activity,
+                predecessors=predecessors, dram_bits=0 if on_chip else out_bits,
+                reram_lookup_rows=table.lookups if on_chip else 0, activity=activity,
             ))
+    stages, notes = spill_to_dram(graph, stages, mvm, chip, line_buffers)
     transfers = tuple(Transfer(p, c, num_bytes, links) for (p, c), (num_bytes, links) in merged.items())
     reprogramming = mapping.reprogramming
     return PipelineWorkload(
         name=graph.name, stages=tuple(stages), transfers=transfers, tiles_used=max(1, mapping.tiles_used),
+        notes=tuple(notes),
         macs_per_inference=graph.total_macs,
         reprogram_pj_per_batch=reprogramming.write_energy_pj_per_batch if reprogramming.rounds > 1 else 0.0,
         reprogram_ns_per_batch=reprogramming.write_latency_ns_per_batch if reprogramming.rounds > 1 else 0.0,

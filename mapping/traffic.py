@@ -11,10 +11,14 @@ Model (all bytes per inference):
   tile) pairs on the tile / (K x copies). Column tiles of one row tile on different tiles each
   need those rows, so the shares can add up to more than one (the broadcast is charged); the
   producer's elements are assumed spread evenly over the consumer's rows.
-- A copy spread over several tiles gathers its partial sums at its copy home: each other tile
-  sends its crossbars' share of the copy's output elements (a crossbar's weight columns / all
-  weight columns of a copy, i.e. once per contributing row tile) at the layer's partial-sum width
-  a + w + ceil(log2 K).
+- A copy spread over several tiles reduces its partial sums along a chain to its copy home: its
+  tiles are contiguous on the snake walk, so each tile adds the partial sums arriving from its
+  far side to its own and passes the sum one hop on towards the home (a reduction chain: every
+  link carries one stream instead of all streams converging on the home's links). The stream
+  leaving a tile covers the output elements its side has contributed so far: min(1, the summed
+  shares of the tiles behind it) of the copy's output elements, a tile's share being its
+  crossbars' weight columns / all weight columns of a copy (once per contributing row tile), at
+  the layer's partial-sum width a + w + ceil(log2 K).
 - Pieces with the same (producer, consumer, kind, source tile, destination tile) are merged and
   rounded up to whole bytes once. Hops are Manhattan distances on the tile mesh under XY routing;
   a flow that stays on one tile is counted as intra-tile bytes, not as a transfer. Model inputs and
@@ -53,6 +57,19 @@ def layer_shares(xmap: CrossbarMapping, layer: MvmLayerMapping) -> tuple[dict[in
     psum_share = {copy: {tile: Fraction(cols, xmap.weight_cols_per_row_tile) for tile, cols in tiles.items()}
                   for copy, tiles in out_cols.items()}
     return input_share, psum_share
+
+
+def reduction_chain(shares: dict[int, Fraction], home: int) -> list[tuple[int, int, Fraction]]:
+    """(from tile, to tile, share of the copy's output elements carried) for each hop of a copy's
+    partial-sum reduction: tiles below the home pass towards it upwards, tiles above it downwards."""
+    hops = []
+    for side in (sorted(t for t in shares if t < home), sorted((t for t in shares if t > home), reverse=True)):
+        carried = Fraction(0)
+        for index, tile in enumerate(side):
+            carried += shares[tile]
+            next_tile = side[index + 1] if index + 1 < len(side) else home
+            hops.append((tile, next_tile, min(Fraction(1), carried)))
+    return hops
 
 
 def compute_traffic(
@@ -104,10 +121,8 @@ def compute_traffic(
                 elements *= dim
             copy_bytes = Fraction(elements * layer.partial_sum_bits, 8 * layer.replication)
             for copy, tiles in shares[node.name][1].items():
-                for tile, share in tiles.items():
-                    if tile != layer.copy_home_tiles[copy]:
-                        pieces[(node.name, node.name, "partial_sum", (), tile, layer.copy_home_tiles[copy])] += \
-                            copy_bytes * share
+                for src, dst, share in reduction_chain(tiles, layer.copy_home_tiles[copy]):
+                    pieces[(node.name, node.name, "partial_sum", (), src, dst)] += copy_bytes * share
 
     transfers, intra = [], 0
     for (producer, consumer, kind, via, src, dst), amount in pieces.items():

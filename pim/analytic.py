@@ -1,26 +1,43 @@
 """The analytic cost model: per-stage times from the same counts and durations the simulator
-uses, combined as an inter-layer pipeline: batch latency = fill + (batch - 1) x period.
+uses, combined as an inter-layer pipeline.
 
-- fill: the longest path through the stage DAG (stage times plus inter-tile transfer times);
-- period: the largest of (a) the slowest stage, (b) the busiest shared resource per inference
-  (each mesh link, the DRAM channel, each tile's buffer ports and vector units), and (c) the
-  double-buffer bound: a producer may be at most two inferences ahead of each consumer, so for an
-  edge P -> C the time from P's start to C's end, over 2, bounds the period.
+- fill (latency of one inference): the longest path through the stage DAG (stage times plus
+  inter-tile transfer times);
+- batch latency: the larger of (a) the pipeline followed inference by inference as a marked graph
+  (each stage serves one inference at a time; a producer may be at most two inferences ahead of
+  each consumer, double-buffered handoff), exact for a pipeline without shared resources, and
+  (b) fill + (batch - 1) x the busiest shared resource per inference (each mesh link, the DRAM
+  channel, each tile's buffer and adders and vector units).
 (b) assumes perfect interleaving on shared resources; the simulator shows the queueing on top.
+The bottleneck reported is the largest per-inference bound: a stage, a handoff cycle (the time
+from P's start to C's end over 2 for an edge P -> C) or a resource.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 
 from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
-from recpim.pim.timing import ChipTiming, vector_waves
-from recpim.pim.workload import PipelineWorkload, Stage, StageKind
+from recpim.pim.timing import ChipTiming, ceil_div, vector_waves
+from recpim.pim.workload import PipelineWorkload, Stage, StageKind, Transfer
 
 HANDOFF_SLOTS = 2  # double-buffered handoff between layers
 DEFAULT_WAVES_PER_EVENT = 16
+EXACT_INFERENCES = 32  # inferences the batch recursion follows exactly before extrapolating
+
+
+@dataclass(frozen=True)
+class MvmEvent:
+    """One simulator event of an MVM stage: a group of waves over `vectors` vectors."""
+
+    vectors: int
+    read_bits_by_tile: dict[int, int]
+    crossbar_ns: float
+    partial_sums: tuple[tuple[Transfer, int], ...]   # (transfer, bytes of this event)
+    psum_adds: int
 
 
 def stage_ns(stage: Stage, timing: ChipTiming, waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> float:
@@ -28,33 +45,63 @@ def stage_ns(stage: Stage, timing: ChipTiming, waves_per_event: int = DEFAULT_WA
     return stage_cost(stage, timing, waves_per_event)[0]
 
 
+def _parallel_buffer_ns(timing: ChipTiming, bits_by_tile: dict[int, int]) -> float:
+    """Tiles' buffers work at once: the slowest one sets the time."""
+    return max((timing.buffer_ns(bits) for bits in bits_by_tile.values()), default=0.0)
+
+
+def mvm_events(stage: Stage, timing: ChipTiming, waves_per_event: int) -> list[MvmEvent]:
+    """A stage's groups of waves with the work of each: the buffer reads on each tile, the crossbar
+    time, and its output path (partial sums to the home tile, then their additions there). Both
+    engines time exactly these."""
+    events = []
+    for waves, n in vector_waves(stage.vectors, stage.replicas, waves_per_event):
+        reads = {b.tile: timing.wave_read_bits(b, stage, n) for b in stage.buffers if b.read_bits}
+        psums = tuple((t, ceil_div(t.num_bytes * n, stage.vectors)) for t in stage.partial_sums)
+        events.append(MvmEvent(n, reads, timing.mvm_ns(stage, waves), psums,
+                               ceil_div(stage.psum_adds * n, stage.vectors)))
+    return events
+
+
 def stage_cost(stage: Stage, timing: ChipTiming,
                waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> tuple[float, dict[str, float]]:
     """A stage's time per inference and the busy time it adds to each shared resource, named as
-    the simulator names them (buffer time is per port; vector-unit time is shared by the units)."""
-    tile = f"tile{stage.tile}"
-    busy: dict[str, float] = {}
+    the simulator names them."""
+    busy: dict[str, float] = defaultdict(float)
+    writes = {b.tile: b.write_bits for b in stage.buffers if b.write_bits}
+    for tile, bits in writes.items():
+        busy[f"tile{tile}.buffer"] += timing.buffer_ns(bits)
+    write_ns = _parallel_buffer_ns(timing, writes)
+    dram_ns = timing.dram_ns(stage.dram_bits)
+    if stage.dram_bits:
+        busy["dram"] += dram_ns
     if stage.kind == StageKind.MVM:
-        time_ns = buffer_ns = 0.0
-        for waves, n in vector_waves(stage.vectors, stage.replicas, waves_per_event):
-            io_ns = (timing.buffer_ns(n * stage.input_bits_per_vector)
-                     + timing.buffer_ns(n * stage.output_bits_per_vector))
-            time_ns += io_ns + timing.mvm_ns(stage, waves)
-            buffer_ns += io_ns
-        busy[f"{tile}.buffer"] = buffer_ns / timing.buffer_ports
-        return time_ns, busy
-    read_ns = timing.buffer_ns(stage.input_bits_per_vector)
-    write_ns = timing.buffer_ns(stage.output_bits_per_vector)
-    busy[f"{tile}.buffer"] = (read_ns + write_ns) / timing.buffer_ports
+        # Crossbar events one after another; each event's output path (links, then the home tile's
+        # adders) runs beside the next events: a three-station flow shop in FIFO order.
+        computed = linked = added = dram_ns + write_ns
+        for event in mvm_events(stage, timing, waves_per_event):
+            for tile, bits in event.read_bits_by_tile.items():
+                busy[f"tile{tile}.buffer"] += timing.buffer_ns(bits)
+            computed += _parallel_buffer_ns(timing, event.read_bits_by_tile) + event.crossbar_ns
+            psum_ns = max((timing.transfer_ns(num_bytes, t.hops) for t, num_bytes in event.partial_sums), default=0.0)
+            for transfer, num_bytes in event.partial_sums:
+                for link in transfer.links:
+                    busy[f"link{link[0]}-{link[1]}"] += timing.transfer_ns(num_bytes, transfer.hops)
+            linked = max(computed, linked) + psum_ns
+            adds_ns = timing.adds_ns(event.psum_adds)
+            busy[f"tile{stage.tile}.adders"] += adds_ns
+            added = max(linked, added) + adds_ns
+        return max(computed, linked, added), dict(busy)
+    reads = {b.tile: b.read_bits for b in stage.buffers if b.read_bits}
+    for tile, bits in reads.items():
+        busy[f"tile{tile}.buffer"] += timing.buffer_ns(bits)
+    read_ns = _parallel_buffer_ns(timing, reads)
     if stage.kind == StageKind.DIGITAL:
         # Equal chunks, one per vector unit; the pool's busy time is shared by its units.
         chunk_ns = [timing.digital_ns(ops) for ops in timing.digital_chunks(stage.digital_ops)]
-        busy[f"{tile}.vector_units"] = sum(chunk_ns) / timing.vector_units
-        return read_ns + max(chunk_ns, default=0.0) + write_ns, busy
-    dram_ns = timing.dram_ns(stage.dram_bits)
-    if stage.dram_bits:
-        busy["dram"] = dram_ns
-    return dram_ns + timing.reram_lookup_ns(stage.reram_lookup_rows) + write_ns, busy
+        busy[f"tile{stage.tile}.vector_units"] = sum(chunk_ns) / timing.vector_units
+        return dram_ns + write_ns + read_ns + max(chunk_ns, default=0.0), dict(busy)
+    return write_ns + read_ns + dram_ns + timing.reram_lookup_ns(stage.reram_lookup_rows), dict(busy)
 
 
 def transfer_times_ns(workload: PipelineWorkload, timing: ChipTiming) -> dict[tuple[str, str], float]:
@@ -106,9 +153,36 @@ def handoff_bounds_ns(workload: PipelineWorkload, stage_times: dict[str, float],
     return {f"handoff {p}->{c}": float(longest[index[p], index[c]]) / HANDOFF_SLOTS for p, c in edges}
 
 
+def batch_makespan_ns(workload: PipelineWorkload, stage_times: dict[str, float],
+                      transfer_ns: dict[tuple[str, str], float], batch: int, period_ns: float) -> float:
+    """When the last stage finishes the batch, without contention on shared resources: the
+    pipeline as a marked graph, followed inference by inference (max-plus recursion). Inference b
+    starts at a stage once its inputs have arrived, the stage has finished b - 1, and every
+    consumer has freed a handoff slot by finishing b - 2. Past EXACT_INFERENCES the recursion has
+    settled into its period, and the rest of the batch adds `period_ns` each."""
+    consumers: dict[str, list[str]] = defaultdict(list)
+    for stage in workload.stages:
+        for producer in stage.predecessors:
+            consumers[producer].append(stage.name)
+    followed = min(batch, EXACT_INFERENCES)
+    finish: list[dict[str, float]] = []
+    for inference in range(followed):
+        done: dict[str, float] = {}
+        for stage in workload.stages:
+            start = max((done[p] + transfer_ns.get((p, stage.name), 0.0) for p in stage.predecessors), default=0.0)
+            if inference >= 1:
+                start = max(start, finish[inference - 1][stage.name])
+            if inference >= HANDOFF_SLOTS:
+                freed = finish[inference - HANDOFF_SLOTS]
+                start = max([start, *(freed[c] for c in consumers[stage.name])])
+            done[stage.name] = start + stage_times[stage.name]
+        finish.append(done)
+    return max(finish[-1].values(), default=0.0) + (batch - followed) * period_ns
+
+
 def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action: dict[str, float],
             leakage_mw: float, area_mm2_by_component: dict[str, float], chip_name: str, batch: int = 1,
-            waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> CostReport:
+            waves_per_event: int = DEFAULT_WAVES_PER_EVENT, area_mm2_of_tiles_used: float | None = None) -> CostReport:
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     stage_times, busy = _stage_times_and_busy(workload, timing, waves_per_event)
@@ -117,10 +191,13 @@ def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action
     fill_ns = max(finish.values(), default=0.0)
 
     bounds = {f"stage {name}": t for name, t in stage_times.items()}
-    bounds.update(busy)
     bounds.update(handoff_bounds_ns(workload, stage_times, transfer_ns))
-    limiter, period_ns = max(bounds.items(), key=lambda item: item[1])
-    batch_ns = fill_ns + (batch - 1) * period_ns + workload.reprogram_ns_per_batch
+    pipeline_period_ns = max(bounds.values(), default=0.0)
+    bounds.update(busy)
+    limiter, _ = max(bounds.items(), key=lambda item: item[1])
+    resource_period_ns = max(busy.values(), default=0.0)
+    batch_ns = max(batch_makespan_ns(workload, stage_times, transfer_ns, batch, pipeline_period_ns),
+                   fill_ns + (batch - 1) * resource_period_ns) + workload.reprogram_ns_per_batch
 
     energy = energy_per_inference(workload, energy_pj_per_action, leakage_mw, batch_ns / batch, batch)
     bottleneck_layer = max(stage_times, key=stage_times.get)
@@ -128,9 +205,10 @@ def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action
     for name, t in stage_times.items():
         utilization[f"stage {name}"] = min(1.0, t * batch / batch_ns)
     return build_report(
-        engine="analytic", workload=workload, chip_name=chip_name, batch=batch,
+        notes=list(workload.notes), engine="analytic", workload=workload, chip_name=chip_name, batch=batch,
         latency_ns_per_inference=fill_ns, latency_ns_per_batch=batch_ns, energy=energy,
         area_mm2_by_component=area_mm2_by_component, stage_ns_by_layer=stage_times,
         utilization=utilization, bottleneck_layer=bottleneck_layer, bottleneck_resource=limiter,
+        area_mm2_of_tiles_used=area_mm2_of_tiles_used,
     )
 

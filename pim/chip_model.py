@@ -107,6 +107,7 @@ class ChipModel:
     tile: LevelTotals
     chip: LevelTotals
     energy_pj: dict[str, float]
+    defaulted_sections: tuple[str, ...] = ()   # config sections the schema's defaults filled in
 
     @property
     def components(self) -> dict[str, ComponentFigures]:
@@ -139,12 +140,15 @@ class ChipModel:
             "chip": {"power_w": self.chip.power_w, **level(self.chip)},
             "offchip": {"dram_power_mw": dram.power_mw_per_chip},
             "energy_pj": dict(self.energy_pj),
+            "defaulted_sections": list(self.defaulted_sections),
         }
 
 
 # (instance name, registry component, level, config path of its ComponentChoice)
 _INSTANCES = (
     ("crossbar", "crossbar", PE, "crossbar"),
+    ("row_periphery", "row_periphery", PE, "crossbar.row_periphery"),
+    ("column_periphery", "column_periphery", PE, "crossbar.column_periphery"),
     ("dac", "dac", PE, "dac"),
     ("sample_hold", "sample_hold", PE, "pe.sample_hold"),
     ("adc", "adc", PE, "adc"),
@@ -208,8 +212,10 @@ def _contexts(chip: ChipConfig) -> dict[str, dict[str, Any]]:
                      "sense_time_ns": xbar.sense_time_ns,
                      "actions_per_ns": xbar.rows_read_at_once * xbar.cols / cycle},
         "dac": {**common, "bits": chip.dac.bits, "input_bit_density": xbar.input_bit_density,
-                "actions_per_ns": xbar.rows_read_at_once / xbar.rows / cycle},
+                "actions_per_ns": xbar.rows_read_at_once / xbar.rows * chip.dac.rows_per_dac / cycle},
         "sample_hold": {**common, "actions_per_ns": 1 / cycle},
+        "row_periphery": {**common, "actions_per_ns": xbar.rows_read_at_once / xbar.rows / cycle},
+        "column_periphery": {**common, "actions_per_ns": 1 / cycle},
         "adc": {**common, "bits": chip.adc.bits, "sample_rate_gsps": chip.adc.sample_rate_gsps,
                 "actions_per_ns": chip.adc.sample_rate_gsps},
         "shift_add": {**common, "actions_per_ns": SHIFT_ADD_VALUES_PER_CYCLE * clock},
@@ -240,7 +246,9 @@ def _contexts(chip: ChipConfig) -> dict[str, dict[str, Any]]:
 def _counts_per_pe_or_tile(chip: ChipConfig) -> dict[str, float]:
     xbar, pe, tile = chip.crossbar, chip.pe, chip.tile
     return {
-        "crossbar": pe.crossbars, "dac": pe.crossbars * xbar.rows, "sample_hold": pe.crossbars * xbar.cols,
+        "crossbar": pe.crossbars, "dac": pe.crossbars * math.ceil(xbar.rows / chip.dac.rows_per_dac),
+        "sample_hold": pe.crossbars * xbar.cols,
+        "row_periphery": pe.crossbars * xbar.rows, "column_periphery": pe.crossbars * xbar.cols,
         "adc": pe.adcs, "shift_add": pe.shift_add_units, "input_register": 1, "output_register": 1,
         "buffer": 1, "bus": 1, "router": 1 / chip.chip.noc.tiles_per_router, "vector_unit": tile.vector_units.count,
         "tile_shift_add": tile.shift_add_units, "maxpool": tile.maxpool_units,
@@ -249,12 +257,38 @@ def _counts_per_pe_or_tile(chip: ChipConfig) -> dict[str, float]:
     }
 
 
+def config_latency_ns(chip: ChipConfig, name: str) -> float:
+    """The latency the config itself sets for a component: the crossbar's read latency, the ADC's
+    sample period, one clock cycle for the rest. A user table without a latency takes this one."""
+    if name == "crossbar":
+        return chip.crossbar.read_latency_ns
+    if name == "adc":
+        return 1.0 / chip.adc.sample_rate_gsps
+    return chip.cycle_ns
+
+
+# Latencies the config owns: a user table may leave them out or repeat them, not contradict them.
+_CONFIG_OWNED_LATENCY = {"crossbar": "crossbar.read_latency_ns", "adc": "adc.sample_rate_gsps"}
+
+
+def _table_figures(name: str, kind: str, path: str, chip: ChipConfig, choice: ComponentChoice,
+                   context: dict[str, Any], source: str) -> ComponentFigures:
+    table = choice.user_table.model_dump()
+    owned = config_latency_ns(chip, name)
+    given = table["latency_ns"]
+    if given is not None and name in _CONFIG_OWNED_LATENCY and abs(given - owned) > 1e-9 * owned:
+        raise ConfigError(source, [(f"{path}.user_table.latency_ns",
+                                    f"got {given}; the timing takes this latency from {_CONFIG_OWNED_LATENCY[name]} "
+                                    f"({owned:g} ns): allowed: leave latency_ns out, or give {owned:g}")])
+    table["latency_ns"] = owned if given is None else given
+    return evaluate_with_context(kind, "table", {**table, "actions_per_ns": context["actions_per_ns"]})
+
+
 def _evaluate(name: str, kind: str, path: str, choice: ComponentChoice, context: dict[str, Any],
-              source: str) -> ComponentFigures:
+              source: str, chip: ChipConfig) -> ComponentFigures:
+    if choice.model == "table":   # validated by UserTable; only its latency is checked here
+        return _table_figures(name, kind, path, chip, choice, context, source)
     try:
-        if choice.model == "table":
-            table = choice.user_table.model_dump()
-            return evaluate_with_context(kind, "table", {**table, "actions_per_ns": context["actions_per_ns"]})
         return evaluate_with_context(kind, choice.model, context)
     except ConfigError as error:  # name the config path, not only the model's parameter
         raise ConfigError(source, [(f"{path} ({name}, model '{choice.model}').{key}", message)
@@ -272,7 +306,7 @@ def build_chip_model(chip: ChipConfig) -> ChipModel:
     rollup: dict[str, ComponentRollup] = {}
     for name, kind, level, path in _INSTANCES:
         choice = _choice_at(chip, path)
-        figures = _evaluate(name, kind, path, choice, contexts[name], source)
+        figures = _evaluate(name, kind, path, choice, contexts[name], source, chip)
         n = counts[name]
         if level == PE:
             per_pe, per_tile, per_chip = n, n * pes, n * pes * tiles
@@ -301,6 +335,7 @@ def build_chip_model(chip: ChipConfig) -> ChipModel:
                 "adcs_total": chip.pe.adcs * pes * tiles},
         pe=totals(lambda e: e.count_per_pe), tile=totals(lambda e: e.count_per_tile),
         chip=totals(lambda e: e.count_per_chip), energy_pj=_operation_energies(chip, rollup),
+        defaulted_sections=tuple(chip.defaulted_sections()),
     )
 
 
@@ -314,7 +349,7 @@ def _embedding_reram(chip: ChipConfig, rollup: dict[str, ComponentRollup], conte
     sense_per_array = math.ceil(xbar.cols / adc.columns_per_adc)
     cycle = crossbar_cycle_ns(chip)
     sense = _evaluate("embedding_reram sense amp", "adc", "adc", chip.adc,
-                      {**contexts["adc"], "bits": xbar.bits_per_cell}, source)
+                      {**contexts["adc"], "bits": xbar.bits_per_cell}, source, chip)
     cell, dac = rollup["crossbar"].figures, rollup["dac"].figures
     row_pj = dac.energy_pj_per_action + xbar.cols * (cell.energy_pj_per_action + sense.energy_pj_per_action)
     energy_per_bit = row_pj / (xbar.cols * xbar.bits_per_cell)
@@ -346,6 +381,8 @@ def _operation_energies(chip: ChipConfig, rollup: dict[str, ComponentRollup]) ->
         "input_register_byte": e("input_register"), "output_register_byte": e("output_register"),
         "buffer_access": buffer_pj, "buffer_access_256b": buffer_pj * 256 / chip.tile.buffer.width_bits,
         "bus_bit": e("bus"), "router_flit_hop": e("router"), "dram_bit": e("dram"), "vector_op": e("vector_unit"),
+        "maxpool_op": e("maxpool"), "psum_add": e("tile_shift_add"),
+        "row_periphery": e("row_periphery"), "column_periphery": e("column_periphery"),
         "offchip_bit": e("offchip_link"), "cell_write": chip.crossbar.write_energy_pj_per_cell,
     }
     if "embedding_reram" in rollup:

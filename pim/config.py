@@ -33,7 +33,9 @@ class UserTable(_Frozen):
 
     energy_pj_per_action: float = Field(ge=0, le=1e6)
     area_um2: float = Field(ge=0, le=1e9)
-    latency_ns: float = Field(default=0.0, ge=0, le=1e6)
+    # One source of truth per latency: null takes the config's own figure (crossbar.read_latency_ns,
+    # 1 / adc.sample_rate_gsps, one clock cycle for the digital parts); a table may only repeat it.
+    latency_ns: float | None = Field(default=None, gt=0, le=1e6)
     leakage_mw: float = Field(default=0.0, ge=0, le=1e5)
 
 
@@ -80,6 +82,12 @@ class CrossbarConfig(ComponentChoice):
     input_bit_density: float = Field(default=1.0, ge=0, le=1)  # expected share of input bits that are 1
     weight_on_fraction: float = Field(default=0.5, ge=0, le=1)  # expected share of cells in the on state
     sense_time_ns: float | None = Field(default=None, gt=0, le=1e4)  # cell conducts this long; None: read pulse
+    # Differential encodings: subtract the + and - column of a pair in analog before the ADC (one
+    # conversion per pair, a signed sum one bit wider) instead of converting both columns.
+    analog_subtraction: bool = False
+    # Array periphery beside the cells: per row (switch matrix, level shifters) and per column (mux).
+    row_periphery: ComponentChoice = ComponentChoice()
+    column_periphery: ComponentChoice = ComponentChoice()
 
     @model_validator(mode="after")
     def _read_within_rows(self) -> CrossbarConfig:
@@ -90,6 +98,9 @@ class CrossbarConfig(ComponentChoice):
 
 class DacConfig(ComponentChoice):
     bits: int = Field(default=1, ge=1, le=8)
+    # DAC sharing: one DAC drives this many rows of a crossbar, one after another (rows / rows_per_dac
+    # DACs per crossbar); a read whose rows share DACs first takes that many drive steps.
+    rows_per_dac: int = Field(default=1, ge=1, le=4096)
 
 
 class AdcConfig(ComponentChoice):
@@ -118,6 +129,9 @@ class BufferConfig(ComponentChoice):
     width_bits: PositiveInt = Field(default=256, le=8192)
     ports: PositiveInt = Field(default=1, le=64)
     energy_pj_per_access: float | None = Field(default=None, ge=0, le=1e5)
+    # line_buffer: a convolution's k x k windows are kept in line buffers, so each input element is
+    # read from the buffer once; none: every window is read whole for every output position.
+    input_reuse: Literal["line_buffer", "none"] = "line_buffer"
 
 
 class BusConfig(ComponentChoice):
@@ -166,9 +180,11 @@ class DramConfig(ComponentChoice):
 
 
 class OffchipLinkConfig(ComponentChoice):
-    """Chip-to-chip / host link (ISAAC: HyperTransport, 4 links of 6.4 GB/s)."""
+    """Chip-to-chip / host link (ISAAC: HyperTransport, 4 links of 6.4 GB/s). None unless the chip
+    says so: a chip YAML without this section has no off-chip links (their area and leakage would
+    otherwise arrive unasked)."""
 
-    links: int = Field(default=4, ge=0, le=64)
+    links: int = Field(default=0, ge=0, le=64)
     bandwidth_gbps_per_link: float = Field(default=51.2, gt=0, le=1e6)
 
 
@@ -181,6 +197,8 @@ class ChipLevelConfig(_Frozen):
     offchip_link: OffchipLinkConfig = OffchipLinkConfig()
     embedding_reram_mb: float = Field(default=0.0, ge=0, le=1 << 20)
     leakage_fraction: float = Field(default=0.1, ge=0, le=1)
+    # Tiles a model does not use are power-gated (leak nothing); false: every tile leaks all the time.
+    power_gating: bool = True
 
     @model_validator(mode="after")
     def _mesh_holds_tiles(self) -> ChipLevelConfig:
@@ -195,6 +213,10 @@ class ChipLevelConfig(_Frozen):
 class MappingPolicy(_Frozen):
     replication: Literal["none", "balance"] = "balance"
     time_multiplexed: bool = False
+    # ReLU and pooling right after a layer run in that layer's output path (ISAAC/PUMA-style tiles:
+    # the activation unit and max-pool unit sit between the crossbars and the output register);
+    # false keeps them as their own vector-unit stages with a buffer round trip each.
+    fuse_activations: bool = True
 
 
 class ChipConfig(_Frozen):
@@ -202,7 +224,10 @@ class ChipConfig(_Frozen):
     description: str = ""
     technology_nm: float = Field(default=32, ge=3, le=180)
     clock_ghz: float = Field(default=1.2, gt=0, le=10)
-    weight_encoding: Literal["offset", "differential"] = "offset"
+    # offset: unsigned codes plus a reference column per crossbar; differential: a + and a - array,
+    # each sliced over all w bits; sign_magnitude: the same pair holding w - 1 magnitude bits, the
+    # sign choosing the array.
+    weight_encoding: Literal["offset", "differential", "sign_magnitude"] = "offset"
     crossbar: CrossbarConfig = CrossbarConfig()
     dac: DacConfig = DacConfig()
     adc: AdcConfig = AdcConfig()
@@ -210,6 +235,19 @@ class ChipConfig(_Frozen):
     tile: TileConfig = TileConfig()
     chip: ChipLevelConfig = ChipLevelConfig()
     mapping: MappingPolicy = MappingPolicy()
+
+    @model_validator(mode="after")
+    def _subtraction_needs_pairs(self) -> ChipConfig:
+        if self.crossbar.analog_subtraction and self.weight_encoding == "offset":
+            raise ValueError("crossbar.analog_subtraction needs column pairs; allowed with weight_encoding "
+                             "'differential' or 'sign_magnitude', not 'offset'")
+        if self.crossbar.analog_subtraction and self.crossbar.cols % 2:
+            raise ValueError(f"crossbar.analog_subtraction pairs columns; crossbar.cols={self.crossbar.cols} "
+                             "must be even")
+        if self.dac.rows_per_dac > self.crossbar.rows:
+            raise ValueError(f"dac.rows_per_dac ({self.dac.rows_per_dac}) cannot exceed crossbar.rows "
+                             f"({self.crossbar.rows})")
+        return self
 
     @model_validator(mode="after")
     def _adcs_cover_columns(self) -> ChipConfig:
@@ -228,6 +266,23 @@ class ChipConfig(_Frozen):
     @property
     def cycle_ns(self) -> float:
         return 1.0 / self.clock_ghz
+
+    def defaulted_sections(self) -> list[str]:
+        """Dotted names of the sections the config did not give (schema defaults filled them in)."""
+        found: list[str] = []
+
+        def walk(model: BaseModel, prefix: str) -> None:
+            for name in type(model).model_fields:
+                value = getattr(model, name)
+                if not isinstance(value, BaseModel):
+                    continue
+                if name not in model.model_fields_set:
+                    found.append(prefix + name)
+                else:
+                    walk(value, f"{prefix}{name}.")
+
+        walk(self, "")
+        return found
 
     def with_overrides(self, overrides: dict[str, Any]) -> ChipConfig:
         """A new validated chip with dotted-key overrides applied ({'crossbar.rows': 256, ...})."""
@@ -317,6 +372,26 @@ def chip_config_from_dict(data: Any, source: str = "chip config") -> ChipConfig:
         raise ConfigError(source, _problems_from(error)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps
+    the last one silently, so a typo'd duplicate section would quietly replace the first)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1}, again on line "
+                            f"{key_node.start_mark.line + 1}); allowed: each key once per section", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
 def load_chip_config(path_or_text: str | Path) -> ChipConfig:
     """Parse a YAML file path (or YAML text) into a validated ChipConfig."""
     path = Path(path_or_text) if not str(path_or_text).lstrip().startswith(("{", "name:")) else None
@@ -333,7 +408,7 @@ def load_chip_config(path_or_text: str | Path) -> ChipConfig:
     else:
         text, source = str(path_or_text), "chip YAML"
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as error:
         # PyYAML raises ValueError for impossible dates (2020-02-30) and RecursionError for deep nesting.
         raise ConfigError(source, [("", f"not valid YAML: {error}")]) from None

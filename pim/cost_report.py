@@ -24,6 +24,10 @@ COMPONENT_OF_ACTIVITY = {
     "router_flit_hop": "noc",
     "dram_bit": "dram",
     "vector_op": "vector_unit",
+    "maxpool_op": "maxpool",
+    "psum_add": "shift_add",      # the tile's shift-and-add units merge partial sums across tiles
+    "row_periphery": "periphery",
+    "column_periphery": "periphery",
 }
 LEAKAGE = "leakage"
 REPROGRAMMING = "crossbar_write"
@@ -91,7 +95,7 @@ class CostReport:
     energy_pj_by_component: dict[str, float]
     energy_pj_by_layer: dict[str, float]
     embedding_energy_pj_per_inference: float
-    area_mm2: float
+    area_mm2: float                           # the whole chip
     area_mm2_by_component: dict[str, float]
     stage_ns_by_layer: dict[str, float]       # per-inference busy time of each stage
     utilization: dict[str, float]             # busy fraction of each resource class
@@ -99,6 +103,8 @@ class CostReport:
     bottleneck_resource: str
     wait_ns_by_resource: dict[str, float] = field(default_factory=dict)  # simulator only
     notes: list[str] = field(default_factory=list)
+    area_mm2_of_tiles_used: float = 0.0       # the tiles the model occupies and the chip-level parts
+    leakage_pj_by_component: dict[str, float] = field(default_factory=dict)  # sums to the "leakage" entry
 
     def to_json_dict(self) -> dict:
         return asdict(self)
@@ -110,7 +116,8 @@ def build_report(*, engine: str, workload: PipelineWorkload, chip_name: str, bat
                  stage_ns_by_layer: dict[str, float], utilization: dict[str, float],
                  bottleneck_layer: str, bottleneck_resource: str,
                  wait_ns_by_resource: dict[str, float] | None = None,
-                 notes: list[str] | None = None, macs_per_inference: int | None = None) -> CostReport:
+                 notes: list[str] | None = None, macs_per_inference: int | None = None,
+                 area_mm2_of_tiles_used: float | None = None) -> CostReport:
     """Derived figures (throughput, power, TOPS) computed once here for both engines.
     `macs_per_inference` defaults to the workload's; the simulator passes what it counted."""
     macs = workload.macs_per_inference if macs_per_inference is None else macs_per_inference
@@ -142,4 +149,7 @@ def build_report(*, engine: str, workload: PipelineWorkload, chip_name: str, bat
         bottleneck_resource=bottleneck_resource,
         wait_ns_by_resource=wait_ns_by_resource or {},
         notes=notes or [],
+        # Without a chip model (engines driven directly) the whole chip stands for what is used.
+        area_mm2_of_tiles_used=(math.fsum(area_mm2_by_component.values()) if area_mm2_of_tiles_used is None
+                                else area_mm2_of_tiles_used),
     )

@@ -6,7 +6,8 @@ hardware is a SimPy resource and contention emerges from requests:
   a resource of capacity 1; the copies take one input vector each in lockstep waves, and one event
   is a group of at most `waves_per_event` waves, each wave bit-serial over its DAC steps, held for
   the time the component models give;
-- each tile's buffer (capacity = ports), and each tile's vector units (capacity = count);
+- each tile's buffer (capacity 1: one stage's access uses all its ports), each tile's adders
+  (capacity 1) and each tile's vector units (capacity = count);
 - every directed mesh link (capacity 1): an inter-tile transfer holds all links of its path;
 - the off-chip DRAM channel (capacity 1) for embedding lookups.
 Handoff between stages is double-buffered: a producer takes one of two slots on each outgoing
@@ -20,9 +21,9 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from recpim.pim.analytic import DEFAULT_WAVES_PER_EVENT, HANDOFF_SLOTS
+from recpim.pim.analytic import DEFAULT_WAVES_PER_EVENT, HANDOFF_SLOTS, mvm_events
 from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
-from recpim.pim.timing import ChipTiming, vector_waves
+from recpim.pim.timing import ChipTiming
 from recpim.pim.workload import PipelineWorkload, Stage, StageKind
 
 
@@ -43,11 +44,13 @@ class _Simulation:
         self.env = simpy.Environment()
         self.rec = _Recorder(trace=[] if record_trace else None)
         env = self.env
-        tiles = {stage.tile for stage in workload.stages}
-        self.buffers = {t: simpy.Resource(env, capacity=timing.buffer_ports) for t in tiles}
+        tiles = {stage.tile for stage in workload.stages} | {b.tile for s in workload.stages for b in s.buffers}
+        self.buffers = {t: simpy.Resource(env, capacity=1) for t in tiles}
+        self.adders = {t: simpy.Resource(env, capacity=1) for t in tiles}
         self.vector_units = {t: simpy.Resource(env, capacity=timing.vector_units) for t in tiles}
         self.crossbars = {s.name: simpy.Resource(env, capacity=1) for s in workload.stages if s.kind == StageKind.MVM}
-        self.links = {link: simpy.Resource(env, capacity=1) for t in workload.transfers for link in t.links}
+        all_transfers = [*workload.transfers, *(t for s in workload.stages for t in s.partial_sums)]
+        self.links = {link: simpy.Resource(env, capacity=1) for t in all_transfers for link in t.links}
         self.dram = simpy.Resource(env, capacity=1)
         self.transfers = {(t.producer, t.consumer): t for t in workload.transfers}
         self.consumers: dict[str, list[str]] = defaultdict(list)
@@ -82,17 +85,40 @@ class _Simulation:
             duration_ns = self.timing.buffer_ns(bits)
             yield from self._hold(self.buffers[tile], f"tile{tile}.buffer", "buffer", duration_ns, label)
 
+    def _buffers(self, bits_by_tile: dict[int, int], label: str):
+        """Several tiles' buffers at once (each tile reads or writes its own share)."""
+        active = [(tile, bits) for tile, bits in bits_by_tile.items() if bits]
+        if len(active) == 1:
+            yield from self._buffer(*active[0], label)
+        elif active:
+            yield self.env.all_of([self.env.process(self._buffer(tile, bits, label)) for tile, bits in active])
+
     # ---- the work of one stage for one inference
     def _mvm_events(self, stage: Stage, inference: int):
-        """Waves of vectors on the layer's crossbar copies: buffer read, bit-serial steps, write."""
+        """Waves of vectors on the layer's crossbar copies: each tile reads its rows, the bit-serial
+        steps run, and the event's output path (partial sums to the home tile over the mesh, then
+        their additions there) proceeds while the next waves compute."""
+        env = self.env
         macs_per_vector = stage.macs // stage.vectors
         label = f"{stage.name} #{inference}"
-        for waves, n in vector_waves(stage.vectors, stage.replicas, self.waves_per_event):
-            yield from self._buffer(stage.tile, n * stage.input_bits_per_vector, label)
+        outputs = []
+        for event in mvm_events(stage, self.timing, self.waves_per_event):
+            yield from self._buffers(event.read_bits_by_tile, label)
             yield from self._hold(self.crossbars[stage.name], f"{stage.name}.crossbars", "crossbar",
-                                  self.timing.mvm_ns(stage, waves), label)
-            yield from self._buffer(stage.tile, n * stage.output_bits_per_vector, label)
-            self.macs_done += n * macs_per_vector
+                                  event.crossbar_ns, label)
+            self.macs_done += event.vectors * macs_per_vector
+            if event.partial_sums or event.psum_adds:
+                outputs.append(env.process(self._output_path(stage, event, label)))
+        if outputs:
+            yield env.all_of(outputs)
+
+    def _output_path(self, stage: Stage, event, label: str):
+        sends = [self.env.process(self._send(transfer, num_bytes, label)) for transfer, num_bytes in event.partial_sums]
+        if sends:
+            yield self.env.all_of(sends)
+        if event.psum_adds:
+            yield from self._hold(self.adders[stage.tile], f"tile{stage.tile}.adders", "adders",
+                                  self.timing.adds_ns(event.psum_adds), label)
 
     def _digital_chunk(self, stage: Stage, ops: int, inference: int):
         yield from self._hold(self.vector_units[stage.tile], f"tile{stage.tile}.vector_units", "vector_units",
@@ -100,10 +126,13 @@ class _Simulation:
 
     def _do_stage(self, stage: Stage, inference: int):
         env, label = self.env, f"{stage.name} #{inference}"
+        if stage.dram_bits and stage.kind != StageKind.EMBEDDING:   # inputs spilled from a full buffer
+            yield from self._hold(self.dram, "dram", "dram", self.timing.dram_ns(stage.dram_bits), label)
+        yield from self._buffers({b.tile: b.write_bits for b in stage.buffers}, label)
         if stage.kind == StageKind.MVM:
             yield from self._mvm_events(stage, inference)
             return
-        yield from self._buffer(stage.tile, stage.input_bits_per_vector, label)
+        yield from self._buffers({b.tile: b.read_bits for b in stage.buffers}, label)
         if stage.kind == StageKind.DIGITAL:
             chunks = self.timing.digital_chunks(stage.digital_ops)
             yield env.all_of([env.process(self._digital_chunk(stage, ops, inference)) for ops in chunks])
@@ -114,29 +143,32 @@ class _Simulation:
             if stage.reram_lookup_rows:
                 read_ns = self.timing.reram_lookup_ns(stage.reram_lookup_rows)
                 yield from self._busy(f"{stage.name}.reram", read_ns, label)
-        yield from self._buffer(stage.tile, stage.output_bits_per_vector, label)
+
+    def _send(self, transfer, num_bytes: int, label: str):
+        """Hold every link of the transfer's path (taken in a global order: no deadlock) while
+        `num_bytes` cross it."""
+        if not transfer.hops:
+            return
+        requested = self.env.now
+        requests = []
+        for link in sorted(transfer.links):
+            request = self.links[link].request()
+            requests.append((link, request))
+            yield request
+        self.rec.wait_ns["link"] += self.env.now - requested
+        duration = self.timing.transfer_ns(num_bytes, transfer.hops)
+        start = self.env.now
+        yield self.env.timeout(duration)
+        for link, request in requests:
+            self.links[link].release(request)
+            self.rec.busy_ns[f"link{link[0]}-{link[1]}"] += duration
+            if self.rec.trace is not None:
+                self.rec.trace.append((f"link{link[0]}-{link[1]}", label, start, duration))
 
     def _deliver(self, transfer, inference: int):
         """An inter-tile transfer, then the consumer is told the data is there."""
         producer, consumer = transfer.producer, transfer.consumer
-        if transfer.hops:
-            # Take every link of the path in a global order (no deadlock), hold them for the transfer.
-            requested = self.env.now
-            requests = []
-            for link in sorted(transfer.links):
-                request = self.links[link].request()
-                requests.append((link, request))
-                yield request
-            self.rec.wait_ns["link"] += self.env.now - requested
-            duration = self.timing.transfer_ns(transfer.num_bytes, transfer.hops)
-            start = self.env.now
-            yield self.env.timeout(duration)
-            for link, request in requests:
-                self.links[link].release(request)
-                self.rec.busy_ns[f"link{link[0]}-{link[1]}"] += duration
-                if self.rec.trace is not None:
-                    self.rec.trace.append((f"link{link[0]}-{link[1]}", f"{producer}->{consumer} #{inference}",
-                                           start, duration))
+        yield from self._send(transfer, transfer.num_bytes, f"{producer}->{consumer} #{inference}")
         self.ready[(producer, consumer)].put(inference)  # unbounded store: never waits
 
     def _stage_process(self, stage: Stage):
@@ -176,8 +208,9 @@ class _Simulation:
 
 def simulate(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action: dict[str, float],
              leakage_mw: float, area_mm2_by_component: dict[str, float], chip_name: str, batch: int = 1,
-             waves_per_event: int = DEFAULT_WAVES_PER_EVENT,
-             record_trace: bool = False) -> tuple[CostReport, list[tuple[str, str, float, float]] | None]:
+             waves_per_event: int = DEFAULT_WAVES_PER_EVENT, record_trace: bool = False,
+             area_mm2_of_tiles_used: float | None = None,
+             ) -> tuple[CostReport, list[tuple[str, str, float, float]] | None]:
     """Run the batch through the pipeline; returns the report and (optionally) the timeline."""
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
@@ -192,7 +225,7 @@ def simulate(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_actio
     utilization = {track: min(1.0, busy / batch_ns) for track, busy in sim.rec.busy_ns.items()} if batch_ns else {}
     bottleneck_resource = max(utilization, key=utilization.get, default="")
     queueing = {k: v for k, v in sim.rec.wait_ns.items() if v > 0}
-    notes = []
+    notes = list(workload.notes)
     physical = {k: v for k, v in queueing.items() if k != "handoff"}
     if physical:
         worst = max(physical, key=physical.get)
@@ -203,6 +236,7 @@ def simulate(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_actio
         area_mm2_by_component=area_mm2_by_component, stage_ns_by_layer=stage_ns, utilization=utilization,
         bottleneck_layer=max(stage_ns, key=stage_ns.get), bottleneck_resource=bottleneck_resource,
         wait_ns_by_resource=queueing, notes=notes, macs_per_inference=sim.macs_done // batch,
+        area_mm2_of_tiles_used=area_mm2_of_tiles_used,
     )
     return report, sim.rec.trace
 

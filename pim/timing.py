@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recpim.pim.config import ChipConfig
-from recpim.pim.workload import Stage
+from recpim.pim.workload import Stage, TileBuffer
 
 MAX_DIGITAL_CHUNKS = 64
+ADDER_VALUES_PER_CYCLE = 2   # a tile shift-and-add unit merges two values per cycle (ISAAC)
 
 
 def ceil_div(numerator: int, denominator: int) -> int:
@@ -24,8 +25,10 @@ class ChipTiming:
     crossbar_read_ns: float          # one read of the active rows of a crossbar
     adc_conversion_ns: float         # one conversion (1 / sample rate)
     buffer_width_bits: int
-    buffer_ports: int
+    buffer_ports: int                # ports work in parallel: one stage's access uses all of them
     buffer_access_ns: float          # one access of buffer_width_bits through one port
+    dac_step_ns: float               # one DAC drive of a row (shared DACs drive rows one step after another)
+    tile_adders: int                 # tile shift-and-add units merging partial sums from other tiles
     vector_units: int
     vector_ops_per_cycle: int
     link_bandwidth_gbps: float       # Gb/s = bits per ns
@@ -36,7 +39,7 @@ class ChipTiming:
 
     @classmethod
     def from_chip(cls, chip: ChipConfig, crossbar_read_ns: float, adc_conversion_ns: float,
-                  buffer_access_ns: float) -> ChipTiming:
+                  buffer_access_ns: float, dac_step_ns: float) -> ChipTiming:
         """Latencies of the crossbar, ADC and buffer come from their component models (the caller
         passes them from the chip model); bandwidths and counts come from the config."""
         return cls(
@@ -46,6 +49,8 @@ class ChipTiming:
             buffer_width_bits=chip.tile.buffer.width_bits,
             buffer_ports=chip.tile.buffer.ports,
             buffer_access_ns=buffer_access_ns,
+            dac_step_ns=dac_step_ns,
+            tile_adders=chip.tile.shift_add_units,
             vector_units=chip.tile.vector_units.count,
             vector_ops_per_cycle=chip.tile.vector_units.ops_per_cycle,
             link_bandwidth_gbps=chip.chip.noc.link_bandwidth_gbps,
@@ -58,20 +63,33 @@ class ChipTiming:
     # ---- crossbars
     def read_step_ns(self, stage: Stage) -> float:
         """One read of one row group followed by its conversions. Sample-and-hold lets the next
-        read overlap this read's conversions (ISAAC), so the slower of the two sets the pace."""
+        read overlap this read's conversions (ISAAC), so the slower of the two sets the pace.
+        With one DAC per row the drive is part of the read latency; DACs shared by s rows first
+        drive the rows in s steps, s - 1 of them before the read can start."""
         conversion_ns = stage.conversions_per_adc_per_read * self.adc_conversion_ns
-        return max(self.crossbar_read_ns, conversion_ns)
+        return (stage.dac_steps_per_read - 1) * self.dac_step_ns + max(self.crossbar_read_ns, conversion_ns)
 
     def mvm_ns(self, stage: Stage, num_vectors: int) -> float:
         """`num_vectors` input vectors, each bit-serial over its steps, on one replica."""
         return num_vectors * stage.steps_per_vector * stage.row_groups * self.read_step_ns(stage)
 
-    # ---- tile buffer, vector units
+    # ---- tile buffer, adders, vector units
     def buffer_ns(self, bits: int) -> float:
-        return ceil_div(bits, self.buffer_width_bits) * self.buffer_access_ns
+        """`bits` through one tile's buffer: its ports move width x ports bits per access time."""
+        return ceil_div(bits, self.buffer_width_bits * self.buffer_ports) * self.buffer_access_ns
 
-    def buffer_accesses(self, bits: int) -> int:
-        return ceil_div(bits, self.buffer_width_bits)
+    def wave_read_bits(self, buffer: TileBuffer, stage: Stage, num_vectors: int) -> int:
+        """A tile's buffer reads for `num_vectors` of an MVM stage's vectors (its reads are spread
+        evenly over the vectors)."""
+        return ceil_div(buffer.read_bits * num_vectors, stage.vectors)
+
+    def adds_ns(self, adds: int) -> float:
+        """Partial-sum additions on a tile's adders (the vector units when it has none)."""
+        if adds == 0:
+            return 0.0
+        if self.tile_adders == 0:
+            return self.digital_ns(ceil_div(adds, self.vector_units))
+        return ceil_div(adds, self.tile_adders * ADDER_VALUES_PER_CYCLE) * self.cycle_ns
 
     def digital_chunks(self, ops: int) -> list[int]:
         """A digital stage's ops split into equal chunks, one per vector unit, and at most

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 
 class StageKind(StrEnum):
@@ -18,6 +19,8 @@ class StageKind(StrEnum):
     DIGITAL = "digital"      # vector units of a tile (products of activations, softmax, ...)
     EMBEDDING = "embedding"  # table lookups from off-chip DRAM or on-chip ReRAM
 
+
+TransferKind = Literal["activation", "partial_sum"]
 
 # Activity counted per inference; each key is priced by the chip model's energy of one action.
 ACTIVITY_KEYS = (
@@ -27,12 +30,50 @@ ACTIVITY_KEYS = (
     "sample_hold",      # one column sampled
     "shift_add",        # one shift-and-add op
     "register_byte",    # one byte through a PE's input/output registers
-    "buffer_access",    # one access of the tile buffer's width
+    "buffer_access",    # one access of the tile buffer's width (one port)
     "bus_bit",          # one bit over a tile's bus
     "router_flit_hop",  # one flit over one mesh hop
     "dram_bit",         # one bit from off-chip DRAM
     "vector_op",        # one digital op
+    "maxpool_op",       # one comparison of a tile's max-pool unit (pooling fused into a layer's output)
+    "psum_add",         # one addition merging partial sums that arrive from other tiles (tile adders)
+    "row_periphery",    # one row's switch matrix for one read (charged with every row drive)
+    "column_periphery", # one column's mux and bit line for one read-out (charged with every conversion)
 )
+
+
+@dataclass(frozen=True)
+class TileBuffer:
+    """What a stage moves through one tile's buffer per inference.
+
+    A stage writes the inputs it receives on that tile once (from the mesh, from off chip or from a
+    producer on the same tile: producers send their outputs from their output registers and never
+    write them into their own buffer), and reads back what its crossbars or vector units take. An
+    MVM stage's reads are spread evenly over its vectors, wave by wave; every tile holding some of
+    its crossbars reads its own rows from its own buffer, in parallel with the others."""
+
+    tile: int
+    write_bits: int = 0
+    read_bits: int = 0
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Bytes a stage sends to a consumer on another tile, per inference, along a mesh path.
+
+    `activation` transfers carry a producer's output to a consumer stage; `partial_sum` transfers
+    (producer == consumer) carry a layer's partial sums from a tile holding some of its crossbars
+    to the tile that gathers them, and are timed inside that layer's stage."""
+
+    producer: str
+    consumer: str
+    num_bytes: int
+    links: tuple[tuple[int, int], ...]   # (from_router, to_router) per hop; empty = same router
+    kind: TransferKind = "activation"
+
+    @property
+    def hops(self) -> int:
+        return len(self.links)
 
 
 @dataclass(frozen=True)
@@ -41,23 +82,28 @@ class Stage:
 
     MVM stages run `vectors` input vectors per inference, each taking `steps_per_vector`
     bit-serial steps (ceil(activation bits / DAC bits)); a step reads `row_groups` groups of rows
-    one after another, and after each read the ADCs convert `conversions_per_adc_per_read`
-    columns each. `replicas` copies of the layer's crossbars work on different vectors at once.
+    one after another, each read first driving its rows in `dac_steps_per_read` DAC steps (DACs
+    shared by several rows) and then converting `conversions_per_adc_per_read` columns per ADC.
+    `replicas` copies of the layer's crossbars work on different vectors at once. Partial sums
+    from other tiles travel as `partial_sums` after each group of waves (hops of a reduction chain,
+    all at once) and are merged by the tiles' adders, `psum_adds` additions on the busiest tile.
     """
 
     name: str
     kind: StageKind
-    tile: int                            # the tile whose buffer and vector units it uses
+    tile: int                            # home tile: where outputs are gathered, vector units used
     predecessors: tuple[str, ...] = ()
     replicas: int = 1
     vectors: int = 0
     steps_per_vector: int = 0
     row_groups: int = 0
+    dac_steps_per_read: int = 1
     conversions_per_adc_per_read: int = 0
-    input_bits_per_vector: int = 0       # read from the tile buffer per vector
-    output_bits_per_vector: int = 0      # written to the tile buffer per vector
+    buffers: tuple[TileBuffer, ...] = ()
+    partial_sums: tuple[Transfer, ...] = ()
+    psum_adds: int = 0
     digital_ops: int = 0
-    dram_bits: int = 0
+    dram_bits: int = 0                   # embedding rows, or inputs spilled from a full buffer (written and read)
     reram_lookup_rows: int = 0           # embedding rows read from on-chip ReRAM per inference
     macs: int = 0
     activity: dict[str, int] = field(default_factory=dict)
@@ -66,20 +112,6 @@ class Stage:
         data = asdict(self)
         data["kind"] = str(self.kind)
         return data
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """Bytes a stage sends to a consumer on another tile, per inference, along a mesh path."""
-
-    producer: str
-    consumer: str
-    num_bytes: int
-    links: tuple[tuple[int, int], ...]   # (from_router, to_router) per hop; empty = same router
-
-    @property
-    def hops(self) -> int:
-        return len(self.links)
 
 
 @dataclass(frozen=True)
@@ -92,7 +124,7 @@ class PipelineWorkload:
     # Time-multiplexed mapping: crossbars rewritten between rounds, once per batch.
     reprogram_pj_per_batch: float = 0.0
     reprogram_ns_per_batch: float = 0.0
-    extra: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()          # what the mapping wants the reader to know (buffer spills ...)
 
     def stage(self, name: str) -> Stage:
         for stage in self.stages:

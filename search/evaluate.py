@@ -38,7 +38,7 @@ def crossbar_arithmetic(chip: ChipConfig) -> CrossbarArithmetic:
     """The numbers of `chip` that decide crossbar arithmetic, for the accuracy simulation."""
     return CrossbarArithmetic(rows=chip.crossbar.rows, rows_read_at_once=chip.crossbar.rows_read_at_once,
                               cell_bits=chip.crossbar.bits_per_cell, dac_bits=chip.dac.bits, adc_bits=chip.adc.bits,
-                              encoding=chip.weight_encoding)
+                              encoding=chip.weight_encoding, analog_subtraction=chip.crossbar.analog_subtraction)
 
 
 @dataclass(frozen=True)

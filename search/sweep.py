@@ -39,6 +39,8 @@ CACHE_ENTRY_VERSION = 2   # 2: entries hold adc_lossy_layers (older ones are com
 DEFAULT_CACHE_DIR = Path("out/cache")
 _INT_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
 _SETTING_FORMS = "KEY=V1,V2,... (a list) or KEY=A..B (integers A to B inclusive)"
+# Keys that set the model's bit widths (zoo and imported models) rather than a chip value.
+MODEL_KEYS = ("model.weight_bits", "model.activation_bits")
 
 
 def parse_value(text: str) -> Any:
@@ -95,6 +97,11 @@ def validate_keys(chip: ChipConfig, settings: dict[str, list[Any]]) -> None:
     data = chip.model_dump()
     problems = []
     for key, values in settings.items():
+        if key in MODEL_KEYS:
+            bad = [v for v in values if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 32]
+            if bad:
+                problems.append((key, f"got {bad}; allowed: integers 1..32"))
+            continue
         node: Any = data
         for depth, part in enumerate(key.split(".")):
             if not isinstance(node, dict) or part not in node:
@@ -134,26 +141,28 @@ def model_fingerprint(model: str) -> dict[str, str]:
     return {"spec": model}
 
 
-def cache_key(chip: ChipConfig, model: str, engine: str, batch: int) -> str:
-    """A hash of everything a point's result depends on."""
+def cache_key(chip: ChipConfig, model: str, engine: str, batch: int, bits: tuple[int, int] = (8, 8)) -> str:
+    """A hash of everything a point's result depends on (`bits`: the model's weight and activation bits)."""
     record = {"chip": chip.model_dump(mode="json"), "model": model_fingerprint(model), "engine": engine,
               "batch": batch, "recpim_version": __version__, "entry": CACHE_ENTRY_VERSION}
+    if bits != (8, 8):   # the default keeps the keys of caches written before bits could be swept
+        record["bits"] = list(bits)
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:32]
 
 
 @functools.lru_cache(maxsize=8)
-def _resolved_model(model: str):
+def _resolved_model(model: str, bits: tuple[int, int] = (8, 8)):
     """Lower a model spec once per worker process (lowering costs more than evaluating a point)."""
     from recpim.api import resolve_model
 
-    return resolve_model(model)
+    return resolve_model(model, weight_bits=bits[0], activation_bits=bits[1])
 
 
-def _default_simulate(model: str, chip: ChipConfig, engine: str, batch: int):
+def _default_simulate(model: str, chip: ChipConfig, engine: str, batch: int, bits: tuple[int, int] = (8, 8)):
     """An Evaluation (the CostReport and the mapping, which knows the ADC-lossy layers)."""
     from recpim.api import simulate_model_detailed  # lazily: api sits above search in the layering
 
-    return simulate_model_detailed(_resolved_model(model), chip, engine=engine, batch=batch)
+    return simulate_model_detailed(_resolved_model(model, bits), chip, engine=engine, batch=batch)
 
 
 def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
@@ -162,9 +171,12 @@ def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
     Module-level so the process pool and Ray can pickle it; `task` is plain data plus the
     simulate function (itself module-level)."""
     chip = chip_config_from_dict(task["chip"], source="sweep point")
-    simulate = task["simulate"] or _default_simulate
+    simulate = task["simulate"]
     try:
-        evaluated = simulate(task["model"], chip, task["engine"], task["batch"])
+        if simulate is None:
+            evaluated = _default_simulate(task["model"], chip, task["engine"], task["batch"], task["bits"])
+        else:
+            evaluated = simulate(task["model"], chip, task["engine"], task["batch"])
     except CapacityError as error:
         return {"status": "infeasible", "message": str(error), "report": None}
     except ConfigError as error:
@@ -202,11 +214,14 @@ def _write_cache(path: Path, entry: dict[str, Any]) -> None:
 def run_sweep(model: str, chip: ChipConfig, settings: dict[str, list[Any]], engine: str = "analytic",
               batch: int = 64, backend: str = "local", workers: int | None = None,
               cache_dir: Path | str | None = DEFAULT_CACHE_DIR, progress: bool = True, address: str | None = None,
-              simulate: Callable[[str, ChipConfig, str, int], Any] | None = None) -> SweepResult:
+              simulate: Callable[[str, ChipConfig, str, int], Any] | None = None,
+              weight_bits: int = 8, activation_bits: int = 8) -> SweepResult:
     """Evaluate `model` on every grid point of `settings` applied to `chip`.
 
     cache_dir None disables the cache. `simulate(model, chip, engine, batch) -> CostReport` defaults
-    to recpim.api.simulate_model; pass a module-level function to sweep another evaluator.
+    to recpim.api.simulate_model; pass a module-level function to sweep another evaluator. The
+    model's bits are `weight_bits`/`activation_bits`, or swept as `model.weight_bits` and
+    `model.activation_bits` (zoo and imported models; a subnet JSON carries its own bits).
     """
     if engine not in ENGINES:
         raise ConfigError("sweep", [("engine", f"got {engine!r}; allowed: {', '.join(ENGINES)}")])
@@ -217,22 +232,25 @@ def run_sweep(model: str, chip: ChipConfig, settings: dict[str, list[Any]], engi
     points: list[SweepPoint | None] = []
     tasks: list[tuple[int, str, dict[str, Any]]] = []   # (point index, cache key, task)
     combos = grid(settings)
-    for index, overrides in enumerate(combos):
+    for index, point_settings in enumerate(combos):
+        overrides = {k: v for k, v in point_settings.items() if k not in MODEL_KEYS}
+        bits = (point_settings.get("model.weight_bits", weight_bits),
+                point_settings.get("model.activation_bits", activation_bits))
         try:
             point_chip = chip.with_overrides(overrides)
         except ConfigError as error:
-            points.append(SweepPoint(index, overrides, "invalid", message=_problems_text(error)))
+            points.append(SweepPoint(index, point_settings, "invalid", message=_problems_text(error)))
             continue
-        key = cache_key(point_chip, model, engine, batch)
+        key = cache_key(point_chip, model, engine, batch, bits)
         entry = _read_cache(cache / f"{key}.json") if cache is not None else None
         if entry is not None:
-            points.append(SweepPoint.from_outcome(index, overrides, entry, from_cache=True))
+            points.append(SweepPoint.from_outcome(index, point_settings, entry, from_cache=True))
             continue
         points.append(None)
         tasks.append((index, key, {"chip": point_chip.model_dump(mode="json"), "model": model, "engine": engine,
-                                   "batch": batch, "simulate": simulate}))
+                                   "batch": batch, "simulate": simulate, "bits": bits}))
     if tasks and simulate is None:
-        _resolved_model(model)   # an unknown model fails here, once, not at every point
+        _resolved_model(model, (weight_bits, activation_bits))   # an unknown model fails here, once
     if tasks:
         _run_tasks(tasks, points, combos, cache, backend, workers, address, progress)
     return SweepResult(model=model, chip=chip.name, engine=engine, batch=batch, settings=dict(settings),

@@ -46,6 +46,7 @@ class SweepPoint:
     bottleneck_layer: str = ""
     bottleneck_resource: str = ""
     from_cache: bool = False
+    energy_pj_by_component: dict[str, float] = field(default_factory=dict)   # "ok" points only
     # MVM layers whose partial sums need more bits than the chip's ADC gives (so their results are
     # rounded: a cheap point may be cheap because it is lossy); None where it is not known (a
     # custom evaluator, or a point that has no mapping).
@@ -64,13 +65,15 @@ class SweepPoint:
                    figures=figures_of(report) if report else {},
                    bottleneck_layer=report.get("bottleneck_layer", "") if report else "",
                    bottleneck_resource=report.get("bottleneck_resource", "") if report else "",
-                   from_cache=from_cache, adc_lossy_layers=outcome.get("adc_lossy_layers"))
+                   from_cache=from_cache,
+                   energy_pj_by_component=dict(report.get("energy_pj_by_component", {})) if report else {},
+                   adc_lossy_layers=outcome.get("adc_lossy_layers"))
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"index": self.index, "settings": self.settings, "status": self.status, "message": self.message,
                 "figures": self.figures, "bottleneck_layer": self.bottleneck_layer,
                 "bottleneck_resource": self.bottleneck_resource, "from_cache": self.from_cache,
-                "adc_lossy_layers": self.adc_lossy_layers}
+                "energy_pj_by_component": self.energy_pj_by_component, "adc_lossy_layers": self.adc_lossy_layers}
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> SweepPoint:
@@ -78,6 +81,7 @@ class SweepPoint:
                    message=data.get("message", ""), figures=data.get("figures", {}),
                    bottleneck_layer=data.get("bottleneck_layer", ""),
                    bottleneck_resource=data.get("bottleneck_resource", ""), from_cache=data.get("from_cache", False),
+                   energy_pj_by_component=data.get("energy_pj_by_component", {}),
                    adc_lossy_layers=data.get("adc_lossy_layers"))
 
 

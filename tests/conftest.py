@@ -11,7 +11,7 @@ from hypothesis import settings
 from recpim.pim.analytic import analyze
 from recpim.pim.des import simulate
 from recpim.pim.timing import ChipTiming
-from recpim.pim.workload import ACTIVITY_KEYS, PipelineWorkload, Stage, StageKind, Transfer
+from recpim.pim.workload import ACTIVITY_KEYS, PipelineWorkload, Stage, StageKind, TileBuffer, Transfer
 
 # Hypothesis profiles. "random" (local runs): new examples every run, so a laptop keeps exploring.
 # "ci" (selected when $CI is set): derandomize=True, the examples follow from each test's source,
@@ -44,7 +44,8 @@ def pytest_collection_modifyitems(config, items):
 # ISAAC-like per-action energies (pJ): an 8-bit ADC conversion, a 1-bit DAC drive, a 256-bit eDRAM access...
 ENERGY_PJ_PER_ACTION = {"adc_conversion": 1.5625, "dac_drive": 0.39, "cell_read": 0.0012, "sample_hold": 0.0001,
                         "shift_add": 0.05, "register_byte": 0.01, "buffer_access": 17.25, "bus_bit": 0.05,
-                        "router_flit_hop": 10.0, "dram_bit": 20.0, "vector_op": 0.5}
+                        "router_flit_hop": 10.0, "dram_bit": 20.0, "vector_op": 0.5,
+                        "maxpool_op": 0.33, "psum_add": 0.02, "row_periphery": 0.007, "column_periphery": 0.001}
 assert set(ENERGY_PJ_PER_ACTION) == set(ACTIVITY_KEYS)
 AREA_MM2_BY_COMPONENT = {"crossbar": 12.0, "adc": 30.0, "dac": 3.0, "buffer": 8.5, "noc": 5.0, "vector_unit": 2.5}
 LEAKAGE_MW = 50.0
@@ -54,7 +55,8 @@ def _mvm(name: str, tile: int, predecessors: tuple[str, ...], k: int, n: int, ve
     steps = 8
     return Stage(name=name, kind=StageKind.MVM, tile=tile, predecessors=predecessors, replicas=1, vectors=vectors,
                  steps_per_vector=steps, row_groups=1, conversions_per_adc_per_read=128,
-                 input_bits_per_vector=k * 8, output_bits_per_vector=n * 8, macs=k * n * vectors,
+                 buffers=(TileBuffer(tile, write_bits=vectors * k * 8, read_bits=vectors * k * 8),),
+                 macs=k * n * vectors,
                  activity={"adc_conversion": vectors * steps * n, "cell_read": vectors * steps * k * n,
                            "dac_drive": vectors * steps * k, "buffer_access": vectors * (k + n) // 32})
 
@@ -62,7 +64,7 @@ def _mvm(name: str, tile: int, predecessors: tuple[str, ...], k: int, n: int, ve
 def pipeline(mlp_layers: int = 12) -> PipelineWorkload:
     """emb -> fc0 .. fc{n-1} (widths shrinking) with an interaction after fc1, over 3 tiles."""
     stages = [Stage(name="emb", kind=StageKind.EMBEDDING, tile=0, dram_bits=26 * 16 * 32,
-                    output_bits_per_vector=26 * 16 * 8, activity={"dram_bit": 26 * 16 * 32})]
+                    activity={"dram_bit": 26 * 16 * 32})]
     previous = "emb"
     for index in range(mlp_layers):
         k, n = max(16, 512 >> (index // 3)), max(16, 256 >> (index // 3))
@@ -71,7 +73,7 @@ def pipeline(mlp_layers: int = 12) -> PipelineWorkload:
         previous = name
         if index == 1:
             stages.append(Stage(name="interaction", kind=StageKind.DIGITAL, tile=1, predecessors=(previous,),
-                                digital_ops=27 * 27 * 16, input_bits_per_vector=2048, output_bits_per_vector=1024,
+                                digital_ops=27 * 27 * 16, buffers=(TileBuffer(1, write_bits=2048, read_bits=2048),),
                                 macs=27 * 27 * 8, activity={"vector_op": 27 * 27 * 16}))
             previous = "interaction"
     names = [s.name for s in stages]
@@ -83,7 +85,8 @@ def pipeline(mlp_layers: int = 12) -> PipelineWorkload:
 
 def timing() -> ChipTiming:
     return ChipTiming(cycle_ns=1 / 1.2, crossbar_read_ns=100.0, adc_conversion_ns=1 / 1.28, buffer_width_bits=256,
-                      buffer_ports=1, buffer_access_ns=1 / 1.2, vector_units=2, vector_ops_per_cycle=32,
+                      buffer_ports=1, buffer_access_ns=1 / 1.2, dac_step_ns=1 / 1.2, tile_adders=1, vector_units=2,
+                      vector_ops_per_cycle=32,
                       link_bandwidth_gbps=38.4, hop_latency_ns=1.0, flit_bits=256, dram_bandwidth_gbps=25.6,
                       dram_latency_ns=50.0)
 

@@ -25,15 +25,17 @@ def _operands(seed: int, m: int, k: int, n: int, a: int, wb: int) -> tuple[torch
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), m=st.integers(1, 6), k=st.integers(1, 70), n=st.integers(1, 5),
        a=st.integers(2, 8), wb=st.integers(2, 8), rows=st.sampled_from([8, 16, 32]), per_read=st.integers(1, 8),
-       cell_bits=st.integers(1, 4), dac_bits=st.integers(1, 3), encoding=st.sampled_from(["offset", "differential"]))
+       cell_bits=st.integers(1, 4), dac_bits=st.integers(1, 3),
+       encoding=st.sampled_from(["offset", "differential", "sign_magnitude"]), subtract=st.booleans())
 def test_lossless_adc_equals_the_exact_integer_matmul(seed, m, k, n, a, wb, rows, per_read, cell_bits, dac_bits,
-                                                      encoding):
-    """Bit slicing, row groups, signed encodings and shift-and-add reproduce x @ w exactly."""
+                                                      encoding, subtract):
+    """Bit slicing, row groups, signed encodings (with or without analog subtraction) and
+    shift-and-add reproduce x @ w exactly."""
     x, w = _operands(seed, m, k, n, a, wb)
-    arith = CrossbarArithmetic(rows=rows, rows_read_at_once=per_read, cell_bits=cell_bits, dac_bits=dac_bits,
-                               adc_bits=CrossbarArithmetic(rows_read_at_once=per_read, rows=rows, cell_bits=cell_bits,
-                                                           dac_bits=dac_bits).lossless_adc_bits(),
-                               encoding=encoding)
+    subtract = subtract and encoding != "offset"
+    geometry = dict(rows=rows, rows_read_at_once=per_read, cell_bits=cell_bits, dac_bits=dac_bits,
+                    encoding=encoding, analog_subtraction=subtract)
+    arith = CrossbarArithmetic(**geometry, adc_bits=CrossbarArithmetic(**geometry).lossless_adc_bits())
     simulated = crossbar_matmul(x, w, arith, input_bits=a, weight_bits=wb, exact_if_lossless=False)
     assert simulated.dtype == torch.int64
     assert torch.equal(simulated, x @ w)
@@ -44,6 +46,23 @@ def test_lossless_bits_match_the_mapping_closed_form():
     assert CrossbarArithmetic(rows=128, rows_read_at_once=128, cell_bits=2, dac_bits=1).lossless_adc_bits() == 9
     assert CrossbarArithmetic(rows=128, rows_read_at_once=128, cell_bits=2, dac_bits=2).lossless_adc_bits() == 11
     assert CrossbarArithmetic().lossless_adc_bits(rows_summed=16) == 6
+
+
+def test_analog_subtraction_digitises_the_signed_difference():
+    """x = [1] at 2 bits streams x_u = 3 = bits 1, 1; w = [-1] (2-bit, 1-bit cells): the + column reads
+    0, the - column 1 per cycle. The ADC sees the difference -1 (range -1..1 for one row: 2 bits
+    lossless). Shift-add: -1 - 2 = -3, minus the input offset 2 x (-1) -> -1 = x @ w. A 1-bit signed
+    ADC (codes -1..0, step 2 since 2 > 1 bit) reads round(-1 / 2) = -0 -> 0 each cycle: 0 + 2 = 2."""
+    x, w = torch.tensor([[1]]), torch.tensor([[-1]])
+    geometry = dict(rows=8, rows_read_at_once=1, cell_bits=1, dac_bits=1, encoding="differential",
+                    analog_subtraction=True)
+    assert CrossbarArithmetic(**geometry).lossless_adc_bits() == 2
+    exact = CrossbarArithmetic(**geometry, adc_bits=2)
+    assert crossbar_matmul(x, w, exact, input_bits=2, weight_bits=2, exact_if_lossless=False).item() == -1
+    lossy = CrossbarArithmetic(**geometry, adc_bits=1)
+    assert crossbar_matmul(x, w, lossy, input_bits=2, weight_bits=2).item() == 2
+    with pytest.raises(ConfigError, match="analog_subtraction"):
+        CrossbarArithmetic(encoding="offset", analog_subtraction=True)
 
 
 def test_one_hand_computed_lossy_conversion():

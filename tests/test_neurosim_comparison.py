@@ -66,10 +66,12 @@ def vgg8():
 
 
 @pytest.mark.slow
-def test_vgg8_tops_tops_per_w_and_area_are_within_2x_of_neurosim(vgg8):
+def test_vgg8_tops_tops_per_w_and_area_against_neurosim(vgg8):
     report = vgg8.report
-    assert _ratio_ok(report.tops, PUBLISHED_TOPS), report.tops  # recpim: 5.4
-    assert _ratio_ok(report.tops_per_w, PUBLISHED_TOPS_PER_W), report.tops_per_w  # recpim: 6.9
+    # Timed partial sums and per-tile buffers: recpim's pipeline runs 2.6x NeuroSim's published
+    # throughput (docs/fidelity.md says why); efficiency and area within 2x.
+    assert 1.0 < report.tops / PUBLISHED_TOPS < 3.0, report.tops  # recpim: 16.0
+    assert _ratio_ok(report.tops_per_w, PUBLISHED_TOPS_PER_W), report.tops_per_w  # recpim: 7.35
     assert _ratio_ok(report.area_mm2, PUBLISHED_AREA_MM2), report.area_mm2  # recpim: 429
     assert report.macs_per_inference == 615_917_568  # NeuroSim counts 2 x MACs = 1.23184e9 ops (release test)
 
@@ -95,12 +97,18 @@ def test_vgg8_maps_like_neurosims_floorplan(vgg8):
     assert first.replication > 1
 
 
-def test_the_periphery_lump_is_neurosims_subarray_periphery_and_whitespace():
+def test_the_periphery_models_are_neurosims_subarray_periphery_and_the_lump_its_whitespace():
     chip = load_chip("neurosim-rram-22nm")
     table = chip.tile.extra_peripherals.user_table
     assert chip.pe.crossbars * chip.tile.pes == SUBARRAYS_PER_TILE
-    assert table.area_um2 == pytest.approx((UNMODELLED_CIRCUITS_UM2 + WHITESPACE_UM2) * SUBARRAYS_PER_TILE, rel=1e-6)
+    assert table.area_um2 == pytest.approx(WHITESPACE_UM2 * SUBARRAYS_PER_TILE, rel=1e-6)
     assert (table.energy_pj_per_action, table.leakage_mw) == (0.0, 0.0)
+    # Switch matrices, level shifters and the column mux, charged per row and per column of a subarray.
+    model = build_chip_model(chip)
+    per_subarray = (model.rollup["row_periphery"].count_per_pe * model.components["row_periphery"].area_um2
+                    + model.rollup["column_periphery"].count_per_pe
+                    * model.components["column_periphery"].area_um2) / chip.pe.crossbars
+    assert per_subarray == pytest.approx(UNMODELLED_CIRCUITS_UM2, rel=1e-3)
 
 
 def test_without_neurosims_whitespace_recpim_matches_its_used_area():

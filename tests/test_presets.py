@@ -134,16 +134,37 @@ def test_default_preset_reserves_reram_for_embeddings():
 def test_user_table_replaces_a_model_in_a_chip():
     chip = load_chip("isaac").with_overrides({
         "adc.model": "table",
-        "adc.user_table": {"energy_pj_per_action": 3.0, "area_um2": 2000.0, "latency_ns": 1.0, "leakage_mw": 0.5},
+        "adc.user_table": {"energy_pj_per_action": 3.0, "area_um2": 2000.0, "leakage_mw": 0.5},
     })
     model = build_chip_model(chip)
     adc = model.components["adc"]
+    assert adc.latency_ns == pytest.approx(1 / 1.28)   # the timing's one source: adc.sample_rate_gsps
     assert (adc.energy_pj_per_action, adc.area_um2, adc.leakage_mw) == (3.0, 2000.0, 0.5)
     assert adc.peak_power_mw == pytest.approx(3.0 * 1.28 + 0.5)
     assert model.energy_pj["adc_conversion"] == 3.0
     isaac = build_chip_model(load_chip("isaac"))
     extra_mw = 16128 * (adc.peak_power_mw - 2.0)
     assert model.chip.power_mw == pytest.approx(isaac.chip.power_mw + extra_mw)
+
+
+def test_a_table_latency_never_contradicts_or_zeroes_the_timing():
+    base = load_chip("isaac")
+    table = {"energy_pj_per_action": 3.0, "area_um2": 2000.0}
+    # The crossbar's read latency and the ADC's sample rate own their latencies; a table may repeat them.
+    same = base.with_overrides({"adc.model": "table", "adc.user_table": {**table, "latency_ns": 1 / 1.28}})
+    assert build_chip_model(same).components["adc"].latency_ns == pytest.approx(1 / 1.28)
+    with pytest.raises(ConfigError) as info:
+        build_chip_model(base.with_overrides({"crossbar.model": "table",
+                                              "crossbar.user_table": {**table, "latency_ns": 5.0}}))
+    (where, message), = info.value.problems
+    assert where == "crossbar.user_table.latency_ns" and "crossbar.read_latency_ns" in message
+    # A zero latency would make conversions or accesses take no time: rejected where it is given.
+    with pytest.raises(ConfigError) as info:
+        base.with_overrides({"tile.buffer.model": "table", "tile.buffer.user_table": {**table, "latency_ns": 0}})
+    assert "tile.buffer.user_table.latency_ns" in str(info.value)
+    # Left out, a digital part's table latency is one clock cycle.
+    buffer = base.with_overrides({"tile.buffer.model": "table", "tile.buffer.user_table": table})
+    assert build_chip_model(buffer).components["buffer"].latency_ns == pytest.approx(1 / 1.2)
 
 
 def test_a_model_parameter_out_of_range_names_the_config_path():

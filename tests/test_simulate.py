@@ -19,9 +19,10 @@ EXAMPLE_SUBNET = "examples/subnet_full_seed0.json"
 
 
 def contention_free(inputs):
-    """Very wide buffers and links, many vector units and a very fast DRAM channel."""
-    timing = replace(inputs.timing, buffer_width_bits=1 << 30, buffer_ports=1 << 20, link_bandwidth_gbps=1e12,
-                     hop_latency_ns=0.0, vector_units=1 << 20, dram_bandwidth_gbps=1e12, dram_latency_ns=0.0)
+    """Instant buffers and adders, very wide links, many vector units and a very fast DRAM channel."""
+    timing = replace(inputs.timing, buffer_width_bits=1 << 30, buffer_access_ns=0.0, link_bandwidth_gbps=1e12,
+                     hop_latency_ns=0.0, vector_units=1 << 20, tile_adders=1 << 20, dram_bandwidth_gbps=1e12,
+                     dram_latency_ns=0.0)
     return replace(inputs, timing=timing)
 
 

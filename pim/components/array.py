@@ -1,5 +1,5 @@
 """Models for what sits in a PE (ISAAC's IMA): crossbar array, DAC, sample-and-hold,
-shift-and-add and the input/output registers.
+shift-and-add, the input/output registers, and the array periphery (per row and per column).
 
 The `isaac` models are fitted to ISAAC's component table at 32 nm (../shared/reference/isaac.md):
 each published power is divided by the action rate at which ISAAC runs that component, giving
@@ -284,3 +284,75 @@ class IsaacOutputRegister(_IsaacRegister):
 
 set_default("input_register", "isaac")
 set_default("output_register", "isaac")
+
+# ---------------------------------------------------------------- array periphery (per row, per column)
+
+# DNN+NeuroSim V1.3 (Inference_pytorch/NeuroSIM, stock Param.cpp: 22 nm LSTP, 128x128 1T1R RRAM,
+# numColMuxed 8, write voltage 2 V), one subarray evaluated with its own CalculateArea/CalculatePower:
+# - per row: WL switch matrix (NewSwitchMatrix.cpp: pass gates + flip-flops) 1.883 um2, WL and BL
+#   write level shifters (LevelShifter.cpp, V_write > 1.5 V) 2 x 10.01 um2 -> 21.9 um2; read energy
+#   of the WL switch matrix per row and read: pass gates 2.09 fJ + flip-flops 5.10 fJ -> 7.19 fJ;
+# - per column: SL switch matrix (SwitchMatrix.cpp) 1.505 um2, column mux and its decoder (Mux.cpp,
+#   RowDecoder.cpp) 1.364 um2, SL write level shifter 10.01 um2 -> 12.9 um2; read energy per column
+#   selected: mux 0.317 fJ + bit-line charging C_BL V_read^2 0.56 fJ -> 0.88 fJ.
+# Not included: the word line's own charging (NeuroSim books it with its ADC; it scales with the
+# access transistor, i.e. ~1/R_on), the SL switch matrix and level shifters (idle on a read).
+NEUROSIM_NODE_NM = 22.0
+NEUROSIM_SOURCE = ("DNN+NeuroSim V1.3 SubArray circuit models (NewSwitchMatrix, SwitchMatrix, Mux, RowDecoder, "
+                   "LevelShifter) evaluated at 22 nm LSTP for a 128x128 1T1R RRAM subarray; node: Stillmaker & Baas")
+
+
+class _NoPeriphery(ComponentModel):
+    name = "none"
+    source = "not modelled separately (ISAAC's and PUMA's published array figures include their periphery)"
+    params = (CLOCK,)
+
+    def figures(self) -> ComponentFigures:
+        return ComponentFigures(0.0, 0.0, 1.0 / self.values["clock_ghz"], 0.0, 0.0, self.source)
+
+
+class _NeurosimPeriphery(ComponentModel):
+    name = "neurosim"
+    source = NEUROSIM_SOURCE
+    params = (TECHNOLOGY, CLOCK, RATE, LEAKAGE)
+    ENERGY_PJ_22NM: float
+    AREA_UM2_22NM: float
+
+    def figures(self) -> ComponentFigures:
+        v = self.values
+        node = v["technology_nm"]
+        energy = self.ENERGY_PJ_22NM * energy_factor(node) / energy_factor(NEUROSIM_NODE_NM)
+        area = self.AREA_UM2_22NM * area_factor(node) / area_factor(NEUROSIM_NODE_NM)
+        return self.split(energy, area, 1.0 / v["clock_ghz"])
+
+
+@register
+class NoRowPeriphery(_NoPeriphery):
+    component = "row_periphery"
+
+
+@register
+class NoColumnPeriphery(_NoPeriphery):
+    component = "column_periphery"
+
+
+@register
+class NeurosimRowPeriphery(_NeurosimPeriphery):
+    """One row of an array: its word-line switch matrix and write level shifters."""
+
+    component = "row_periphery"
+    ENERGY_PJ_22NM = 7.19e-3
+    AREA_UM2_22NM = 21.9
+
+
+@register
+class NeurosimColumnPeriphery(_NeurosimPeriphery):
+    """One column of an array: its source-line switch matrix, column mux share and level shifter."""
+
+    component = "column_periphery"
+    ENERGY_PJ_22NM = 0.88e-3
+    AREA_UM2_22NM = 12.9
+
+
+set_default("row_periphery", "none")
+set_default("column_periphery", "none")

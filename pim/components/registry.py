@@ -21,6 +21,8 @@ fixed per component (`COMPONENT_ACTIONS`) because the simulator multiplies activ
 | maxpool | one comparison (one input value) |
 | offchip_link | one bit |
 | extra_peripherals | one clock cycle of whatever logic the user lumps in |
+| row_periphery | one row driven for one read (word-line switch matrix; area per row) |
+| column_periphery | one column read out (column mux, bit line; area per column) |
 
 Power split. A fitted model knows the energy of one action at full activity, E_total, which is
 the published power divided by the published action rate. Where the source gives no split of
@@ -57,6 +59,8 @@ COMPONENT_ACTIONS: dict[str, str] = {
     "maxpool": "one comparison",
     "offchip_link": "one bit",
     "extra_peripherals": "one clock cycle",
+    "row_periphery": "one row driven for one read (its switch matrix)",
+    "column_periphery": "one column read out (its mux and bit line)",
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from recpim.cli.output import print_json, print_table
+from recpim.cli.output import console, print_json, print_table
 from recpim.pim.chip_model import ChipModel, build_chip_model
 from recpim.pim.config import chip_schema
 from recpim.pim.presets import list_presets, load_chip
@@ -48,3 +48,6 @@ def print_rollup(model: ChipModel) -> None:
     print_table(f"{name}: roll-up (dram is off chip and not included)", ["name", "power mW", "area mm2", "leak mW"],
                 [[level, t.power_mw, t.area_mm2, t.leakage_mw] for level, t in levels])
     print_table(f"{name}: energy per operation", ["op", "pJ"], [[op, pj] for op, pj in model.energy_pj.items()])
+    if model.defaulted_sections:
+        console.print(f"{name}: sections not given, filled with the schema's defaults: "
+                      f"{', '.join(model.defaulted_sections)}")

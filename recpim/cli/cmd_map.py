@@ -8,7 +8,8 @@ from recpim.cli.output import console, print_json, print_table
 from recpim.errors import RecpimError
 
 
-def map_command(model: str, chip: str, replication: str | None = None, time_multiplexed: bool | None = None):
+def map_command(model: str, chip: str, replication: str | None = None, time_multiplexed: bool | None = None,
+                weight_bits: int = 8, activation_bits: int = 8):
     """Resolve MODEL and the chip, apply the policy overrides, and map (returns MappingResult)."""
     from recpim.mapping import map_model
 
@@ -26,7 +27,7 @@ def map_command(model: str, chip: str, replication: str | None = None, time_mult
         overrides["mapping.time_multiplexed"] = time_multiplexed
     if overrides:
         chip_config = chip_config.with_overrides(overrides)
-    return map_model(resolve_model(model), chip_config)
+    return map_model(resolve_model(model, weight_bits=weight_bits, activation_bits=activation_bits), chip_config)
 
 
 def print_mapping(result) -> None:
@@ -79,10 +80,14 @@ def register(app: typer.Typer) -> None:
             None, "--replication", help="Override mapping.replication (none | balance)."),
         time_multiplexed: bool | None = typer.Option(
             None, "--time-multiplexed/--no-time-multiplexed", help="Override mapping.time_multiplexed."),
+        weight_bits: int = typer.Option(8, "--weight-bits", min=1, max=32,
+                                        help="Weight bits of zoo and imported models (a subnet JSON has its own)."),
+        activation_bits: int = typer.Option(8, "--activation-bits", min=1, max=32,
+                                            help="Activation bits of zoo and imported models."),
         as_json: bool = typer.Option(False, "--json", help="Print the full MappingResult as JSON."),
     ) -> None:
         """Map MODEL onto a chip: crossbars, PEs and tiles per layer, digital ops, embedding tables, NoC traffic."""
-        result = map_command(model, chip, replication, time_multiplexed)
+        result = map_command(model, chip, replication, time_multiplexed, weight_bits, activation_bits)
         if as_json:
             print_json(result.to_json_dict())
         else:

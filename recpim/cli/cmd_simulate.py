@@ -21,13 +21,19 @@ def print_report(report: CostReport) -> None:
          ["energy per inference (pJ)", report.energy_pj_per_inference],
          ["  of which embedding tables (pJ)", report.embedding_energy_pj_per_inference],
          ["power (W)", report.power_w], ["TOPS", report.tops], ["TOPS/W", report.tops_per_w],
-         ["area (mm2)", report.area_mm2], ["MACs per inference", report.macs_per_inference],
+         ["area (mm2), whole chip", report.area_mm2],
+         ["area (mm2), tiles the model uses", report.area_mm2_of_tiles_used],
+         ["MACs per inference", report.macs_per_inference],
          ["bottleneck layer", report.bottleneck_layer], ["bottleneck resource", report.bottleneck_resource]],
     )
     total = report.energy_pj_per_inference
     print_table("energy per inference by component", ["component", "pJ", "share %"],
                 [[name, pj, 100 * pj / total if total else 0.0]
                  for name, pj in sorted(report.energy_pj_by_component.items(), key=lambda kv: -kv[1]) if pj])
+    if report.leakage_pj_by_component:
+        print_table("leakage per inference by component", ["component", "pJ", "share of leakage %"],
+                    [[name, pj, 100 * pj / report.energy_pj_by_component["leakage"]]
+                     for name, pj in sorted(report.leakage_pj_by_component.items(), key=lambda kv: -kv[1]) if pj])
     layers = sorted(report.stage_ns_by_layer.items(), key=lambda kv: -kv[1])[:12]
     print_table("slowest stages (ns per inference) and their energy (pJ)", ["name", "ns", "pJ"],
                 [[name, ns, report.energy_pj_by_layer.get(name, 0.0)] for name, ns in layers])
@@ -45,10 +51,14 @@ def register(app: typer.Typer) -> None:
         trace: Path | None = typer.Option(None, "--trace", help="Write the simulator timeline (Chrome trace JSON)."),
         out: Path | None = typer.Option(None, "--out", help="Write the CostReport JSON and resolved inputs here."),
         report_dir: Path | None = typer.Option(None, "--report", help="Write a breakdown report here."),
+        weight_bits: int = typer.Option(8, "--weight-bits", min=1, max=32,
+                                        help="Weight bits of zoo and imported models (a subnet JSON has its own)."),
+        activation_bits: int = typer.Option(8, "--activation-bits", min=1, max=32,
+                                            help="Activation bits of zoo and imported models."),
         as_json: bool = typer.Option(False, "--json", help="Print the CostReport as JSON."),
     ) -> None:
         """Latency, throughput, energy and area of MODEL on a chip."""
-        from recpim.api import load_chip, simulate_model
+        from recpim.api import load_chip, resolve_model, simulate_model
         from recpim.errors import ConfigError
         from recpim.paths import check_output_dir, check_output_file
         from recpim.runinfo import write_resolved_inputs
@@ -66,13 +76,15 @@ def register(app: typer.Typer) -> None:
         if report_dir is not None:
             check_output_dir(report_dir, "--report")
         chip_config = load_chip(chip)
-        report = simulate_model(model, chip_config, engine=engine, batch=batch, trace_path=trace)
+        graph = resolve_model(model, weight_bits=weight_bits, activation_bits=activation_bits)
+        report = simulate_model(graph, chip_config, engine=engine, batch=batch, trace_path=trace)
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             result = {"kind": "cost_report", **report.to_json_dict()}   # `recpim report` reads the kind
             (out / "cost_report.json").write_text(json.dumps(result, indent=2))
             write_resolved_inputs(out, {"model": model, "chip": chip_config.model_dump(), "engine": engine,
-                                        "batch": batch})
+                                        "batch": batch, "weight_bits": weight_bits,
+                                        "activation_bits": activation_bits})
         if report_dir is not None:
             from recpim.reports.breakdown import write_breakdown_report
 

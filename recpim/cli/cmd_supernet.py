@@ -110,7 +110,7 @@ def _crossbar(chip: str | None, adc_bits: int | None, rows_read: int | None, cel
         config = load_chip(chip)
         fields = dict(rows=config.crossbar.rows, rows_read_at_once=config.crossbar.rows_read_at_once,
                       cell_bits=config.crossbar.bits_per_cell, dac_bits=config.dac.bits, adc_bits=config.adc.bits,
-                      encoding=config.weight_encoding)
+                      encoding=config.weight_encoding, analog_subtraction=config.crossbar.analog_subtraction)
     fields.update(explicit)
     if "rows_read_at_once" in fields and "rows" not in fields:
         fields["rows"] = max(fields["rows_read_at_once"], CrossbarArithmetic.rows)

@@ -1,5 +1,6 @@
 """`recpim sweep MODEL --chip PRESET_OR_YAML --set crossbar.rows=64,128 --set adc.bits=4..10 ...`:
-a grid over chip config keys, in parallel, cached; writes sweep.json, sweep.csv, inputs.json and the
+a grid over chip config keys (and the model's bits, `model.weight_bits` / `model.activation_bits`),
+in parallel, cached; writes sweep.json, sweep.csv, inputs.json and the
 sweep report (heatmaps, best point per metric). A thin layer over recpim.search.sweep.run_sweep and
 recpim.reports.sweep_report.write_sweep_report.
 """
@@ -43,6 +44,11 @@ def register(app: typer.Typer) -> None:
                                                 "layer (a narrow ADC is cheap because it rounds)."),
         yes: bool = typer.Option(False, "--yes", help=f"Run a grid of more than {LARGE_GRID_POINTS:,} points."),
         as_json: bool = typer.Option(False, "--json", help="Print the sweep as one JSON object."),
+        weight_bits: int = typer.Option(8, "--weight-bits", min=1, max=32,
+                                        help="Weight bits of zoo and imported models (a subnet JSON has its own); "
+                                             "sweep them with --set model.weight_bits=..."),
+        activation_bits: int = typer.Option(8, "--activation-bits", min=1, max=32,
+                                            help="Activation bits of zoo and imported models."),
     ) -> None:
         """Sweep chip config keys over a grid and report energy, latency, area and EDP per point."""
         from recpim.errors import ConfigError
@@ -63,7 +69,7 @@ def register(app: typer.Typer) -> None:
         print(f"sweep grid: {points:,} points ({shape})", file=sys.stderr)   # stderr: --json keeps stdout pure
         result = run_sweep(model, load_chip(chip), settings, engine=engine, batch=batch, backend=backend,
                            workers=workers, address=address, cache_dir=None if no_cache else cache_dir,
-                           progress=True)
+                           progress=True, weight_bits=weight_bits, activation_bits=activation_bits)
         if lossless_only:
             result = dataclasses.replace(result, lossless_only=True)
         files = {name: str(path) for name, path in result.write(out).items()}
