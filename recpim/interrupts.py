@@ -56,6 +56,15 @@ def terminate_as_interrupt() -> None:
         signal.signal(signal.SIGTERM, _terminate)
 
 
+def default_signals() -> None:
+    """SIGINT and SIGTERM back to the system's default (end the process quietly): once a command has
+    finished there is nothing left to save, and a KeyboardInterrupt raised while the interpreter
+    shuts down would only print an 'Exception ignored' traceback."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+
+
 @contextmanager
 def deferred_interrupts() -> Iterator[Interrupts]:
     interrupts = Interrupts()

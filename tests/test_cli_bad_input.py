@@ -23,7 +23,8 @@ SUBNET = ROOT / "examples" / "subnet_small_seed0.json"
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:
     """(exit code, stdout + stderr) of `recpim ARGS`; an escaping exception is returned as its traceback."""
-    argv, on_sigterm = sys.argv, signal.getsignal(signal.SIGTERM)   # main() makes SIGTERM an interrupt
+    argv = sys.argv
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}   # main() sets them
     sys.argv = ["recpim", *map(str, args)]
     try:
         main()
@@ -36,7 +37,8 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
         return code, captured.out + captured.err + trace
     finally:
         sys.argv = argv
-        signal.signal(signal.SIGTERM, on_sigterm)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 

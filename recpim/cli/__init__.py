@@ -31,7 +31,7 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
-    from recpim.interrupts import terminate_as_interrupt
+    from recpim.interrupts import default_signals, terminate_as_interrupt
 
     terminate_as_interrupt()
     try:
@@ -39,3 +39,5 @@ def main() -> None:
     except RecpimError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        default_signals()
