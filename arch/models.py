@@ -83,6 +83,16 @@ def _callable_graph(spec: str, weight_bits: int, activation_bits: int) -> Worklo
                              else (sample_inputs,), spec, weight_bits, activation_bits)
 
 
+def _working_folder_on_path() -> None:
+    """A console script's sys.path starts with its own bin folder, not the working folder (as
+    `python -m` or `python script.py` would have), so `recpim graph mymodel:build` could not find
+    ./mymodel.py. Appended, not prepended: an installed module of the same name still wins, and a
+    stray ./random.py cannot shadow the standard library."""
+    cwd = str(Path.cwd())
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.append(cwd)
+
+
 def _import(target: str, spec: str):
     try:
         if target.endswith(".py"):
@@ -94,6 +104,7 @@ def _import(target: str, spec: str):
             sys.modules[module_spec.name] = module  # dataclasses and pickling look classes up here
             module_spec.loader.exec_module(module)
             return module
+        _working_folder_on_path()
         return importlib.import_module(target)
     except RecpimError:
         raise

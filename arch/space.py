@@ -63,6 +63,8 @@ def pydantic_problems(error: ValidationError, rename: Any = None) -> list[tuple[
         path = ".".join(str(part) for part in loc)
         if item["type"] == "extra_forbidden":
             problems.append((path, "unknown key"))
+        elif item["type"] == "missing":   # the input is the whole enclosing object: not worth printing
+            problems.append((path, "missing (a required key)"))
         else:
             problems.append((path, f"got {item.get('input')!r}; {item['msg']}"))
     return problems

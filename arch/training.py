@@ -10,9 +10,16 @@ Determinism and resume: the same config and data give the same weights. Batch or
 model, optimizer, schedule and torch RNG state, and then computes bit for bit what an
 uninterrupted run computes.
 
-Checkpoints are plain state dicts (model, optimizer, scheduler, RNG state, step, config, the
-space and the dataset schema), written atomically and read with torch.load(weights_only=True).
-A run saves one every `checkpoint_every` steps, at its end and when interrupted (Ctrl-C).
+Checkpoints are plain state dicts, written atomically and read with torch.load(weights_only=True),
+in two files: CKPT holds what scoring and the search need (weights, step, config, the space, the
+dataset schema, the data's path and fingerprint); CKPT.resume holds what only a resume needs (the
+optimizer state, two thirds of the bytes with Adagrad's per-weight sums, the schedule and the RNG
+state). Both carry the same snapshot id; CKPT.resume is deleted when the run finishes.
+A run saves one every `checkpoint_every` steps, at its end and when interrupted (Ctrl-C or
+SIGTERM: the signal is deferred to the next step boundary, recpim/interrupts.py, so the saved
+weights, optimizer state and step counter always belong together). The checkpoint path is checked
+writable before the first step. A NaN or infinite loss stops the run with TrainingDivergedError
+before that step updates anything; the last finite state stays on disk.
 
 The recipe is tuned for NASRec's runs (one epoch of tens of millions of rows, ~70k steps). In a
 few hundred steps Adagrad at lr 0.12 overshoots (measured on synthetic data: the loss spikes to
@@ -53,6 +60,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
+from recpim.arch.data_location import data_fingerprint, resolve_data_spec
 from recpim.arch.data_parsing import CtrBatch
 from recpim.arch.datasets import CtrDataset
 from recpim.arch.device import Precision, PrecisionPolicy, resolve_device
@@ -62,14 +70,28 @@ from recpim.arch.schema import DatasetSchema
 from recpim.arch.space import SearchSpace, get_space, pydantic_problems, register_space
 from recpim.arch.subnet import SubnetConfig, sample_subnet
 from recpim.arch.supernet import InputSharing, Supernet
-from recpim.errors import ConfigError, DataError
+from recpim.errors import ConfigError, DataError, RecpimError
+from recpim.interrupts import StopRequested, deferred_interrupts
+from recpim.paths import check_output_file
 
 # torch's sparse Adagrad builds its sparse tensors from indices it just coalesced; its notice that
 # invariant checks are off by default says nothing about this use.
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 CHECKPOINT_FORMAT = "recpim-supernet-checkpoint"
-CHECKPOINT_VERSION = 2  # 2: input sharing, full-path warm-up, sparse embedding optimizer state
+RESUME_FORMAT = "recpim-training-resume-state"
+# 2: input sharing, full-path warm-up, sparse embedding optimizer state (all in one file)
+# 3: the optimizer, schedule and RNG state in CKPT.resume beside the weights (removed when finished)
+CHECKPOINT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
+
+
+class TrainingDivergedError(RecpimError):
+    """The loss became NaN or infinite (learning rate too high?): training stopped."""
+
+    def __init__(self, message: str, loss: float):
+        super().__init__(message)
+        self.loss = loss
 
 
 class TrainConfig(BaseModel):
@@ -260,13 +282,16 @@ def train_step(model: nn.Module, logits_fn: Callable[[CtrBatch], torch.Tensor], 
     """One step: BCE loss, backward, clip, Adagrad, schedule; returns the loss (of the global
     batch when `distributed`: the ranks' gradients and losses are averaged, arch/distributed.py).
     `policy` runs the forward under autocast; `scaler` (fp16) scales the loss and skips steps
-    whose gradients overflowed."""
+    whose gradients overflowed. A non-finite loss raises TrainingDivergedError before anything is
+    updated."""
     if policy is not None:
         with policy.autocast():
             logits = logits_fn(batch)
     else:
         logits = logits_fn(batch)
     loss = F.binary_cross_entropy_with_logits(logits.float(), batch.label)
+    if not bool(torch.isfinite(loss.detach())):
+        raise TrainingDivergedError(f"the loss is {float(loss.detach())}", float(loss.detach()))
     optimizer.zero_grad(set_to_none=True)
     (loss if scaler is None else scaler.scale(loss)).backward()
     average_gradients(model, distributed)  # before unscaling, so every rank sees the same overflow
@@ -361,8 +386,14 @@ def save_checkpoint(path: Path | str, state: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    torch.save(state, partial)
-    os.replace(partial, path)
+    try:
+        torch.save(state, partial)
+        os.replace(partial, path)
+    except BaseException as error:
+        partial.unlink(missing_ok=True)   # never leave a half-written file behind
+        if isinstance(error, OSError | RuntimeError):   # torch reports unopenable files as RuntimeError
+            raise RecpimError(f"cannot write the checkpoint {path}: {error}") from None
+        raise
     return path
 
 
@@ -378,9 +409,41 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         raise ConfigError(str(path), [("", f"not a readable checkpoint: {error}")]) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(str(path), [("format", f"not a {CHECKPOINT_FORMAT} file")])
-    if state.get("version") != CHECKPOINT_VERSION:
-        raise ConfigError(str(path), [("version", f"{state.get('version')}; this recpim reads {CHECKPOINT_VERSION}")])
+    if state.get("version") not in READABLE_VERSIONS:
+        raise ConfigError(str(path), [("version", f"{state.get('version')}; this recpim reads "
+                                                  f"{', '.join(map(str, READABLE_VERSIONS))}")])
     return state
+
+
+def resume_state_path(checkpoint: Path | str) -> Path:
+    """Where the optimizer, schedule and RNG state of an unfinished run live: CKPT.resume."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + ".resume")
+
+
+def load_training_state(checkpoint: Path | str) -> dict[str, Any]:
+    """A checkpoint with its resume state merged in (what run_training's resume_state takes).
+    A finished run needs none; an unfinished one refuses a missing or mismatched CKPT.resume."""
+    state = load_checkpoint(checkpoint)
+    if "optimizer" in state or state["step"] >= state["total_steps"]:   # version 2, or nothing left to run
+        return state
+    extra_path = resume_state_path(checkpoint)
+    if not extra_path.is_file():
+        raise ConfigError(f"resume {checkpoint}", [(str(extra_path), "the optimizer state of this unfinished run is "
+                                                                     "missing; without it the run cannot continue "
+                                                                     "(train again without --resume)")])
+    try:
+        extra = torch.load(extra_path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means "not our file"
+        raise ConfigError(str(extra_path), [("", f"not a readable resume state: {error}")]) from None
+    if not isinstance(extra, dict) or extra.get("format") != RESUME_FORMAT:
+        raise ConfigError(str(extra_path), [("format", f"not a {RESUME_FORMAT} file")])
+    if extra.get("snapshot") != state.get("snapshot"):
+        raise ConfigError(f"resume {checkpoint}", [(str(extra_path), f"is from another save (step {extra.get('step')}, "
+                                                                     f"the checkpoint's is {state['step']}): the "
+                                                                     "process died between the two writes; train "
+                                                                     "again without --resume")])
+    return {**state, **{k: extra[k] for k in ("optimizer", "scheduler", "rng")}}
 
 
 def _space_from_dump(dump: dict[str, Any]) -> SearchSpace:
@@ -406,6 +469,9 @@ def load_supernet(path: Path | str, device: str | torch.device = "cpu") -> tuple
     supernet.to(resolve_device(device))
     supernet.eval()
     info = {k: state[k] for k in ("step", "total_steps", "losses_tail")}
+    # The resolved data spec (older checkpoints: the spec as given) and the file's fingerprint.
+    info["data"] = state.get("data_path") or config.data
+    info["data_fingerprint"] = state.get("data_fingerprint")
     return supernet, config, info
 
 
@@ -432,6 +498,8 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
     device = resolve_device(device)
     policy = PrecisionPolicy(device, precision)
     scaler = policy.grad_scaler()
+    if checkpoint is not None and (distributed is None or distributed.is_main):   # rank 0 alone writes
+        check_output_file(checkpoint, "--out (checkpoint)")
     total = config.steps or steps_per_epoch(dataset, config.batch_size)
     model.to(device)
     broadcast_parameters(model, distributed)
@@ -439,23 +507,34 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
     start, losses_tail = 0, []
     if resume_state is not None:
         model.load_state_dict(resume_state["model"])
-        optimizer.load_state_dict(resume_state["optimizer"])
-        scheduler.load_state_dict(resume_state["scheduler"])
-        torch.set_rng_state(resume_state["rng"]["torch"])
+        if "optimizer" in resume_state:       # a finished run's checkpoint has none (nothing is left to run)
+            optimizer.load_state_dict(resume_state["optimizer"])
+            scheduler.load_state_dict(resume_state["scheduler"])
+            torch.set_rng_state(resume_state["rng"]["torch"])
         start, losses_tail = int(resume_state["step"]), list(resume_state.get("losses_tail", []))
     stop = total if until_step is None else min(total, until_step)
     result = TrainResult(model, config, start, total)
     if checkpoint is not None:
         result.checkpoint = Path(checkpoint)
 
+    saved_steps: list[int] = ([start] if resume_state is not None else [])   # the steps saved at `checkpoint`
+
     def snapshot(step: int) -> None:
         if checkpoint is None or (distributed is not None and not distributed.is_main):
             return
+        snapshot_id = f"{os.getpid()}-{time.time_ns()}-{step}"   # ties CKPT and CKPT.resume of one save
         state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "model": model.state_dict(),
-                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "rng": {"torch": torch.get_rng_state()}, "step": step, "total_steps": total,
+                 "step": step, "total_steps": total, "snapshot": snapshot_id,
                  "config": config.model_dump(mode="json"), "losses_tail": (losses_tail + result.losses)[-200:]}
+        if step < total:    # the resume state first: a CKPT never points at a .resume that is not there
+            save_checkpoint(resume_state_path(checkpoint), {
+                "format": RESUME_FORMAT, "version": CHECKPOINT_VERSION, "snapshot": snapshot_id, "step": step,
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "rng": {"torch": torch.get_rng_state()}})
         save_checkpoint(checkpoint, {**state, **(extra_state or {})})
+        if step >= total:   # finished: the optimizer state has no further use
+            resume_state_path(checkpoint).unlink(missing_ok=True)
+        saved_steps.append(step)
 
     model.train()
     shard = distributed.shard(config.batch_size) if distributed is not None else None
@@ -464,8 +543,9 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
     began = time.perf_counter()
     step = start
     try:
-        with bar:
+        with bar, deferred_interrupts() as interrupts:
             for step in range(start, stop):
+                interrupts.check()      # a step boundary: the state is consistent here
                 batch = CtrBatch(*(t.to(device, non_blocking=True) for t in next(batches)))
                 loss = train_step(model, lambda b, s=step: logits_fn(b, s), batch, optimizer, scheduler,
                                   config.grad_clip_norm, policy=policy, scaler=scaler, distributed=distributed)
@@ -474,33 +554,61 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
                 bar.update(task, advance=1, loss=f"{loss:.4f}")
                 if config.checkpoint_every and result.step % config.checkpoint_every == 0 and result.step < stop:
                     snapshot(result.step)
-    except KeyboardInterrupt:
-        snapshot(result.step)
+            snapshot(result.step)   # still deferred: a signal now cannot cut the final save short
+    except StopRequested:
+        with deferred_interrupts():
+            snapshot(result.step)
         raise
+    except TrainingDivergedError as error:
+        raise _diverged(error, result.step, checkpoint, model, snapshot, saved_steps) from None
     finally:
         result.seconds = time.perf_counter() - began
-    snapshot(result.step)
     model.eval()
     return result
+
+
+def _diverged(error: TrainingDivergedError, step: int, checkpoint: Path | str | None, model: nn.Module,
+              snapshot: Callable[[int], None], saved_steps: list[int]) -> TrainingDivergedError:
+    """The error for a non-finite loss at step `step`, after saving the state before that step when
+    every weight is still finite (otherwise the checkpoint on disk, if any, is the last finite one)."""
+    what = f"training stopped at step {step + 1}: {error} (a learning rate too high for the data?)"
+    if checkpoint is None:
+        return TrainingDivergedError(what, error.loss)
+    if all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        snapshot(step)
+        kept = f"{checkpoint} holds the last finite state (step {step})"
+    elif saved_steps:
+        kept = f"{checkpoint} keeps the last checkpoint written with finite weights (step {saved_steps[-1]})"
+    else:
+        kept = "no checkpoint was written: the weights were non-finite before any save (try --checkpoint-every)"
+    return TrainingDivergedError(f"{what}; {kept}", error.loss)
 
 
 def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, checkpoint: Path | str | None = None,
                    resume: bool = False, until_step: int | None = None, progress: bool = False,
                    device: str | torch.device = "cpu", precision: Precision = "fp32",
-                   distributed: DistContext | None = None) -> TrainResult:
+                   distributed: DistContext | None = None, start_if_missing: bool = False) -> TrainResult:
     """Train the supernet of `config.space` on `dataset`'s train split with NASRec's recipe.
 
     resume=True continues from `checkpoint` (which must hold a run of the same config); without a
-    checkpoint file there it starts fresh. device, precision, distributed: run_training (none of
-    them is part of the config: a run may resume on another device or with another number of ranks)."""
+    checkpoint file there it refuses (ConfigError), unless start_if_missing=True (`--resume-or-start`),
+    which then starts at step 0. The checkpoint records the data's absolute path and fingerprint
+    (arch/data_location.py). device, precision, distributed: run_training (none of them is part of
+    the config: a run may resume on another device or with another number of ranks)."""
     config = config or TrainConfig()
     space = get_space(config.space)
+    if checkpoint is not None and (distributed is None or distributed.is_main):   # rank 0 alone writes
+        check_output_file(checkpoint, "--out (checkpoint)")
     resume_state = None
     if resume:
         if checkpoint is None:
             raise ConfigError("train_supernet", [("checkpoint", "resume needs the checkpoint path")])
+        if not Path(checkpoint).is_file() and not start_if_missing:
+            raise ConfigError("--resume", [(str(checkpoint), "no checkpoint there to continue; train without "
+                                                             "--resume to start at step 0, or pass "
+                                                             "--resume-or-start to do that when none exists")])
         if Path(checkpoint).is_file():
-            resume_state = load_checkpoint(checkpoint)
+            resume_state = load_training_state(checkpoint)
             saved = TrainConfig(**resume_state["config"])
             if saved != config:
                 changed = sorted(k for k in TrainConfig.model_fields if getattr(saved, k) != getattr(config, k))
@@ -520,7 +628,8 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, ch
             return supernet.forward_full(batch.dense, batch.sparse)
         return supernet(batch.dense, batch.sparse, subnet_for_step(space, config.seed, step), quant=config.quant_aware)
 
-    extra = {"space": space.model_dump(mode="json"), "schema": dataset.schema.model_dump(mode="json")}
+    extra = {"space": space.model_dump(mode="json"), "schema": dataset.schema.model_dump(mode="json"),
+             "data_path": resolve_data_spec(config.data), "data_fingerprint": data_fingerprint(config.data)}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return run_training(supernet, logits, dataset, config, checkpoint=checkpoint, resume_state=resume_state,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from recpim.arch.graph import WorkloadGraph
 from recpim.arch.models import resolve_model
+from recpim.errors import ConfigError
 from recpim.mapping import MappingResult, map_model
 from recpim.mapping.evaluate import Evaluation, evaluate_cost
 from recpim.pim.chip_model import ChipModel, build_chip_model
@@ -96,8 +97,9 @@ def simulate_model(model: WorkloadGraph | str, chip: ChipConfig | str, engine: E
 
 def simulate_model_detailed(model: WorkloadGraph | str, chip: ChipConfig | str, engine: Engine = "analytic",
                             batch: int = 64, trace_path: str | Path | None = None) -> Evaluation:
-    if trace_path is not None and engine != "des":
-        raise ValueError("a trace needs the simulator: use engine='des' with trace_path")
+    if trace_path is not None and engine != "des":   # ConfigError is a ValueError too
+        raise ConfigError("simulate", [("trace_path", f"a trace needs the simulator: use engine='des', not "
+                                                      f"{engine!r}, with trace_path")])
     evaluation = evaluate_cost(_graph(model), _chip(chip), engine=engine, batch=batch,
                                record_trace=trace_path is not None)
     if trace_path is not None:

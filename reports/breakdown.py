@@ -186,4 +186,4 @@ def write_breakdown_report(report: Any, out_dir: Path | str, chip: Any = None, t
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = build_breakdown_document(data, out_dir, chip_data, top_n)
-    return write_documents(doc, out_dir, name, data)
+    return write_documents(doc, out_dir, name, {"kind": "cost_report", **data})

@@ -1,24 +1,47 @@
-"""Render the right report for a result JSON file: a CostReport (breakdown), a sweep, or a search front.
+"""Render the right report for a result JSON file: a CostReport (breakdown), a sweep, or a search.
 
-The kind is told by the keys: a CostReport has `energy_pj_by_component`; a sweep has `points` and
-`settings`; a search front has `front`. A wrapper {"report": CostReport, "chip": {...}} (as a run
-might save it) is unwrapped, and its chip is used for the summary.
+Files recpim writes say what they are in `kind` (cost_report, sweep, search, search_front,
+search_top_k); older files, and files without one, are told by their keys: a CostReport has
+`energy_pj_by_component`; a sweep has `points` and `settings`; a search has `front` (its report's
+search.json), `pareto_front` (`recpim search --json`) or is a list of front points (front.json
+before it carried a kind). A wrapper {"report": CostReport, "chip": {...}} (as a run might save
+it) is unwrapped, and its chip is used for the summary. A search point's breakdown link leads to
+its breakdown page (front_reports/c<index>/breakdown.html beside the file) when that page exists.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
+from recpim.arch.space import pydantic_problems
 from recpim.errors import ConfigError
+from recpim.pim.cost_report import CostReport
 from recpim.reports.document import ReportFiles
+from recpim.search.sweep_result import SweepResult
 
 KINDS = ("breakdown", "sweep", "search")
 
 
+SEARCH_POINT_KINDS = ("search_front", "search_top_k")
+
+
 def detect_kind(data: Any) -> str:
+    if isinstance(data, list) and data and all(isinstance(p, dict) and "subnet_id" in p for p in data):
+        return "search"                      # front.json / top_k.json as written before they had a kind
     if isinstance(data, dict):
+        kind = data.get("kind")
+        if kind == "cost_report":
+            return "breakdown"
+        if kind in ("sweep", "search"):
+            return kind
+        if kind in SEARCH_POINT_KINDS or "pareto_front" in data:
+            return "search"
         if "energy_pj_by_component" in data:
             return "breakdown"
         if isinstance(data.get("report"), dict) and "energy_pj_by_component" in data["report"]:
@@ -29,8 +52,36 @@ def detect_kind(data: Any) -> str:
             return "search"
     shown = sorted(data)[:12] if isinstance(data, dict) else type(data).__name__
     raise ConfigError("result JSON", [("", f"cannot tell what result this is (keys: {shown}); allowed: a CostReport "
-                                           "(energy_pj_by_component ...), a sweep (points, settings) or a "
-                                           "search front (front)")])
+                                           "(energy_pj_by_component ...), a sweep (points, settings), a search "
+                                           "(front.json, top_k.json, `recpim search --json`, search.json)")])
+
+
+def _search_points(data: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(points, the file's other fields) of any search result file."""
+    if isinstance(data, list):
+        return data, {}
+    for key in ("points", "pareto_front", "front"):
+        if key in data:
+            points = data[key]
+            if not isinstance(points, list):
+                raise ConfigError("search result JSON", [(key, f"got {type(points).__name__}; allowed: a list of "
+                                                               "points")])
+            return points, data
+    raise ConfigError("search result JSON", [("points", "missing (a required key)")])
+
+
+def _front_point(point: Any, where: str, source_dir: Path, out_dir: Path) -> Any:
+    """A FrontPoint's fields from a written point, its breakdown link rebased onto the report's folder."""
+    if not isinstance(point, dict):
+        raise ConfigError("search result JSON", [(where, f"got {type(point).__name__}; allowed: an object")])
+    fields = {k: point[k] for k in ("subnet_id", "logloss", "energy_pj_per_inference", "latency_ns_per_inference")
+              if k in point}
+    page = point.get("breakdown") or point.get("breakdown_href")
+    if page is None and point.get("report"):          # front_reports/c3.json -> front_reports/c3/breakdown.html
+        page = (Path(point["report"]).with_suffix("") / "breakdown.html").as_posix()
+    if page is not None and (source_dir / page).is_file():
+        fields["breakdown_href"] = Path(os.path.relpath((source_dir / page).resolve(), out_dir.resolve())).as_posix()
+    return fields
 
 
 def load_result_json(path: Path | str) -> dict[str, Any]:
@@ -43,6 +94,16 @@ def load_result_json(path: Path | str) -> dict[str, Any]:
         raise ConfigError("result JSON", [(str(path), f"not valid JSON: {error}")]) from None
 
 
+def validated(kind: type, data: Any, source: str) -> Any:
+    """`data` as a `kind` (a dataclass: CostReport, SweepResult), every field present and of its
+    type; a ConfigError naming the file and each missing or mistyped key otherwise (the report
+    writers would fail deep inside with a KeyError or TypeError)."""
+    try:
+        return TypeAdapter(kind).validate_python(data)
+    except ValidationError as error:
+        raise ConfigError(f"{kind.__name__} JSON {source}", pydantic_problems(error)) from None
+
+
 def write_report_from_json(path: Path | str, out_dir: Path | str, chip: Any = None) -> tuple[str, ReportFiles]:
     """Read a result JSON file and write its report into out_dir; returns (kind, files)."""
     from recpim.reports.breakdown import write_breakdown_report
@@ -53,10 +114,15 @@ def write_report_from_json(path: Path | str, out_dir: Path | str, chip: Any = No
     kind = detect_kind(data)
     if kind == "breakdown":
         report = data.get("report", data) if "energy_pj_by_component" not in data else data
+        report = asdict(validated(CostReport, report, str(path)))
         return kind, write_breakdown_report(report, out_dir, chip=chip if chip is not None else data.get("chip_config"))
     if kind == "sweep":
-        return kind, write_sweep_report(data, out_dir)
-    return kind, write_search_report(data["front"], out_dir, zoo=data.get("zoo", ()),
-                                     best_so_far=data.get("best_so_far") or None,
-                                     best_so_far_label=data.get("best_so_far_label", "best log loss"),
-                                     title=data.get("title", "Co-search results"))
+        return kind, write_sweep_report(validated(SweepResult, data, str(path)), out_dir)
+    points, other = _search_points(data)
+    source_dir, out_dir = Path(path).parent, Path(out_dir)
+    front = [_front_point(p, f"points[{i}]", source_dir, out_dir) for i, p in enumerate(points)]
+    titles = {"search_top_k": "Co-search: the top candidates", "search_front": "Co-search: the Pareto front"}
+    return kind, write_search_report(front, out_dir, zoo=other.get("zoo", ()),
+                                     best_so_far=other.get("best_so_far") or None,
+                                     best_so_far_label=other.get("best_so_far_label", "best log loss"),
+                                     title=other.get("title", titles.get(other.get("kind"), "Co-search results")))

@@ -96,7 +96,9 @@ class IndexSection:
     """One entry of an index page: a title linking to a report, a line about it, and its pictures."""
 
     title: str
-    href: str | Path                 # the report (absolute, or relative to the index's folder)
+    # The report: a Path is a file path (absolute, or relative to the working folder, like any path
+    # a run is given, e.g. out/demo/search/search.html); a str is a link relative to the index's folder.
+    href: str | Path
     description: str = ""
     images: list[Path] = field(default_factory=list)   # PNGs shown as embedded thumbnails
 
@@ -112,8 +114,8 @@ def write_index(out_dir: Path | str, sections: list[IndexSection | dict], title:
     for raw in sections:
         section = raw if isinstance(raw, IndexSection) else IndexSection(**raw)
         href = Path(section.href)
-        if href.is_absolute():
-            href = Path(os.path.relpath(href, out_dir.resolve()))
+        if isinstance(section.href, Path) or href.is_absolute():
+            href = Path(os.path.relpath(href.resolve(), out_dir.resolve()))
         thumbs = "".join(
             f'<a href="{escape(href.as_posix(), quote=True)}"><img src="{data_uri(image)}" '
             f'alt="{escape(section.title, quote=True)}: {escape(Path(image).stem, quote=True)}"></a>'

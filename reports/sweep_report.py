@@ -98,8 +98,12 @@ def build_sweep_document(result: SweepResult, out_dir: Path) -> Document:
     doc.heading("Best point per metric")
     best = result.best()
     if best:
-        doc.table(["metric", "goal", "value", "settings"],
-                  [[METRICS[m][1], METRICS[m][0], p.figures[m], format_settings(p.settings)] for m, p in best.items()])
+        doc.table(["metric", "goal", "value", "settings", "ADC-lossy layers"],
+                  [[METRICS[m][1], METRICS[m][0], p.figures[m], format_settings(p.settings),
+                    "-" if p.adc_lossy_layers is None else (f"{p.adc_lossy_layers} (lossy)" if p.lossy else "0")]
+                   for m, p in best.items()],
+                  caption="Among ADC-lossless points only" if result.lossless_only else
+                  "A lossy point rounds partial sums in its ADC: its accuracy is not the model's")
     else:
         doc.paragraph("No grid point could be evaluated; see the reasons below.")
 

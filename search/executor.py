@@ -9,7 +9,15 @@
 `map` yields `(index, result)` pairs in the order the work FINISHES (so a progress bar moves and
 finished work can be saved at once); `index` is the item's position in `items`. `map_ordered`
 collects them back into input order. If `fn` raises, `map` cancels what has not started and
-re-raises the first error.
+re-raises the first error. `map(fn, items, stop=check)` calls `check()` after yielding each batch of
+finished work (at least every POLL_S seconds); when it raises (recpim.interrupts.StopRequested
+after Ctrl-C), nothing more is dispatched, and leaving the executor's `with` block on a
+KeyboardInterrupt kills the workers instead of waiting for the work they hold.
+
+Workers die with their parent: each local worker ignores SIGINT (the parent decides what an
+interrupt means; a Ctrl-C reaches the whole process group), asks Linux for SIGKILL when its parent
+dies (PR_SET_PDEATHSIG), and runs a watchdog thread that exits when the parent is gone (other
+systems, or a parent killed before the request took effect).
 
 Backends:
 - serial: in this process, one item after another (tests, debugging, pdb).
@@ -25,8 +33,14 @@ Backends:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Literal
@@ -37,8 +51,34 @@ Backend = Literal["local", "ray", "serial"]
 BACKENDS: tuple[str, ...] = ("local", "ray", "serial")
 
 
+POLL_S = 0.25               # how often map() checks `stop` while work is running
+WATCHDOG_S = 1.0            # how often a worker checks that its parent is alive
+PR_SET_PDEATHSIG = 1        # linux/prctl.h
+
+
 class ExecutorError(RecpimError):
     """An execution backend is unavailable (Ray missing, cluster unreachable)."""
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(WATCHDOG_S)
+        if os.getppid() != parent:      # re-parented: the driver is gone, and so is any use of our work
+            os._exit(1)
+
+
+def worker_init(parent: int) -> None:
+    """Initializer of every local worker process (see the module docstring)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl: the watchdog remains
+            pass
+    if os.getppid() != parent:          # the parent died before prctl: no signal will come
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="recpim-parent-watchdog").start()
 
 
 class Executor:
@@ -49,7 +89,8 @@ class Executor:
     def __init__(self, workers: int):
         self.workers = workers
 
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
+            stop: Callable[[], None] | None = None) -> Iterator[tuple[int, Any]]:
         raise NotImplementedError
 
     def map_ordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
@@ -63,11 +104,18 @@ class Executor:
     def close(self) -> None:
         """Release workers; pending work is cancelled."""
 
+    def terminate(self) -> None:
+        """Release workers at once, killing the work they hold (after an interrupt)."""
+        self.close()
+
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type | None, *exc_info: object) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.terminate()
+        else:
+            self.close()
 
 
 class SerialExecutor(Executor):
@@ -76,8 +124,11 @@ class SerialExecutor(Executor):
     def __init__(self) -> None:
         super().__init__(workers=1)
 
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
+            stop: Callable[[], None] | None = None) -> Iterator[tuple[int, Any]]:
         for index, item in enumerate(items):
+            if stop is not None:
+                stop()
             yield index, fn(item)
 
 
@@ -92,19 +143,23 @@ class LocalExecutor(Executor):
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers,
-                                             mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=worker_init, initargs=(os.getpid(),))
         return self._pool
 
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
+            stop: Callable[[], None] | None = None) -> Iterator[tuple[int, Any]]:
         pool = self._get_pool()
         index_of: dict[Future, int] = {pool.submit(fn, item): index for index, item in enumerate(items)}
         pending = set(index_of)
         try:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                # Polled, so `stop` is heard within POLL_S even while every worker is busy.
+                done, pending = wait(pending, timeout=POLL_S if stop else None, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=index_of.__getitem__):
                     yield index_of[future], future.result()
+                if stop is not None:
+                    stop()
         finally:
             for future in pending:   # an error, an interrupt or a consumer that stopped early
                 future.cancel()
@@ -113,6 +168,20 @@ class LocalExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def terminate(self) -> None:
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        # ProcessPoolExecutor has no public kill before Python 3.14 (terminate_workers); its
+        # processes are in `_processes` in every version that recpim supports.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=5)
 
 
 def _call(fn: Callable[[Any], Any], item: Any) -> Any:
@@ -148,7 +217,8 @@ class RayExecutor(Executor):
                 ) from None
         self._remote: Any = None
 
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
+            stop: Callable[[], None] | None = None) -> Iterator[tuple[int, Any]]:
         ray = self._ray
         if self._remote is None:
             self._remote = ray.remote(num_gpus=self.gpus_per_worker)(_call) if self.gpus_per_worker else \
@@ -162,9 +232,11 @@ class RayExecutor(Executor):
                 while queue and len(in_flight) < cap:
                     index, item = queue.pop(0)
                     in_flight[remote.remote(fn, item)] = index
-                done, _ = ray.wait(list(in_flight), num_returns=1)
+                done, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_S if stop else None)
                 for ref in done:
                     yield in_flight.pop(ref), ray.get(ref)
+                if stop is not None:
+                    stop()
         finally:
             for ref in in_flight:
                 ray.cancel(ref)

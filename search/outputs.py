@@ -2,12 +2,16 @@
 
 - front.json / front.csv: the Pareto front (log loss, energy, latency; analytic figures, which
   the search ranked by) with each point's discrete-event-simulator figures beside them;
-- front_reports/c<index>.json: each front point's full CostReport from the simulator;
+- front_reports/c<index>.json: each front point's full CostReport from the simulator, and (with
+  the report) front_reports/c<index>/breakdown.html, its breakdown page, which the search report links;
 - top_k.json / top_k.csv: the k best distinct candidates by the objective;
 - history.csv: every evaluated candidate (status, message, metrics);
 - best_so_far.json: [evaluations, best score] pairs;
 - study.json: where the study lives and how to resume it; inputs.json: the resolved settings;
 - search.md / search.html / search.json and plots: the search report (recpim.reports).
+
+Every JSON file carries a `kind` (RESULT_KINDS), which `recpim report` reads to pick the report:
+front.json and top_k.json are {"kind": "search_front" | "search_top_k", "points": [...]}.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from recpim.search.candidate import Evaluated
 from recpim.search.run import SearchResult
 
 DES_FIGURES = ("energy_pj_per_inference", "latency_ns_per_inference", "throughput_inf_per_s", "power_w")
+RESULT_KINDS = {"front": "search_front", "top_k": "search_top_k", "cost_report": "cost_report",
+                "best_so_far": "search_best_so_far", "study": "search_study"}
 CSV_METRICS = ("logloss", "auc", "energy_pj_per_inference", "latency_ns_per_inference", "throughput_inf_per_s",
                "area_mm2", "power_w", "crossbars_footprint", "crossbars_used", "adc_lossy_layers")
 
@@ -63,6 +69,13 @@ def _write_json(path: Path, data: Any) -> Path:
     return path
 
 
+def _points_file(name: str, points: list[dict[str, Any]], result: SearchResult) -> dict[str, Any]:
+    """front.json / top_k.json: the points with what they are and where they came from."""
+    return {"kind": RESULT_KINDS[name], "study": result.study, "objective": result.settings.objective.kind,
+            "best_so_far": result.best_so_far, "best_so_far_label": result.settings.objective.score_label,
+            "points": points}
+
+
 def _flat(point: dict[str, Any]) -> dict[str, Any]:
     """A CSV row: chip knobs as chip.<key> columns, the subnet as one JSON cell (last)."""
     row = {k: v for k, v in point.items() if k not in ("chip_knobs", "subnet")}
@@ -78,23 +91,33 @@ def write_outputs(result: SearchResult, out_dir: Path | str, zoo: list[dict[str,
     (out / "front_reports").mkdir(parents=True, exist_ok=True)
     front = [point_dict(r, result) for r in result.front]
     top = [point_dict(r, result) for r in result.top_k]
-    files = {"front_json": _write_json(out / "front.json", front), "front_csv": _write_csv(out / "front.csv",
-                                                                                            [_flat(p) for p in front]),
-             "top_k_json": _write_json(out / "top_k.json", top),
+    if report:   # each front point's breakdown page, linked from the points and the search report
+        from recpim.reports.breakdown import write_breakdown_report
+
+        pages = {index: write_breakdown_report(cost, out / "front_reports" / f"c{index}").html.relative_to(out)
+                 for index, cost in result.front_reports.items()}
+        for point in [*front, *top]:
+            if point["index"] in pages:
+                point["breakdown"] = pages[point["index"]].as_posix()
+    files = {"front_json": _write_json(out / "front.json", _points_file("front", front, result)),
+             "front_csv": _write_csv(out / "front.csv", [_flat(p) for p in front]),
+             "top_k_json": _write_json(out / "top_k.json", _points_file("top_k", top, result)),
              "top_k_csv": _write_csv(out / "top_k.csv", [_flat(p) for p in top]),
-             "best_so_far": _write_json(out / "best_so_far.json", {"label": result.settings.objective.score_label,
+             "best_so_far": _write_json(out / "best_so_far.json", {"kind": RESULT_KINDS["best_so_far"],
+                                                                   "label": result.settings.objective.score_label,
                                                                    "series": result.best_so_far})}
     for record in result.front:
         if record.index in result.front_reports:
-            _write_json(out / "front_reports" / f"{subnet_id(record)}.json", result.front_reports[record.index])
+            _write_json(out / "front_reports" / f"{subnet_id(record)}.json",
+                        {"kind": RESULT_KINDS["cost_report"], **result.front_reports[record.index]})
     history = [{"index": r.index, "status": r.status, "message": r.message, "parent": r.parent,
                 "duplicate_of": r.duplicate_of,
                 "violation": r.violation, **{m: r.metrics.get(m) for m in CSV_METRICS}, "eval_s": r.eval_s,
                 **{f"chip.{k}": v for k, v in r.candidate.chip_knobs.items()}} for r in result.history]
     files["history_csv"] = _write_csv(out / "history.csv", history)
     location = result.study.removeprefix("sqlite:///") if result.study.startswith("sqlite:///") else result.study
-    files["study"] = _write_json(out / "study.json", {"study": result.study, "resume": f"recpim search --resume "
-                                                                                       f"--study {location}"})
+    files["study"] = _write_json(out / "study.json", {"kind": RESULT_KINDS["study"], "study": result.study,
+                                                      "resume": f"recpim search --resume --study {location}"})
     files["inputs"] = write_resolved_inputs(out, {"search": result.settings.model_dump(mode="json"),
                                                   "budget": result.budget, "study": result.study})
     if report:
@@ -103,7 +126,7 @@ def write_outputs(result: SearchResult, out_dir: Path | str, zoo: list[dict[str,
         points = [{"subnet_id": p["subnet_id"], "logloss": p["logloss"],
                    "energy_pj_per_inference": p["energy_pj_per_inference"],
                    "latency_ns_per_inference": p["latency_ns_per_inference"],
-                   "breakdown_href": p.get("report")} for p in front]
+                   "breakdown_href": p.get("breakdown")} for p in front]
         # Zoo models are marked where their log loss is known (zoo_baselines gives more fields than the plot needs).
         marks = [{"name": z["name"], "logloss": z["logloss"], "energy_pj_per_inference": z["energy_pj_per_inference"],
                   "latency_ns_per_inference": z.get("latency_ns_per_inference")}

@@ -25,13 +25,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recpim.arch.space import pydantic_problems
 from recpim.errors import ConfigError
+from recpim.interrupts import StopRequested, deferred_interrupts
 from recpim.pim.config import ChipConfig, chip_config_from_dict
 from recpim.search.candidate import Evaluated, KnobValue
 from recpim.search.evaluate import EvalContext, evaluate_task, resimulate_task
 from recpim.search.evolution import EvolutionSettings, RegularizedEvolution
 from recpim.search.executor import default_workers, make_executor
+from recpim.search.lock import study_lock
 from recpim.search.objectives import Objective, pareto_front
-from recpim.search.study import SearchStudy
+from recpim.search.study import SearchStudy, storage_url
 
 BUDGET_ATTR = "recpim_budget"
 
@@ -86,11 +88,14 @@ def resolve_settings(chip: ChipConfig, supernet: str | Path, data: str | None = 
                      chip_ranges: dict[str, tuple[KnobValue, ...]] | None = None, **fields: Any) -> SearchSettings:
     """Settings with the chip dumped, the checkpoint's path made absolute and hashed, and the data
     defaulting to what the supernet was trained on."""
+    from recpim.arch.data_location import require_data
     from recpim.arch.training import load_checkpoint
 
     path = Path(supernet).expanduser().resolve()
     state = load_checkpoint(path)            # a clear error for a missing or foreign file
-    data = data or state.get("config", {}).get("data", "synthetic")
+    if data is None:   # the supernet's own data: its resolved path (older checkpoints: the spec as given)
+        data = state.get("data_path") or state.get("config", {}).get("data", "synthetic")
+        require_data(data, "--data", what=f"the data {path} was trained on")
     return SearchSettings(chip=chip.model_dump(mode="json"), supernet=str(path), supernet_sha256=file_sha256(path),
                           data=data, chip_ranges={k: list(v) for k, v in (chip_ranges or {}).items()}, **fields)
 
@@ -159,11 +164,46 @@ def _open_study(location: str | Path, settings: SearchSettings | None, resume: b
 
 def _progress(enabled: bool):
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(TextColumn("[bold]search[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(),
                     TextColumn("{task.fields[best]}  front {task.fields[front]}  infeasible {task.fields[infeasible]}"),
                     console=Console(stderr=True), disable=not enabled, transient=False)
+
+
+SLOW_CANDIDATE_S = 10.0   # above this mean time per candidate the bar says which settings make one cheaper
+
+
+def slow_candidate_hint(settings: SearchSettings, mean_eval_s: float) -> str | None:
+    """What to change when candidates are slow: the settings, among the cheaper ones, not already in use."""
+    if mean_eval_s <= SLOW_CANDIDATE_S:
+        return None
+    cheaper = []
+    if settings.accuracy == "crossbar":
+        cheaper.append("--accuracy quant (fake quantisation instead of simulated crossbars)")
+    if settings.score_rows is None or settings.score_rows > 256:
+        cheaper.append(f"--score-rows 256 (now {settings.score_rows or 'the whole split'})")
+    if settings.finetune_steps > 100:
+        cheaper.append(f"--finetune-steps 100 (now {settings.finetune_steps})")
+    if not cheaper:
+        return None
+    return f"candidates take {mean_eval_s:.0f} s each; cheaper settings: " + ", ".join(cheaper)
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the search: `evaluated` candidates are in the study at `study`."""
+
+    def __init__(self, study: str, evaluated: int, signal_name: str):
+        super().__init__(signal_name)
+        self.study, self.evaluated, self.signal_name = study, evaluated, signal_name
 
 
 def run_search(settings: SearchSettings | None, budget: int | None, study: str | Path, resume: bool = False,
@@ -173,11 +213,35 @@ def run_search(settings: SearchSettings | None, budget: int | None, study: str |
     """Run (or, resume=True, continue) the co-search until `budget` candidates are evaluated.
 
     With resume, `settings` may be None (the study's are used) and `budget` None (the study's
-    last budget). Ctrl-C stops the search; every candidate evaluated so far is in the study.
-    resimulate: run each front point through the discrete-event simulator (result.front_reports).
+    last budget). resimulate: run each front point through the discrete-event simulator
+    (result.front_reports). One driver per study: a second one gets StudyLockedError.
     device: where the workers score candidates (not part of the settings: a study resumes on any
     device); gpus_per_worker: GPUs the Ray backend reserves per task; max_bad_rows_fraction: the
-    workers' limit on malformed data rows (open_dataset)."""
+    workers' limit on malformed data rows (open_dataset).
+
+    Ctrl-C or SIGTERM: nothing more is dispatched, every candidate finished by then is committed,
+    the workers are killed (not waited for), and SearchInterrupted says how many candidates the
+    study holds; `resume=True` continues."""
+    url = storage_url(study)
+    with study_lock(url), deferred_interrupts() as interrupts:
+        try:
+            return _run_search(settings, budget, study, resume, backend, workers, address, progress, top_k,
+                               resimulate, interrupts.check, device, gpus_per_worker, max_bad_rows_fraction)
+        except StopRequested as stop:
+            raise SearchInterrupted(url, _candidates_held(study), str(stop)) from None
+
+
+def _candidates_held(study: str | Path) -> int:
+    try:
+        return len(SearchStudy.open(study).history())
+    except ConfigError:          # interrupted while the study was being created
+        return 0
+
+
+def _run_search(settings: SearchSettings | None, budget: int | None, study: str | Path, resume: bool,
+                backend: str, workers: int | None, address: str | None, progress: bool, top_k: int,
+                resimulate: bool, stop, device: str, gpus_per_worker: float,
+                max_bad_rows_fraction: float) -> SearchResult:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -210,7 +274,7 @@ def run_search(settings: SearchSettings | None, budget: int | None, study: str |
     for record in sorted(history.values(), key=lambda r: r.index):
         if record.index < first_open and record.status != "error" and record.duplicate_of is None:
             seen.setdefault(record.candidate.key(), record.index)
-    evaluated_now = 0
+    evaluated_now, eval_s_now, hinted = 0, 0.0, False
     bar = _progress(progress)
     with bar, make_executor(backend, workers=worker_count, address=address,
                             gpus_per_worker=gpus_per_worker) as executor:
@@ -236,13 +300,19 @@ def run_search(settings: SearchSettings | None, budget: int | None, study: str |
                 else:
                     todo.append({"context": context, "index": index, "candidate": candidate.to_dict(),
                                  "parent": parent, "torch_threads": threads})
-            for _, result in executor.map(evaluate_task, todo):
+            for _, result in executor.map(evaluate_task, todo, stop=stop):
                 record = Evaluated.from_dict(result)
                 record_study.commit(record, objective, space, knob_ranges)
                 history[record.index] = record
                 evaluated_now += 1
+                eval_s_now += record.eval_s
                 status.add(record)
                 bar.update(task, advance=1, **status.fields())
+                hint = slow_candidate_hint(settings, eval_s_now / evaluated_now) if evaluated_now >= 2 else None
+                if hint is not None and progress and not hinted:
+                    bar.console.print(f"[yellow]note[/]: {hint}")
+                    hinted = True
+            stop()
             generation = [history[i] for i in indices]
             evolution.admit(generation)
             for record in generation:
@@ -256,7 +326,7 @@ def run_search(settings: SearchSettings | None, budget: int | None, study: str |
                               evaluated_now=evaluated_now)
         if resimulate:
             tasks = [{"context": context, "index": r.index, "candidate": r.candidate.to_dict()} for r in result.front]
-            for position, report in executor.map(resimulate_task, tasks):
+            for position, report in executor.map(resimulate_task, tasks, stop=stop):
                 result.front_reports[result.front[position].index] = report
     result.wall_s = time.perf_counter() - began
     return result

@@ -46,8 +46,27 @@ def storage_url(location: str | Path) -> str:
     if "://" in text:
         return text
     path = Path(text).expanduser().resolve()
+    _check_sqlite_file(path, text)
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_sqlite_file(path: Path, given: str) -> None:
+    """A study path that exists must be an SQLite database (SQLAlchemy's own error is a traceback
+    about 'file is not a database' that names neither the file nor the option)."""
+    if path.is_dir():
+        raise ConfigError("--study", [(given, "is a folder; give a study file (e.g. out/search/study.db) or an "
+                                              "Optuna storage URL")])
+    if path.is_file() and path.stat().st_size > 0:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+        if header != SQLITE_HEADER:
+            raise ConfigError("--study", [(given, f"is not an SQLite database (it starts with {header[:12]!r}); give "
+                                                  "the study.db a search wrote, a new file path, or an Optuna "
+                                                  "storage URL")])
 
 
 def _choices(values) -> tuple:

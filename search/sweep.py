@@ -19,6 +19,7 @@ import functools
 import hashlib
 import itertools
 import json
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = ["METRICS", "STATUSES", "SweepPoint", "SweepResult", "cache_key", "eva
            "parse_setting", "parse_settings", "run_sweep", "validate_keys"]
 
 ENGINES = ("analytic", "des")
+CACHE_ENTRY_VERSION = 2   # 2: entries hold adc_lossy_layers (older ones are computed again)
 DEFAULT_CACHE_DIR = Path("out/cache")
 _INT_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
 _SETTING_FORMS = "KEY=V1,V2,... (a list) or KEY=A..B (integers A to B inclusive)"
@@ -120,6 +122,11 @@ def validate_keys(chip: ChipConfig, settings: dict[str, list[Any]]) -> None:
         raise ConfigError("sweep settings", problems)
 
 
+def grid_size(settings: dict[str, list[Any]]) -> int:
+    """Points of the grid, without building it."""
+    return math.prod(len(values) for values in settings.values())
+
+
 def grid(settings: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """The cartesian product in the order given (the last key varies fastest)."""
     keys = list(settings)
@@ -137,7 +144,7 @@ def model_fingerprint(model: str) -> dict[str, str]:
 def cache_key(chip: ChipConfig, model: str, engine: str, batch: int, bits: tuple[int, int] = (8, 8)) -> str:
     """A hash of everything a point's result depends on (`bits`: the model's weight and activation bits)."""
     record = {"chip": chip.model_dump(mode="json"), "model": model_fingerprint(model), "engine": engine,
-              "batch": batch, "recpim_version": __version__}
+              "batch": batch, "recpim_version": __version__, "entry": CACHE_ENTRY_VERSION}
     if bits != (8, 8):   # the default keeps the keys of caches written before bits could be swept
         record["bits"] = list(bits)
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:32]
@@ -152,9 +159,10 @@ def _resolved_model(model: str, bits: tuple[int, int] = (8, 8)):
 
 
 def _default_simulate(model: str, chip: ChipConfig, engine: str, batch: int, bits: tuple[int, int] = (8, 8)):
-    from recpim.api import simulate_model  # lazily: api sits above search in the layering
+    """An Evaluation (the CostReport and the mapping, which knows the ADC-lossy layers)."""
+    from recpim.api import simulate_model_detailed  # lazily: api sits above search in the layering
 
-    return simulate_model(_resolved_model(model, bits), chip, engine=engine, batch=batch)
+    return simulate_model_detailed(_resolved_model(model, bits), chip, engine=engine, batch=batch)
 
 
 def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
@@ -166,16 +174,20 @@ def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
     simulate = task["simulate"]
     try:
         if simulate is None:
-            report = _default_simulate(task["model"], chip, task["engine"], task["batch"], task["bits"])
+            evaluated = _default_simulate(task["model"], chip, task["engine"], task["batch"], task["bits"])
         else:
-            report = simulate(task["model"], chip, task["engine"], task["batch"])
+            evaluated = simulate(task["model"], chip, task["engine"], task["batch"])
     except CapacityError as error:
         return {"status": "infeasible", "message": str(error), "report": None}
     except ConfigError as error:
         return {"status": "invalid", "message": _problems_text(error), "report": None}
     except RecpimError as error:
         return {"status": "error", "message": f"{type(error).__name__}: {error}", "report": None}
-    return {"status": "ok", "message": "", "report": report.to_json_dict()}
+    # A custom `simulate` returns a CostReport; the default an Evaluation (report + mapping).
+    mapping = getattr(evaluated, "mapping", None)
+    report = getattr(evaluated, "report", evaluated)
+    lossy = len(mapping.adc_lossy_layers) if mapping is not None else None
+    return {"status": "ok", "message": "", "report": report.to_json_dict(), "adc_lossy_layers": lossy}
 
 
 def _problems_text(error: ConfigError) -> str:
@@ -248,10 +260,18 @@ def run_sweep(model: str, chip: ChipConfig, settings: dict[str, list[Any]], engi
 def _run_tasks(tasks, points, combos, cache, backend, workers, address, progress) -> None:
     """Compute the missing points through the executor, caching each as it finishes."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     bar = Progress(TextColumn("[bold]sweep[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=Console(stderr=True), disable=not progress, transient=False)
+                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True),
+                   disable=not progress, transient=False)
     with bar, make_executor(backend, workers=workers, address=address) as executor:
         bar_task = bar.add_task(f"{len(tasks)} to compute, {len(points) - len(tasks)} cached or invalid",
                                 total=len(tasks))

@@ -47,24 +47,33 @@ class SweepPoint:
     bottleneck_resource: str = ""
     from_cache: bool = False
     energy_pj_by_component: dict[str, float] = field(default_factory=dict)   # "ok" points only
+    # MVM layers whose partial sums need more bits than the chip's ADC gives (so their results are
+    # rounded: a cheap point may be cheap because it is lossy); None where it is not known (a
+    # custom evaluator, or a point that has no mapping).
+    adc_lossy_layers: int | None = None
+
+    @property
+    def lossy(self) -> bool:
+        return bool(self.adc_lossy_layers)
 
     @classmethod
     def from_outcome(cls, index: int, settings: dict[str, Any], outcome: dict[str, Any],
                      from_cache: bool) -> SweepPoint:
-        """From a worker's {status, message, report} (or its cache entry)."""
+        """From a worker's {status, message, report, adc_lossy_layers} (or its cache entry)."""
         report = outcome.get("report")
         return cls(index=index, settings=dict(settings), status=outcome["status"], message=outcome.get("message", ""),
                    figures=figures_of(report) if report else {},
                    bottleneck_layer=report.get("bottleneck_layer", "") if report else "",
                    bottleneck_resource=report.get("bottleneck_resource", "") if report else "",
                    from_cache=from_cache,
-                   energy_pj_by_component=dict(report.get("energy_pj_by_component", {})) if report else {})
+                   energy_pj_by_component=dict(report.get("energy_pj_by_component", {})) if report else {},
+                   adc_lossy_layers=outcome.get("adc_lossy_layers"))
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"index": self.index, "settings": self.settings, "status": self.status, "message": self.message,
                 "figures": self.figures, "bottleneck_layer": self.bottleneck_layer,
                 "bottleneck_resource": self.bottleneck_resource, "from_cache": self.from_cache,
-                "energy_pj_by_component": self.energy_pj_by_component}
+                "energy_pj_by_component": self.energy_pj_by_component, "adc_lossy_layers": self.adc_lossy_layers}
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> SweepPoint:
@@ -72,7 +81,8 @@ class SweepPoint:
                    message=data.get("message", ""), figures=data.get("figures", {}),
                    bottleneck_layer=data.get("bottleneck_layer", ""),
                    bottleneck_resource=data.get("bottleneck_resource", ""), from_cache=data.get("from_cache", False),
-                   energy_pj_by_component=data.get("energy_pj_by_component", {}))
+                   energy_pj_by_component=data.get("energy_pj_by_component", {}),
+                   adc_lossy_layers=data.get("adc_lossy_layers"))
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class SweepResult:
     settings: dict[str, list[Any]]                 # swept key -> values, in grid order
     points: list[SweepPoint]                       # one per grid point, in grid order
     base_chip: dict[str, Any] = field(default_factory=dict)   # the chip before overrides
+    lossless_only: bool = False     # best points among ADC-lossless points only (`--lossless-only`)
 
     @property
     def swept_keys(self) -> list[str]:
@@ -94,10 +105,12 @@ class SweepResult:
         return [point for point in self.points if point.status == "ok"]
 
     def best_point(self, metric: str) -> SweepPoint | None:
-        """The "ok" point with the best value of `metric` (first in grid order on ties); None if none is ok."""
+        """The "ok" point with the best value of `metric` (first in grid order on ties); None if none is ok.
+        With lossless_only, only points known to have no ADC-lossy layer compete."""
         if metric not in METRICS:
             raise KeyError(f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}")
-        candidates = [p for p in self.ok_points if math.isfinite(p.figures[metric])]
+        candidates = [p for p in self.ok_points if math.isfinite(p.figures[metric])
+                      and (not self.lossless_only or p.adc_lossy_layers == 0)]
         if not candidates:
             return None
         sign = 1.0 if METRICS[metric][0] == "min" else -1.0
@@ -124,8 +137,9 @@ class SweepResult:
             "counts": self.counts(),
             "points": [point.to_json_dict() for point in self.points],
             "best": {metric: {"index": point.index, "settings": point.settings, "value": point.figures[metric],
-                              "goal": METRICS[metric][0]}
+                              "goal": METRICS[metric][0], "adc_lossy_layers": point.adc_lossy_layers}
                      for metric, point in self.best().items()},
+            "lossless_only": self.lossless_only,
             "base_chip": self.base_chip,
         }
 
@@ -133,19 +147,19 @@ class SweepResult:
     def from_json_dict(cls, data: dict[str, Any]) -> SweepResult:
         return cls(model=data["model"], chip=data["chip"], engine=data["engine"], batch=data["batch"],
                    settings=data["settings"], points=[SweepPoint.from_json_dict(p) for p in data["points"]],
-                   base_chip=data.get("base_chip", {}))
+                   base_chip=data.get("base_chip", {}), lossless_only=data.get("lossless_only", False))
 
     def write_csv(self, path: Path | str) -> Path:
         """One row per grid point: index, status, the swept keys, the figures, the bottleneck, the message."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        columns = ["index", "status", *self.swept_keys, *METRICS, "bottleneck_resource", "message"]
+        columns = ["index", "status", *self.swept_keys, *METRICS, "adc_lossy_layers", "bottleneck_resource", "message"]
         with path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             for point in self.points:
                 row = {"index": point.index, "status": point.status, **point.settings, **point.figures,
-                       "bottleneck_resource": point.bottleneck_resource,
+                       "adc_lossy_layers": point.adc_lossy_layers, "bottleneck_resource": point.bottleneck_resource,
                        "message": point.message.replace("\n", " | ")}
                 writer.writerow(row)
         return path

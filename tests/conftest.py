@@ -3,12 +3,43 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
 
 from recpim.pim.analytic import analyze
 from recpim.pim.des import simulate
 from recpim.pim.timing import ChipTiming
 from recpim.pim.workload import ACTIVITY_KEYS, PipelineWorkload, Stage, StageKind, TileBuffer, Transfer
+
+# Hypothesis profiles. "random" (local runs): new examples every run, so a laptop keeps exploring.
+# "ci" (selected when $CI is set): derandomize=True, the examples follow from each test's source,
+# so a landing never fails on an example no earlier run saw (and a failure reproduces exactly).
+# "deep" (`make test-deep`): random, with DEEP_FACTOR times each test's examples, for nightly runs.
+# $HYPOTHESIS_PROFILE names one explicitly.
+DEEP_FACTOR = 20
+settings.register_profile("random", deadline=None)
+settings.register_profile("ci", derandomize=True, deadline=None, database=None, print_blob=True)
+settings.register_profile("deep", deadline=None, max_examples=100 * DEEP_FACTOR, print_blob=True)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "random")
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every property test `property` (so `pytest -m property` selects them) and, under the deep
+    profile, multiply the examples a test asks for in its own @settings (which a profile cannot)."""
+    for item in items:
+        test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+        if not getattr(test, "is_hypothesis_test", False):
+            continue
+        item.add_marker(pytest.mark.property)
+        current = getattr(test, "_hypothesis_internal_use_settings", None)
+        # A test without its own max_examples already has the deep profile's (not multiplied again).
+        if HYPOTHESIS_PROFILE == "deep" and current is not None and \
+                current.max_examples < settings.default.max_examples:
+            test._hypothesis_internal_use_settings = settings(current,
+                                                              max_examples=current.max_examples * DEEP_FACTOR)
 
 # ISAAC-like per-action energies (pJ): an 8-bit ADC conversion, a 1-bit DAC drive, a 256-bit eDRAM access...
 ENERGY_PJ_PER_ACTION = {"adc_conversion": 1.5625, "dac_drive": 0.39, "cell_read": 0.0012, "sample_hold": 0.0001,

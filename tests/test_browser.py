@@ -46,14 +46,16 @@ window.addEventListener('load', function () {
   probe.setAttribute('data-images', String(images.length));
   probe.setAttribute('data-loaded', String(loaded.length));
   probe.setAttribute('data-errors', window.__recpimErrors.join(' | '));
+  probe.setAttribute('data-links', Array.prototype.map.call(document.links, function (a) { return a.href; }).join(' '));
   document.body.appendChild(probe);
 });
 </script>"""
 
 
 def browser_probe(html_path: Path, work_dir: Path) -> dict[str, str]:
-    """Load a probed copy of the page in headless Chromium; return the probe's attributes."""
-    probed = work_dir / f"probed_{html_path.name}"
+    """Load a probed copy of the page in headless Chromium; return the probe's attributes. The copy
+    sits beside the page, so its relative links resolve as the page's own do."""
+    probed = html_path.with_name(f"probed_{html_path.name}")
     probed.write_text(html_path.read_text().replace("<head>", "<head>" + PROBE, 1))
     command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -104,3 +106,24 @@ def test_the_probe_catches_a_broken_image(cost_report, tmp_path):
     assert int(probe["images"]) == len(files.images) + 1
     assert int(probe["loaded"]) == len(files.images)
     assert "broken picture" in probe["errors"]
+
+
+def test_the_demo_index_links_resolve_with_a_relative_out(cost_report, tmp_path, monkeypatch):
+    """`make demo` runs `recpim demo --out out/demo`: the index is written with paths relative to the
+    working folder, and every link the browser resolves must reach a file (it reached out/demo/out/demo/...)."""
+    from urllib.parse import unquote, urlparse
+
+    monkeypatch.chdir(tmp_path)
+    out = Path("out/demo")              # what recpim/demo.py gets from --out, relative
+    breakdown = write_breakdown_report(cost_report, out / "breakdown")
+    search = write_search_report([{"subnet_id": "s1", "logloss": 0.45, "energy_pj_per_inference": 2e5,
+                                   "latency_ns_per_inference": 9e3}], out / "search")
+    index = write_index(out, [IndexSection("Breakdown", breakdown.html, images=breakdown.images[:1]),
+                              IndexSection("Co-search", out / "search" / "search.html", images=search.images[:1])])
+    probe = browser_probe(index.resolve(), tmp_path)
+    links = probe["links"].split()
+    assert len(links) == 4                   # a title and a thumbnail per section
+    for link in links:
+        target = Path(unquote(urlparse(link).path))
+        assert target.is_file(), f"{link} leads nowhere"
+    assert {Path(unquote(urlparse(link).path)).name for link in links} == {"breakdown.html", "search.html"}

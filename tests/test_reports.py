@@ -99,7 +99,8 @@ def test_breakdown_report_of_an_engine_result(cost_report, tmp_path):
         assert_real_png(image)
     assert_standalone(files.html, files.images)
     # The JSON is the CostReport itself, so `recpim report` can read it back.
-    assert json.loads(files.json.read_text()) == json.loads(json.dumps(cost_report.to_json_dict()))
+    assert json.loads(files.json.read_text()) == {"kind": "cost_report",
+                                                  **json.loads(json.dumps(cost_report.to_json_dict()))}
 
     markdown = files.markdown.read_text()
     html = files.html.read_text()

@@ -152,10 +152,14 @@ def _trials(path: Path):
 
 def test_outputs_hold_the_front_top_k_and_a_simulator_report_per_front_point(reference, tmp_path):
     files = write_outputs(reference, tmp_path)
-    front = json.loads(Path(files["front_json"]).read_text())
+    front_file = json.loads(Path(files["front_json"]).read_text())
+    assert front_file["kind"] == "search_front"
+    front = front_file["points"]
     assert [p["index"] for p in front] == [r.index for r in reference.front]
     for point in front:
         report = json.loads((tmp_path / point["report"]).read_text())
+        assert report["kind"] == "cost_report" and (tmp_path / point["breakdown"]).name == "breakdown.html"
+        assert (tmp_path / point["breakdown"]).is_file()
         assert report["engine"] == "des" and report["energy_pj_per_inference"] > 0
         assert point["des_latency_ns_per_inference"] == report["latency_ns_per_inference"]
         # Both engines price the same activity: dynamic energy agrees; time-dependent parts may differ.
@@ -163,7 +167,8 @@ def test_outputs_hold_the_front_top_k_and_a_simulator_report_per_front_point(ref
         assert report["dynamic_energy_pj_per_inference"] == pytest.approx(
             record.metrics["energy_pj_per_inference"], rel=0.05)
     assert Path(files["front_csv"]).read_text().splitlines()[0].startswith("index,subnet_id,logloss")
-    assert len(json.loads(Path(files["top_k_json"]).read_text())) == min(10, reference.counts()["feasible"])
+    top_k = json.loads(Path(files["top_k_json"]).read_text())
+    assert top_k["kind"] == "search_top_k" and len(top_k["points"]) == min(10, reference.counts()["feasible"])
     assert json.loads(Path(files["study"]).read_text())["study"] == reference.study
     assert json.loads(Path(files["inputs"]).read_text())["inputs"]["search"]["evolution"]["seed"] == SIZES["seed"]
     assert Path(files["report_html"]).is_file()
@@ -288,3 +293,29 @@ def test_nasrec_preset_sets_nasrecs_sizes(checkpoint):
     assert (settings.evolution.population, settings.evolution.sample, settings.evolution.children) == (128, 64, 8)
     mixed = build_settings({"supernet": str(checkpoint), "preset": "nasrec", "population": 200}, None)
     assert (mixed.evolution.population, mixed.evolution.sample) == (200, 64)
+
+
+def test_recpim_report_renders_the_searchs_own_files_and_links_breakdown_pages(reference, tmp_path):
+    """front.json, top_k.json and `search --json` each carry a kind and render as a search report whose
+    "breakdown" links open breakdown pages (they opened raw CostReport JSON)."""
+    import re
+
+    from recpim.cli.cmd_search import search_json
+
+    files = write_outputs(reference, tmp_path)
+    searched = tmp_path / "search_output.json"
+    searched.write_text(json.dumps(search_json(reference), default=float))
+    assert json.loads(searched.read_text())["kind"] == "search"
+    html = Path(files["report_html"]).read_text()
+    links = re.findall(r'href="([^"]+)"', html)
+    assert links and all(link.endswith("/breakdown.html") and (tmp_path / link).is_file() for link in links)
+    runner = CliRunner()
+    for source in (Path(files["front_json"]), Path(files["top_k_json"]), searched):
+        out = tmp_path / f"{source.stem}_report"
+        done = runner.invoke(app, ["report", str(source), "--out", str(out), "--json"])
+        assert done.exit_code == 0, (source.name, done.output)
+        written = json.loads(done.stdout)
+        assert written["kind"] == "search"
+        page = Path(written["html"]).read_text()
+        hrefs = re.findall(r'href="([^"]+)"', page)
+        assert hrefs and all(href.endswith("breakdown.html") and (out / href).resolve().is_file() for href in hrefs)

@@ -16,6 +16,7 @@ from recpim.arch.training import (
     WarmupCosine,
     load_checkpoint,
     load_supernet,
+    resume_state_path,
     subnet_for_step,
     train_batches,
     train_supernet,
@@ -87,7 +88,9 @@ def test_resume_gives_the_uninterrupted_result(dataset, tmp_path):
     assert part.step == 2 and not part.finished
     state = torch.load(checkpoint, weights_only=True)  # plain state dicts, safe to load
     assert state["step"] == 2 and state["total_steps"] == 6
-    assert {"model", "optimizer", "scheduler", "rng", "config", "space", "schema"} <= set(state)
+    assert {"model", "config", "space", "schema"} <= set(state) and "optimizer" not in state
+    resume_state = torch.load(resume_state_path(checkpoint), weights_only=True)
+    assert {"optimizer", "scheduler", "rng"} <= set(resume_state) and resume_state["snapshot"] == state["snapshot"]
     resumed = train_supernet(dataset, config, checkpoint=checkpoint, resume=True)
     assert resumed.step == 6 and resumed.finished
     assert len(resumed.losses) == 4
@@ -96,6 +99,7 @@ def test_resume_gives_the_uninterrupted_result(dataset, tmp_path):
     supernet, saved_config, info = load_supernet(checkpoint)
     assert saved_config == config and info["step"] == 6
     assert _same_weights(supernet, whole.model)
+    assert not resume_state_path(checkpoint).exists()   # finished: no optimizer state kept
 
 
 def test_resume_refuses_a_different_config(dataset, tmp_path):

@@ -31,8 +31,13 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
+    from recpim.interrupts import default_signals, terminate_as_interrupt
+
+    terminate_as_interrupt()
     try:
         app()
     except RecpimError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        default_signals()

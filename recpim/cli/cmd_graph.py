@@ -10,6 +10,7 @@ import typer
 from recpim.arch.graph import OpKind, WorkloadGraph, WorkloadNode
 from recpim.arch.models import ACCEPTED_FORMS, resolve_model
 from recpim.cli.output import console, print_json, print_table
+from recpim.paths import check_output_file
 
 
 def _weight_bytes(node: WorkloadNode) -> int:
@@ -40,6 +41,9 @@ def graph_command(
     out: Path | None = typer.Option(None, "--out", help="Write node-link JSON here and GraphML beside it."),
 ) -> None:
     """Lower a model to its workload graph and print every node's op, shapes, MACs and weights."""
+    if out is not None:
+        check_output_file(out, "--out")
+        check_output_file(out.with_suffix(".graphml"), "--out (its .graphml beside it)")
     workload = resolve_model(model, schema_name=schema, weight_bits=weight_bits, activation_bits=activation_bits)
     if out is not None:
         json_path, graphml_path = write_graph_files(workload, out)

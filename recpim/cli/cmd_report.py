@@ -29,7 +29,11 @@ def register(app: typer.Typer) -> None:
             from recpim.pim.presets import load_chip
 
             chip_config = load_chip(chip)
+        from recpim.paths import check_output_dir
+
         out_dir = out if out is not None else result_json.with_name(f"{result_json.stem}_report")
+        if result_json.is_file():     # a missing input is reported as such by the reader, first
+            check_output_dir(out_dir, "--out")
         kind, files = write_report_from_json(result_json, out_dir, chip=chip_config)
         if as_json:
             print_json({"kind": kind, **files.to_json_dict()})

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from recpim.cli.output import console, print_json
@@ -153,11 +152,13 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:
         """Co-search recommender models (architecture and bit-widths[, chip knobs]) for a PIM chip."""
+        from recpim.paths import check_output_dir
         from recpim.search.outputs import write_outputs
-        from recpim.search.run import run_search
+        from recpim.search.run import SearchInterrupted, run_search
         from recpim.search.study import SearchStudy
 
         options = dict(locals())
+        check_output_dir(out, "--out")            # before any candidate is evaluated
         location = study or str(out / "study.db")
         stored = SearchStudy.open(location).settings if resume else None
         settings = build_settings(options, stored)
@@ -170,6 +171,11 @@ def register(app: typer.Typer) -> None:
             result = run_search(settings, budget, location, resume=resume, backend=backend, workers=workers,
                                 address=address, progress=not as_json, top_k=top_k, device=device,
                                 gpus_per_worker=gpus_per_worker, max_bad_rows_fraction=max_bad_rows_fraction)
+        except SearchInterrupted as stop:
+            console.print(f"[yellow]interrupted[/] ({stop.signal_name}): the study {location} holds "
+                          f"{stop.evaluated} evaluated candidates (every one that finished); the ones in flight were "
+                          f"cancelled. Continue with: recpim search --resume --study {location}")
+            raise typer.Exit(130) from None
         except KeyboardInterrupt:
             console.print(f"[yellow]interrupted[/]: every finished candidate is in {location}; continue with "
                           f"recpim search --resume --study {location}")
@@ -184,7 +190,8 @@ def register(app: typer.Typer) -> None:
 def search_json(result) -> dict[str, Any]:
     from recpim.search.outputs import point_dict
 
-    return {"study": result.study, "budget": result.budget, **result.counts(), "evaluated_now": result.evaluated_now,
+    return {"kind": "search", "study": result.study,
+            "budget": result.budget, **result.counts(), "evaluated_now": result.evaluated_now,
             "wall_s": round(result.wall_s, 3), "objective": result.settings.objective.kind,
             "pareto_front": [point_dict(r, result) for r in result.front],
             "top_k": [point_dict(r, result) for r in result.top_k],
@@ -199,14 +206,13 @@ def print_front(result) -> None:
     knobs = sorted({k for p in points for k in p["chip_knobs"]})
     table = Table(title=f"Pareto front ({len(points)} of {len(result.history)} candidates)")
     for column in ["name", "log loss", "pJ/inf", "ns/inf", "DES pJ/inf", "DES ns/inf", *knobs]:
-        table.add_column(column, justify="left" if column == "name" else "right")
+        table.add_column(column, justify="left" if column == "name" else "right", overflow="fold")
     for p in points:
         values = [p["logloss"], p["energy_pj_per_inference"], p["latency_ns_per_inference"],
                   p.get("des_energy_pj_per_inference", "-"), p.get("des_latency_ns_per_inference", "-"),
                   *(p["chip_knobs"].get(k, "-") for k in knobs)]
         table.add_row(p["subnet_id"], *(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values))
-    # A pipe gets a wide table: rich would otherwise cut the numbers to fit 80 columns.
-    (console if console.is_terminal else Console(width=160)).print(table)
+    console.print(table)   # the shared console is wide without a terminal (recpim/cli/output.py)
     counts = result.counts()
     console.print(f"{counts['evaluated']} candidates ({counts['infeasible']} infeasible, {counts['errors']} errors), "
                   f"{result.evaluated_now} evaluated now in {result.wall_s:.1f} s; study: {result.study}")

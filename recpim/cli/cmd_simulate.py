@@ -59,16 +59,29 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Latency, throughput, energy and area of MODEL on a chip."""
         from recpim.api import load_chip, resolve_model, simulate_model
+        from recpim.errors import ConfigError
+        from recpim.paths import check_output_dir, check_output_file
         from recpim.runinfo import write_resolved_inputs
 
         if engine not in ("des", "analytic"):
             raise typer.BadParameter(f"got {engine!r}; allowed: des, analytic", param_hint="--engine")
+        if trace is not None and engine != "des":
+            raise ConfigError("--trace", [(str(trace), f"a timeline comes from the simulator only; use --engine des "
+                                                       f"with --trace (the {engine} model has no events)")])
+        # Every output is checked before the (possibly long) simulation runs.
+        if trace is not None:
+            check_output_file(trace, "--trace")
+        if out is not None:
+            check_output_dir(out, "--out")
+        if report_dir is not None:
+            check_output_dir(report_dir, "--report")
         chip_config = load_chip(chip)
         graph = resolve_model(model, weight_bits=weight_bits, activation_bits=activation_bits)
         report = simulate_model(graph, chip_config, engine=engine, batch=batch, trace_path=trace)
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            (out / "cost_report.json").write_text(json.dumps(report.to_json_dict(), indent=2))
+            result = {"kind": "cost_report", **report.to_json_dict()}   # `recpim report` reads the kind
+            (out / "cost_report.json").write_text(json.dumps(result, indent=2))
             write_resolved_inputs(out, {"model": model, "chip": chip_config.model_dump(), "engine": engine,
                                         "batch": batch, "weight_bits": weight_bits,
                                         "activation_bits": activation_bits})

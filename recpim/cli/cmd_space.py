@@ -45,6 +45,10 @@ def sample(
     out: Path | None = typer.Option(None, "--out", help="also write the subnet JSON to this file"),
 ) -> None:
     """Sample one subnet (single-operator any-connection) and print it as JSON."""
+    if out is not None:
+        from recpim.paths import check_output_file
+
+        check_output_file(out, "--out")
     subnet = sample_subnet(get_space(space), seed)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

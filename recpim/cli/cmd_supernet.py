@@ -41,7 +41,11 @@ def train(
     adagrad_eps: float = typer.Option(1e-2, "--adagrad-eps", min=0.0, help="Adagrad eps (NASRec: 1e-2)"),
     sparse_embeddings: bool = typer.Option(True, "--sparse-embeddings/--dense-embeddings",
                                            help="sparse embedding gradients with a sparse optimizer"),
-    resume: bool = typer.Option(False, "--resume", help="continue the run saved at --out"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run saved at --out (refused when there is "
+                                                         "no checkpoint there)"),
+    resume_or_start: bool = typer.Option(False, "--resume-or-start",
+                                         help="continue the run saved at --out, or start one when there is none "
+                                              "(for scripts that rerun the same command)"),
     on_bad_row: str = typer.Option("skip", "--on-bad-row", help="skip | error"),
     max_bad_rows_fraction: float = typer.Option(0.01, "--max-bad-rows-fraction", min=0.0, max=1.0,
                                                 help=BAD_FRACTION_HELP),
@@ -57,11 +61,14 @@ def train(
 
     Data-parallel: `torchrun --nproc-per-node N -m recpim supernet train ...` (or --nproc N); every
     rank trains the same subnet per step on its slice of the global --batch-size batch."""
+    from recpim.arch.data_location import resolve_data_spec
     from recpim.arch.datasets import open_dataset
     from recpim.arch.device import PrecisionPolicy, resolve_device
     from recpim.arch.distributed import device_for_rank, init_from_env, launched_by_torchrun, shutdown
     from recpim.arch.space import get_space
-    from recpim.arch.training import TrainConfig, train_supernet
+    from recpim.arch.training import TrainConfig, resume_state_path, train_supernet
+    from recpim.interrupts import StopRequested
+    from recpim.paths import check_output_file
     from recpim.runinfo import write_resolved_inputs
 
     if nproc > 1 and not launched_by_torchrun():
@@ -72,6 +79,12 @@ def train(
     torch_device = device_for_rank(torch_device, distributed)
     main_rank = distributed is None or distributed.is_main
 
+    if main_rank:
+        check_output_file(out, "--out")      # before the data is read and any step runs (rank 0 writes it)
+    resume = resume or resume_or_start
+    if resume_or_start and not out.is_file() and main_rank:
+        console.print(f"note: no checkpoint at {out}; --resume-or-start starts a new run at step 0")
+    data = resolve_data_spec(data)           # absolute: the checkpoint then works from any folder
     config = TrainConfig(data=data, data_seed=data_seed, space=get_space(space).name, steps=steps,
                          batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, quant_aware=quant_aware,
                          checkpoint_every=checkpoint_every, input_sharing=input_sharing,
@@ -80,12 +93,18 @@ def train(
     dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed, max_bad_rows_fraction=max_bad_rows_fraction,
                            cache_dir=data_cache)
     try:
-        result = train_supernet(dataset, config, checkpoint=out, resume=resume, progress=progress and not json_out,
-                                device=torch_device, precision=precision, distributed=distributed)
+        result = train_supernet(dataset, config, checkpoint=out, resume=resume, start_if_missing=resume_or_start,
+                                progress=progress and not json_out, device=torch_device, precision=precision,
+                                distributed=distributed)
+    except StopRequested as stop:
+        if main_rank:
+            console.print(f"interrupted ({stop}): the steps done are saved in {out}; continue with the same options "
+                          "and --resume")
+        raise typer.Exit(130) from None
     except KeyboardInterrupt:
         if main_rank:
-            console.print(f"interrupted: the steps done are saved in {out}; continue with the same options and "
-                          "--resume")
+            console.print(f"interrupted twice: the current step was not saved; {out} keeps the last checkpoint "
+                          "written (if any); continue with the same options and --resume")
         raise typer.Exit(130) from None
     finally:
         shutdown()
@@ -95,6 +114,10 @@ def train(
     summary.update(bad_rows=dataset.bad_rows.count, device=str(torch_device), precision=precision,
                    ranks=1 if distributed is None else distributed.world_size)
     print_bad_rows(dataset)
+    # Sizes on disk: the weights (what eval and search read) and, for an unfinished run, the resume state.
+    resume_file = resume_state_path(out)
+    summary["checkpoint_mb"] = round(out.stat().st_size / 1e6, 1)
+    summary["resume_state_mb"] = round(resume_file.stat().st_size / 1e6, 1) if resume_file.is_file() else 0.0
     write_resolved_inputs(out.parent, {"command": "supernet train", "config": config.model_dump(mode="json"),
                                        "dataset": dataset.name, "schema": dataset.schema.model_dump(mode="json"),
                                        "checkpoint": str(out), "resume": resume, "device": str(torch_device),
@@ -104,7 +127,7 @@ def train(
         print_json(summary)
         return
     rows = [[key, summary[key]] for key in ("step", "total_steps", "mean_loss_last_50", "seconds", "steps_per_second",
-                                            "checkpoint")]
+                                            "checkpoint", "checkpoint_mb", "resume_state_mb")]
     print_table("supernet training", ["name", "value"], rows)
 
 
@@ -178,6 +201,7 @@ def evaluate(
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Score a subnet with the supernet's inherited weights: log loss and AUC."""
+    from recpim.arch.data_location import fingerprint_note, require_data
     from recpim.arch.datasets import open_dataset
     from recpim.arch.scoring import score_subnet
     from recpim.arch.subnet import load_subnet
@@ -187,7 +211,11 @@ def evaluate(
     supernet, config, info = load_supernet(checkpoint, device=device)   # registers the checkpoint's space first
     config_subnet = load_subnet(subnet)
     crossbar = _crossbar(chip, adc_bits, rows_read, cell_bits, dac_bits, rows, encoding)
-    dataset = open_dataset(data or config.data, schema=supernet.schema, seed=config.data_seed,
+    if data is None:
+        require_data(info["data"], "--data", what=f"the data {checkpoint} was trained on")
+        if note := fingerprint_note(info["data_fingerprint"], info["data"]):
+            console.print(f"[yellow]note[/]: {note}")
+    dataset = open_dataset(data or info["data"], schema=supernet.schema, seed=config.data_seed,
                            max_bad_rows_fraction=max_bad_rows_fraction, cache_dir=data_cache)
     score = score_subnet(supernet, config_subnet, dataset, split=split, finetune_steps=finetune_steps, quant=quant,
                          crossbar=crossbar, seed=seed, max_rows=max_rows)

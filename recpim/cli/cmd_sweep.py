@@ -7,16 +7,18 @@ recpim.reports.sweep_report.write_sweep_report.
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from recpim.cli.output import console, print_json
 from recpim.search.sweep_result import METRICS, SweepResult
 
 # Figure -> short column header (the full names make an 80-column terminal cut the numbers).
+LARGE_GRID_POINTS = 2000   # above this a sweep needs --yes (65,536 points ran a minute before a word)
 _SHOWN = {"energy_pj_per_inference": "pJ/inf", "latency_ns_per_inference": "ns/inf", "area_mm2": "mm2",
           "edp_pj_ns": "EDP pJ*ns", "tops_per_w": "TOPS/W"}
 
@@ -37,6 +39,10 @@ def register(app: typer.Typer) -> None:
         cache_dir: Path = typer.Option(Path("out/cache"), "--cache-dir", help="Cache of finished points."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Compute every point again."),
         no_report: bool = typer.Option(False, "--no-report", help="Write sweep.json/csv only, no plots."),
+        lossless_only: bool = typer.Option(False, "--lossless-only",
+                                           help="Pick the best points among those whose ADC loses no bits in any "
+                                                "layer (a narrow ADC is cheap because it rounds)."),
+        yes: bool = typer.Option(False, "--yes", help=f"Run a grid of more than {LARGE_GRID_POINTS:,} points."),
         as_json: bool = typer.Option(False, "--json", help="Print the sweep as one JSON object."),
         weight_bits: int = typer.Option(8, "--weight-bits", min=1, max=32,
                                         help="Weight bits of zoo and imported models (a subnet JSON has its own); "
@@ -45,14 +51,27 @@ def register(app: typer.Typer) -> None:
                                             help="Activation bits of zoo and imported models."),
     ) -> None:
         """Sweep chip config keys over a grid and report energy, latency, area and EDP per point."""
+        from recpim.errors import ConfigError
+        from recpim.paths import check_output_dir
         from recpim.pim.presets import load_chip
         from recpim.reports.sweep_report import write_sweep_report
-        from recpim.search.sweep import parse_settings, run_sweep
+        from recpim.search.sweep import grid_size, parse_settings, run_sweep
 
         settings = parse_settings(sets)
+        check_output_dir(out, "--out")             # before any point is computed
+        if not no_cache:
+            check_output_dir(cache_dir, "--cache-dir")
+        points = grid_size(settings)
+        shape = " x ".join(f"{len(values)} {key}" for key, values in settings.items())
+        if points > LARGE_GRID_POINTS and not yes:
+            raise ConfigError("--yes", [("--set", f"the grid has {points:,} points ({shape}), more than "
+                                                  f"{LARGE_GRID_POINTS:,}; narrow the ranges or pass --yes to run it")])
+        print(f"sweep grid: {points:,} points ({shape})", file=sys.stderr)   # stderr: --json keeps stdout pure
         result = run_sweep(model, load_chip(chip), settings, engine=engine, batch=batch, backend=backend,
                            workers=workers, address=address, cache_dir=None if no_cache else cache_dir,
                            progress=True, weight_bits=weight_bits, activation_bits=activation_bits)
+        if lossless_only:
+            result = dataclasses.replace(result, lossless_only=True)
         files = {name: str(path) for name, path in result.write(out).items()}
         if not no_report:
             files.update({f"report_{k}": v for k, v in write_sweep_report(result, out).to_json_dict().items()
@@ -64,17 +83,23 @@ def register(app: typer.Typer) -> None:
 
 
 def print_sweep(result: SweepResult, files: dict[str, str]) -> None:
-    # A pipe gets a wide table: rich would otherwise cut the numbers to fit 80 columns.
-    out = console if console.is_terminal else Console(width=160)
+    out = console   # wide without a terminal (recpim/cli/output.py)
     keys = result.swept_keys
     out.print(_table(f"sweep of {result.model} on {result.chip} ({result.engine}, batch {result.batch})",
-                     [*keys, "status", *_SHOWN.values()],
-                     [[*(p.settings[k] for k in keys), p.status, *(p.figures.get(m, "-") for m in _SHOWN)]
-                      for p in result.points]))
+                     [*keys, "status", *_SHOWN.values(), "ADC-lossy layers"],
+                     [[*(p.settings[k] for k in keys), p.status, *(p.figures.get(m, "-") for m in _SHOWN),
+                       _lossy(p)] for p in result.points]))
     best = result.best()
+    title = "best point per metric" + (" (ADC-lossless points only)" if result.lossless_only else "")
     if best:
-        out.print(_table("best point per metric", ["metric", "goal", "value", *keys],
-                         [[m, METRICS[m][0], p.figures[m], *(p.settings[k] for k in keys)] for m, p in best.items()]))
+        out.print(_table(title, ["metric", "goal", "value", *keys, "ADC-lossy layers"],
+                         [[m, METRICS[m][0], p.figures[m], *(p.settings[k] for k in keys), _lossy(p)]
+                          for m, p in best.items()]))
+        if any(p.lossy for p in best.values()):
+            out.print("[yellow]note[/]: some best points round partial sums in the ADC (lossy layers > 0); their "
+                      "accuracy is not the model's. --lossless-only picks among lossless points.")
+    elif result.lossless_only and result.ok_points:
+        out.print("[yellow]note[/]: no evaluated point is ADC-lossless; drop --lossless-only or widen adc.bits")
     for point in result.points:
         if point.status != "ok":
             out.print(f"[yellow]{point.status}[/] {point.settings}: {point.message}")
@@ -82,10 +107,16 @@ def print_sweep(result: SweepResult, files: dict[str, str]) -> None:
         out.print(f"{name}: {path}")
 
 
+def _lossy(point) -> str:
+    if point.adc_lossy_layers is None:
+        return "-"
+    return f"{point.adc_lossy_layers} LOSSY" if point.adc_lossy_layers else "0"
+
+
 def _table(title: str, columns: list[str], rows: list[list]) -> Table:
     table = Table(title=title)
     for column in columns:
-        table.add_column(column, justify="left" if column in ("metric", "status") else "right")
+        table.add_column(column, justify="left" if column in ("metric", "status") else "right", overflow="fold")
     for row in rows:
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
     return table

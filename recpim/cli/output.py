@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Rich sizes output to the terminal, and to 80 columns when there is none (a pipe, a CI log), which
+# cut names such as `embedding_tables…` and `getitem…`. Without a terminal (and without $COLUMNS)
+# the console is WIDTH_WITHOUT_TERMINAL wide; cells that are longer still fold onto a second line.
+WIDTH_WITHOUT_TERMINAL = 200
+
+
+def _make_console(stderr: bool = False, **options: Any) -> Console:
+    probe = Console(stderr=stderr, **options)
+    if probe.is_terminal or os.environ.get("COLUMNS"):
+        return probe
+    return Console(stderr=stderr, width=WIDTH_WITHOUT_TERMINAL, **options)
+
+
+console = _make_console()
 # What a command says about its inputs goes to stderr, so --json stays plain on stdout.
-notes = Console(stderr=True, soft_wrap=True)
+notes = _make_console(stderr=True, soft_wrap=True)
 
 
 def print_bad_rows(dataset: Any, examples: int = 5) -> None:
@@ -38,7 +52,8 @@ def print_json(obj: Any) -> None:
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     table = Table(title=title)
     for column in columns:
-        table.add_column(column, justify="right" if column not in ("name", "op", "component") else "left")
+        table.add_column(column, justify="right" if column not in ("name", "op", "component") else "left",
+                         overflow="fold")
     for row in rows:
         table.add_row(*[_fmt(value) for value in row])
     console.print(table)
