@@ -163,20 +163,12 @@ def _open_study(location: str | Path, settings: SearchSettings | None, resume: b
 
 
 def _progress(enabled: bool):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import TextColumn
 
-    return Progress(TextColumn("[bold]search[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(),
-                    TextColumn("{task.fields[best]}  front {task.fields[front]}  infeasible {task.fields[infeasible]}"),
-                    console=Console(stderr=True), disable=not enabled, transient=False)
+    from recpim.search.progress import eta_bar
+
+    return eta_bar("[bold]search[/]", enabled,
+                   TextColumn("{task.fields[best]}  front {task.fields[front]}  infeasible {task.fields[infeasible]}"))
 
 
 SLOW_CANDIDATE_S = 10.0   # above this mean time per candidate the bar says which settings make one cheaper

@@ -259,19 +259,9 @@ def run_sweep(model: str, chip: ChipConfig, settings: dict[str, list[Any]], engi
 
 def _run_tasks(tasks, points, combos, cache, backend, workers, address, progress) -> None:
     """Compute the missing points through the executor, caching each as it finishes."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from recpim.search.progress import eta_bar
 
-    bar = Progress(TextColumn("[bold]sweep[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True),
-                   disable=not progress, transient=False)
+    bar = eta_bar("[bold]sweep[/] {task.description}", progress)
     with bar, make_executor(backend, workers=workers, address=address) as executor:
         bar_task = bar.add_task(f"{len(tasks)} to compute, {len(points) - len(tasks)} cached or invalid",
                                 total=len(tasks))
