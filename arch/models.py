@@ -16,16 +16,15 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from torch import nn
-
-from recpim.arch.fx_import import graph_from_module
 from recpim.arch.graph import WorkloadGraph
 from recpim.arch.schema import SCHEMAS, DatasetSchema
-from recpim.arch.zoo import ZOO, zoo_graph
 from recpim.errors import RecpimError
 
+# The zoo's names, known without importing torch (arch/zoo.py builds the modules; a test keeps the two
+# in step): a chip roll-up or a subnet JSON never loads torch through here.
+ZOO_NAMES = ("dlrm", "deepfm", "autoint", "mlp3", "vgg8")
 ACCEPTED_FORMS = (
-    f"a zoo name ({', '.join(ZOO)}), a path to a subnet JSON file, or 'module:callable' / 'file.py:callable' "
+    f"a zoo name ({', '.join(ZOO_NAMES)}), a path to a subnet JSON file, or 'module:callable' / 'file.py:callable' "
     "returning (nn.Module, sample_inputs)"
 )
 
@@ -40,7 +39,9 @@ def resolve_schema(schema_name: str) -> DatasetSchema:
 def resolve_model(spec: str, schema_name: str = "criteo", weight_bits: int = 8,
                   activation_bits: int = 8) -> WorkloadGraph:
     """The WorkloadGraph a model spec names (see the module docstring for the accepted forms)."""
-    if spec.lower() in ZOO:
+    if spec.lower() in ZOO_NAMES:
+        from recpim.arch.zoo import zoo_graph  # torch: only when a zoo model is traced
+
         return zoo_graph(spec.lower(), weight_bits, activation_bits)
     path = Path(spec)
     if path.suffix.lower() == ".json":
@@ -68,6 +69,10 @@ def _callable_graph(spec: str, weight_bits: int, activation_bits: int) -> Worklo
     factory = getattr(_import(target, spec), attribute, None)
     if not callable(factory):
         raise RecpimError(f"{target!r} has no callable {attribute!r} (model spec {spec!r})")
+    from torch import nn  # torch: only when a module is traced
+
+    from recpim.arch.fx_import import graph_from_module
+
     built = factory()
     if isinstance(built, tuple) and len(built) == 2 and isinstance(built[0], nn.Module):
         module, sample_inputs = built

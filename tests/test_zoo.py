@@ -128,3 +128,17 @@ def test_subnet_json_is_lowered_with_the_schema(tmp_path):
     assert graph.total_macs == expected.total_macs > 0
     with pytest.raises(RecpimError, match="criteo, avazu"):
         resolve_model(str(path), schema_name="movielens")
+
+
+def test_the_model_resolver_knows_the_zoo_without_torch():
+    import subprocess
+    import sys
+
+    from recpim.arch.models import ZOO_NAMES
+    from recpim.arch.zoo import ZOO
+
+    assert tuple(ZOO) == ZOO_NAMES
+    # importing the CLI (what `recpim chip` pays before it runs) does not load torch
+    code = "import sys; import recpim.cli; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() \
+        == "False"
