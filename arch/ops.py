@@ -311,7 +311,7 @@ class EmbeddingTables(nn.Module):
     """One table per sparse field; ids [B, fields] -> rows [B, fields, dim]. With `bits`, the rows
     read are fake-quantised with their table's scale (symmetric, per table, straight-through).
 
-    sparse_gradients (off until training.make_optimizer switches it on, pairing the tables with
+    sparse_gradients (off until optimizers.make_optimizer switches it on, pairing the tables with
     sparse Adagrad or SparseAdam): backward gives each table a sparse gradient (only the rows
     looked up), so a step costs O(batch x fields), not O(vocabulary)."""
 

@@ -30,12 +30,12 @@ from recpim.arch.crossbar_sim import CrossbarArithmetic, CrossbarMode
 from recpim.arch.data_parsing import CtrBatch
 from recpim.arch.datasets import CtrDataset
 from recpim.arch.ops import QuantBits
+from recpim.arch.optimizers import WarmupCosine
 from recpim.arch.standalone import StandaloneModel
 from recpim.arch.subnet import SubnetConfig
 from recpim.arch.supernet import Supernet, init_embeddings
 from recpim.arch.training import (
     TrainConfig,
-    WarmupCosine,
     configure_threads,
     init_weights,
     run_training,

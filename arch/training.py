@@ -45,7 +45,6 @@ benchmarks/bench_ranking.py; the README gives what each did):
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import time
 import warnings
@@ -60,12 +59,22 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
+from recpim.arch.checkpoints import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    RESUME_FORMAT,
+    load_checkpoint,
+    load_training_state,
+    resume_state_path,
+    save_checkpoint,
+)
 from recpim.arch.data_location import data_fingerprint, resolve_data_spec
 from recpim.arch.data_parsing import CtrBatch
 from recpim.arch.datasets import CtrDataset
 from recpim.arch.device import Precision, PrecisionPolicy, resolve_device
 from recpim.arch.distributed import DistContext, average_gradients, broadcast_parameters, mean_over_ranks
-from recpim.arch.ops import EmbeddingTables, SlicedLinear
+from recpim.arch.ops import SlicedLinear
+from recpim.arch.optimizers import make_optimizer
 from recpim.arch.schema import DatasetSchema
 from recpim.arch.space import SearchSpace, get_space, pydantic_problems, register_space
 from recpim.arch.subnet import SubnetConfig, sample_subnet
@@ -77,14 +86,6 @@ from recpim.paths import check_output_file
 # torch's sparse Adagrad builds its sparse tensors from indices it just coalesced; its notice that
 # invariant checks are off by default says nothing about this use.
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
-
-CHECKPOINT_FORMAT = "recpim-supernet-checkpoint"
-RESUME_FORMAT = "recpim-training-resume-state"
-# 2: input sharing, full-path warm-up, sparse embedding optimizer state (all in one file)
-# 3: the optimizer, schedule and RNG state in CKPT.resume beside the weights (removed when finished)
-CHECKPOINT_VERSION = 3
-READABLE_VERSIONS = (2, 3)
-
 
 class TrainingDivergedError(RecpimError):
     """The loss became NaN or infinite (learning rate too high?): training stopped."""
@@ -159,79 +160,6 @@ def configure_threads(threads: int | None = None) -> int:
     return threads
 
 
-class WarmupCosine:
-    """lr multiplier: linear warm-up over the first `warmup` steps, then cosine decay to 0 at
-    `total`. A plain object so LambdaLR's state_dict keeps (and restores) its numbers."""
-
-    def __init__(self, total: int, warmup: int):
-        self.total, self.warmup = total, warmup
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup:
-            return (step + 1) / self.warmup
-        span = max(1, self.total - self.warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - self.warmup) / span)))
-
-
-class SplitOptimizer:
-    """The dense parameters' optimizer and the embedding tables' sparse one, stepped, zeroed and
-    checkpointed as one (torch has no optimizer that is fused for dense and takes sparse grads)."""
-
-    def __init__(self, dense: torch.optim.Optimizer, sparse: torch.optim.Optimizer | None):
-        self.parts = [dense] + ([sparse] if sparse is not None else [])
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for part in self.parts:
-            part.zero_grad(set_to_none=set_to_none)
-
-    def step(self) -> None:
-        for part in self.parts:
-            part.step()
-
-    @property
-    def param_groups(self) -> list[dict[str, Any]]:
-        return [group for part in self.parts for group in part.param_groups]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"parts": [part.state_dict() for part in self.parts]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for part, saved in zip(self.parts, state["parts"], strict=True):
-            part.load_state_dict(saved)
-
-
-class SplitScheduler:
-    """One LambdaLR per part of a SplitOptimizer, with the same schedule."""
-
-    def __init__(self, optimizer: SplitOptimizer, schedule: Callable[[int], float]):
-        self.parts = [torch.optim.lr_scheduler.LambdaLR(part, schedule) for part in optimizer.parts]
-
-    def step(self) -> None:
-        for part in self.parts:
-            part.step()
-
-    def get_last_lr(self) -> list[float]:
-        return [lr for part in self.parts for lr in part.get_last_lr()]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"parts": [part.state_dict() for part in self.parts]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for part, saved in zip(self.parts, state["parts"], strict=True):
-            part.load_state_dict(saved)
-
-
-def embedding_parameters(model: nn.Module) -> list[nn.Parameter]:
-    return [p for module in model.modules() if isinstance(module, EmbeddingTables) for p in module.parameters()]
-
-
-def use_sparse_embeddings(model: nn.Module, enabled: bool) -> None:
-    """Switch every EmbeddingTables of `model` to sparse (or dense) gradients."""
-    for module in model.modules():
-        if isinstance(module, EmbeddingTables):
-            module.sparse_gradients = enabled
-
-
 def init_weights(model: nn.Module, scheme: str) -> None:
     """"xavier": Xavier-uniform weights and zero biases for every linear layer (NASRec's scripts);
     "torch": keep nn.Linear's initialisation. Embeddings and norms are left as they are."""
@@ -242,37 +170,6 @@ def init_weights(model: nn.Module, scheme: str) -> None:
             nn.init.xavier_uniform_(module.weight)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-
-
-def _dense_optimizer(kind: type, params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    options: dict[str, Any] = {"lr": config.lr}
-    if kind is torch.optim.Adagrad:
-        options["eps"] = config.adagrad_eps
-    try:
-        return kind(params, fused=True, **options)
-    except (RuntimeError, TypeError):  # pragma: no cover - torch without a fused CPU kernel
-        return kind(params, foreach=True, **options)
-
-
-def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int) -> tuple[SplitOptimizer, SplitScheduler]:
-    """Adagrad (or Adam) with the warm-up + cosine schedule; fused where torch offers it (one pass
-    over each updated tensor). Parameters a step did not use have no gradient and are left
-    untouched; the zero gradient of an unused slice of a used tensor leaves Adagrad's update of
-    that slice at exactly zero (Adam's moments would decay there, so Adagrad suits the supernet).
-    With config.sparse_embeddings the tables train with sparse gradients: sparse Adagrad (Adagrad
-    accepts them, unfused), or SparseAdam (lazy Adam) beside Adam."""
-    use_sparse_embeddings(model, config.sparse_embeddings)
-    sparse_params = embedding_parameters(model) if config.sparse_embeddings else []
-    sparse_ids = {id(p) for p in sparse_params}
-    dense_params = [p for p in model.parameters() if id(p) not in sparse_ids]
-    kind = torch.optim.Adagrad if config.optimizer == "adagrad" else torch.optim.Adam
-    sparse = None
-    if sparse_params:
-        sparse = (torch.optim.Adagrad(sparse_params, lr=config.lr, eps=config.adagrad_eps, foreach=False)
-                  if kind is torch.optim.Adagrad else torch.optim.SparseAdam(sparse_params, lr=config.lr))
-    optimizer = SplitOptimizer(_dense_optimizer(kind, dense_params, config), sparse)
-    schedule = WarmupCosine(total_steps, int(round(config.warmup_fraction * total_steps)))
-    return optimizer, SplitScheduler(optimizer, schedule)
 
 
 def train_step(model: nn.Module, logits_fn: Callable[[CtrBatch], torch.Tensor], batch: CtrBatch,
@@ -378,72 +275,6 @@ class TrainResult:
                 "seconds": round(self.seconds, 3), "steps_per_second": round(len(self.losses) / self.seconds, 3)
                 if self.seconds > 0 else None, "checkpoint": str(self.checkpoint) if self.checkpoint else None,
                 "config": self.config.model_dump(mode="json")}
-
-
-# ---- checkpoints
-def save_checkpoint(path: Path | str, state: dict[str, Any]) -> Path:
-    """Write atomically (a partly written file never replaces a good one)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        torch.save(state, partial)
-        os.replace(partial, path)
-    except BaseException as error:
-        partial.unlink(missing_ok=True)   # never leave a half-written file behind
-        if isinstance(error, OSError | RuntimeError):   # torch reports unopenable files as RuntimeError
-            raise RecpimError(f"cannot write the checkpoint {path}: {error}") from None
-        raise
-    return path
-
-
-def load_checkpoint(path: Path | str) -> dict[str, Any]:
-    """A checkpoint's state dicts, read with weights_only=True; ConfigError if it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(str(path), [("", "checkpoint file not found")])
-    try:
-        # mmap: tensors are read when used, so loading a supernet for scoring skips the optimizer state
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means "not our checkpoint"
-        raise ConfigError(str(path), [("", f"not a readable checkpoint: {error}")]) from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ConfigError(str(path), [("format", f"not a {CHECKPOINT_FORMAT} file")])
-    if state.get("version") not in READABLE_VERSIONS:
-        raise ConfigError(str(path), [("version", f"{state.get('version')}; this recpim reads "
-                                                  f"{', '.join(map(str, READABLE_VERSIONS))}")])
-    return state
-
-
-def resume_state_path(checkpoint: Path | str) -> Path:
-    """Where the optimizer, schedule and RNG state of an unfinished run live: CKPT.resume."""
-    checkpoint = Path(checkpoint)
-    return checkpoint.with_name(checkpoint.name + ".resume")
-
-
-def load_training_state(checkpoint: Path | str) -> dict[str, Any]:
-    """A checkpoint with its resume state merged in (what run_training's resume_state takes).
-    A finished run needs none; an unfinished one refuses a missing or mismatched CKPT.resume."""
-    state = load_checkpoint(checkpoint)
-    if "optimizer" in state or state["step"] >= state["total_steps"]:   # version 2, or nothing left to run
-        return state
-    extra_path = resume_state_path(checkpoint)
-    if not extra_path.is_file():
-        raise ConfigError(f"resume {checkpoint}", [(str(extra_path), "the optimizer state of this unfinished run is "
-                                                                     "missing; without it the run cannot continue "
-                                                                     "(train again without --resume)")])
-    try:
-        extra = torch.load(extra_path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means "not our file"
-        raise ConfigError(str(extra_path), [("", f"not a readable resume state: {error}")]) from None
-    if not isinstance(extra, dict) or extra.get("format") != RESUME_FORMAT:
-        raise ConfigError(str(extra_path), [("format", f"not a {RESUME_FORMAT} file")])
-    if extra.get("snapshot") != state.get("snapshot"):
-        raise ConfigError(f"resume {checkpoint}", [(str(extra_path), f"is from another save (step {extra.get('step')}, "
-                                                                     f"the checkpoint's is {state['step']}): the "
-                                                                     "process died between the two writes; train "
-                                                                     "again without --resume")])
-    return {**state, **{k: extra[k] for k in ("optimizer", "scheduler", "rng")}}
 
 
 def _space_from_dump(dump: dict[str, Any]) -> SearchSpace:

@@ -52,8 +52,9 @@ DATA = "synthetic"
 
 def ensure_supernet(out: Path, space: str, steps: int, batch: int) -> Path:
     """Train the supernet once; a later run with the same settings reuses the checkpoint."""
+    from recpim.arch.checkpoints import load_checkpoint
     from recpim.arch.datasets import open_dataset
-    from recpim.arch.training import TrainConfig, load_checkpoint, train_supernet
+    from recpim.arch.training import TrainConfig, train_supernet
 
     path = out / f"supernet_{space}_{steps}x{batch}.pt"
     config = TrainConfig(data=DATA, space=space, steps=steps, batch_size=batch)

@@ -19,9 +19,10 @@ import torch
 from recpim.arch.data_parsing import CtrBatch
 from recpim.arch.datasets import open_dataset
 from recpim.arch.device import PrecisionPolicy, memory_stats, resolve_device
+from recpim.arch.optimizers import make_optimizer
 from recpim.arch.space import get_space
 from recpim.arch.supernet import Supernet
-from recpim.arch.training import TrainConfig, configure_threads, make_optimizer, subnet_for_step, train_step
+from recpim.arch.training import TrainConfig, configure_threads, subnet_for_step, train_step
 
 
 def measure(device: torch.device, precision: str, steps: int, repeats: int, batch_size: int) -> dict[str, float]:

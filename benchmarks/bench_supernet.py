@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from recpim.arch.crossbar_sim import CrossbarArithmetic
 from recpim.arch.datasets import open_dataset
+from recpim.arch.optimizers import make_optimizer
 from recpim.arch.scoring import cached_split, score_standalone, train_standalone
 from recpim.arch.space import get_space, nasrec_full, register_space
 from recpim.arch.standalone import StandaloneModel
@@ -34,7 +35,6 @@ from recpim.arch.supernet import Supernet, init_embeddings
 from recpim.arch.training import (
     TrainConfig,
     configure_threads,
-    make_optimizer,
     train_batches,
     train_step,
 )

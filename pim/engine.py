@@ -67,8 +67,7 @@ def cost_inputs(chip: ChipConfig, model: ChipModel | None = None) -> CostInputs:
                    if e.level in (PE, TILE) and e.figures.leakage_mw}
     shared_by = {name: e.leakage_mw_per_chip for name, e in model.rollup.items()
                  if e.level == CHIP and e.figures.leakage_mw}
-    per_tile = sum(e.count_per_tile * e.figures.leakage_mw for e in model.rollup.values() if e.level in (PE, TILE))
-    shared = sum(e.leakage_mw_per_chip for e in model.rollup.values() if e.level == CHIP)
+    per_tile, shared = sum(per_tile_by.values()), sum(shared_by.values())
     return CostInputs(
         chip_name=chip.name,
         timing=timing,

@@ -88,8 +88,8 @@ def resolve_settings(chip: ChipConfig, supernet: str | Path, data: str | None = 
                      chip_ranges: dict[str, tuple[KnobValue, ...]] | None = None, **fields: Any) -> SearchSettings:
     """Settings with the chip dumped, the checkpoint's path made absolute and hashed, and the data
     defaulting to what the supernet was trained on."""
+    from recpim.arch.checkpoints import load_checkpoint
     from recpim.arch.data_location import require_data
-    from recpim.arch.training import load_checkpoint
 
     path = Path(supernet).expanduser().resolve()
     state = load_checkpoint(path)            # a clear error for a missing or foreign file

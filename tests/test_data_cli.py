@@ -11,13 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from ctr_samples import CRITEO, DATA
 from typer.testing import CliRunner
 
 from recpim.cli import app
 from recpim.errors import DataError
 
-DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
-CRITEO = DATA / "criteo" / "criteo_kaggle_train_head10k.tsv.gz"
 needs_data = pytest.mark.skipif(not CRITEO.is_file(), reason=f"real Criteo sample not found under {DATA.resolve()}")
 TRAIN = ["supernet", "train", "--space", "small", "--steps", "2", "--batch-size", "32", "--no-progress", "--json"]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ctr_samples import AVAZU, CRITEO, KDD, needs_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,12 +21,6 @@ from recpim.errors import DataError
 
 pytest.importorskip("pyarrow", reason="the columnar reader needs pyarrow (a dependency of recpim)")
 
-DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
-CRITEO = DATA / "criteo" / "criteo_kaggle_train_head10k.tsv.gz"
-AVAZU = DATA / "avazu" / "avazu_train_head10k.csv.gz"
-KDD = DATA / "kdd12"
-needs_data = pytest.mark.skipif(not CRITEO.is_file() or not AVAZU.is_file() or not KDD.is_dir(),
-                                reason=f"real CTR samples not found under {DATA.resolve()}")
 REAL_SPECS = [f"criteo:{CRITEO}", f"avazu:{AVAZU}", f"kdd12:{KDD}", f"kdd12:{KDD / 'TestPublic.txt'}"]
 
 

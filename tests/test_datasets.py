@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ctr_samples import AVAZU, CRITEO, KDD, needs_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,12 +23,6 @@ from recpim.arch.datasets import SPLITS, open_dataset
 from recpim.arch.schema import DatasetSchema, avazu_schema, criteo_schema, kdd_schema
 from recpim.errors import ConfigError, DataError
 
-DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
-CRITEO = DATA / "criteo" / "criteo_kaggle_train_head10k.tsv.gz"
-AVAZU = DATA / "avazu" / "avazu_train_head10k.csv.gz"
-KDD = DATA / "kdd12"
-needs_data = pytest.mark.skipif(not CRITEO.is_file() or not AVAZU.is_file() or not KDD.is_dir(),
-                                reason=f"real CTR samples not found under {DATA.resolve()}")
 ALL_TRAIN = (1.0, 0.0, 0.0)  # keeps every row, in file order, in the train split
 
 

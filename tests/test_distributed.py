@@ -13,10 +13,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from recpim.arch.checkpoints import load_checkpoint
 from recpim.arch.datasets import open_dataset
 from recpim.arch.distributed import DistContext
 from recpim.arch.space import nasrec_full, register_space
-from recpim.arch.training import TrainConfig, load_checkpoint, train_supernet
+from recpim.arch.training import TrainConfig, train_supernet
 
 STEPS, HALF = 20, 10
 # Every NASRec-Full operator at small widths, small tables; batch 64 = 2 ranks x 32. Adagrad with

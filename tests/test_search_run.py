@@ -16,11 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_supernet import tiny_space, train_tiny_supernet
 from typer.testing import CliRunner
 
-from recpim.arch.datasets import open_dataset
-from recpim.arch.space import DenseOp, SearchSpace, SparseOp, register_space
-from recpim.arch.training import TrainConfig, train_supernet
 from recpim.cli import app
 from recpim.pim.presets import load_chip
 from recpim.search.evolution import EvolutionSettings
@@ -28,10 +26,7 @@ from recpim.search.objectives import Budgets, Objective, non_dominated_ranks
 from recpim.search.outputs import write_outputs
 from recpim.search.run import SearchSettings, resolve_settings, run_search
 
-TINY = SearchSpace(name="search_tiny", num_blocks=3, dense_ops=(DenseOp.FC, DenseOp.DOT_PRODUCT),
-                   sparse_ops=(SparseOp.EFC,), dense_widths=(16, 32, 64), sparse_widths=(8, 16), max_inputs=2,
-                   weight_bits=(4, 8), activation_bits=(4, 8), embedding_bits=(4, 8))
-DATA = "synthetic:3000"
+TINY = tiny_space("search_tiny")
 BUDGET = 12
 SIZES = dict(population=4, sample=2, children=2, seed=3)
 RANGES = {"adc.bits": (6, 7, 8)}
@@ -59,11 +54,7 @@ def chip_yaml(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """A supernet of a 3-block space trained for 20 steps (a few seconds)."""
-    register_space(TINY)
-    path = tmp_path_factory.mktemp("supernet") / "tiny.pt"
-    train_supernet(open_dataset(DATA), TrainConfig(data=DATA, space=TINY.name, steps=20, batch_size=64),
-                   checkpoint=path)
-    return path
+    return train_tiny_supernet(TINY, tmp_path_factory.mktemp("supernet"))
 
 
 @pytest.fixture(scope="module")

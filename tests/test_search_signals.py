@@ -14,17 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_supernet import tiny_space, train_tiny_supernet
 
-from recpim.arch.datasets import open_dataset
-from recpim.arch.space import DenseOp, SearchSpace, SparseOp, register_space
-from recpim.arch.training import TrainConfig, train_supernet
 from recpim.search.lock import StudyLockedError, study_lock
 from recpim.search.study import storage_url
 
-TINY = SearchSpace(name="search_signals_tiny", num_blocks=3, dense_ops=(DenseOp.FC, DenseOp.DOT_PRODUCT),
-                   sparse_ops=(SparseOp.EFC,), dense_widths=(16, 32, 64), sparse_widths=(8, 16), max_inputs=2,
-                   weight_bits=(4, 8), activation_bits=(4, 8), embedding_bits=(4, 8))
-DATA = "synthetic:3000"
+TINY = tiny_space("search_signals_tiny")
 RECPIM = [sys.executable, "-c", "from recpim.cli import main; main()"]
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.skipif(
@@ -33,11 +28,7 @@ pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    register_space(TINY)
-    path = tmp_path_factory.mktemp("supernet") / "tiny.pt"
-    train_supernet(open_dataset(DATA), TrainConfig(data=DATA, space=TINY.name, steps=20, batch_size=64),
-                   checkpoint=path)
-    return path
+    return train_tiny_supernet(TINY, tmp_path_factory.mktemp("supernet"))
 
 
 def _search(checkpoint: Path, out: Path, budget: int = 60, *extra: str) -> list[str]:

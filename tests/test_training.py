@@ -8,15 +8,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from recpim.arch.checkpoints import load_checkpoint, resume_state_path
 from recpim.arch.datasets import open_dataset
+from recpim.arch.optimizers import WarmupCosine
 from recpim.arch.space import nasrec_full, register_space
 from recpim.arch.synthetic import synthetic_schema
 from recpim.arch.training import (
     TrainConfig,
-    WarmupCosine,
-    load_checkpoint,
     load_supernet,
-    resume_state_path,
     subnet_for_step,
     train_batches,
     train_supernet,

@@ -11,12 +11,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from recpim.arch.checkpoints import load_checkpoint
 from recpim.arch.datasets import open_dataset
 from recpim.arch.schema import criteo_schema
 from recpim.arch.space import nasrec_full, register_space
 from recpim.arch.subnet import sample_subnet
 from recpim.arch.synthetic import synthetic_schema
-from recpim.arch.training import TrainConfig, TrainingDivergedError, load_checkpoint, load_supernet, train_supernet
+from recpim.arch.training import TrainConfig, TrainingDivergedError, load_supernet, train_supernet
 from recpim.cli import app
 from recpim.errors import ConfigError, DataError, RecpimError
 

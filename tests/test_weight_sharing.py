@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recpim.arch.datasets import open_dataset
+from recpim.arch.optimizers import make_optimizer
 from recpim.arch.scoring import FinetuneRecipe, finetune_logit, score_standalone, score_subnet
 from recpim.arch.space import nasrec_full, register_space
 from recpim.arch.subnet import SubnetConfig, sample_subnet
@@ -23,7 +24,6 @@ from recpim.arch.synthetic import HiddenCtrModel, synthetic_schema
 from recpim.arch.training import (
     TrainConfig,
     full_path_probability,
-    make_optimizer,
     train_batches,
     train_step,
     uses_full_path,

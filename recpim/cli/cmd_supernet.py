@@ -61,12 +61,13 @@ def train(
 
     Data-parallel: `torchrun --nproc-per-node N -m recpim supernet train ...` (or --nproc N); every
     rank trains the same subnet per step on its slice of the global --batch-size batch."""
+    from recpim.arch.checkpoints import resume_state_path
     from recpim.arch.data_location import resolve_data_spec
     from recpim.arch.datasets import open_dataset
     from recpim.arch.device import PrecisionPolicy, resolve_device
     from recpim.arch.distributed import device_for_rank, init_from_env, launched_by_torchrun, shutdown
     from recpim.arch.space import get_space
-    from recpim.arch.training import TrainConfig, resume_state_path, train_supernet
+    from recpim.arch.training import TrainConfig, train_supernet
     from recpim.interrupts import StopRequested
     from recpim.paths import check_output_file
     from recpim.runinfo import write_resolved_inputs

@@ -1,0 +1,85 @@
+"""Supernet checkpoint files: CKPT (weights, step, config, space, schema, data) and CKPT.resume
+(optimizer, schedule and RNG state of an unfinished run), plain state dicts written atomically and
+read with torch.load(weights_only=True)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recpim.errors import ConfigError, RecpimError
+
+CHECKPOINT_FORMAT = "recpim-supernet-checkpoint"
+RESUME_FORMAT = "recpim-training-resume-state"
+# 2: input sharing, full-path warm-up, sparse embedding optimizer state (all in one file)
+# 3: the optimizer, schedule and RNG state in CKPT.resume beside the weights (removed when finished)
+CHECKPOINT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
+
+
+def save_checkpoint(path: Path | str, state: dict[str, Any]) -> Path:
+    """Write atomically (a partly written file never replaces a good one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        torch.save(state, partial)
+        os.replace(partial, path)
+    except BaseException as error:
+        partial.unlink(missing_ok=True)   # never leave a half-written file behind
+        if isinstance(error, OSError | RuntimeError):   # torch reports unopenable files as RuntimeError
+            raise RecpimError(f"cannot write the checkpoint {path}: {error}") from None
+        raise
+    return path
+
+
+def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    """A checkpoint's state dicts, read with weights_only=True; ConfigError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(str(path), [("", "checkpoint file not found")])
+    try:
+        # mmap: tensors are read when used, so loading a supernet for scoring skips the optimizer state
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means "not our checkpoint"
+        raise ConfigError(str(path), [("", f"not a readable checkpoint: {error}")]) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(str(path), [("format", f"not a {CHECKPOINT_FORMAT} file")])
+    if state.get("version") not in READABLE_VERSIONS:
+        raise ConfigError(str(path), [("version", f"{state.get('version')}; this recpim reads "
+                                                  f"{', '.join(map(str, READABLE_VERSIONS))}")])
+    return state
+
+
+def resume_state_path(checkpoint: Path | str) -> Path:
+    """Where the optimizer, schedule and RNG state of an unfinished run live: CKPT.resume."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + ".resume")
+
+
+def load_training_state(checkpoint: Path | str) -> dict[str, Any]:
+    """A checkpoint with its resume state merged in (what run_training's resume_state takes).
+    A finished run needs none; an unfinished one refuses a missing or mismatched CKPT.resume."""
+    state = load_checkpoint(checkpoint)
+    if "optimizer" in state or state["step"] >= state["total_steps"]:   # version 2, or nothing left to run
+        return state
+    extra_path = resume_state_path(checkpoint)
+    if not extra_path.is_file():
+        raise ConfigError(f"resume {checkpoint}", [(str(extra_path), "the optimizer state of this unfinished run is "
+                                                                     "missing; without it the run cannot continue "
+                                                                     "(train again without --resume)")])
+    try:
+        extra = torch.load(extra_path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means "not our file"
+        raise ConfigError(str(extra_path), [("", f"not a readable resume state: {error}")]) from None
+    if not isinstance(extra, dict) or extra.get("format") != RESUME_FORMAT:
+        raise ConfigError(str(extra_path), [("format", f"not a {RESUME_FORMAT} file")])
+    if extra.get("snapshot") != state.get("snapshot"):
+        raise ConfigError(f"resume {checkpoint}", [(str(extra_path), f"is from another save (step {extra.get('step')}, "
+                                                                     f"the checkpoint's is {state['step']}): the "
+                                                                     "process died between the two writes; train "
+                                                                     "again without --resume")])
+    return {**state, **{k: extra[k] for k in ("optimizer", "scheduler", "rng")}}
