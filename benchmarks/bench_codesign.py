@@ -66,10 +66,10 @@ def ensure_supernet(out: Path, space: str, steps: int, batch: int) -> Path:
     return path
 
 
-def figures(metrics: dict[str, float], des: dict[str, Any] | None) -> dict[str, Any]:
+def figures(metrics, des: dict[str, Any] | None) -> dict[str, Any]:
     keys = ("logloss", "energy_pj_per_inference", "latency_ns_per_inference", "throughput_inf_per_s",
             "crossbars_footprint", "power_w")
-    row = {k: metrics.get(k) for k in keys}
+    row = {k: metrics.value(k) for k in keys}
     if des is not None:
         row.update(des_energy_pj_per_inference=des["energy_pj_per_inference"],
                    des_throughput_inf_per_s=des["throughput_inf_per_s"],
@@ -81,7 +81,7 @@ def des_report(state, candidate, batch: int) -> dict[str, Any]:
     from recpim.arch.lowering import lower_subnet
     from recpim.mapping.evaluate import evaluate_cost
 
-    chip = candidate.chip_for(state.base_chip)
+    chip = candidate.chip_for(state.context.chip)
     graph = lower_subnet(candidate.subnet, state.dataset.schema)
     return evaluate_cost(graph, chip, engine="des", batch=batch, inputs=state.cost_inputs(chip)).report.to_json_dict()
 
@@ -128,13 +128,13 @@ def run_seed(seed: int, args: argparse.Namespace, checkpoint: Path, chip) -> dic
             des_cache[key] = des_report(state, record.candidate, joint.batch)
         return des_cache[key]
 
-    closest = min(feasible, key=lambda r: r.metrics["logloss"])
+    closest = min(feasible, key=lambda r: r.metrics.logloss)
     rows["co_search_best_logloss"] = figures(closest.metrics, des(closest))
     for base_name, base in baselines.items():
         rows[f"{base_name}_then_mapped"] = figures(base.metrics, des(base))
-        matched = [r for r in feasible if r.metrics["logloss"] <= base.metrics["logloss"]]
-        picks = {"lowest_energy": min(matched, key=lambda r: r.metrics["energy_pj_per_inference"], default=None),
-                 "highest_throughput": max(matched, key=lambda r: r.metrics["throughput_inf_per_s"], default=None)}
+        matched = [r for r in feasible if r.metrics.logloss <= base.metrics.logloss]
+        picks = {"lowest_energy": min(matched, key=lambda r: r.metrics.energy_pj_per_inference, default=None),
+                 "highest_throughput": max(matched, key=lambda r: r.metrics.throughput_inf_per_s, default=None)}
         for pick_name, pick in picks.items():
             if pick is None:
                 ratios[f"{pick_name}_vs_{base_name}"] = None
@@ -142,12 +142,12 @@ def run_seed(seed: int, args: argparse.Namespace, checkpoint: Path, chip) -> dic
             rows[f"co_search_{pick_name}_vs_{base_name}"] = figures(pick.metrics, des(pick))
             b, n, bd, nd = base.metrics, pick.metrics, des(base), des(pick)
             ratios[f"{pick_name}_vs_{base_name}"] = {
-                "energy_efficiency_analytic": b["energy_pj_per_inference"] / n["energy_pj_per_inference"],
+                "energy_efficiency_analytic": b.energy_pj_per_inference / n.energy_pj_per_inference,
                 "energy_efficiency_des": bd["energy_pj_per_inference"] / nd["energy_pj_per_inference"],
-                "throughput_analytic": n["throughput_inf_per_s"] / b["throughput_inf_per_s"],
+                "throughput_analytic": n.throughput_inf_per_s / b.throughput_inf_per_s,
                 "throughput_des": nd["throughput_inf_per_s"] / bd["throughput_inf_per_s"],
-                "logloss_delta": n["logloss"] - b["logloss"], "matched_candidates": len(matched)}
-    return {"seed": seed, "accuracy_only_quant_logloss": runs["accuracy_only"].top_k[0].metrics["logloss"],
+                "logloss_delta": n.logloss - b.logloss, "matched_candidates": len(matched)}
+    return {"seed": seed, "accuracy_only_quant_logloss": runs["accuracy_only"].top_k[0].metrics.logloss,
             "front_size": len(runs["joint"].front), "rows": rows, "ratios": ratios}
 
 

@@ -55,18 +55,18 @@ def run_vs_zoo(args: argparse.Namespace) -> dict[str, Any]:
         point["logloss_standalone"] = _baseline_job(settings.data, settings.data_seed, name,
                                                     recipe.model_dump(mode="json"), 0, None)["logloss"]
     cheapest_zoo = min(p["energy_pj_per_inference"] for p in zoo.values())
-    cheaper = sorted((r for r in search.history if r.feasible and r.metrics["energy_pj_per_inference"] < cheapest_zoo),
-                     key=lambda r: r.metrics["logloss"])
+    cheaper = sorted((r for r in search.history if r.feasible and r.metrics.energy_pj_per_inference < cheapest_zoo),
+                     key=lambda r: r.metrics.logloss)
     retrained = []
     for record in cheaper[: args.retrain]:
         score = train_standalone(record.candidate.subnet, dataset, args.zoo_steps, 0, config=recipe, quant=True)
-        retrained.append({"index": record.index, "supernet_logloss": record.metrics["logloss"],
+        retrained.append({"index": record.index, "supernet_logloss": record.metrics.logloss,
                           "logloss_standalone_at_bits": score.logloss,
-                          "energy_pj_per_inference": record.metrics["energy_pj_per_inference"],
-                          "latency_ns_per_inference": record.metrics["latency_ns_per_inference"],
+                          "energy_pj_per_inference": record.metrics.energy_pj_per_inference,
+                          "latency_ns_per_inference": record.metrics.latency_ns_per_inference,
                           "subnet": record.candidate.subnet.to_dict()})
-        print(f"  candidate {record.index}: supernet {record.metrics['logloss']:.4f}, standalone at its bits "
-              f"{score.logloss:.4f}, {record.metrics['energy_pj_per_inference']:.4g} pJ/inf", file=sys.stderr)
+        print(f"  candidate {record.index}: supernet {record.metrics.logloss:.4f}, standalone at its bits "
+              f"{score.logloss:.4f}, {record.metrics.energy_pj_per_inference:.4g} pJ/inf", file=sys.stderr)
     best_zoo = min(p["logloss_standalone"] for p in zoo.values())
     first = retrained[0] if retrained else None
     return {"chip": chip.name, "data": settings.data, "supernet": str(checkpoint), "budget": args.budget,

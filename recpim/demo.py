@@ -78,7 +78,7 @@ def run_demo(out_dir: Path | str = "out/demo", settings: DemoSettings | None = N
 
     began = time.perf_counter()
     console.rule("3/4 the best model of the front, simulated")
-    best = min(result.front, key=lambda record: record.metrics["logloss"])
+    best = min(result.front, key=lambda record: record.metrics.logloss)
     subnet_path = out / "best_subnet.json"
     subnet_path.write_text(best.candidate.subnet.to_json())
     report = simulate_model(str(subnet_path), chip, engine="des", batch=64)
@@ -97,7 +97,7 @@ def run_demo(out_dir: Path | str = "out/demo", settings: DemoSettings | None = N
     index = write_index(out, [
         IndexSection("Breakdown of the best searched model", breakdown.html,
                      f"{best.candidate.subnet.space} subnet c{best.index} on '{chip.name}': log loss "
-                     f"{best.metrics['logloss']:.4f}; simulated energy, latency, area and utilisation.",
+                     f"{best.metrics.logloss:.4f}; simulated energy, latency, area and utilisation.",
                      breakdown.images[:3]),
         IndexSection("Co-search", out / "search" / "search.html",
                      f"{len(result.history)} candidates; Pareto front of log loss versus energy and latency, with "

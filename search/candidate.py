@@ -13,8 +13,8 @@ was drawn with (the evolution seeds each candidate by (run seed, candidate index
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -23,6 +23,7 @@ from recpim.arch.space import SearchSpace
 from recpim.arch.subnet import SubnetConfig, mutate, sample_subnet
 from recpim.errors import ConfigError, parse_json
 from recpim.pim.config import ChipConfig
+from recpim.search.metrics import CandidateMetrics
 from recpim.search.sweep import parse_settings, validate_keys
 
 KnobValue = int | float | str | bool
@@ -138,7 +139,8 @@ def _mutate_once(parent: Candidate, space: SearchSpace, knob_ranges: KnobRanges,
     return Candidate(subnet=subnet, chip_knobs=knobs)
 
 
-STATUSES = ("ok", "infeasible", "error")
+Status = Literal["ok", "infeasible", "error"]
+STATUSES: tuple[str, ...] = get_args(Status)
 
 
 @dataclass(frozen=True)
@@ -149,17 +151,23 @@ class Evaluated:
     fit the chip, the chip knobs are invalid, or a budget is exceeded (`violation` > 0; None when
     unknown). "error": another recpim error while evaluating (the message says which).
     `parent`: the index it was mutated from (None: a random generation-0 candidate);
-    `duplicate_of`: an earlier index whose evaluation was reused (same candidate)."""
+    `duplicate_of`: an earlier index whose evaluation was reused (same candidate).
+    `metrics`: None when the candidate was not costed (invalid chip, does not fit); scored (its
+    accuracy known) whenever status is "ok"."""
 
     index: int
     candidate: Candidate
-    status: str
-    metrics: dict[str, float] = field(default_factory=dict)
+    status: Status
+    metrics: CandidateMetrics | None = None
     violation: float | None = 0.0
     message: str = ""
     parent: int | None = None
     duplicate_of: int | None = None
     eval_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.status == "ok" and (self.metrics is None or not self.metrics.scored):
+            raise ValueError(f"candidate {self.index}: status 'ok' needs scored metrics, got {self.metrics}")
 
     @property
     def feasible(self) -> bool:
@@ -167,8 +175,9 @@ class Evaluated:
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "candidate": self.candidate.to_dict(), "status": self.status,
-                "metrics": dict(self.metrics), "violation": self.violation, "message": self.message,
-                "parent": self.parent, "duplicate_of": self.duplicate_of, "eval_s": self.eval_s}
+                "metrics": self.metrics.to_dict() if self.metrics else {}, "violation": self.violation,
+                "message": self.message, "parent": self.parent, "duplicate_of": self.duplicate_of,
+                "eval_s": self.eval_s}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evaluated:
@@ -176,7 +185,7 @@ class Evaluated:
             raise ConfigError("evaluated candidate", [("status", f"got {data.get('status')!r}; allowed: "
                                                                  f"{', '.join(STATUSES)}")])
         return cls(index=int(data["index"]), candidate=Candidate.from_dict(data["candidate"]), status=data["status"],
-                   metrics={k: float(v) for k, v in data.get("metrics", {}).items()},
+                   metrics=CandidateMetrics.from_dict(data["metrics"]) if data.get("metrics") else None,
                    violation=None if data.get("violation") is None else float(data["violation"]),
                    message=data.get("message", ""), parent=data.get("parent"), duplicate_of=data.get("duplicate_of"),
                    eval_s=float(data.get("eval_s", 0.0)))

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from recpim.arch.space import pydantic_problems
 from recpim.errors import ConfigError
+from recpim.search.metrics import CandidateMetrics
 
 PARETO_METRICS = ("logloss", "energy_pj_per_inference", "latency_ns_per_inference")
 TARGET_METRICS = ("energy_pj_per_inference", "latency_ns_per_inference")
@@ -44,11 +45,23 @@ class Ranked(Protocol):
     """What ranking needs from an evaluated candidate (search.candidate.Evaluated has it)."""
 
     index: int
-    metrics: dict[str, float]
+    metrics: CandidateMetrics | None
     violation: float | None
 
     @property
     def feasible(self) -> bool: ...
+
+
+def _logloss(metrics: CandidateMetrics) -> float:
+    if metrics.logloss is None:
+        raise ValueError("an unscored candidate has no log loss to rank by")
+    return metrics.logloss
+
+
+def pareto_values(metrics: CandidateMetrics) -> list[float]:
+    """The minimised figures of the pareto objective, in PARETO_METRICS order."""
+    _logloss(metrics)
+    return [float(getattr(metrics, name)) for name in PARETO_METRICS]
 
 
 class _Frozen(BaseModel):
@@ -69,16 +82,17 @@ class Budgets(_Frozen):
     power_w: float | None = Field(default=None, gt=0)
     crossbars: int | None = Field(default=None, ge=1)
 
-    def excess(self, metrics: dict[str, float]) -> dict[str, float]:
+    def excess(self, metrics: CandidateMetrics) -> dict[str, float]:
         """Relative excess over each exceeded budget: {budget: value / limit - 1}."""
         out = {}
         for name, metric in BUDGET_METRICS.items():
             limit = getattr(self, name)
-            if limit is not None and metrics[metric] > limit:
-                out[name] = metrics[metric] / limit - 1.0
+            value = getattr(metrics, metric)
+            if limit is not None and value > limit:
+                out[name] = value / limit - 1.0
         return out
 
-    def violation(self, metrics: dict[str, float]) -> float:
+    def violation(self, metrics: CandidateMetrics) -> float:
         return math.fsum(self.excess(metrics).values())
 
 
@@ -105,22 +119,22 @@ class Objective(_Frozen):
         return self
 
     # ---- one candidate
-    def reward(self, metrics: dict[str, float]) -> float:
+    def reward(self, metrics: CandidateMetrics) -> float:
         """The scalarised reward (larger is better); see the module docstring."""
         factor = 1.0
         for metric in TARGET_METRICS:
             target = getattr(self.targets, metric)
             if target is None:
                 continue
-            ratio = metrics[metric] / target
+            ratio = getattr(metrics, metric) / target
             factor *= ratio ** -(self.targets.alpha if ratio <= 1.0 else self.targets.beta)
-        return -metrics["logloss"] * factor
+        return -_logloss(metrics) * factor
 
-    def study_values(self, metrics: dict[str, float]) -> list[float]:
+    def study_values(self, metrics: CandidateMetrics) -> list[float]:
         """The Optuna study's objective values of a feasible candidate."""
         if self.kind == "reward":
             return [self.reward(metrics)]
-        return [metrics[m] for m in PARETO_METRICS]
+        return pareto_values(metrics)
 
     def study_directions(self) -> tuple[list[str], list[str]]:
         """(directions, metric names) of the Optuna study."""
@@ -128,10 +142,10 @@ class Objective(_Frozen):
             return ["maximize"], ["reward"]
         return ["minimize"] * len(PARETO_METRICS), list(PARETO_METRICS)
 
-    def score(self, metrics: dict[str, float]) -> float:
+    def score(self, metrics: CandidateMetrics) -> float:
         """The scalar the progress bar and the best-so-far curve follow: the reward, or (pareto)
         the log loss."""
-        return self.reward(metrics) if self.kind == "reward" else metrics["logloss"]
+        return self.reward(metrics) if self.kind == "reward" else _logloss(metrics)
 
     @property
     def score_label(self) -> str:
@@ -153,7 +167,7 @@ class Objective(_Frozen):
             for i in feasible:
                 keys[i] = (0, 0.0, -self.reward(records[i].metrics), 0.0)
             return keys
-        points = np.array([[records[i].metrics[m] for m in PARETO_METRICS] for i in feasible])
+        points = np.array([pareto_values(records[i].metrics) for i in feasible])
         ranks = non_dominated_ranks(points)
         crowding = np.zeros(len(feasible))
         for rank in np.unique(ranks):
@@ -221,11 +235,11 @@ def pareto_front(records: Sequence[Ranked]) -> list[Ranked]:
     feasible = sorted((r for r in records if r.feasible), key=lambda r: r.index)
     if not feasible:
         return []
-    points = np.array([[r.metrics[m] for m in PARETO_METRICS] for r in feasible])
+    points = np.array([pareto_values(r.metrics) for r in feasible])
     ranks = non_dominated_ranks(points)
     front, seen = [], set()
     for record, rank, point in zip(feasible, ranks, points, strict=True):
         if rank == 0 and tuple(point) not in seen:
             seen.add(tuple(point))
             front.append(record)
-    return sorted(front, key=lambda r: (r.metrics["energy_pj_per_inference"], r.index))
+    return sorted(front, key=lambda r: (r.metrics.energy_pj_per_inference, r.index))

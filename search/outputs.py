@@ -39,12 +39,12 @@ def subnet_id(record: Evaluated) -> str:
 def point_dict(record: Evaluated, result: SearchResult) -> dict[str, Any]:
     """One candidate as the JSON outputs show it: its subnet, chip knobs and figures."""
     point: dict[str, Any] = {"index": record.index, "subnet_id": subnet_id(record)}
-    point.update({name: record.metrics.get(name) for name in CSV_METRICS})
+    point.update({name: record.metrics.value(name) if record.metrics else None for name in CSV_METRICS})
     if result.settings.objective.kind == "reward":
         point["reward"] = result.settings.objective.reward(record.metrics)
     report = result.front_reports.get(record.index)
     if report is not None:
-        point.update({f"des_{name}": report[name] for name in DES_FIGURES})
+        point.update({f"des_{name}": getattr(report, name) for name in DES_FIGURES})
         point["report"] = f"front_reports/{subnet_id(record)}.json"
     point["chip_knobs"] = dict(record.candidate.chip_knobs)
     point["subnet"] = record.candidate.subnet.to_dict()
@@ -94,8 +94,8 @@ def write_outputs(result: SearchResult, out_dir: Path | str, zoo: list[dict[str,
     if report:   # each front point's breakdown page, linked from the points and the search report
         from recpim.reports.breakdown import write_breakdown_report
 
-        pages = {index: write_breakdown_report(cost, out / "front_reports" / f"c{index}").html.relative_to(out)
-                 for index, cost in result.front_reports.items()}
+        pages = {index: write_breakdown_report(cost.to_json_dict(), out / "front_reports" / f"c{index}")
+                 .html.relative_to(out) for index, cost in result.front_reports.items()}
         for point in [*front, *top]:
             if point["index"] in pages:
                 point["breakdown"] = pages[point["index"]].as_posix()
@@ -109,10 +109,11 @@ def write_outputs(result: SearchResult, out_dir: Path | str, zoo: list[dict[str,
     for record in result.front:
         if record.index in result.front_reports:
             _write_json(out / "front_reports" / f"{subnet_id(record)}.json",
-                        {"kind": RESULT_KINDS["cost_report"], **result.front_reports[record.index]})
+                        {"kind": RESULT_KINDS["cost_report"], **result.front_reports[record.index].to_json_dict()})
     history = [{"index": r.index, "status": r.status, "message": r.message, "parent": r.parent,
                 "duplicate_of": r.duplicate_of,
-                "violation": r.violation, **{m: r.metrics.get(m) for m in CSV_METRICS}, "eval_s": r.eval_s,
+                "violation": r.violation, **{m: r.metrics.value(m) if r.metrics else None for m in CSV_METRICS},
+                "eval_s": r.eval_s,
                 **{f"chip.{k}": v for k, v in r.candidate.chip_knobs.items()}} for r in result.history]
     files["history_csv"] = _write_csv(out / "history.csv", history)
     location = result.study.removeprefix("sqlite:///") if result.study.startswith("sqlite:///") else result.study

@@ -26,14 +26,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from recpim.arch.space import pydantic_problems
 from recpim.errors import ConfigError
 from recpim.interrupts import StopRequested, deferred_interrupts
-from recpim.pim.config import ChipConfig, chip_config_from_dict
+from recpim.pim.config import ChipConfig
+from recpim.pim.cost_report import CostReport
 from recpim.search.candidate import Evaluated, KnobValue
-from recpim.search.evaluate import EvalContext, evaluate_task, resimulate_task
+from recpim.search.evaluate import EvalContext, EvalTask, ResimulateTask, evaluate_task, resimulate_task
 from recpim.search.evolution import EvolutionSettings, RegularizedEvolution
 from recpim.search.executor import default_workers, make_executor
 from recpim.search.lock import study_lock
 from recpim.search.objectives import Objective, pareto_front
 from recpim.search.study import SearchStudy, storage_url
+from recpim.validation import set_dotted
 
 BUDGET_ATTR = "recpim_budget"
 
@@ -43,7 +45,7 @@ class SearchSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    chip: dict[str, Any]                       # the resolved base chip, model_dump(mode="json")
+    chip: ChipConfig                           # the resolved base chip
     supernet: str                              # checkpoint path
     supernet_sha256: str
     data: str = "synthetic"
@@ -66,16 +68,22 @@ class SearchSettings(BaseModel):
         except ValidationError as error:
             raise ConfigError("search settings", pydantic_problems(error)) from None
 
+    def with_overrides(self, overrides: dict[str, Any]) -> SearchSettings:
+        """These settings with {dotted key: value} replaced (e.g. "evolution.seed": 3), validated again."""
+        if not overrides:
+            return self
+        data = self.model_dump()
+        for dotted, value in overrides.items():
+            set_dotted(data, dotted, value, source="search settings")
+        return SearchSettings(**data)
+
     @property
     def knob_ranges(self) -> dict[str, tuple[KnobValue, ...]]:
         return {key: tuple(values) for key, values in self.chip_ranges.items()}
 
-    def base_chip(self) -> ChipConfig:
-        return chip_config_from_dict(self.chip, source="search base chip")
-
     def eval_context(self) -> EvalContext:
         return EvalContext(chip=self.chip, supernet=self.supernet, data=self.data, data_seed=self.data_seed,
-                           objective=self.objective.model_dump(mode="json"), accuracy=self.accuracy,
+                           objective=self.objective, accuracy=self.accuracy,
                            score_rows=self.score_rows, finetune_steps=self.finetune_steps,
                            finetune_feature_rows=self.finetune_feature_rows, batch=self.batch)
 
@@ -96,7 +104,7 @@ def resolve_settings(chip: ChipConfig, supernet: str | Path, data: str | None = 
     if data is None:   # the supernet's own data: its resolved path (older checkpoints: the spec as given)
         data = state.get("data_path") or state.get("config", {}).get("data", "synthetic")
         require_data(data, "--data", what=f"the data {path} was trained on")
-    return SearchSettings(chip=chip.model_dump(mode="json"), supernet=str(path), supernet_sha256=file_sha256(path),
+    return SearchSettings(chip=chip, supernet=str(path), supernet_sha256=file_sha256(path),
                           data=data, chip_ranges={k: list(v) for k, v in (chip_ranges or {}).items()}, **fields)
 
 
@@ -112,7 +120,7 @@ class SearchResult:
     best_so_far: list[list[float]]              # [evaluations so far, best score]
     evaluated_now: int = 0                      # candidates this call evaluated (not read from the study)
     wall_s: float = 0.0
-    front_reports: dict[int, dict[str, Any]] = field(default_factory=dict)   # index -> DES CostReport JSON
+    front_reports: dict[int, CostReport] = field(default_factory=dict)   # index -> its DES CostReport
     files: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
@@ -290,10 +298,9 @@ def _run_search(settings: SearchSettings | None, budget: int | None, study: str 
                     status.add(record)
                     bar.update(task, advance=1, **status.fields())
                 else:
-                    todo.append({"context": context, "index": index, "candidate": candidate.to_dict(),
-                                 "parent": parent, "torch_threads": threads})
-            for _, result in executor.map(evaluate_task, todo, stop=stop):
-                record = Evaluated.from_dict(result)
+                    todo.append(EvalTask(context=context, index=index, candidate=candidate, parent=parent,
+                                         torch_threads=threads))
+            for _, record in executor.map(evaluate_task, todo, stop=stop):
                 record_study.commit(record, objective, space, knob_ranges)
                 history[record.index] = record
                 evaluated_now += 1
@@ -317,7 +324,7 @@ def _run_search(settings: SearchSettings | None, budget: int | None, study: str 
                               top_k=_top_k(ordered, objective, top_k), best_so_far=best_so_far(ordered, objective),
                               evaluated_now=evaluated_now)
         if resimulate:
-            tasks = [{"context": context, "index": r.index, "candidate": r.candidate.to_dict()} for r in result.front]
+            tasks = [ResimulateTask(context=context, index=r.index, candidate=r.candidate) for r in result.front]
             for position, report in executor.map(resimulate_task, tasks, stop=stop):
                 result.front_reports[result.front[position].index] = report
     result.wall_s = time.perf_counter() - began

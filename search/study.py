@@ -140,7 +140,7 @@ class SearchStudy:
     def commit(self, record: Evaluated, objective: Objective, space: SearchSpace, knob_ranges: KnobRanges) -> None:
         """Write one evaluated candidate as one trial, atomically."""
         params, distributions = candidate_params(record.candidate, space, knob_ranges)
-        attrs: dict[str, Any] = dict(record.metrics)
+        attrs: dict[str, Any] = record.metrics.to_dict() if record.metrics else {}
         attrs.update(candidate_index=record.index, status=record.status, message=record.message,
                      violation=record.violation, parent=record.parent, duplicate_of=record.duplicate_of,
                      eval_s=record.eval_s)

@@ -22,6 +22,7 @@ from recpim.search.candidate import (
     sample_candidate,
 )
 from recpim.search.evolution import NASREC, NASREC_GENERATIONS, EvolutionSettings, RegularizedEvolution
+from recpim.search.metrics import REQUIRED_METRICS, CandidateMetrics
 from recpim.search.objectives import (
     Budgets,
     Objective,
@@ -37,32 +38,37 @@ ISAAC = load_chip("isaac")
 KNOBS = {"adc.bits": (4, 5, 6, 7, 8), "crossbar.bits_per_cell": (1, 2, 4)}
 
 
+def figures(values: dict[str, float]) -> CandidateMetrics:
+    """A metrics record with the given figures and zero for every other cost figure."""
+    return CandidateMetrics(**{**dict.fromkeys(REQUIRED_METRICS, 0), **values})
+
+
 def record(index: int, logloss: float | None = None, energy: float = 1.0, latency: float = 1.0,
            status: str = "ok", violation: float | None = 0.0) -> Evaluated:
     metrics = {"energy_pj_per_inference": energy, "latency_ns_per_inference": latency}
     if logloss is not None:
         metrics["logloss"] = logloss
     return Evaluated(index=index, candidate=sample_candidate(SPACE, {}, np.random.default_rng(index)),
-                     status=status, metrics=metrics, violation=violation)
+                     status=status, metrics=figures(metrics), violation=violation)
 
 
 # ---- objectives
 def test_reward_is_mnasnet_soft_constraint_written_for_a_loss():
     soft = Objective(kind="reward", targets=RewardTargets(energy_pj_per_inference=1000.0))
-    at_twice = {"logloss": 0.5, "energy_pj_per_inference": 2000.0}
-    at_half = {"logloss": 0.5, "energy_pj_per_inference": 500.0}
+    at_twice = figures({"logloss": 0.5, "energy_pj_per_inference": 2000.0})
+    at_half = figures({"logloss": 0.5, "energy_pj_per_inference": 500.0})
     assert soft.reward(at_twice) == pytest.approx(-0.5 * 2 ** 0.07)
     assert soft.reward(at_half) == pytest.approx(-0.5 * 0.5 ** 0.07)
-    assert soft.reward(at_half) > soft.reward({"logloss": 0.5, "energy_pj_per_inference": 1000.0}) > \
+    assert soft.reward(at_half) > soft.reward(figures({"logloss": 0.5, "energy_pj_per_inference": 1000.0})) > \
         soft.reward(at_twice)
     wall = Objective(kind="reward", targets=RewardTargets(latency_ns_per_inference=10.0, alpha=0.0, beta=-1.0))
-    assert wall.reward({"logloss": 0.4, "latency_ns_per_inference": 5.0}) == pytest.approx(-0.4)
-    assert wall.reward({"logloss": 0.4, "latency_ns_per_inference": 20.0}) == pytest.approx(-0.8)
+    assert wall.reward(figures({"logloss": 0.4, "latency_ns_per_inference": 5.0})) == pytest.approx(-0.4)
+    assert wall.reward(figures({"logloss": 0.4, "latency_ns_per_inference": 20.0})) == pytest.approx(-0.8)
     plain = Objective(kind="reward")                       # no target: accuracy only
-    assert plain.reward({"logloss": 0.45, "energy_pj_per_inference": 1e9}) == -0.45
+    assert plain.reward(figures({"logloss": 0.45, "energy_pj_per_inference": 1e9})) == -0.45
     assert plain.study_directions() == (["maximize"], ["reward"])
     both = Objective(kind="reward", targets=RewardTargets(energy_pj_per_inference=10.0, latency_ns_per_inference=4.0))
-    assert both.reward({"logloss": 1.0, "energy_pj_per_inference": 20.0, "latency_ns_per_inference": 8.0}) == \
+    assert both.reward(figures({"logloss": 1.0, "energy_pj_per_inference": 20.0, "latency_ns_per_inference": 8.0})) == \
         pytest.approx(-(2 ** 0.07) ** 2)
 
 
@@ -77,7 +83,7 @@ def test_pareto_objective_refuses_reward_targets_and_bad_values_name_the_key():
 
 def test_budgets_measure_relative_excess():
     budgets = Budgets(area_mm2=100.0, power_w=2.0, crossbars=1000)
-    metrics = {"area_mm2": 150.0, "power_w": 1.0, "crossbars_footprint": 1100.0}
+    metrics = figures({"area_mm2": 150.0, "power_w": 1.0, "crossbars_footprint": 1100})
     assert budgets.excess(metrics) == pytest.approx({"area_mm2": 0.5, "crossbars": 0.1})
     assert budgets.violation(metrics) == pytest.approx(0.6)
     assert Budgets().violation(metrics) == 0.0
@@ -168,12 +174,12 @@ def test_chip_ranges_are_checked_against_the_base_chip():
 
 
 # ---- regularized evolution
-def fake_metrics(candidate: Candidate) -> dict[str, float]:
+def fake_metrics(candidate: Candidate) -> CandidateMetrics:
     """A deterministic stand-in for accuracy and cost: wider models are more accurate and costlier."""
     width = sum(b.dense_width + b.sparse_width for b in candidate.subnet.blocks)
     bits = sum(b.weight_bits for b in candidate.subnet.blocks)
-    return {"logloss": 0.4 + 50.0 / (width + 10 * bits), "energy_pj_per_inference": float(width * bits),
-            "latency_ns_per_inference": float(width + 3 * candidate.subnet.embedding_bits)}
+    return figures({"logloss": 0.4 + 50.0 / (width + 10 * bits), "energy_pj_per_inference": float(width * bits),
+                    "latency_ns_per_inference": float(width + 3 * candidate.subnet.embedding_bits)})
 
 
 def run_generations(evolution: RegularizedEvolution, history: dict[int, Evaluated], budget: int) -> None:
@@ -210,7 +216,7 @@ def test_aging_keeps_the_newest_members_and_the_tournament_takes_the_best_of_its
     history: dict[int, Evaluated] = {}
     run_generations(evolution, history, budget=11)
     assert [r.index for r in evolution.population] == [6, 7, 8, 9, 10]   # oldest removed, whatever their fitness
-    best = min(evolution.population, key=lambda r: r.metrics["logloss"])
+    best = min(evolution.population, key=lambda r: r.metrics.logloss)
     assert evolution.tournament(np.random.default_rng(3)) == best        # sample = population: always the best
 
 
@@ -230,8 +236,8 @@ def test_study_commits_whole_trials_and_reads_them_back(tmp_path):
     location = tmp_path / "study.db"
     study = SearchStudy.create(location, {"any": "settings"}, objective)
     ok = Evaluated(index=0, candidate=sample_candidate(SPACE, KNOBS, np.random.default_rng(1)), status="ok",
-                   metrics={"logloss": 0.45, "energy_pj_per_inference": 1e5, "latency_ns_per_inference": 2e3,
-                            "area_mm2": 85.4}, eval_s=1.5)
+                   metrics=figures({"logloss": 0.45, "energy_pj_per_inference": 1e5, "latency_ns_per_inference": 2e3,
+                                    "area_mm2": 85.4}), eval_s=1.5)
     bad = Evaluated(index=1, candidate=sample_candidate(SPACE, KNOBS, np.random.default_rng(2)), status="infeasible",
                     violation=None, message="does not fit the chip")
     for item in (ok, bad):

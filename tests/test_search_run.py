@@ -73,8 +73,9 @@ def reference(isaac_settings, tmp_path_factory):
 def summary(result) -> dict:
     """What must be reproducible: candidates, their metrics, the final population and front."""
     return {"candidates": [r.candidate.key() for r in result.history],
-            "logloss": [round(r.metrics.get("logloss", -1.0), 9) for r in result.history],
-            "energy": [round(r.metrics.get("energy_pj_per_inference", -1.0), 6) for r in result.history],
+            "logloss": [round(r.metrics.logloss if r.metrics and r.metrics.scored else -1.0, 9)
+                        for r in result.history],
+            "energy": [round(r.metrics.energy_pj_per_inference if r.metrics else -1.0, 6) for r in result.history],
             "population": [r.index for r in result.population], "front": [r.index for r in result.front]}
 
 
@@ -82,17 +83,17 @@ def test_search_evaluates_every_candidate_and_keeps_a_true_front(reference, isaa
     assert [r.index for r in reference.history] == list(range(BUDGET))
     assert reference.counts()["errors"] == 0
     feasible = [r for r in reference.history if r.feasible]
-    assert feasible and all(0 < r.metrics["logloss"] < 5 and 0 <= r.metrics["auc"] <= 1 for r in feasible)
-    assert all(r.metrics["score_rows"] == 256 for r in feasible)
+    assert feasible and all(0 < r.metrics.logloss < 5 and 0 <= r.metrics.auc <= 1 for r in feasible)
+    assert all(r.metrics.score_rows == 256 for r in feasible)
     assert all(r.candidate.chip_knobs["adc.bits"] in RANGES["adc.bits"] for r in reference.history)
     # The population is the newest members (aging), sized as asked.
     assert [r.index for r in reference.population] == list(range(BUDGET - 4, BUDGET))
     # The front is exactly the rank-0 set of the feasible candidates (distinct points).
-    points = [[r.metrics[m] for m in ("logloss", "energy_pj_per_inference", "latency_ns_per_inference")]
+    points = [[getattr(r.metrics, m) for m in ("logloss", "energy_pj_per_inference", "latency_ns_per_inference")]
               for r in feasible]
     ranks = non_dominated_ranks(points)
     rank0 = {tuple(p) for p, rank in zip(points, ranks, strict=True) if rank == 0}
-    assert {tuple(r.metrics[m] for m in ("logloss", "energy_pj_per_inference", "latency_ns_per_inference"))
+    assert {tuple(getattr(r.metrics, m) for m in ("logloss", "energy_pj_per_inference", "latency_ns_per_inference"))
             for r in reference.front} == rank0
     # Children descend from the population their generation began with (the 4 newest candidates).
     for r in reference.history:
@@ -100,7 +101,7 @@ def test_search_evaluates_every_candidate_and_keeps_a_true_front(reference, isaa
         assert (r.parent is None) == (r.index < 4) and (r.parent is None or start - 4 <= r.parent < start)
         assert r.duplicate_of is None or r.duplicate_of < r.index
     best = [value for _, value in reference.best_so_far]
-    assert best == sorted(best, reverse=True) and best[-1] == min(r.metrics["logloss"] for r in feasible)
+    assert best == sorted(best, reverse=True) and best[-1] == min(r.metrics.logloss for r in feasible)
 
 
 def test_narrower_adc_costs_accuracy_on_the_same_subnet(reference):
@@ -114,8 +115,8 @@ def test_narrower_adc_costs_accuracy_on_the_same_subnet(reference):
 
     scores = {bits: evaluate_candidate(state, 0, Candidate(subnet=subnet, chip_knobs={"adc.bits": bits}))
               for bits in (4, 8)}
-    assert scores[4].metrics["logloss"] != scores[8].metrics["logloss"]
-    assert scores[4].metrics["energy_pj_per_inference"] < scores[8].metrics["energy_pj_per_inference"]
+    assert scores[4].metrics.logloss != scores[8].metrics.logloss
+    assert scores[4].metrics.energy_pj_per_inference < scores[8].metrics.energy_pj_per_inference
 
 
 def test_infeasible_candidates_are_recorded_and_never_stop_the_search(checkpoint, tmp_path):
@@ -127,10 +128,10 @@ def test_infeasible_candidates_are_recorded_and_never_stop_the_search(checkpoint
     assert "infeasible" in statuses and result.counts()["errors"] == 0
     for record in result.history:
         if record.status == "infeasible":
-            assert record.metrics["crossbars_footprint"] > 18 and record.violation > 0
-            assert "over budget: crossbars" in record.message and "logloss" not in record.metrics
+            assert record.metrics.crossbars_footprint > 18 and record.violation > 0
+            assert "over budget: crossbars" in record.message and record.metrics.logloss is None
         else:
-            assert record.metrics["crossbars_footprint"] <= 18
+            assert record.metrics.crossbars_footprint <= 18
     trials = {t.user_attrs["candidate_index"]: t.state.name for t in _trials(tmp_path / "study.db")}
     assert trials == {r.index: "COMPLETE" if r.feasible else "FAIL" for r in result.history}
 
@@ -156,7 +157,7 @@ def test_outputs_hold_the_front_top_k_and_a_simulator_report_per_front_point(ref
         # Both engines price the same activity: dynamic energy agrees; time-dependent parts may differ.
         record = next(r for r in reference.front if r.index == point["index"])
         assert report["dynamic_energy_pj_per_inference"] == pytest.approx(
-            record.metrics["energy_pj_per_inference"], rel=0.05)
+            record.metrics.energy_pj_per_inference, rel=0.05)
     assert Path(files["front_csv"]).read_text().splitlines()[0].startswith("index,subnet_id,logloss")
     top_k = json.loads(Path(files["top_k_json"]).read_text())
     assert top_k["kind"] == "search_top_k" and len(top_k["points"]) == min(10, reference.counts()["feasible"])
@@ -252,7 +253,7 @@ def test_search_on_a_real_local_ray_head_reproduces_the_serial_search(checkpoint
         assert data["population"] == [r.index for r in reference.population]
         assert [p["index"] for p in data["pareto_front"]] == [r.index for r in reference.front]
         assert [p["logloss"] for p in data["pareto_front"]] == pytest.approx(
-            [r.metrics["logloss"] for r in reference.front], rel=1e-9)
+            [r.metrics.logloss for r in reference.front], rel=1e-9)
     finally:
         head.send_signal(signal.SIGTERM)
         try:

@@ -7,15 +7,17 @@ result may be repeated (so the same command line plus --resume works) but must m
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from recpim.cli.output import console, print_json
 from recpim.errors import ConfigError
+
+if TYPE_CHECKING:   # the search stack (optuna, the supernet) loads only when a search runs
+    from recpim.search.run import SearchSettings
 
 # Option name -> where it lives in SearchSettings (a dotted path) for merging with a study's settings.
 _RESULT_OPTIONS = {"seed": "evolution.seed", "population": "evolution.population", "sample": "evolution.sample",
@@ -29,47 +31,37 @@ _RESULT_OPTIONS = {"seed": "evolution.seed", "population": "evolution.population
                    "finetune_feature_rows": "finetune_feature_rows", "batch": "batch"}
 
 
-def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, last = dotted.split(".")
-    for part in parents:
-        data = data.setdefault(part, {})
-    data[last] = value
-
-
-def build_settings(options: dict[str, Any], stored: dict[str, Any] | None):
+def build_settings(options: dict[str, Any], stored: SearchSettings | None) -> SearchSettings:
     """SearchSettings from the options given (None: not given), on top of a study's stored settings
     (resume) or the defaults (a new search)."""
-    from recpim.pim.config import chip_config_from_dict
     from recpim.pim.presets import load_chip
-    from recpim.search.run import SearchSettings, resolve_settings
+    from recpim.search.run import resolve_settings
 
     if stored is None:
         if not options.get("supernet"):
             raise ConfigError("recpim search", [("--supernet", "a new search needs a supernet checkpoint "
                                                                "(recpim supernet train ... --out CKPT)")])
-        chip = load_chip(options.get("chip") or "default")
-        settings = resolve_settings(chip, options["supernet"], options.get("data")).model_dump(mode="json")
+        settings = resolve_settings(load_chip(options.get("chip") or "default"), options["supernet"],
+                                    options.get("data"))
     else:
-        settings = copy.deepcopy(stored)
+        settings = stored
         if options.get("chip"):
-            settings["chip"] = load_chip(options["chip"]).model_dump(mode="json")
+            settings = settings.model_copy(update={"chip": load_chip(options["chip"])})
         if options.get("supernet"):
-            given = resolve_settings(load_chip("default"), options["supernet"], settings["data"])
-            settings["supernet"], settings["supernet_sha256"] = given.supernet, given.supernet_sha256
+            given = resolve_settings(settings.chip, options["supernet"], settings.data)
+            settings = settings.model_copy(update={"supernet": given.supernet,
+                                                   "supernet_sha256": given.supernet_sha256})
+    overrides: dict[str, Any] = {}
     if options.get("preset") is not None:
         if options["preset"] != "nasrec":
             raise ConfigError("recpim search", [("--preset", f"got {options['preset']!r}; allowed: nasrec")])
         from recpim.search.evolution import NASREC
 
-        for name in ("population", "sample", "children"):
-            _set(settings, f"evolution.{name}", getattr(NASREC, name))
-    for name, path in _RESULT_OPTIONS.items():
-        if options.get(name) is not None:
-            _set(settings, path, options[name])
+        overrides.update({f"evolution.{name}": getattr(NASREC, name) for name in ("population", "sample", "children")})
+    overrides.update({path: options[name] for name, path in _RESULT_OPTIONS.items() if options.get(name) is not None})
     if stored is None or options.get("explore_chip") or options.get("chip_range"):
-        chip = chip_config_from_dict(settings["chip"], source="search base chip")
-        settings["chip_ranges"] = {key: list(values) for key, values in _ranges(options, chip).items()}
-    return SearchSettings(**settings)
+        overrides["chip_ranges"] = {key: list(values) for key, values in _ranges(options, settings.chip).items()}
+    return settings.with_overrides(overrides)
 
 
 def _check_data(settings, max_bad_rows_fraction: float) -> None:
@@ -154,13 +146,13 @@ def register(app: typer.Typer) -> None:
         """Co-search recommender models (architecture and bit-widths[, chip knobs]) for a PIM chip."""
         from recpim.paths import check_output_dir
         from recpim.search.outputs import write_outputs
-        from recpim.search.run import SearchInterrupted, run_search
+        from recpim.search.run import SearchInterrupted, SearchSettings, run_search
         from recpim.search.study import SearchStudy
 
         options = dict(locals())
         check_output_dir(out, "--out")            # before any candidate is evaluated
         location = study or str(out / "study.db")
-        stored = SearchStudy.open(location).settings if resume else None
+        stored = SearchSettings(**SearchStudy.open(location).settings) if resume else None
         settings = build_settings(options, stored)
         if budget is None and preset == "nasrec" and not resume:
             from recpim.search.evolution import NASREC, NASREC_GENERATIONS

@@ -1,0 +1,119 @@
+"""Validated configuration records and the one way their errors are told.
+
+Every configuration record of recpim (chip sections, search space, subnet, settings, objectives)
+is a pydantic model; a pydantic ValidationError is turned into a ConfigError that names each bad
+key path and what is allowed there (`config_problems`), with the same wording everywhere. Dotted
+key paths (`crossbar.rows`, `evolution.population`) are walked by one helper, which names the
+allowed keys and the closest one when a key is unknown.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from recpim.errors import ConfigError
+
+Problem = tuple[str, str]
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """"; did you mean 'x'?" for the known name closest to `name`, or "" when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def unknown_key_message(key: str, allowed: Iterable[str]) -> str:
+    allowed = sorted(allowed)
+    return f"unknown key '{key}'{did_you_mean(key, allowed)} allowed keys: {', '.join(allowed)}"
+
+
+def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
+    """Field names of the model nested at `loc` inside `model` (without loc's last element)."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if model is not None and hasattr(model, "model_fields") else None
+        if field is None:
+            return []
+        model = field.annotation
+        if getattr(model, "__args__", None):  # Optional[...], tuples of models and the like
+            model = next((a for a in model.__args__ if hasattr(a, "model_fields")), model)
+    return sorted(model.model_fields) if model is not None and hasattr(model, "model_fields") else []
+
+
+def config_problems(error: ValidationError, model: type[BaseModel] | None = None,
+                    rename: Callable[[tuple], tuple] | None = None) -> list[Problem]:
+    """(key path, message) pairs of a pydantic error. A ConfigError raised inside a validator keeps
+    its own problems; an unknown key lists the allowed keys of `model` at that place;
+    `rename(loc) -> loc` may rewrite locations."""
+    problems: list[Problem] = []
+    for item in error.errors():
+        cause = item.get("ctx", {}).get("error")
+        if isinstance(cause, ConfigError):
+            problems += cause.problems
+            continue
+        loc = tuple(rename(item["loc"]) if rename else item["loc"])
+        path = ".".join(str(part) for part in loc)
+        if item["type"] == "extra_forbidden":
+            allowed = _fields_at(model, tuple(item["loc"]))
+            problems.append((path, unknown_key_message(str(loc[-1]), allowed) if allowed else "unknown key"))
+        elif item["type"] == "missing":   # the input is the whole enclosing object: not worth printing
+            problems.append((path, "missing (a required key)"))
+        else:
+            value = item.get("input")
+            shown = "{...}" if isinstance(value, dict) else repr(value)
+            problems.append((path, f"got {shown}; allowed: {item['msg']}"))
+    return problems
+
+
+class ValidatedModel(BaseModel):
+    """A frozen, closed (unknown keys rejected) configuration record whose construction raises
+    ConfigError naming `config_source` and every bad key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    config_source: ClassVar[str] = "configuration"
+
+    def __init__(self, **data: Any):
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise ConfigError(self.config_source, config_problems(error, type(self))) from None
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str = "override",
+               create: bool = False) -> None:
+    """data[a][b][c] = value for dotted "a.b.c". Each key must exist (ConfigError naming the allowed
+    keys and the closest one) unless `create`, which makes missing levels."""
+    parts = dotted.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if not isinstance(node, dict):
+            raise ConfigError(source, [(".".join(parts[:depth]), f"is a value, not a section; cannot set '{part}'")])
+        if part not in node:
+            if not create:
+                raise ConfigError(source, [(".".join(parts[: depth + 1]), unknown_key_message(part, node))])
+            if not last:
+                node[part] = {}
+        if last:
+            node[part] = value
+        else:
+            node = node[part]
+
+
+def get_dotted(data: Mapping[str, Any] | BaseModel, dotted: str, source: str = "key") -> Any:
+    """The value at dotted "a.b.c" of nested mappings or models; ConfigError naming the allowed
+    keys where a part is unknown."""
+    node: Any = data
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts):
+        known = list(node) if isinstance(node, Mapping) else list(type(node).model_fields) \
+            if isinstance(node, BaseModel) else []
+        if part not in known:
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError(source, [(where, unknown_key_message(part, known) if known
+                                        else f"'{'.'.join(parts[:depth])}' is a value, not a section")])
+        node = node[part] if isinstance(node, Mapping) else getattr(node, part)
+    return node
