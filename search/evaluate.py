@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from recpim.arch.crossbar_sim import CrossbarArithmetic
+from recpim.arch.datasets import open_dataset
 from recpim.arch.lowering import lower_subnet
 from recpim.errors import CapacityError, ConfigError, RecpimError
 from recpim.mapping.evaluate import Evaluation, evaluate_cost
@@ -91,7 +92,6 @@ class _WorkerState:
     """What one process keeps between candidates of one search."""
 
     def __init__(self, context: EvalContext):
-        from recpim.arch.datasets import open_dataset
         from recpim.arch.training import load_supernet
 
         self.context = context

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich.progress import TextColumn
 
+from recpim.arch.checkpoints import load_checkpoint
+from recpim.arch.data_location import require_data
+from recpim.arch.device import resolve_device
 from recpim.arch.space import pydantic_problems
 from recpim.errors import ConfigError
 from recpim.interrupts import StopRequested, deferred_interrupts
@@ -34,6 +38,7 @@ from recpim.search.evolution import EvolutionSettings, RegularizedEvolution
 from recpim.search.executor import default_workers, make_executor
 from recpim.search.lock import study_lock
 from recpim.search.objectives import Objective, pareto_front
+from recpim.search.progress import eta_bar
 from recpim.search.study import SearchStudy, storage_url
 from recpim.validation import set_dotted
 
@@ -96,8 +101,6 @@ def resolve_settings(chip: ChipConfig, supernet: str | Path, data: str | None = 
                      chip_ranges: dict[str, tuple[KnobValue, ...]] | None = None, **fields: Any) -> SearchSettings:
     """Settings with the chip dumped, the checkpoint's path made absolute and hashed, and the data
     defaulting to what the supernet was trained on."""
-    from recpim.arch.checkpoints import load_checkpoint
-    from recpim.arch.data_location import require_data
 
     path = Path(supernet).expanduser().resolve()
     state = load_checkpoint(path)            # a clear error for a missing or foreign file
@@ -171,10 +174,6 @@ def _open_study(location: str | Path, settings: SearchSettings | None, resume: b
 
 
 def _progress(enabled: bool):
-    from rich.progress import TextColumn
-
-    from recpim.search.progress import eta_bar
-
     return eta_bar("[bold]search[/]", enabled,
                    TextColumn("{task.fields[best]}  front {task.fields[front]}  infeasible {task.fields[infeasible]}"))
 
@@ -260,9 +259,7 @@ def _run_search(settings: SearchSettings | None, budget: int | None, study: str 
     evolution = RegularizedEvolution(space, knob_ranges, settings.evolution, objective)
     history = record_study.history()
     evolution.replay(history, budget)
-    from dataclasses import replace
 
-    from recpim.arch.device import resolve_device
 
     if backend != "ray":  # refuse a bad --device here, not in every worker (Ray's machines may differ from this one)
         resolve_device(device)

@@ -28,13 +28,14 @@ from typing import Any
 from recpim import __version__
 from recpim.errors import CapacityError, ConfigError, RecpimError
 from recpim.pim.config import ChipConfig, chip_config_from_dict
+from recpim.pim.engine import ENGINES
 from recpim.search.executor import make_executor
+from recpim.search.progress import eta_bar
 from recpim.search.sweep_result import METRICS, STATUSES, SweepPoint, SweepResult, figures_of
 
 __all__ = ["METRICS", "STATUSES", "SweepPoint", "SweepResult", "cache_key", "evaluate_point", "figures_of",
            "parse_setting", "parse_settings", "run_sweep", "validate_keys"]
 
-ENGINES = ("analytic", "des")
 CACHE_ENTRY_VERSION = 2   # 2: entries hold adc_lossy_layers (older ones are computed again)
 DEFAULT_CACHE_DIR = Path("out/cache")
 _INT_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
@@ -259,7 +260,6 @@ def run_sweep(model: str, chip: ChipConfig, settings: dict[str, list[Any]], engi
 
 def _run_tasks(tasks, points, combos, cache, backend, workers, address, progress) -> None:
     """Compute the missing points through the executor, caching each as it finishes."""
-    from recpim.search.progress import eta_bar
 
     bar = eta_bar("[bold]sweep[/] {task.description}", progress)
     with bar, make_executor(backend, workers=workers, address=address) as executor:

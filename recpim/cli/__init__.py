@@ -3,12 +3,24 @@ over a public function in recpim.api; this module only assembles them."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
 
+from recpim.cli import (
+    cmd_chip,
+    cmd_demo,
+    cmd_graph,
+    cmd_map,
+    cmd_report,
+    cmd_search,
+    cmd_simulate,
+    cmd_space,
+    cmd_supernet,
+    cmd_sweep,
+)
 from recpim.errors import RecpimError
+from recpim.interrupts import default_signals, terminate_as_interrupt
 
 app = typer.Typer(
     name="recpim",
@@ -24,15 +36,13 @@ def _root() -> None:
     """Always dispatch on a command name, even while only one command group is registered."""
 
 
-# One module per command group; each exposes register(app).
-_COMMAND_MODULES = ["chip", "space", "graph", "map", "simulate", "supernet", "search", "sweep", "report", "demo"]
-for _name in _COMMAND_MODULES:
-    importlib.import_module(f"recpim.cli.cmd_{_name}").register(app)
+# One module per command group; each exposes register(app). The order is the order of `recpim --help`.
+for _group in (cmd_chip, cmd_space, cmd_graph, cmd_map, cmd_simulate, cmd_supernet, cmd_search, cmd_sweep, cmd_report,
+               cmd_demo):
+    _group.register(app)
 
 
 def main() -> None:
-    from recpim.interrupts import default_signals, terminate_as_interrupt
-
     terminate_as_interrupt()
     try:
         app()

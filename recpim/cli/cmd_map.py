@@ -6,6 +6,7 @@ import typer
 
 from recpim.cli.output import console, print_json, print_table
 from recpim.errors import RecpimError
+from recpim.pim.presets import load_chip
 
 
 def map_command(model: str, chip: str, replication: str | None = None, time_multiplexed: bool | None = None,
@@ -15,7 +16,6 @@ def map_command(model: str, chip: str, replication: str | None = None, time_mult
 
     try:
         from recpim.arch.models import resolve_model
-        from recpim.pim.presets import load_chip
     except ImportError as error:
         raise RecpimError(f"recpim map needs the model resolver and the chip presets: {error}") from None
 

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from recpim.cli.output import console, print_json
+from recpim.cli.output import console, print_bad_rows, print_json
 from recpim.errors import ConfigError
+from recpim.paths import check_output_dir
+from recpim.pim.presets import load_chip
 
 if TYPE_CHECKING:   # the search stack (optuna, the supernet) loads only when a search runs
     from recpim.search.run import SearchSettings
@@ -34,7 +36,6 @@ _RESULT_OPTIONS = {"seed": "evolution.seed", "population": "evolution.population
 def build_settings(options: dict[str, Any], stored: SearchSettings | None) -> SearchSettings:
     """SearchSettings from the options given (None: not given), on top of a study's stored settings
     (resume) or the defaults (a new search)."""
-    from recpim.pim.presets import load_chip
     from recpim.search.run import resolve_settings
 
     if stored is None:
@@ -70,7 +71,6 @@ def _check_data(settings, max_bad_rows_fraction: float) -> None:
     if settings.data.startswith("synthetic"):
         return
     from recpim.arch.datasets import open_dataset
-    from recpim.cli.output import print_bad_rows
 
     dataset = open_dataset(settings.data, seed=settings.data_seed, max_bad_rows_fraction=max_bad_rows_fraction)
     dataset.in_memory  # noqa: B018 -- a file that fits in memory is read whole (and checked) here
@@ -144,7 +144,6 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:
         """Co-search recommender models (architecture and bit-widths[, chip knobs]) for a PIM chip."""
-        from recpim.paths import check_output_dir
         from recpim.search.outputs import write_outputs
         from recpim.search.run import SearchInterrupted, SearchSettings, run_search
         from recpim.search.study import SearchStudy

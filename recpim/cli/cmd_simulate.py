@@ -9,7 +9,10 @@ from pathlib import Path
 import typer
 
 from recpim.cli.output import console, print_json, print_table
+from recpim.errors import ConfigError
+from recpim.paths import check_output_dir, check_output_file
 from recpim.pim.cost_report import CostReport
+from recpim.runinfo import write_resolved_inputs
 
 
 def print_report(report: CostReport) -> None:
@@ -59,9 +62,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Latency, throughput, energy and area of MODEL on a chip."""
         from recpim.api import load_chip, resolve_model, simulate_model
-        from recpim.errors import ConfigError
-        from recpim.paths import check_output_dir, check_output_file
-        from recpim.runinfo import write_resolved_inputs
 
         if engine not in ("des", "analytic"):
             raise typer.BadParameter(f"got {engine!r}; allowed: des, analytic", param_hint="--engine")

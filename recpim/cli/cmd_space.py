@@ -9,6 +9,7 @@ import typer
 from recpim.arch.space import get_space
 from recpim.arch.subnet import sample_subnet
 from recpim.cli.output import print_json, print_table
+from recpim.paths import check_output_file
 
 space_app = typer.Typer(help="NASRec search spaces: operators, widths, bit-widths, size; sample subnets.",
                         no_args_is_help=True)
@@ -46,7 +47,6 @@ def sample(
 ) -> None:
     """Sample one subnet (single-operator any-connection) and print it as JSON."""
     if out is not None:
-        from recpim.paths import check_output_file
 
         check_output_file(out, "--out")
     subnet = sample_subnet(get_space(space), seed)

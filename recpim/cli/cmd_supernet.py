@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import typer
 
+from recpim.arch.data_location import fingerprint_note, require_data, resolve_data_spec
+from recpim.arch.space import get_space
 from recpim.cli.output import console, print_bad_rows, print_json, print_table
+from recpim.interrupts import StopRequested
+from recpim.paths import check_output_file
+from recpim.pim.presets import load_chip
+from recpim.runinfo import write_resolved_inputs
 
 DEVICE_HELP = "auto (CUDA when present) | cpu | cuda | cuda:N"
 PRECISION_HELP = "fp32 | bf16 | fp16 (autocast; fp16 with a grad scaler, CUDA only)"
@@ -62,15 +70,10 @@ def train(
     Data-parallel: `torchrun --nproc-per-node N -m recpim supernet train ...` (or --nproc N); every
     rank trains the same subnet per step on its slice of the global --batch-size batch."""
     from recpim.arch.checkpoints import resume_state_path
-    from recpim.arch.data_location import resolve_data_spec
     from recpim.arch.datasets import open_dataset
     from recpim.arch.device import PrecisionPolicy, resolve_device
     from recpim.arch.distributed import device_for_rank, init_from_env, launched_by_torchrun, shutdown
-    from recpim.arch.space import get_space
     from recpim.arch.training import TrainConfig, train_supernet
-    from recpim.interrupts import StopRequested
-    from recpim.paths import check_output_file
-    from recpim.runinfo import write_resolved_inputs
 
     if nproc > 1 and not launched_by_torchrun():
         raise typer.Exit(_relaunch_with_torchrun(nproc))
@@ -134,8 +137,6 @@ def train(
 
 def _relaunch_with_torchrun(nproc: int) -> int:
     """Run this same command under torchrun with `nproc` local processes; its exit status."""
-    import subprocess
-    import sys
 
     argv, skip = [], False
     for arg in sys.argv[1:]:
@@ -163,7 +164,6 @@ def _crossbar(chip: str | None, adc_bits: int | None, rows_read: int | None, cel
         return None
     fields = {}
     if chip is not None:
-        from recpim.pim.presets import load_chip
 
         config = load_chip(chip)
         fields = dict(rows=config.crossbar.rows, rows_read_at_once=config.crossbar.rows_read_at_once,
@@ -202,7 +202,6 @@ def evaluate(
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Score a subnet with the supernet's inherited weights: log loss and AUC."""
-    from recpim.arch.data_location import fingerprint_note, require_data
     from recpim.arch.datasets import open_dataset
     from recpim.arch.scoring import score_subnet
     from recpim.arch.subnet import load_subnet

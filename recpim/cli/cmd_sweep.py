@@ -15,6 +15,10 @@ import typer
 from rich.table import Table
 
 from recpim.cli.output import console, print_json
+from recpim.errors import ConfigError
+from recpim.paths import check_output_dir
+from recpim.pim.presets import load_chip
+from recpim.search.sweep import grid_size, parse_settings, run_sweep
 from recpim.search.sweep_result import METRICS, SweepResult
 
 # Figure -> short column header (the full names make an 80-column terminal cut the numbers).
@@ -51,11 +55,7 @@ def register(app: typer.Typer) -> None:
                                             help="Activation bits of zoo and imported models."),
     ) -> None:
         """Sweep chip config keys over a grid and report energy, latency, area and EDP per point."""
-        from recpim.errors import ConfigError
-        from recpim.paths import check_output_dir
-        from recpim.pim.presets import load_chip
         from recpim.reports.sweep_report import write_sweep_report
-        from recpim.search.sweep import grid_size, parse_settings, run_sweep
 
         settings = parse_settings(sets)
         check_output_dir(out, "--out")             # before any point is computed
