@@ -11,7 +11,6 @@ digital vector units in each tile, and routers on a 2-D mesh joining the tiles.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from recpim.errors import ConfigError
 from recpim.units import ceil_div
+from recpim.validation import config_problems, set_dotted
 
 
 class _Frozen(BaseModel):
@@ -289,56 +289,8 @@ class ChipConfig(_Frozen):
         """A new validated chip with dotted-key overrides applied ({'crossbar.rows': 256, ...})."""
         data = self.model_dump()
         for dotted, value in overrides.items():
-            _set_dotted(data, dotted, value)
+            set_dotted(data, dotted, value)
         return chip_config_from_dict(data, source=f"{self.name} with overrides {overrides}")
-
-
-def _set_dotted(data: dict, dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    node = data
-    for depth, part in enumerate(parts[:-1]):
-        if not isinstance(node, dict) or part not in node:
-            known = sorted(node) if isinstance(node, dict) else []
-            raise ConfigError("override", [(".".join(parts[: depth + 1]), _unknown_key_message(part, known))])
-        node = node[part]
-    if not isinstance(node, dict) or parts[-1] not in node:
-        known = sorted(node) if isinstance(node, dict) else []
-        raise ConfigError("override", [(dotted, _unknown_key_message(parts[-1], known))])
-    node[parts[-1]] = value
-
-
-def _unknown_key_message(key: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"unknown key '{key}'{hint} allowed keys: {', '.join(allowed)}"
-
-
-def _allowed_keys_at(loc: tuple) -> list[str]:
-    """The field names of the model found at `loc` (without the offending last element)."""
-    model: Any = ChipConfig
-    for part in loc[:-1]:
-        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
-        if field is None:
-            return []
-        model = field.annotation
-        if getattr(model, "__args__", None):  # Optional[...] and friends
-            model = next((a for a in model.__args__ if hasattr(a, "model_fields")), model)
-    return sorted(model.model_fields) if hasattr(model, "model_fields") else []
-
-
-def _problems_from(error: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for item in error.errors():
-        loc = tuple(item["loc"])
-        path = ".".join(str(part) for part in loc)
-        if item["type"] == "extra_forbidden":
-            problems.append((path, _unknown_key_message(str(loc[-1]), _allowed_keys_at(loc))))
-            continue
-        value = item.get("input")
-        shown = repr(value) if not isinstance(value, dict) else "{...}"
-        allowed = item["msg"]
-        problems.append((path, f"got {shown}; allowed: {allowed}"))
-    return problems
 
 
 def _boolean_problems(data: dict, model: Any = None, prefix: str = "") -> list[tuple[str, str]]:
@@ -370,7 +322,7 @@ def chip_config_from_dict(data: Any, source: str = "chip config") -> ChipConfig:
     try:
         return ChipConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(source, _problems_from(error)) from None
+        raise ConfigError(source, config_problems(error, ChipConfig)) from None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

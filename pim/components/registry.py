@@ -36,12 +36,12 @@ hwcomponents-adc splits its ADC energy the same way (20 % static).
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from recpim.errors import ConfigError
+from recpim.validation import did_you_mean
 
 COMPONENT_ACTIONS: dict[str, str] = {
     "adc": "one conversion at the chip's ADC bits",
@@ -158,9 +158,7 @@ def validate_params(component: str, model: str, params: tuple[Param, ...], value
     problems = []
     for key in values:
         if key not in known:
-            close = difflib.get_close_matches(key, list(known), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            problems.append((key, f"unknown parameter{hint} allowed: {', '.join(known)}"))
+            problems.append((key, f"unknown parameter{did_you_mean(key, known)} allowed: {', '.join(known)}"))
     checked = {}
     for param in params:
         value = values.get(param.name)
@@ -208,9 +206,7 @@ def resolve_model(component: str, name: str) -> type[ComponentModel]:
         return TableModel
     if (component, name) not in _MODELS:
         names = model_names(component)
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        message = f"unknown model '{name}'{hint} allowed: {', '.join(names)}"
+        message = f"unknown model '{name}'{did_you_mean(name, names)} allowed: {', '.join(names)}"
         raise ConfigError(f"{component} models", [("model", message)])
     return _MODELS[(component, name)]
 

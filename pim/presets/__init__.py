@@ -6,7 +6,6 @@ is validated, including that every component names a registered model.
 
 from __future__ import annotations
 
-import difflib
 from importlib.resources import files
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import yaml
 from recpim.errors import ConfigError
 from recpim.pim.chip_model import check_models
 from recpim.pim.config import ChipConfig, chip_config_from_dict, load_chip_config
+from recpim.validation import did_you_mean
 
 _SUFFIX = ".yaml"
 
@@ -54,7 +54,5 @@ def _is_file(text: str) -> bool:
 
 def _unknown(name: str) -> ConfigError:
     presets = list_presets()
-    close = difflib.get_close_matches(name, presets, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    message = f"'{name}' is neither a preset nor a YAML file{hint} presets: {', '.join(presets)}"
+    message = f"'{name}' is neither a preset nor a YAML file{did_you_mean(name, presets)} presets: {', '.join(presets)}"
     return ConfigError("chip", [("", message)])
