@@ -18,31 +18,27 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
+from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from recpim.arch.space import SearchSpace, pydantic_problems
+from recpim.arch.space import SearchSpace
 from recpim.errors import ConfigError
 from recpim.search.candidate import Candidate, Evaluated, KnobRanges, mutate_candidate, sample_candidate
 from recpim.search.objectives import Objective
+from recpim.validation import ValidatedModel
 
 
-class EvolutionSettings(BaseModel):
+class EvolutionSettings(ValidatedModel):
     """Sizes of the evolution. NASREC below is NASRec's own: 128 + 240 x 8 = 2048 candidates."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    config_source: ClassVar[str] = "evolution settings"
 
     population: int = Field(default=16, ge=1)
     sample: int = Field(default=8, ge=1)
     children: int = Field(default=4, ge=1)
     seed: int = Field(default=0, ge=0)
-
-    def __init__(self, **data):
-        try:
-            super().__init__(**data)
-        except ValidationError as error:
-            raise ConfigError("evolution settings", pydantic_problems(error)) from None
 
     @model_validator(mode="after")
     def _sample_within_population(self) -> EvolutionSettings:

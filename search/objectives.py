@@ -28,11 +28,11 @@ from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from recpim.arch.space import pydantic_problems
 from recpim.errors import ConfigError
 from recpim.search.metrics import CandidateMetrics
+from recpim.validation import ValidatedModel
 
 PARETO_METRICS = ("logloss", "energy_pj_per_inference", "latency_ns_per_inference")
 TARGET_METRICS = ("energy_pj_per_inference", "latency_ns_per_inference")
@@ -64,14 +64,10 @@ def pareto_values(metrics: CandidateMetrics) -> list[float]:
     return [float(getattr(metrics, name)) for name in PARETO_METRICS]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def __init__(self, **data: Any):
-        try:
-            super().__init__(**data)
-        except ValidationError as error:
-            raise ConfigError(f"search {type(self).__name__.lower()}", pydantic_problems(error)) from None
+class _Frozen(ValidatedModel):
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        cls.config_source = f"search {cls.__name__.lower()}"
 
 
 class Budgets(_Frozen):

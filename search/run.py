@@ -19,15 +19,14 @@ import hashlib
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 from rich.progress import TextColumn
 
 from recpim.arch.checkpoints import load_checkpoint
 from recpim.arch.data_location import require_data
 from recpim.arch.device import resolve_device
-from recpim.arch.space import pydantic_problems
 from recpim.errors import ConfigError
 from recpim.interrupts import StopRequested, deferred_interrupts
 from recpim.pim.config import ChipConfig
@@ -40,15 +39,15 @@ from recpim.search.lock import study_lock
 from recpim.search.objectives import Objective, pareto_front
 from recpim.search.progress import eta_bar
 from recpim.search.study import SearchStudy, storage_url
-from recpim.validation import set_dotted
+from recpim.validation import ValidatedModel, set_dotted
 
 BUDGET_ATTR = "recpim_budget"
 
 
-class SearchSettings(BaseModel):
+class SearchSettings(ValidatedModel):
     """Everything that decides a search's result (saved in the study; a resume must match it)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    config_source: ClassVar[str] = "search settings"
 
     chip: ChipConfig                           # the resolved base chip
     supernet: str                              # checkpoint path
@@ -66,12 +65,6 @@ class SearchSettings(BaseModel):
     finetune_steps: int = Field(default=500, ge=0)
     finetune_feature_rows: int | None = Field(default=8192, ge=512)
     batch: int = Field(default=64, ge=1)
-
-    def __init__(self, **data: Any):
-        try:
-            super().__init__(**data)
-        except ValidationError as error:
-            raise ConfigError("search settings", pydantic_problems(error)) from None
 
     def with_overrides(self, overrides: dict[str, Any]) -> SearchSettings:
         """These settings with {dotted key: value} replaced (e.g. "evolution.seed": 3), validated again."""
