@@ -1,9 +1,10 @@
 """The public Python API: every CLI command is a thin layer over one of these functions, so
 notebooks, scripts and the search use exactly what the CLI uses.
 
-It sits on top of the stages (arch, pim -> mapping -> search -> reports, and recpim.demo) and only
-re-exports them. The stages that load torch and optuna (training, scoring, the co-search, the
-demo) are imported on first use, so `import recpim.api` (as `recpim simulate` does) stays quick.
+It sits on top of the stages (arch, pim -> mapping -> search -> reports) and only re-exports them;
+recpim.demo.run_demo (the whole flow) is built on them and sits above, beside the CLI. The stages
+that load torch and optuna (training, scoring, the co-search) are imported on first use, so
+`import recpim.api` (as `recpim simulate` does) stays quick.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ __all__ = [
     "map_spec",
     "resolve_model",
     "resolve_search_settings",
-    "run_demo",
     "run_search",
     "run_sweep",
     "score_subnet",
@@ -85,9 +85,3 @@ def write_search_outputs(*args, **kwargs):
 
     return write(*args, **kwargs)
 
-
-def run_demo(*args, **kwargs):
-    """recpim.demo.run_demo: the whole flow on embedded defaults (loads torch and optuna on first use)."""
-    from recpim.demo import run_demo as demo
-
-    return demo(*args, **kwargs)

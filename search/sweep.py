@@ -31,6 +31,7 @@ from recpim.errors import CapacityError, ConfigError, RecpimError
 from recpim.mapping.simulate import simulate_model_detailed
 from recpim.pim.config import ChipConfig, chip_config_from_dict
 from recpim.search.executor import make_executor
+from recpim.search.progress import eta_bar
 from recpim.search.sweep_result import METRICS, STATUSES, SweepPoint, SweepResult, figures_of
 
 __all__ = ["METRICS", "STATUSES", "SweepPoint", "SweepResult", "cache_key", "evaluate_point", "figures_of",
@@ -257,8 +258,6 @@ def run_sweep(model: str, chip: ChipConfig, settings: dict[str, list[Any]], engi
 
 def _run_tasks(tasks, points, combos, cache, backend, workers, address, progress) -> None:
     """Compute the missing points through the executor, caching each as it finishes."""
-    from recpim.search.progress import eta_bar
-
     bar = eta_bar("[bold]sweep[/] {task.description}", progress)
     with bar, make_executor(backend, workers=workers, address=address) as executor:
         bar_task = bar.add_task(f"{len(tasks)} to compute, {len(points) - len(tasks)} cached or invalid",
