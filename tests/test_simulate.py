@@ -127,7 +127,8 @@ def test_the_api_loads_no_heavy_stage_and_the_demo_no_cli():
     import subprocess
     import sys
 
-    code = ("import sys; import recpim.api; heavy = [m for m in ('torch', 'optuna', 'matplotlib') if m in sys.modules]; "
+    code = ("import sys; import recpim.api; "
+            "heavy = [m for m in ('torch', 'optuna', 'matplotlib') if m in sys.modules]; "
             "import recpim.demo; print(heavy, 'recpim.cli' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[] False"
