@@ -1,27 +1,24 @@
 """The public Python API: every CLI command is a thin layer over one of these functions, so
 notebooks, scripts and the search use exactly what the CLI uses.
 
-Heavier stages (torch training, search) are imported lazily so `import recpim.api` stays quick.
+It sits on top of the stages (arch, pim -> mapping -> search -> reports) and only re-exports them;
+recpim.demo.run_demo (the whole flow) is built on them and sits above, beside the CLI. The stages
+that load torch and optuna (training, scoring, the co-search) are imported on first use, so
+`import recpim.api` (as `recpim simulate` does) stays quick.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from recpim.arch.graph import WorkloadGraph
 from recpim.arch.models import resolve_model
-from recpim.errors import ConfigError
 from recpim.mapping import MappingResult, map_model
-from recpim.mapping.evaluate import Evaluation, evaluate_cost
+from recpim.mapping.evaluate import Evaluation
+from recpim.mapping.simulate import map_spec, simulate_model, simulate_model_detailed
 from recpim.pim.chip_model import ChipModel, build_chip_model
 from recpim.pim.config import ChipConfig, chip_schema
 from recpim.pim.cost_report import CostReport
-from recpim.pim.engine import ENGINES, Engine
+from recpim.pim.engine import ENGINES
 from recpim.pim.presets import list_presets, load_chip
-from recpim.pim.trace import write_chrome_trace
-from recpim.search.outputs import write_outputs as write_search_outputs
-from recpim.search.run import resolve_settings as resolve_search_settings
-from recpim.search.run import run_search
 from recpim.search.sweep import run_sweep
 
 __all__ = [
@@ -29,6 +26,7 @@ __all__ = [
     "ChipConfig",
     "ChipModel",
     "CostReport",
+    "Evaluation",
     "MappingResult",
     "WorkloadGraph",
     "build_chip_model",
@@ -39,11 +37,11 @@ __all__ = [
     "map_spec",
     "resolve_model",
     "resolve_search_settings",
-    "run_demo",
     "run_search",
     "run_sweep",
     "score_subnet",
     "simulate_model",
+    "simulate_model_detailed",
     "train_supernet",
     "write_search_outputs",
 ]
@@ -60,49 +58,30 @@ def train_supernet(*args, **kwargs):
 
 
 def score_subnet(*args, **kwargs):
-    """recpim.arch.scoring.score_subnet: log loss and AUC of a subnet with inherited weights."""
+    """recpim.arch.scoring.score_subnet: log loss and AUC of a subnet with inherited weights (loads torch)."""
     from recpim.arch.scoring import score_subnet as score
 
     return score(*args, **kwargs)
 
 
-def run_demo(*args, **kwargs):
-    """recpim.demo.run_demo: the whole flow on embedded defaults."""
-    from recpim.demo import run_demo as demo
+def resolve_search_settings(*args, **kwargs):
+    """recpim.search.run.resolve_settings: a co-search's settings (loads torch and optuna on first use)."""
+    from recpim.search.run import resolve_settings
 
-    return demo(*args, **kwargs)
-
-
-def _chip(chip: ChipConfig | str) -> ChipConfig:
-    return chip if isinstance(chip, ChipConfig) else load_chip(chip)
+    return resolve_settings(*args, **kwargs)
 
 
-def _graph(model: WorkloadGraph | str, schema_name: str = "criteo") -> WorkloadGraph:
-    return model if isinstance(model, WorkloadGraph) else resolve_model(model, schema_name=schema_name)
+def run_search(*args, **kwargs):
+    """recpim.search.run.run_search: the co-search (loads torch and optuna on first use)."""
+    from recpim.search.run import run_search as search
+
+    return search(*args, **kwargs)
 
 
-def map_spec(model: WorkloadGraph | str, chip: ChipConfig | str) -> MappingResult:
-    """Map a model (zoo name, subnet JSON, module:callable or graph) onto a chip (preset or YAML)."""
-    return map_model(_graph(model), _chip(chip))
+def write_search_outputs(*args, **kwargs):
+    """recpim.reports.search_outputs.write_search_outputs: a search's data files and reports
+    (loads the search stack, torch and optuna, on first use)."""
+    from recpim.reports.search_outputs import write_search_outputs as write
 
+    return write(*args, **kwargs)
 
-def simulate_model(model: WorkloadGraph | str, chip: ChipConfig | str, engine: Engine = "analytic",
-                   batch: int = 64, trace_path: str | Path | None = None) -> CostReport:
-    """Cost of a model on a chip: latency, throughput, energy and area breakdowns.
-
-    engine "des" runs the SimPy simulator (and can write its timeline as a Chrome trace);
-    "analytic" is the fast pipeline model. Raises CapacityError if the model does not fit."""
-    return simulate_model_detailed(model, chip, engine, batch, trace_path).report
-
-
-def simulate_model_detailed(model: WorkloadGraph | str, chip: ChipConfig | str, engine: Engine = "analytic",
-                            batch: int = 64, trace_path: str | Path | None = None) -> Evaluation:
-    if trace_path is not None and engine != "des":   # ConfigError is a ValueError too
-        raise ConfigError("simulate", [("trace_path", f"a trace needs the simulator: use engine='des', not "
-                                                      f"{engine!r}, with trace_path")])
-    evaluation = evaluate_cost(_graph(model), _chip(chip), engine=engine, batch=batch,
-                               record_trace=trace_path is not None)
-    if trace_path is not None:
-        write_chrome_trace(evaluation.trace or [], trace_path, process_name=f"{evaluation.report.model} on "
-                                                                          f"{evaluation.report.chip}")
-    return evaluation

@@ -2,7 +2,9 @@
 weight-sharing supernet training, a small co-search for the default chip, the simulator's
 breakdown of the front's best model, a crossbar-size x ADC-bits sweep of it, and an index page.
 
-Every stage is the same public function the CLI uses; each writes its resolved inputs.
+Every stage is the same public function the CLI uses; each writes its resolved inputs. Importing
+this module loads torch and optuna (the training and the search); recpim.api and the CLI import it
+on first use.
 """
 
 from __future__ import annotations
@@ -12,7 +14,20 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recpim.cli.output import console
+from recpim.arch.datasets import open_dataset
+from recpim.arch.training import TrainConfig, train_supernet
+from recpim.console import console
+from recpim.mapping.simulate import simulate_model
+from recpim.pim.presets import load_chip
+from recpim.reports.breakdown import write_breakdown_report
+from recpim.reports.html import IndexSection, write_index
+from recpim.reports.search_outputs import write_search_outputs
+from recpim.reports.sweep_report import write_sweep_report
+from recpim.runinfo import write_resolved_inputs
+from recpim.search.evolution import EvolutionSettings
+from recpim.search.run import resolve_settings, run_search
+from recpim.search.sweep import run_sweep
+from recpim.search.zoo_baselines import zoo_points
 
 
 @dataclass(frozen=True)
@@ -35,19 +50,6 @@ class DemoSettings:
 
 def run_demo(out_dir: Path | str = "out/demo", settings: DemoSettings | None = None) -> Path:
     """Run the flow into `out_dir`; returns the path of its index.html."""
-    from recpim.api import load_chip, simulate_model
-    from recpim.arch.datasets import open_dataset
-    from recpim.arch.training import TrainConfig, train_supernet
-    from recpim.reports.breakdown import write_breakdown_report
-    from recpim.reports.html import IndexSection, write_index
-    from recpim.reports.sweep_report import write_sweep_report
-    from recpim.runinfo import write_resolved_inputs
-    from recpim.search.evolution import EvolutionSettings
-    from recpim.search.outputs import write_outputs
-    from recpim.search.run import resolve_settings, run_search
-    from recpim.search.sweep import run_sweep
-    from recpim.search.zoo_baselines import zoo_points
-
     settings = settings or DemoSettings()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -73,7 +75,7 @@ def run_demo(out_dir: Path | str = "out/demo", settings: DemoSettings | None = N
     study.unlink(missing_ok=True)   # the demo starts afresh; `recpim search --resume` continues a study
     result = run_search(search_settings, settings.budget, study, backend="local", workers=settings.workers)
     zoo = zoo_points(chip, dataset, steps=settings.zoo_steps, data=settings.data)
-    write_outputs(result, out / "search", zoo=zoo)
+    write_search_outputs(result, out / "search", zoo=zoo)
     timings["search_s"] = time.perf_counter() - began
 
     began = time.perf_counter()

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
+from recpim.pim.config import ChipConfig
+from recpim.pim.cost_report import CostReport
 from recpim.reports import plots
-from recpim.reports.document import Document, ReportFiles, write_documents
+from recpim.reports.document import Document, ReportFiles
+from recpim.reports.writer import write_documents
 
 LEAKAGE = "leakage"
 _STAGE_PREFIX = "stage "
@@ -38,55 +40,53 @@ def shares(values: dict[str, float]) -> list[tuple[str, float, float]]:
     return [(name, value, 100.0 * value / total if total else 0.0) for name, value in ranked]
 
 
-def energy_parts(report: dict[str, Any]) -> dict[str, float]:
+def energy_parts(report: CostReport) -> dict[str, float]:
     """Energy per inference split into embedding tables, the rest of the model, and leakage."""
-    leakage = report["energy_pj_by_component"].get(LEAKAGE, 0.0)
-    embedding = report["embedding_energy_pj_per_inference"]
-    return {"embedding tables": embedding, "rest of the model": report["energy_pj_per_inference"] - embedding - leakage,
+    leakage = report.energy_pj_by_component.get(LEAKAGE, 0.0)
+    embedding = report.embedding_energy_pj_per_inference
+    return {"embedding tables": embedding, "rest of the model": report.energy_pj_per_inference - embedding - leakage,
             LEAKAGE: leakage}
 
 
-def _summary_rows(report: dict[str, Any], chip: dict[str, Any] | None) -> tuple[list[list], list[list]]:
-    layers = [name for name in report["energy_pj_by_layer"] if name != LEAKAGE]
+def _summary_rows(report: CostReport, chip: ChipConfig | None) -> tuple[list[list], list[list]]:
+    layers = [name for name in report.energy_pj_by_layer if name != LEAKAGE]
     model_rows = [
-        ["model", report["model"]], ["engine", report["engine"]], ["batch", report["batch"]],
-        ["layers (pipeline stages)", len(layers)], ["MACs per inference", report["macs_per_inference"]],
-        ["energy per inference (pJ)", report["energy_pj_per_inference"]],
-        ["dynamic energy per inference (pJ)", report["dynamic_energy_pj_per_inference"]],
-        ["latency of one inference (ns)", report["latency_ns_per_inference"]],
-        ["latency of one batch (ns)", report["latency_ns_per_batch"]],
-        ["throughput (inferences/s)", report["throughput_inf_per_s"]],
-        ["power (W)", report["power_w"]], ["TOPS", report["tops"]], ["TOPS/W", report["tops_per_w"]],
+        ["model", report.model], ["engine", report.engine], ["batch", report.batch],
+        ["layers (pipeline stages)", len(layers)], ["MACs per inference", report.macs_per_inference],
+        ["energy per inference (pJ)", report.energy_pj_per_inference],
+        ["dynamic energy per inference (pJ)", report.dynamic_energy_pj_per_inference],
+        ["latency of one inference (ns)", report.latency_ns_per_inference],
+        ["latency of one batch (ns)", report.latency_ns_per_batch],
+        ["throughput (inferences/s)", report.throughput_inf_per_s],
+        ["power (W)", report.power_w], ["TOPS", report.tops], ["TOPS/W", report.tops_per_w],
     ]
-    chip_rows: list[list] = [["chip", report["chip"]], ["area (mm2)", report["area_mm2"]]]
-    if chip:
-        xbar, level = chip["crossbar"], chip["chip"]
-        crossbars = chip["pe"]["crossbars"] * chip["tile"]["pes"] * level["tiles"]
+    chip_rows: list[list] = [["chip", report.chip], ["area (mm2)", report.area_mm2]]
+    if chip is not None:
+        xbar, level, tile = chip.crossbar, chip.chip, chip.tile
+        crossbars = chip.pe.crossbars * tile.pes * level.tiles
         chip_rows += [
-            ["technology (nm)", chip["technology_nm"]], ["clock (GHz)", chip["clock_ghz"]],
-            ["crossbar", f"{xbar['rows']} x {xbar['cols']}, {xbar['bits_per_cell']} bit(s)/cell, "
-                         f"{xbar['rows_read_at_once']} rows read at once"],
-            ["DAC / ADC bits", f"{chip['dac']['bits']} / {chip['adc']['bits']}"],
-            ["crossbars per PE, PEs per tile, tiles", f"{chip['pe']['crossbars']}, {chip['tile']['pes']}, "
-                                                      f"{level['tiles']}"],
-            ["crossbars on chip", crossbars], ["tile buffer", f"{chip['tile']['buffer']['size_kb']} kB "
-                                                              f"{chip['tile']['buffer']['kind']}"],
-            ["on-chip ReRAM for embeddings (MB)", level["embedding_reram_mb"]],
+            ["technology (nm)", chip.technology_nm], ["clock (GHz)", chip.clock_ghz],
+            ["crossbar", f"{xbar.rows} x {xbar.cols}, {xbar.bits_per_cell} bit(s)/cell, "
+                         f"{xbar.rows_read_at_once} rows read at once"],
+            ["DAC / ADC bits", f"{chip.dac.bits} / {chip.adc.bits}"],
+            ["crossbars per PE, PEs per tile, tiles", f"{chip.pe.crossbars}, {tile.pes}, {level.tiles}"],
+            ["crossbars on chip", crossbars], ["tile buffer", f"{tile.buffer.size_kb} kB {tile.buffer.kind}"],
+            ["on-chip ReRAM for embeddings (MB)", level.embedding_reram_mb],
         ]
     return model_rows, chip_rows
 
 
-def build_breakdown_document(report: dict[str, Any], out_dir: Path, chip: dict[str, Any] | None = None,
+def build_breakdown_document(report: CostReport, out_dir: Path, chip: ChipConfig | None = None,
                              top_n: int = 10) -> Document:
     """The report's document; draws its PNGs into out_dir."""
-    doc = Document(f"Cost breakdown: {report['model']} on {report['chip']} ({report['engine']})")
+    doc = Document(f"Cost breakdown: {report.model} on {report.chip} ({report.engine})")
     model_rows, chip_rows = _summary_rows(report, chip)
     doc.heading("Summary")
     doc.table(["figure", "value"], model_rows, caption="Model")
     doc.table(["figure", "value"], chip_rows, caption="Chip")
 
-    total = report["energy_pj_per_inference"]
-    by_component = {k: v for k, v in report["energy_pj_by_component"].items() if v > 0}
+    total = report.energy_pj_per_inference
+    by_component = {k: v for k, v in report.energy_pj_by_component.items() if v > 0}
     doc.heading("Energy by component")
     doc.image(plots.stacked_share_bar(out_dir / "energy_by_component.png",
                                       {"by component": dict(shares_dict(by_component)),
@@ -94,7 +94,7 @@ def build_breakdown_document(report: dict[str, Any], out_dir: Path, chip: dict[s
                                       title=f"Energy per inference: {total:.4g} pJ"),
               "energy by component, stacked", "Shares of the energy per inference.")
     doc.table(["component", "energy (pJ)", "share (%)"],
-              [[name, value, pct] for name, value, pct in shares(report["energy_pj_by_component"])]
+              [[name, value, pct] for name, value, pct in shares(report.energy_pj_by_component)]
               + [["total", total, 100.0]])
 
     doc.heading("Embedding tables")
@@ -104,36 +104,36 @@ def build_breakdown_document(report: dict[str, Any], out_dir: Path, chip: dict[s
                   f"{parts['rest of the model']:.4g} pJ and leakage {parts[LEAKAGE]:.4g} pJ.")
     doc.table(["part", "energy (pJ)", "share (%)"], [[n, v, p] for n, v, p in shares(parts)])
 
-    layer_energy = {k: v for k, v in report["energy_pj_by_layer"].items() if k != LEAKAGE}
+    layer_energy = {k: v for k, v in report.energy_pj_by_layer.items() if k != LEAKAGE}
     doc.heading("Energy and latency by layer")
     top_energy = top_with_rest(layer_energy, top_n) if layer_energy else []
     if top_energy:
         doc.image(plots.bar_chart(out_dir / "energy_by_layer.png", [n for n, _ in top_energy],
                                   [v for _, v in top_energy], title=f"Energy per inference by layer (top {top_n})",
                                   xlabel="energy (pJ)"), "energy by layer")
-    top_latency = top_with_rest(report["stage_ns_by_layer"], top_n) if report["stage_ns_by_layer"] else []
+    top_latency = top_with_rest(report.stage_ns_by_layer, top_n) if report.stage_ns_by_layer else []
     if top_latency:
         doc.image(plots.bar_chart(out_dir / "latency_by_layer.png", [n for n, _ in top_latency],
-                                  [v for _, v in top_latency], highlight=report["bottleneck_layer"],
+                                  [v for _, v in top_latency], highlight=report.bottleneck_layer,
                                   title=f"Busy time per inference by layer (top {top_n}; bottleneck in red)",
                                   xlabel="time (ns)"), "latency by layer")
     doc.table(["layer", "energy (pJ)", "share of energy (%)", "busy time (ns)"],
-              [[name, value, 100.0 * value / total if total else 0.0, report["stage_ns_by_layer"].get(name)]
+              [[name, value, 100.0 * value / total if total else 0.0, report.stage_ns_by_layer.get(name)]
                for name, value in top_energy])
 
-    area = report["area_mm2_by_component"]
+    area = report.area_mm2_by_component
     doc.heading("Area by component")
     if area:
         ranked = shares(area)
         doc.image(plots.bar_chart(out_dir / "area_by_component.png", [n for n, _, _ in ranked],
-                                  [v for _, v, _ in ranked], title=f"Area: {report['area_mm2']:.4g} mm2",
+                                  [v for _, v, _ in ranked], title=f"Area: {report.area_mm2:.4g} mm2",
                                   xlabel="area (mm2)"), "area by component")
         doc.table(["component", "area (mm2)", "share (%)"], [[n, v, p] for n, v, p in ranked])
 
     _utilisation_and_bottleneck(doc, report, out_dir, top_n)
-    if report.get("notes"):
+    if report.notes:
         doc.heading("Notes")
-        doc.bullets(list(report["notes"]))
+        doc.bullets(list(report.notes))
     return doc
 
 
@@ -145,8 +145,8 @@ def _pct(part: float, total: float) -> str:
     return f"{100.0 * part / total:.1f} %" if total else "n/a"
 
 
-def _utilisation_and_bottleneck(doc: Document, report: dict[str, Any], out_dir: Path, top_n: int) -> None:
-    utilisation = report["utilization"]
+def _utilisation_and_bottleneck(doc: Document, report: CostReport, out_dir: Path, top_n: int) -> None:
+    utilisation = report.utilization
     resources = {k: v for k, v in utilisation.items() if not k.startswith(_STAGE_PREFIX)}
     stages = {k[len(_STAGE_PREFIX):]: v for k, v in utilisation.items() if k.startswith(_STAGE_PREFIX)}
     doc.heading("Resource utilisation")
@@ -155,7 +155,7 @@ def _utilisation_and_bottleneck(doc: Document, report: dict[str, Any], out_dir: 
         ranked = top_with_rest(resources, top_n) if len(resources) > top_n + 1 else shares_dict(resources)
         shown = [(n, v) for n, v in ranked if not n.startswith("other (")]
         doc.image(plots.bar_chart(out_dir / "utilization.png", [n for n, _ in shown], [v for _, v in shown],
-                                  highlight=report["bottleneck_resource"], title="Resource utilisation",
+                                  highlight=report.bottleneck_resource, title="Resource utilisation",
                                   xlabel="busy fraction"), "resource utilisation")
         doc.table(["resource", "busy fraction"], [[n, v] for n, v in shown])
     if stages:
@@ -163,27 +163,25 @@ def _utilisation_and_bottleneck(doc: Document, report: dict[str, Any], out_dir: 
                   caption=f"Busiest layers (top {top_n})")
 
     doc.heading("Bottleneck")
-    limiter_util = utilisation.get(report["bottleneck_resource"])
+    limiter_util = utilisation.get(report.bottleneck_resource)
     extra = f" (busy {limiter_util:.0%} of the time)" if limiter_util is not None else ""
-    slowest = report["bottleneck_layer"]
-    doc.paragraph(f"The batch is paced by {report['bottleneck_resource']}{extra}; the slowest layer is "
-                  f"{slowest} at {report['stage_ns_by_layer'].get(slowest, 0):.4g} ns per inference.")
-    waits = report.get("wait_ns_by_resource") or {}
+    slowest = report.bottleneck_layer
+    doc.paragraph(f"The batch is paced by {report.bottleneck_resource}{extra}; the slowest layer is "
+                  f"{slowest} at {report.stage_ns_by_layer.get(slowest, 0):.4g} ns per inference.")
+    waits = report.wait_ns_by_resource
     if waits:
         doc.table(["resource", "queueing wait (ns per batch)"],
                   [[n, v] for n, v in sorted(waits.items(), key=lambda i: -i[1])[:top_n]],
                   caption="Where the simulator's requests waited")
 
 
-def write_breakdown_report(report: Any, out_dir: Path | str, chip: Any = None, top_n: int = 10,
+def write_breakdown_report(report: CostReport, out_dir: Path | str, chip: ChipConfig | None = None, top_n: int = 10,
                            name: str = "breakdown") -> ReportFiles:
     """Write <name>.md, <name>.html (images embedded), <name>.json (the CostReport) and PNGs into out_dir.
 
-    report: a CostReport or its to_json_dict(); chip: an optional ChipConfig or its model_dump()
-    for the chip summary."""
-    data = report.to_json_dict() if hasattr(report, "to_json_dict") else dict(report)
-    chip_data = chip.model_dump(mode="json") if hasattr(chip, "model_dump") else chip
+    chip: the ChipConfig the report was costed on, for the chip summary (left out when None).
+    A CostReport on disk is read by recpim.reports.from_json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = build_breakdown_document(data, out_dir, chip_data, top_n)
-    return write_documents(doc, out_dir, name, {"kind": "cost_report", **data})
+    doc = build_breakdown_document(report, out_dir, chip, top_n)
+    return write_documents(doc, out_dir, name, {"kind": "cost_report", **report.to_json_dict()})

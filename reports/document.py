@@ -1,7 +1,7 @@
 """A report as a list of blocks, written once and rendered both to Markdown and to standalone HTML.
 
 Each report module (breakdown, sweep, search) builds a Document; markdown.py and html.py render it,
-so the two forms always say the same thing.
+so the two forms always say the same thing; writer.write_documents writes both and the JSON.
 """
 
 from __future__ import annotations
@@ -111,16 +111,3 @@ def format_cell(value: Cell) -> str:
 def format_settings(settings: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in settings.items())
 
-
-def write_documents(doc: Document, out_dir: Path, name: str, data: dict[str, Any]) -> ReportFiles:
-    """Write <name>.md, <name>.html and <name>.json (the machine-readable `data`) into out_dir."""
-    import json
-
-    from recpim.reports.html import write_html
-    from recpim.reports.markdown import write_markdown
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"{name}.json"
-    json_path.write_text(json.dumps(data, indent=2, default=float) + "\n")
-    return ReportFiles(html=write_html(doc, out_dir / f"{name}.html"),
-                       markdown=write_markdown(doc, out_dir / f"{name}.md"), json=json_path, images=doc.images)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from recpim.arch.space import pydantic_problems
 from recpim.errors import ConfigError
+from recpim.pim.config import ChipConfig, chip_config_from_dict
 from recpim.pim.cost_report import CostReport
+from recpim.reports.breakdown import write_breakdown_report
 from recpim.reports.document import ReportFiles
+from recpim.reports.search_report import FrontPoint, ZooPoint, write_search_report
+from recpim.reports.sweep_report import write_sweep_report
 from recpim.search.sweep_result import SweepResult
 
 KINDS = ("breakdown", "sweep", "search")
@@ -56,22 +61,22 @@ def detect_kind(data: Any) -> str:
                                            "(front.json, top_k.json, `recpim search --json`, search.json)")])
 
 
-def _search_points(data: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(points, the file's other fields) of any search result file."""
+def _search_points(data: Any) -> tuple[str, list[Any], dict[str, Any]]:
+    """(the points' key, points, the file's other fields) of any search result file."""
     if isinstance(data, list):
-        return data, {}
+        return "points", data, {}
     for key in ("points", "pareto_front", "front"):
         if key in data:
             points = data[key]
             if not isinstance(points, list):
                 raise ConfigError("search result JSON", [(key, f"got {type(points).__name__}; allowed: a list of "
                                                                "points")])
-            return points, data
+            return key, points, data
     raise ConfigError("search result JSON", [("points", "missing (a required key)")])
 
 
-def _front_point(point: Any, where: str, source_dir: Path, out_dir: Path) -> Any:
-    """A FrontPoint's fields from a written point, its breakdown link rebased onto the report's folder."""
+def _front_point(point: Any, where: str, source: str, source_dir: Path, out_dir: Path) -> FrontPoint:
+    """A written point as a FrontPoint, its breakdown link rebased onto the report's folder."""
     if not isinstance(point, dict):
         raise ConfigError("search result JSON", [(where, f"got {type(point).__name__}; allowed: an object")])
     fields = {k: point[k] for k in ("subnet_id", "logloss", "energy_pj_per_inference", "latency_ns_per_inference")
@@ -81,7 +86,43 @@ def _front_point(point: Any, where: str, source_dir: Path, out_dir: Path) -> Any
         page = (Path(point["report"]).with_suffix("") / "breakdown.html").as_posix()
     if page is not None and (source_dir / page).is_file():
         fields["breakdown_href"] = Path(os.path.relpath((source_dir / page).resolve(), out_dir.resolve())).as_posix()
-    return fields
+    return validated(FrontPoint, fields, source, where)
+
+
+@dataclass(frozen=True)
+class SearchFile:
+    """What a search result file holds for its report."""
+
+    front: list[FrontPoint]
+    zoo: list[ZooPoint]
+    best_so_far: Sequence[float] | Sequence[Sequence[float]] | None
+    best_so_far_label: str
+    title: str
+
+
+_TITLES = {"search_top_k": "Co-search: the top candidates", "search_front": "Co-search: the Pareto front"}
+
+
+def read_search_file(data: Any, path: Path, out_dir: Path) -> SearchFile:
+    """Any search result file (front.json, top_k.json, search.json, `recpim search --json`) as typed points."""
+    key, points, other = _search_points(data)
+    zoo = other.get("zoo", ())
+    if not isinstance(zoo, list | tuple):
+        raise ConfigError("search result JSON", [("zoo", f"got {type(zoo).__name__}; allowed: a list of points")])
+    return SearchFile(
+        front=[_front_point(p, f"{key}[{i}]", str(path), path.parent, out_dir) for i, p in enumerate(points)],
+        zoo=[validated(ZooPoint, z, str(path), f"zoo[{i}]") for i, z in enumerate(zoo)],
+        best_so_far=other.get("best_so_far") or None,
+        best_so_far_label=other.get("best_so_far_label", "best log loss"),
+        title=other.get("title", _TITLES.get(other.get("kind"), "Co-search results")))
+
+
+def read_cost_report(data: dict[str, Any], path: Path) -> tuple[CostReport, ChipConfig | None]:
+    """A CostReport file (or a {"report": ..., "chip_config": ...} wrapper) as the report and its chip."""
+    report = data.get("report", data) if "energy_pj_by_component" not in data else data
+    chip = data.get("chip_config")
+    return (validated(CostReport, report, str(path)),
+            None if chip is None else chip_config_from_dict(chip, source=f"chip_config in {path}"))
 
 
 def load_result_json(path: Path | str) -> dict[str, Any]:
@@ -94,35 +135,30 @@ def load_result_json(path: Path | str) -> dict[str, Any]:
         raise ConfigError("result JSON", [(str(path), f"not valid JSON: {error}")]) from None
 
 
-def validated(kind: type, data: Any, source: str) -> Any:
-    """`data` as a `kind` (a dataclass: CostReport, SweepResult), every field present and of its
-    type; a ConfigError naming the file and each missing or mistyped key otherwise (the report
-    writers would fail deep inside with a KeyError or TypeError)."""
+def validated(kind: type, data: Any, source: str, where: str = "") -> Any:
+    """`data` as a `kind` (a dataclass: CostReport, SweepResult, FrontPoint, ZooPoint), every field
+    present and of its type; a ConfigError naming the file, `where` in it and each missing or mistyped
+    key otherwise (the report writers would fail deep inside with a KeyError or TypeError)."""
     try:
         return TypeAdapter(kind).validate_python(data)
     except ValidationError as error:
-        raise ConfigError(f"{kind.__name__} JSON {source}", pydantic_problems(error)) from None
+        problems = [(".".join(part for part in (where, path) if part), message)
+                    for path, message in pydantic_problems(error)]
+        raise ConfigError(f"{kind.__name__} JSON {source}", problems) from None
 
 
-def write_report_from_json(path: Path | str, out_dir: Path | str, chip: Any = None) -> tuple[str, ReportFiles]:
-    """Read a result JSON file and write its report into out_dir; returns (kind, files)."""
-    from recpim.reports.breakdown import write_breakdown_report
-    from recpim.reports.search_report import write_search_report
-    from recpim.reports.sweep_report import write_sweep_report
-
+def write_report_from_json(path: Path | str, out_dir: Path | str, chip: ChipConfig | None = None
+                           ) -> tuple[str, ReportFiles]:
+    """Read a result JSON file and write its report into out_dir; returns (kind, files).
+    chip: the chip for a breakdown's summary (default: the file's own chip_config, if any)."""
+    path, out_dir = Path(path), Path(out_dir)
     data = load_result_json(path)
     kind = detect_kind(data)
     if kind == "breakdown":
-        report = data.get("report", data) if "energy_pj_by_component" not in data else data
-        report = asdict(validated(CostReport, report, str(path)))
-        return kind, write_breakdown_report(report, out_dir, chip=chip if chip is not None else data.get("chip_config"))
+        report, own_chip = read_cost_report(data, path)
+        return kind, write_breakdown_report(report, out_dir, chip=chip if chip is not None else own_chip)
     if kind == "sweep":
         return kind, write_sweep_report(validated(SweepResult, data, str(path)), out_dir)
-    points, other = _search_points(data)
-    source_dir, out_dir = Path(path).parent, Path(out_dir)
-    front = [_front_point(p, f"points[{i}]", source_dir, out_dir) for i, p in enumerate(points)]
-    titles = {"search_top_k": "Co-search: the top candidates", "search_front": "Co-search: the Pareto front"}
-    return kind, write_search_report(front, out_dir, zoo=other.get("zoo", ()),
-                                     best_so_far=other.get("best_so_far") or None,
-                                     best_so_far_label=other.get("best_so_far_label", "best log loss"),
-                                     title=other.get("title", titles.get(other.get("kind"), "Co-search results")))
+    search = read_search_file(data, path, out_dir)
+    return kind, write_search_report(search.front, out_dir, zoo=search.zoo, best_so_far=search.best_so_far,
+                                     best_so_far_label=search.best_so_far_label, title=search.title)

@@ -1,10 +1,11 @@
 """The search report: the Pareto front of log loss against energy (coloured by latency, zoo models
 marked), the best-so-far curve, and a table of the front linking each point's breakdown.
 
-The inputs are plain records so the search (or a JSON file of its front) can feed them directly:
-front points {subnet_id, logloss, energy_pj_per_inference, latency_ns_per_inference, breakdown_href?},
-zoo points {name, logloss, energy_pj_per_inference, latency_ns_per_inference?}, and best-so-far as
-a list of values (one per evaluation) or of [step, value] pairs.
+The inputs are typed points, so the search (recpim.reports.search_outputs, from a SearchResult) and
+a JSON file of its front (recpim.reports.from_json, which validates it) feed the same writer:
+FrontPoint {subnet_id, logloss, energy_pj_per_inference, latency_ns_per_inference, breakdown_href?},
+ZooPoint {name, logloss, energy_pj_per_inference, latency_ns_per_inference?}, and best-so-far as a
+list of values (one per evaluation) or of [step, value] pairs.
 """
 
 from __future__ import annotations
@@ -13,11 +14,20 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
-from recpim.errors import ConfigError
 from recpim.reports import plots
-from recpim.reports.document import Document, Link, ReportFiles, write_documents
+from recpim.reports.document import Document, Link, ReportFiles
+from recpim.reports.writer import write_documents
+
+_FIGURES = ("logloss", "energy_pj_per_inference", "latency_ns_per_inference")
+
+
+def _require_finite(point: FrontPoint | ZooPoint) -> None:
+    """A point whose figures are not finite numbers would plot nowhere and rank anywhere."""
+    values = [getattr(point, name) for name in _FIGURES]
+    if not all(value is None or (isinstance(value, int | float) and not isinstance(value, bool)
+                                 and math.isfinite(value)) for value in values):
+        raise ValueError(f"figures must be finite numbers, got {asdict(point)}")
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,9 @@ class FrontPoint:
     latency_ns_per_inference: float
     breakdown_href: str | None = None     # relative to the report's folder
 
+    def __post_init__(self) -> None:
+        _require_finite(self)
+
 
 @dataclass(frozen=True)
 class ZooPoint:
@@ -36,19 +49,8 @@ class ZooPoint:
     energy_pj_per_inference: float
     latency_ns_per_inference: float | None = None
 
-
-def _coerce(kind: type, raw: Any, where: str):
-    if isinstance(raw, kind):
-        return raw
-    try:
-        point = kind(**raw)
-    except TypeError as error:
-        raise ConfigError("search report", [(where, f"{error}; expected the fields of {kind.__name__}")]) from None
-    texts = ("subnet_id", "name", "breakdown_href")
-    numbers = [v for k, v in asdict(point).items() if k not in texts and v is not None]
-    if not all(isinstance(v, int | float) and math.isfinite(v) for v in numbers):
-        raise ConfigError("search report", [(where, f"figures must be finite numbers, got {raw}")])
-    return point
+    def __post_init__(self) -> None:
+        _require_finite(self)
 
 
 def best_so_far_series(best_so_far: Sequence[float] | Sequence[Sequence[float]]) -> tuple[list[int], list[float]]:
@@ -103,13 +105,12 @@ def build_search_document(front: list[FrontPoint], out_dir: Path, zoo: list[ZooP
     return doc
 
 
-def write_search_report(front: Sequence[FrontPoint | dict], out_dir: Path | str, zoo: Sequence[ZooPoint | dict] = (),
+def write_search_report(front: Sequence[FrontPoint], out_dir: Path | str, zoo: Sequence[ZooPoint] = (),
                         best_so_far: Sequence[float] | Sequence[Sequence[float]] | None = None,
                         best_so_far_label: str = "best log loss", title: str = "Co-search results",
                         name: str = "search") -> ReportFiles:
     """Write <name>.md, <name>.html, <name>.json ({kind, front, zoo, best_so_far}) and the plots."""
-    front_points = [_coerce(FrontPoint, raw, f"front[{i}]") for i, raw in enumerate(front)]
-    zoo_points = [_coerce(ZooPoint, raw, f"zoo[{i}]") for i, raw in enumerate(zoo)]
+    front_points, zoo_points = list(front), list(zoo)
     series = best_so_far_series(best_so_far) if best_so_far else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from recpim.reports import plots
-from recpim.reports.document import Document, ReportFiles, format_settings, write_documents
+from recpim.reports.document import Document, ReportFiles, format_settings
+from recpim.reports.writer import write_documents
 from recpim.search.sweep_result import METRICS, SweepPoint, SweepResult
 
 PLOTTED = ("energy_pj_per_inference", "latency_ns_per_inference", "area_mm2", "edp_pj_ns")
@@ -128,11 +129,9 @@ def build_sweep_document(result: SweepResult, out_dir: Path) -> Document:
     return doc
 
 
-def write_sweep_report(result: SweepResult | dict[str, Any], out_dir: Path | str, name: str = "sweep_report"
-                       ) -> ReportFiles:
-    """Write <name>.md, <name>.html, <name>.json (the sweep's JSON) and the plots into out_dir."""
-    if isinstance(result, dict):
-        result = SweepResult.from_json_dict(result)
+def write_sweep_report(result: SweepResult, out_dir: Path | str, name: str = "sweep_report") -> ReportFiles:
+    """Write <name>.md, <name>.html, <name>.json (the sweep's JSON) and the plots into out_dir.
+    A sweep.json on disk is read by recpim.reports.from_json (or SweepResult.from_json_dict)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = build_sweep_document(result, out_dir)

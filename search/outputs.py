@@ -2,13 +2,15 @@
 
 - front.json / front.csv: the Pareto front (log loss, energy, latency; analytic figures, which
   the search ranked by) with each point's discrete-event-simulator figures beside them;
-- front_reports/c<index>.json: each front point's full CostReport from the simulator, and (with
-  the report) front_reports/c<index>/breakdown.html, its breakdown page, which the search report links;
+- front_reports/c<index>.json: each front point's full CostReport from the simulator;
 - top_k.json / top_k.csv: the k best distinct candidates by the objective;
 - history.csv: every evaluated candidate (status, message, metrics);
 - best_so_far.json: [evaluations, best score] pairs;
-- study.json: where the study lives and how to resume it; inputs.json: the resolved settings;
-- search.md / search.html / search.json and plots: the search report (recpim.reports).
+- study.json: where the study lives and how to resume it; inputs.json: the resolved settings.
+
+These are the data files only. The reports (front_reports/c<index>/breakdown.html per front point,
+which the points link as "breakdown", and search.md / .html / .json with its plots) are written by
+recpim.reports.search_outputs.write_search_outputs, which sits above the search and calls this.
 
 Every JSON file carries a `kind` (RESULT_KINDS), which `recpim report` reads to pick the report:
 front.json and top_k.json are {"kind": "search_front" | "search_top_k", "points": [...]}.
@@ -84,21 +86,18 @@ def _flat(point: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def write_outputs(result: SearchResult, out_dir: Path | str, zoo: list[dict[str, Any]] | None = None,
-                  report: bool = True) -> dict[str, str]:
-    """Write every output (see the module docstring); returns {name: path}."""
+def write_outputs(result: SearchResult, out_dir: Path | str, breakdown_pages: dict[int, str] | None = None
+                  ) -> dict[str, str]:
+    """Write every data file (see the module docstring) into out_dir; returns {name: path}, also kept
+    in result.files. breakdown_pages: candidate index -> its breakdown page, relative to out_dir,
+    linked from that candidate's points as "breakdown" (written first by the reports layer)."""
     out = Path(out_dir)
     (out / "front_reports").mkdir(parents=True, exist_ok=True)
     front = [point_dict(r, result) for r in result.front]
     top = [point_dict(r, result) for r in result.top_k]
-    if report:   # each front point's breakdown page, linked from the points and the search report
-        from recpim.reports.breakdown import write_breakdown_report
-
-        pages = {index: write_breakdown_report(cost.to_json_dict(), out / "front_reports" / f"c{index}")
-                 .html.relative_to(out) for index, cost in result.front_reports.items()}
-        for point in [*front, *top]:
-            if point["index"] in pages:
-                point["breakdown"] = pages[point["index"]].as_posix()
+    for point in [*front, *top]:
+        if point["index"] in (breakdown_pages or {}):
+            point["breakdown"] = breakdown_pages[point["index"]]
     files = {"front_json": _write_json(out / "front.json", _points_file("front", front, result)),
              "front_csv": _write_csv(out / "front.csv", [_flat(p) for p in front]),
              "top_k_json": _write_json(out / "top_k.json", _points_file("top_k", top, result)),
@@ -106,10 +105,11 @@ def write_outputs(result: SearchResult, out_dir: Path | str, zoo: list[dict[str,
              "best_so_far": _write_json(out / "best_so_far.json", {"kind": RESULT_KINDS["best_so_far"],
                                                                    "label": result.settings.objective.score_label,
                                                                    "series": result.best_so_far})}
+    reports = result.front_reports
     for record in result.front:
-        if record.index in result.front_reports:
+        if record.index in reports:
             _write_json(out / "front_reports" / f"{subnet_id(record)}.json",
-                        {"kind": RESULT_KINDS["cost_report"], **result.front_reports[record.index].to_json_dict()})
+                        {"kind": RESULT_KINDS["cost_report"], **reports[record.index].to_json_dict()})
     history = [{"index": r.index, "status": r.status, "message": r.message, "parent": r.parent,
                 "duplicate_of": r.duplicate_of,
                 "violation": r.violation, **{m: r.metrics.value(m) if r.metrics else None for m in CSV_METRICS},
@@ -121,19 +121,5 @@ def write_outputs(result: SearchResult, out_dir: Path | str, zoo: list[dict[str,
                                                       "resume": f"recpim search --resume --study {location}"})
     files["inputs"] = write_resolved_inputs(out, {"search": result.settings.model_dump(mode="json"),
                                                   "budget": result.budget, "study": result.study})
-    if report:
-        from recpim.reports.search_report import write_search_report
-
-        points = [{"subnet_id": p["subnet_id"], "logloss": p["logloss"],
-                   "energy_pj_per_inference": p["energy_pj_per_inference"],
-                   "latency_ns_per_inference": p["latency_ns_per_inference"],
-                   "breakdown_href": p.get("breakdown")} for p in front]
-        # Zoo models are marked where their log loss is known (zoo_baselines gives more fields than the plot needs).
-        marks = [{"name": z["name"], "logloss": z["logloss"], "energy_pj_per_inference": z["energy_pj_per_inference"],
-                  "latency_ns_per_inference": z.get("latency_ns_per_inference")}
-                 for z in zoo or [] if z.get("logloss") is not None]
-        written = write_search_report(points, out, zoo=marks, best_so_far=result.best_so_far or None,
-                                      best_so_far_label=result.settings.objective.score_label)
-        files.update({f"report_{k}": v for k, v in written.to_json_dict().items() if k != "images"})
     result.files = {name: str(path) for name, path in files.items()}
     return result.files

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from recpim import __version__
+from recpim.arch.models import resolve_model
 from recpim.errors import CapacityError, ConfigError, RecpimError
+from recpim.mapping.simulate import simulate_model_detailed
 from recpim.pim.config import ChipConfig, chip_config_from_dict
 from recpim.pim.engine import ENGINES
 from recpim.search.executor import make_executor
@@ -154,15 +156,11 @@ def cache_key(chip: ChipConfig, model: str, engine: str, batch: int, bits: tuple
 @functools.lru_cache(maxsize=8)
 def _resolved_model(model: str, bits: tuple[int, int] = (8, 8)):
     """Lower a model spec once per worker process (lowering costs more than evaluating a point)."""
-    from recpim.api import resolve_model
-
     return resolve_model(model, weight_bits=bits[0], activation_bits=bits[1])
 
 
 def _default_simulate(model: str, chip: ChipConfig, engine: str, batch: int, bits: tuple[int, int] = (8, 8)):
     """An Evaluation (the CostReport and the mapping, which knows the ADC-lossy layers)."""
-    from recpim.api import simulate_model_detailed  # lazily: api sits above search in the layering
-
     return simulate_model_detailed(_resolved_model(model, bits), chip, engine=engine, batch=batch)
 
 
@@ -220,7 +218,7 @@ def run_sweep(model: str, chip: ChipConfig, settings: dict[str, list[Any]], engi
     """Evaluate `model` on every grid point of `settings` applied to `chip`.
 
     cache_dir None disables the cache. `simulate(model, chip, engine, batch) -> CostReport` defaults
-    to recpim.api.simulate_model; pass a module-level function to sweep another evaluator. The
+    to recpim.mapping.simulate.simulate_model; pass a module-level function to sweep another evaluator. The
     model's bits are `weight_bits`/`activation_bits`, or swept as `model.weight_bits` and
     `model.activation_bits` (zoo and imported models; a subnet JSON carries its own bits).
     """
@@ -260,7 +258,6 @@ def run_sweep(model: str, chip: ChipConfig, settings: dict[str, list[Any]], engi
 
 def _run_tasks(tasks, points, combos, cache, backend, workers, address, progress) -> None:
     """Compute the missing points through the executor, caching each as it finishes."""
-
     bar = eta_bar("[bold]sweep[/] {task.description}", progress)
     with bar, make_executor(backend, workers=workers, address=address) as executor:
         bar_task = bar.add_task(f"{len(tasks)} to compute, {len(points) - len(tasks)} cached or invalid",

@@ -14,7 +14,7 @@ import pytest
 
 from recpim.reports.breakdown import write_breakdown_report
 from recpim.reports.html import IndexSection, write_index
-from recpim.reports.search_report import write_search_report
+from recpim.reports.search_report import FrontPoint, write_search_report
 from recpim.reports.sweep_report import write_sweep_report
 from recpim.search.sweep_result import METRICS, SweepPoint, SweepResult
 
@@ -83,9 +83,8 @@ def test_every_report_page_loads_all_its_images_without_errors(cost_report, tmp_
     sweep = write_sweep_report(SweepResult("dlrm", "isaac", "analytic", 64, {"adc.bits": [4, 6, 8]}, points),
                                out / "sweep")
     search = write_search_report(
-        [{"subnet_id": "s1", "logloss": 0.45, "energy_pj_per_inference": 2e5, "latency_ns_per_inference": 9e3,
-          "breakdown_href": "../breakdown/breakdown.html"},
-         {"subnet_id": "s2", "logloss": 0.44, "energy_pj_per_inference": 5e5, "latency_ns_per_inference": 2e4}],
+        [FrontPoint("s1", 0.45, 2e5, 9e3, breakdown_href="../breakdown/breakdown.html"),
+         FrontPoint("s2", 0.44, 5e5, 2e4)],
         out / "search", best_so_far=[0.47, 0.45, 0.44])
     index = write_index(out, [IndexSection("Breakdown", breakdown.html, images=breakdown.images[:1]),
                               IndexSection("Sweep", sweep.html, images=sweep.images[:2]),
@@ -116,8 +115,7 @@ def test_the_demo_index_links_resolve_with_a_relative_out(cost_report, tmp_path,
     monkeypatch.chdir(tmp_path)
     out = Path("out/demo")              # what recpim/demo.py gets from --out, relative
     breakdown = write_breakdown_report(cost_report, out / "breakdown")
-    search = write_search_report([{"subnet_id": "s1", "logloss": 0.45, "energy_pj_per_inference": 2e5,
-                                   "latency_ns_per_inference": 9e3}], out / "search")
+    search = write_search_report([FrontPoint("s1", 0.45, 2e5, 9e3)], out / "search")
     index = write_index(out, [IndexSection("Breakdown", breakdown.html, images=breakdown.images[:1]),
                               IndexSection("Co-search", out / "search" / "search.html", images=search.images[:1])])
     probe = browser_probe(index.resolve(), tmp_path)

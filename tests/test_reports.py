@@ -21,7 +21,7 @@ from recpim.pim.config import ChipConfig
 from recpim.reports.breakdown import energy_parts, shares, top_with_rest, write_breakdown_report
 from recpim.reports.from_json import detect_kind, write_report_from_json
 from recpim.reports.html import IndexSection, write_index
-from recpim.reports.search_report import FrontPoint, best_so_far_series, is_nondominated, write_search_report
+from recpim.reports.search_report import FrontPoint, ZooPoint, best_so_far_series, is_nondominated, write_search_report
 from recpim.reports.sweep_report import metric_grid, slice_fixed, write_sweep_report
 from recpim.search.sweep_result import METRICS, SweepPoint, SweepResult
 
@@ -121,15 +121,14 @@ def test_breakdown_report_of_an_engine_result(cost_report, tmp_path):
 
 
 def test_energy_parts_add_up_to_the_total(cost_report):
-    data = cost_report.to_json_dict()
-    parts = energy_parts(data)
+    parts = energy_parts(cost_report)
     assert math.isclose(math.fsum(parts.values()), cost_report.energy_pj_per_inference, rel_tol=1e-12)
     assert parts["embedding tables"] == cost_report.embedding_energy_pj_per_inference > 0
 
 
 def test_breakdown_of_a_simulator_result_lists_queueing_waits(des_cost_report, tmp_path):
     assert des_cost_report.wait_ns_by_resource
-    files = write_breakdown_report(des_cost_report.to_json_dict(), tmp_path)
+    files = write_breakdown_report(des_cost_report, tmp_path)
     assert "Where the simulator's requests waited" in files.markdown.read_text()
     assert "(des)" in files.html.read_text()
 
@@ -175,7 +174,7 @@ def test_sweep_report_with_two_keys_draws_heatmaps_and_names_the_best(tmp_path):
 
 
 def test_sweep_report_with_one_key_draws_lines(tmp_path):
-    files = write_sweep_report(sweep_result({"adc.bits": [4, 5, 6, 7]}).to_json_dict(), tmp_path)
+    files = write_sweep_report(sweep_result({"adc.bits": [4, 5, 6, 7]}), tmp_path)
     assert len(files.images) == 4
     for image in files.images:
         assert_real_png(image)
@@ -207,10 +206,12 @@ FRONT = [
     {"subnet_id": "s3", "logloss": 0.446, "energy_pj_per_inference": 9.0e5, "latency_ns_per_inference": 2.0e4},
 ]
 ZOO = [{"name": "DLRM", "logloss": 0.450, "energy_pj_per_inference": 4.5e5, "latency_ns_per_inference": 1.26e4}]
+FRONT_POINTS = [FrontPoint(**point) for point in FRONT]
+ZOO_POINTS = [ZooPoint(**point) for point in ZOO]
 
 
 def test_search_report_plots_the_front_with_links(tmp_path):
-    files = write_search_report(FRONT, tmp_path, zoo=ZOO, best_so_far=[0.47, 0.46, 0.46, 0.452, 0.446])
+    files = write_search_report(FRONT_POINTS, tmp_path, zoo=ZOO_POINTS, best_so_far=[0.47, 0.46, 0.46, 0.452, 0.446])
     assert [p.name for p in files.images] == ["pareto_front.png", "best_so_far.png"]
     for image in files.images:
         assert_real_png(image)
@@ -229,15 +230,24 @@ def test_nondominated_and_best_so_far_helpers():
 
 
 def test_search_report_refuses_malformed_points(tmp_path):
-    with pytest.raises(ConfigError, match=r"front\[0\]"):
-        write_search_report([{"subnet_id": "x", "logloss": 0.4}], tmp_path)
-    with pytest.raises(ConfigError, match="finite numbers"):
-        write_search_report([{**FRONT[0], "logloss": float("nan")}], tmp_path)
+    """A malformed point in a search file is a ConfigError naming where it is; in code, a ValueError."""
+    path = tmp_path / "search.json"
+    path.write_text(json.dumps({"front": [{"subnet_id": "x", "logloss": 0.4}]}))
+    with pytest.raises(ConfigError, match=r"front\[0\]\.energy_pj_per_inference"):
+        write_report_from_json(path, tmp_path / "out")
+    path.write_text(json.dumps({"front": [{**FRONT[0], "logloss": float("nan")}]}))
+    with pytest.raises(ConfigError, match=r"front\[0\].*finite numbers"):
+        write_report_from_json(path, tmp_path / "out")
+    path.write_text(json.dumps({"front": FRONT, "zoo": [{"name": "DLRM", "logloss": "low"}]}))
+    with pytest.raises(ConfigError, match=r"zoo\[0\]"):
+        write_report_from_json(path, tmp_path / "out")
+    with pytest.raises(ValueError, match="finite numbers"):
+        FrontPoint("x", float("inf"), 1.0, 1.0)
 
 
 def test_index_links_reports_and_embeds_their_pictures(cost_report, tmp_path):
     breakdown = write_breakdown_report(cost_report, tmp_path / "breakdown")
-    search = write_search_report(FRONT, tmp_path / "search", zoo=ZOO)
+    search = write_search_report(FRONT_POINTS, tmp_path / "search", zoo=ZOO_POINTS)
     index = write_index(tmp_path, [IndexSection("Breakdown", breakdown.html, "where the energy goes",
                                                 breakdown.images[:2]),
                                    {"title": "Co-search", "href": "search/search.html", "images": search.images}],

@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 from recpim.cli import app
 from recpim.pim.presets import load_chip
+from recpim.reports.search_outputs import write_search_outputs
 from recpim.search.evolution import EvolutionSettings
 from recpim.search.objectives import Budgets, Objective, non_dominated_ranks
-from recpim.search.outputs import write_outputs
 from recpim.search.run import SearchSettings, resolve_settings, run_search
 
 TINY = tiny_space("search_tiny")
@@ -143,7 +143,7 @@ def _trials(path: Path):
 
 
 def test_outputs_hold_the_front_top_k_and_a_simulator_report_per_front_point(reference, tmp_path):
-    files = write_outputs(reference, tmp_path)
+    files = write_search_outputs(reference, tmp_path)
     front_file = json.loads(Path(files["front_json"]).read_text())
     assert front_file["kind"] == "search_front"
     front = front_file["points"]
@@ -294,7 +294,7 @@ def test_recpim_report_renders_the_searchs_own_files_and_links_breakdown_pages(r
 
     from recpim.cli.cmd_search import search_json
 
-    files = write_outputs(reference, tmp_path)
+    files = write_search_outputs(reference, tmp_path)
     searched = tmp_path / "search_output.json"
     searched.write_text(json.dumps(search_json(reference), default=float))
     assert json.loads(searched.read_text())["kind"] == "search"

@@ -118,3 +118,17 @@ def test_cli_simulate_writes_a_breakdown_report(tmp_path):
     assert result.exit_code == 0, result.output
     html = (tmp_path / "report" / "breakdown.html").read_text()
     assert "embedding" in html.lower() and "data:image/png;base64," in html
+
+
+def test_the_api_loads_no_heavy_stage_and_the_demo_no_cli():
+    """`import recpim.api` (what `recpim simulate` pays) loads neither torch, optuna nor matplotlib:
+    the search, training and demo are imported on first use; the demo prints through
+    recpim.console, not the CLI's module."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import recpim.api; "
+            "heavy = [m for m in ('torch', 'optuna', 'matplotlib') if m in sys.modules]; "
+            "import recpim.demo; print(heavy, 'recpim.cli' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[] False"

@@ -12,7 +12,6 @@ import typer
 from recpim.cli.output import console, print_json
 from recpim.paths import check_output_dir
 from recpim.pim.presets import load_chip
-from recpim.reports.from_json import write_report_from_json
 
 
 def register(app: typer.Typer) -> None:
@@ -25,11 +24,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the written files as JSON."),
     ) -> None:
         """Write a Markdown + standalone HTML report (with PNG plots and the JSON) for a result file."""
+        from recpim.reports.from_json import write_report_from_json  # matplotlib: only when writing
 
-        chip_config = None
-        if chip is not None:
-
-            chip_config = load_chip(chip)
+        chip_config = load_chip(chip) if chip is not None else None
 
         out_dir = out if out is not None else result_json.with_name(f"{result_json.stem}_report")
         if result_json.is_file():     # a missing input is reported as such by the reader, first

@@ -1,5 +1,6 @@
 """`recpim search --chip PRESET_OR_YAML --supernet CKPT --budget N ...`: the joint evolutionary
-co-search, a thin layer over recpim.search.run.run_search and recpim.search.outputs.write_outputs.
+co-search, a thin layer over recpim.search.run.run_search and
+recpim.reports.search_outputs.write_search_outputs (the data files and the reports).
 
 `--resume --study PATH` continues a study with the settings saved in it; options that decide the
 result may be repeated (so the same command line plus --resume works) but must match the study's.
@@ -144,7 +145,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:
         """Co-search recommender models (architecture and bit-widths[, chip knobs]) for a PIM chip."""
-        from recpim.search.outputs import write_outputs
+        from recpim.reports.search_outputs import write_search_outputs
         from recpim.search.run import SearchInterrupted, SearchSettings, run_search
         from recpim.search.study import SearchStudy
 
@@ -171,7 +172,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]interrupted[/]: every finished candidate is in {location}; continue with "
                           f"recpim search --resume --study {location}")
             raise typer.Exit(130) from None
-        write_outputs(result, out, report=not no_report)
+        write_search_outputs(result, out, report=not no_report)
         if as_json:
             print_json(search_json(result))
         else:

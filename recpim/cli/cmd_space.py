@@ -47,7 +47,6 @@ def sample(
 ) -> None:
     """Sample one subnet (single-operator any-connection) and print it as JSON."""
     if out is not None:
-
         check_output_file(out, "--out")
     subnet = sample_subnet(get_space(space), seed)
     if out is not None:

@@ -164,7 +164,6 @@ def _crossbar(chip: str | None, adc_bits: int | None, rows_read: int | None, cel
         return None
     fields = {}
     if chip is not None:
-
         config = load_chip(chip)
         fields = dict(rows=config.crossbar.rows, rows_read_at_once=config.crossbar.rows_read_at_once,
                       cell_bits=config.crossbar.bits_per_cell, dac_bits=config.dac.bits, adc_bits=config.adc.bits,

@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-# Rich sizes output to the terminal, and to 80 columns when there is none (a pipe, a CI log), which
-# cut names such as `embedding_tables…` and `getitem…`. Without a terminal (and without $COLUMNS)
-# the console is WIDTH_WITHOUT_TERMINAL wide; cells that are longer still fold onto a second line.
-WIDTH_WITHOUT_TERMINAL = 200
+from recpim.console import WIDTH_WITHOUT_TERMINAL, console, notes
 
-
-def _make_console(stderr: bool = False, **options: Any) -> Console:
-    probe = Console(stderr=stderr, **options)
-    if probe.is_terminal or os.environ.get("COLUMNS"):
-        return probe
-    return Console(stderr=stderr, width=WIDTH_WITHOUT_TERMINAL, **options)
-
-
-console = _make_console()
-# What a command says about its inputs goes to stderr, so --json stays plain on stdout.
-notes = _make_console(stderr=True, soft_wrap=True)
+# Console: for a command (or a test) that needs one of another width.
+__all__ = ["WIDTH_WITHOUT_TERMINAL", "Console", "console", "notes", "print_bad_rows", "print_json", "print_table"]
 
 
 def print_bad_rows(dataset: Any, examples: int = 5) -> None:
