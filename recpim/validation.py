@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from recpim.errors import ConfigError
 
@@ -26,9 +26,11 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def unknown_key_message(key: str, allowed: Iterable[str]) -> str:
+def unknown_key_message(key: str, allowed: Iterable[str], where: str = "") -> str:
+    """"unknown key 'x' [in where]; did you mean 'y'? allowed keys: ..."."""
     allowed = sorted(allowed)
-    return f"unknown key '{key}'{did_you_mean(key, allowed)} allowed keys: {', '.join(allowed)}"
+    place = f" in {where}" if where else ""
+    return f"unknown key '{key}'{place}{did_you_mean(key, allowed)} allowed keys: {', '.join(allowed)}"
 
 
 def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
@@ -103,17 +105,29 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str = "ove
             node = node[part]
 
 
-def get_dotted(data: Mapping[str, Any] | BaseModel, dotted: str, source: str = "key") -> Any:
+def get_dotted(data: Mapping[str, Any] | BaseModel, dotted: str, source: str = "key", root: str = "") -> Any:
     """The value at dotted "a.b.c" of nested mappings or models; ConfigError naming the allowed
-    keys where a part is unknown."""
+    keys where a part is unknown (`root` names the top level in that message, e.g. "the chip")."""
     node: Any = data
     parts = dotted.split(".")
     for depth, part in enumerate(parts):
         known = list(node) if isinstance(node, Mapping) else list(type(node).model_fields) \
             if isinstance(node, BaseModel) else []
         if part not in known:
-            where = ".".join(parts[: depth + 1])
-            raise ConfigError(source, [(where, unknown_key_message(part, known) if known
-                                        else f"'{'.'.join(parts[:depth])}' is a value, not a section")])
+            parent = ".".join(parts[:depth]) or root
+            raise ConfigError(source, [(".".join(parts[: depth + 1]), unknown_key_message(part, known, parent)
+                                        if known else f"'{parent}' is a value, not a section")])
         node = node[part] if isinstance(node, Mapping) else getattr(node, part)
     return node
+
+
+def read_typed(kind: type, data: Any, source: str, where: str = "") -> Any:
+    """`data` read from disk as a `kind` (a dataclass or model: CostReport, SweepResult ...), every field
+    present and of its type; a ConfigError naming `source`, `where` in it and each missing or mistyped
+    key otherwise (code reading the object would fail deep inside with a KeyError or TypeError)."""
+    try:
+        return TypeAdapter(kind).validate_python(data)
+    except ValidationError as error:
+        problems = [(".".join(part for part in (where, path) if part), message)
+                    for path, message in config_problems(error)]
+        raise ConfigError(f"{kind.__name__} JSON {source}", problems) from None

@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
-from recpim.arch.space import pydantic_problems
 from recpim.errors import ConfigError
 from recpim.pim.config import ChipConfig, chip_config_from_dict
 from recpim.pim.cost_report import CostReport
@@ -29,6 +26,7 @@ from recpim.reports.document import ReportFiles
 from recpim.reports.search_report import FrontPoint, ZooPoint, write_search_report
 from recpim.reports.sweep_report import write_sweep_report
 from recpim.search.sweep_result import SweepResult
+from recpim.validation import read_typed
 
 KINDS = ("breakdown", "sweep", "search")
 
@@ -86,7 +84,7 @@ def _front_point(point: Any, where: str, source: str, source_dir: Path, out_dir:
         page = (Path(point["report"]).with_suffix("") / "breakdown.html").as_posix()
     if page is not None and (source_dir / page).is_file():
         fields["breakdown_href"] = Path(os.path.relpath((source_dir / page).resolve(), out_dir.resolve())).as_posix()
-    return validated(FrontPoint, fields, source, where)
+    return read_typed(FrontPoint, fields, source, where)
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ def read_search_file(data: Any, path: Path, out_dir: Path) -> SearchFile:
         raise ConfigError("search result JSON", [("zoo", f"got {type(zoo).__name__}; allowed: a list of points")])
     return SearchFile(
         front=[_front_point(p, f"{key}[{i}]", str(path), path.parent, out_dir) for i, p in enumerate(points)],
-        zoo=[validated(ZooPoint, z, str(path), f"zoo[{i}]") for i, z in enumerate(zoo)],
+        zoo=[read_typed(ZooPoint, z, str(path), f"zoo[{i}]") for i, z in enumerate(zoo)],
         best_so_far=other.get("best_so_far") or None,
         best_so_far_label=other.get("best_so_far_label", "best log loss"),
         title=other.get("title", _TITLES.get(other.get("kind"), "Co-search results")))
@@ -121,7 +119,7 @@ def read_cost_report(data: dict[str, Any], path: Path) -> tuple[CostReport, Chip
     """A CostReport file (or a {"report": ..., "chip_config": ...} wrapper) as the report and its chip."""
     report = data.get("report", data) if "energy_pj_by_component" not in data else data
     chip = data.get("chip_config")
-    return (validated(CostReport, report, str(path)),
+    return (read_typed(CostReport, report, str(path)),
             None if chip is None else chip_config_from_dict(chip, source=f"chip_config in {path}"))
 
 
@@ -135,18 +133,6 @@ def load_result_json(path: Path | str) -> dict[str, Any]:
         raise ConfigError("result JSON", [(str(path), f"not valid JSON: {error}")]) from None
 
 
-def validated(kind: type, data: Any, source: str, where: str = "") -> Any:
-    """`data` as a `kind` (a dataclass: CostReport, SweepResult, FrontPoint, ZooPoint), every field
-    present and of its type; a ConfigError naming the file, `where` in it and each missing or mistyped
-    key otherwise (the report writers would fail deep inside with a KeyError or TypeError)."""
-    try:
-        return TypeAdapter(kind).validate_python(data)
-    except ValidationError as error:
-        problems = [(".".join(part for part in (where, path) if part), message)
-                    for path, message in pydantic_problems(error)]
-        raise ConfigError(f"{kind.__name__} JSON {source}", problems) from None
-
-
 def write_report_from_json(path: Path | str, out_dir: Path | str, chip: ChipConfig | None = None
                            ) -> tuple[str, ReportFiles]:
     """Read a result JSON file and write its report into out_dir; returns (kind, files).
@@ -158,7 +144,7 @@ def write_report_from_json(path: Path | str, out_dir: Path | str, chip: ChipConf
         report, own_chip = read_cost_report(data, path)
         return kind, write_breakdown_report(report, out_dir, chip=chip if chip is not None else own_chip)
     if kind == "sweep":
-        return kind, write_sweep_report(validated(SweepResult, data, str(path)), out_dir)
+        return kind, write_sweep_report(read_typed(SweepResult, data, str(path)), out_dir)
     search = read_search_file(data, path, out_dir)
     return kind, write_search_report(search.front, out_dir, zoo=search.zoo, best_so_far=search.best_so_far,
                                      best_so_far_label=search.best_so_far_label, title=search.title)

@@ -14,7 +14,6 @@ interrupted or repeated sweep only computes what is missing.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import itertools
@@ -22,6 +21,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,13 @@ from recpim import __version__
 from recpim.arch.models import resolve_model
 from recpim.errors import CapacityError, ConfigError, RecpimError
 from recpim.mapping.simulate import simulate_model_detailed
-from recpim.pim.config import ChipConfig, chip_config_from_dict
-from recpim.pim.engine import ENGINES
+from recpim.pim.config import ChipConfig
+from recpim.pim.cost_report import CostReport
+from recpim.pim.engine import ENGINES, Engine
 from recpim.search.executor import make_executor
 from recpim.search.progress import eta_bar
-from recpim.search.sweep_result import METRICS, STATUSES, SweepPoint, SweepResult, figures_of
+from recpim.search.sweep_result import METRICS, STATUSES, PointOutcome, SweepPoint, SweepResult, figures_of
+from recpim.validation import get_dotted
 
 __all__ = ["METRICS", "STATUSES", "SweepPoint", "SweepResult", "cache_key", "evaluate_point", "figures_of",
            "parse_setting", "parse_settings", "run_sweep", "validate_keys"]
@@ -105,16 +107,10 @@ def validate_keys(chip: ChipConfig, settings: dict[str, list[Any]]) -> None:
             if bad:
                 problems.append((key, f"got {bad}; allowed: integers 1..32"))
             continue
-        node: Any = data
-        for depth, part in enumerate(key.split(".")):
-            if not isinstance(node, dict) or part not in node:
-                known = sorted(node) if isinstance(node, dict) else []
-                close = difflib.get_close_matches(part, known, n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                where = ".".join(key.split(".")[:depth]) or "the chip"
-                problems.append((key, f"unknown key '{part}' in {where}{hint} allowed: {', '.join(known)}"))
-                break
-            node = node[part]
+        try:
+            node = get_dotted(data, key, root="the chip")
+        except ConfigError as error:
+            problems += [(key, message) for _, message in error.problems]
         else:
             if isinstance(node, dict):
                 leaves = ", ".join(f"{key}.{name}" for name in sorted(node))
@@ -164,29 +160,33 @@ def _default_simulate(model: str, chip: ChipConfig, engine: str, batch: int, bit
     return simulate_model_detailed(_resolved_model(model, bits), chip, engine=engine, batch=batch)
 
 
-def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
-    """Run one grid point (in a worker). Returns {status, message, report} with report a JSON dict.
+@dataclass(frozen=True)
+class PointTask:
+    """One grid point for a worker: the point's chip, the model spec and how to cost it."""
 
-    Module-level so the process pool and Ray can pickle it; `task` is plain data plus the
-    simulate function (itself module-level)."""
-    chip = chip_config_from_dict(task["chip"], source="sweep point")
-    simulate = task["simulate"]
+    chip: ChipConfig
+    model: str
+    engine: Engine
+    batch: int
+    bits: tuple[int, int] = (8, 8)                 # the model's weight and activation bits
+    simulate: Callable[[str, ChipConfig, str, int], CostReport] | None = None   # None: the default
+
+
+def evaluate_point(task: PointTask) -> PointOutcome:
+    """Run one grid point (in a worker). Module-level so the process pool and Ray can pickle it;
+    a custom `simulate` must be module-level too."""
     try:
-        if simulate is None:
-            evaluated = _default_simulate(task["model"], chip, task["engine"], task["batch"], task["bits"])
-        else:
-            evaluated = simulate(task["model"], chip, task["engine"], task["batch"])
+        if task.simulate is None:
+            evaluated = _default_simulate(task.model, task.chip, task.engine, task.batch, task.bits)
+            return PointOutcome("ok", report=evaluated.report,
+                                adc_lossy_layers=len(evaluated.mapping.adc_lossy_layers))
+        return PointOutcome("ok", report=task.simulate(task.model, task.chip, task.engine, task.batch))
     except CapacityError as error:
-        return {"status": "infeasible", "message": str(error), "report": None}
+        return PointOutcome("infeasible", str(error))
     except ConfigError as error:
-        return {"status": "invalid", "message": _problems_text(error), "report": None}
+        return PointOutcome("invalid", _problems_text(error))
     except RecpimError as error:
-        return {"status": "error", "message": f"{type(error).__name__}: {error}", "report": None}
-    # A custom `simulate` returns a CostReport; the default an Evaluation (report + mapping).
-    mapping = getattr(evaluated, "mapping", None)
-    report = getattr(evaluated, "report", evaluated)
-    lossy = len(mapping.adc_lossy_layers) if mapping is not None else None
-    return {"status": "ok", "message": "", "report": report.to_json_dict(), "adc_lossy_layers": lossy}
+        return PointOutcome("error", f"{type(error).__name__}: {error}")
 
 
 def _problems_text(error: ConfigError) -> str:
@@ -195,12 +195,17 @@ def _problems_text(error: ConfigError) -> str:
                      for path, message in error.problems)
 
 
-def _read_cache(path: Path) -> dict[str, Any] | None:
+def _read_cache(path: Path) -> PointOutcome | None:
     try:
         entry = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None   # absent or half-written by an interrupted run: compute again
-    return entry if entry.get("status") in STATUSES else None
+    if not isinstance(entry, dict) or entry.get("status") not in STATUSES:
+        return None
+    try:
+        return PointOutcome.from_cache_dict(entry, str(path))
+    except ConfigError:
+        return None   # an entry this version cannot read: compute it again
 
 
 def _write_cache(path: Path, entry: dict[str, Any]) -> None:
@@ -246,8 +251,7 @@ def run_sweep(model: str, chip: ChipConfig, settings: dict[str, list[Any]], engi
             points.append(SweepPoint.from_outcome(index, point_settings, entry, from_cache=True))
             continue
         points.append(None)
-        tasks.append((index, key, {"chip": point_chip.model_dump(mode="json"), "model": model, "engine": engine,
-                                   "batch": batch, "simulate": simulate, "bits": bits}))
+        tasks.append((index, key, PointTask(point_chip, model, engine, batch, bits, simulate)))
     if tasks and simulate is None:
         _resolved_model(model, (weight_bits, activation_bits))   # an unknown model fails here, once
     if tasks:
@@ -264,7 +268,7 @@ def _run_tasks(tasks, points, combos, cache, backend, workers, address, progress
                                 total=len(tasks))
         for position, outcome in executor.map(evaluate_point, [task for _, _, task in tasks]):
             index, key, _ = tasks[position]
-            if cache is not None and outcome["status"] != "error":   # errors may be transient: retry next time
-                _write_cache(cache / f"{key}.json", {**outcome, "key": key})
+            if cache is not None and outcome.status != "error":   # errors may be transient: retry next time
+                _write_cache(cache / f"{key}.json", {**outcome.to_cache_dict(), "key": key})
             points[index] = SweepPoint.from_outcome(index, combos[index], outcome, from_cache=False)
             bar.advance(bar_task)

@@ -9,12 +9,15 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from recpim import __version__
+from recpim.pim.cost_report import CostReport
 from recpim.runinfo import write_resolved_inputs
+from recpim.validation import read_typed
 
-STATUSES = ("ok", "invalid", "infeasible", "error")
+PointStatus = Literal["ok", "invalid", "infeasible", "error"]
+STATUSES: tuple[str, ...] = get_args(PointStatus)
 
 # Figure name -> (goal, label with unit). EDP = energy per inference x latency of one inference.
 METRICS: dict[str, tuple[str, str]] = {
@@ -29,18 +32,40 @@ METRICS: dict[str, tuple[str, str]] = {
 }
 
 
-def figures_of(report: dict[str, Any]) -> dict[str, float]:
-    """The sweep's figures from a CostReport JSON dict."""
-    figures = {name: float(report[name]) for name in METRICS if name != "edp_pj_ns"}
+def figures_of(report: CostReport) -> dict[str, float]:
+    """The sweep's figures of a point's CostReport."""
+    figures = {name: float(getattr(report, name)) for name in METRICS if name != "edp_pj_ns"}
     figures["edp_pj_ns"] = figures["energy_pj_per_inference"] * figures["latency_ns_per_inference"]
     return {name: figures[name] for name in METRICS}
+
+
+@dataclass(frozen=True)
+class PointOutcome:
+    """What a worker returns for one grid point (and what the point cache holds on disk)."""
+
+    status: PointStatus
+    message: str = ""                              # why a point is not "ok"
+    report: CostReport | None = None               # "ok" points only
+    adc_lossy_layers: int | None = None            # None: not known (a custom evaluator)
+
+    def to_cache_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "message": self.message,
+                "report": self.report.to_json_dict() if self.report is not None else None,
+                "adc_lossy_layers": self.adc_lossy_layers}
+
+    @classmethod
+    def from_cache_dict(cls, data: dict[str, Any], source: str) -> PointOutcome:
+        report = data.get("report")
+        return cls(status=data["status"], message=data.get("message", ""),
+                   report=read_typed(CostReport, report, source, "report") if report is not None else None,
+                   adc_lossy_layers=data.get("adc_lossy_layers"))
 
 
 @dataclass(frozen=True)
 class SweepPoint:
     index: int
     settings: dict[str, Any]
-    status: str                                    # one of STATUSES
+    status: PointStatus
     message: str = ""                              # why a point is not "ok"
     figures: dict[str, float] = field(default_factory=dict)   # METRICS keys, "ok" points only
     bottleneck_layer: str = ""
@@ -57,17 +82,18 @@ class SweepPoint:
         return bool(self.adc_lossy_layers)
 
     @classmethod
-    def from_outcome(cls, index: int, settings: dict[str, Any], outcome: dict[str, Any],
+    def from_outcome(cls, index: int, settings: dict[str, Any], outcome: PointOutcome,
                      from_cache: bool) -> SweepPoint:
-        """From a worker's {status, message, report, adc_lossy_layers} (or its cache entry)."""
-        report = outcome.get("report")
-        return cls(index=index, settings=dict(settings), status=outcome["status"], message=outcome.get("message", ""),
-                   figures=figures_of(report) if report else {},
-                   bottleneck_layer=report.get("bottleneck_layer", "") if report else "",
-                   bottleneck_resource=report.get("bottleneck_resource", "") if report else "",
-                   from_cache=from_cache,
-                   energy_pj_by_component=dict(report.get("energy_pj_by_component", {})) if report else {},
-                   adc_lossy_layers=outcome.get("adc_lossy_layers"))
+        """From a worker's outcome (or its cache entry)."""
+        report = outcome.report
+        if report is None:
+            return cls(index=index, settings=dict(settings), status=outcome.status, message=outcome.message,
+                       from_cache=from_cache, adc_lossy_layers=outcome.adc_lossy_layers)
+        return cls(index=index, settings=dict(settings), status=outcome.status, message=outcome.message,
+                   figures=figures_of(report), bottleneck_layer=report.bottleneck_layer,
+                   bottleneck_resource=report.bottleneck_resource, from_cache=from_cache,
+                   energy_pj_by_component=dict(report.energy_pj_by_component),
+                   adc_lossy_layers=outcome.adc_lossy_layers)
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"index": self.index, "settings": self.settings, "status": self.status, "message": self.message,
