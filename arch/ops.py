@@ -41,6 +41,7 @@ from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
 from recpim.arch.operators import OperatorDims, OperatorSegments, Segments, gram_rows, num_pairs
 
+
 def source_segments(active: Sequence[int], widths: Sequence[int], slots: Sequence[int]) -> list[tuple[int, int]]:
     """Column segments of the concatenation of sources `active` (in order), where source j is
     `widths[j]` wide now and owns a slot of `slots[j]` columns in the shared weight."""

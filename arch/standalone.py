@@ -100,7 +100,8 @@ class StandaloneModel(nn.Module):
             raise ConfigError(f"input of the standalone model for schema {self.schema.name!r}", problems)
 
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
-        if not is_fx_symbolic_tracing():  # a traced shape is symbolic; torch.fx (arch/fx_import.py) checks it by running
+        # (not while torch.fx traces the model, arch/fx_import.py: shapes are symbolic then; its sample run checks)
+        if not is_fx_symbolic_tracing():
             self._check_inputs(dense, sparse)
         if self.schema.num_dense == 0:  # one all-zero pseudo feature, see raw_dense_width
             dense = dense.new_zeros(dense.shape[0], raw_dense_width(self.schema))

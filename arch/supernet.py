@@ -39,7 +39,6 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
-from typing import Literal
 
 import torch
 from torch import nn
@@ -61,10 +60,9 @@ from recpim.arch.schema import DatasetSchema
 from recpim.arch.space import SearchSpace, SparseOp
 from recpim.arch.standalone import StandaloneModel
 from recpim.arch.subnet import BlockConfig, SubnetConfig, raw_dense_width
+from recpim.arch.train_config import INPUT_SHARING, InputSharing
 from recpim.errors import ConfigError
 
-InputSharing = Literal["per_source", "per_operator"]
-INPUT_SHARING: tuple[str, ...] = ("per_source", "per_operator")
 EMBEDDING_INIT_BOUND = 0.01  # uniform(-b, b): small, NASRec-like CTR embedding initialisation
 
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from recpim.arch.crossbar_sim import CrossbarArithmetic
+from recpim.arch.crossbar_arithmetic import CrossbarArithmetic
 from recpim.arch.lowering import lower_subnet
 from recpim.errors import CapacityError, ConfigError, RecpimError
 from recpim.pim.config import ChipConfig, chip_config_from_dict
@@ -72,7 +72,8 @@ class _WorkerState:
         from recpim.arch.training import load_supernet
 
         self.context = context
-        self.supernet, self.train_config, _ = load_supernet(context.supernet, device=context.device)  # + its space
+        loaded = load_supernet(context.supernet, device=context.device)
+        self.supernet, self.train_config = loaded.supernet, loaded.config
         self.dataset = open_dataset(context.data, schema=self.supernet.schema, seed=context.data_seed,
                                     max_bad_rows_fraction=context.max_bad_rows_fraction)
         self.base_chip = chip_config_from_dict(context.chip, source="search base chip")
@@ -163,8 +164,8 @@ def evaluate_task(task: dict[str, Any]) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(int(threads))
-    state = worker_state(context)           # loads the supernet first: it registers the subnet's space
-    candidate = Candidate.from_dict(task["candidate"])
+    state = worker_state(context)
+    candidate = Candidate.from_dict(task["candidate"], space=state.supernet.space)
     return evaluate_candidate(state, int(task["index"]), candidate, task.get("parent")).to_dict()
 
 
@@ -175,7 +176,7 @@ def resimulate_task(task: dict[str, Any]) -> dict[str, Any]:
 
     context = task["context"] if isinstance(task["context"], EvalContext) else EvalContext(**task["context"])
     state = worker_state(context)
-    candidate = Candidate.from_dict(task["candidate"])
+    candidate = Candidate.from_dict(task["candidate"], space=state.supernet.space)
     chip = candidate.chip_for(state.base_chip)
     graph = lower_subnet(candidate.subnet, state.dataset.schema, name=f"candidate{task['index']}")
     evaluation = evaluate_cost(graph, chip, engine="des", batch=context.batch, inputs=state.cost_inputs(chip))

@@ -88,13 +88,13 @@ def resolve_settings(chip: ChipConfig, supernet: str | Path, data: str | None = 
                      chip_ranges: dict[str, tuple[KnobValue, ...]] | None = None, **fields: Any) -> SearchSettings:
     """Settings with the chip dumped, the checkpoint's path made absolute and hashed, and the data
     defaulting to what the supernet was trained on."""
-    from recpim.arch.checkpoints import load_checkpoint
+    from recpim.arch.checkpoints import read_checkpoint
     from recpim.arch.data_location import require_data
 
     path = Path(supernet).expanduser().resolve()
-    state = load_checkpoint(path)            # a clear error for a missing or foreign file
+    saved = read_checkpoint(path)            # a clear error for a missing or foreign file
     if data is None:   # the supernet's own data: its resolved path (older checkpoints: the spec as given)
-        data = state.get("data_path") or state.get("config", {}).get("data", "synthetic")
+        data = saved.data
         require_data(data, "--data", what=f"the data {path} was trained on")
     return SearchSettings(chip=chip.model_dump(mode="json"), supernet=str(path), supernet_sha256=file_sha256(path),
                           data=data, chip_ranges={k: list(v) for k, v in (chip_ranges or {}).items()}, **fields)
@@ -225,7 +225,7 @@ def run_search(settings: SearchSettings | None, budget: int | None, study: str |
 
 def _candidates_held(study: str | Path) -> int:
     try:
-        return len(SearchStudy.open(study).history())
+        return SearchStudy.open(study).held()
     except ConfigError:          # interrupted while the study was being created
         return 0
 
@@ -245,12 +245,12 @@ def _run_search(settings: SearchSettings | None, budget: int | None, study: str 
         raise ConfigError("search", [("budget", f"got {budget!r}; allowed: an integer >= 1 (candidates to evaluate)")])
     record_study.study.set_user_attr(BUDGET_ATTR, max(budget, stored_budget or 0))
 
-    from recpim.arch.training import load_supernet
+    from recpim.arch.checkpoints import read_checkpoint
 
-    space = load_supernet(settings.supernet)[0].space     # loading registers the space in this process
+    space = read_checkpoint(settings.supernet).space      # the search's space travels explicitly from here
     objective, knob_ranges = settings.objective, settings.knob_ranges
     evolution = RegularizedEvolution(space, knob_ranges, settings.evolution, objective)
-    history = record_study.history()
+    history = record_study.history(space)
     evolution.replay(history, budget)
     from dataclasses import replace
 
@@ -293,7 +293,7 @@ def _run_search(settings: SearchSettings | None, budget: int | None, study: str 
                     todo.append({"context": context, "index": index, "candidate": candidate.to_dict(),
                                  "parent": parent, "torch_threads": threads})
             for _, result in executor.map(evaluate_task, todo, stop=stop):
-                record = Evaluated.from_dict(result)
+                record = Evaluated.from_dict(result, space)
                 record_study.commit(record, objective, space, knob_ranges)
                 history[record.index] = record
                 evaluated_now += 1
