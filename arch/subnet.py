@@ -141,7 +141,10 @@ class SubnetConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fits_its_space(self) -> SubnetConfig:
-        space = _CHECKED_IN.get()
+        # the space to check in: the one from_dict was given, else the one this instance already
+        # carries (pydantic runs this again when a SubnetConfig is a field of another model), else
+        # the built-in space of that name
+        space = _CHECKED_IN.get() or (getattr(self, "__pydantic_private__", None) or {}).get("_space")
         if space is None:
             space = get_space(self.space)
         elif space.name != self.space:
