@@ -108,11 +108,11 @@ def test_lowering_a_subnet_json_does_not_import_torch():
 
 
 @pytest.mark.parametrize("command", [
-    ["map", "examples/subnet_full_seed0.json", "--chip", "isaac", "--json"],
     ["simulate", "examples/subnet_small_seed0.json", "--chip", "isaac", "--engine", "analytic"],
     ["sweep", "examples/subnet_small_seed0.json", "--chip", "isaac", "--set", "adc.bits=6,8"],
 ])
 def test_cli_costs_a_subnet_json_without_torch(command, tmp_path):
+    """(`recpim map` of a subnet JSON: tests/test_zoo.py, beside the CLI import check)"""
     code = ("import sys, json\n"
             "from typer.testing import CliRunner\n"
             "from recpim.cli import app\n"
