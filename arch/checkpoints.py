@@ -1,15 +1,23 @@
 """Supernet checkpoint files: CKPT (weights, step, config, space, schema, data) and CKPT.resume
 (optimizer, schedule and RNG state of an unfinished run), plain state dicts written atomically and
-read with torch.load(weights_only=True)."""
+read with torch.load(weights_only=True).
+
+`read_checkpoint(path) -> SupernetCheckpoint` is the typed view every reader uses: the search
+space travels in it as an object (no registry to prime), with the schema, the TrainConfig, the
+step and the weights. The string-keyed dicts stay at the disk boundary (this module)."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from recpim.arch.schema import DatasetSchema
+from recpim.arch.space import SearchSpace
+from recpim.arch.train_config import TrainConfig
 from recpim.errors import ConfigError, RecpimError
 
 CHECKPOINT_FORMAT = "recpim-supernet-checkpoint"
@@ -52,6 +60,45 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         raise ConfigError(str(path), [("version", f"{state.get('version')}; this recpim reads "
                                                   f"{', '.join(map(str, READABLE_VERSIONS))}")])
     return state
+
+
+@dataclass(frozen=True)
+class SupernetCheckpoint:
+    """A supernet checkpoint (CKPT) as read; the resume state of an unfinished run stays in CKPT.resume."""
+
+    path: Path
+    version: int
+    space: SearchSpace
+    schema: DatasetSchema
+    config: TrainConfig
+    step: int                             # steps trained (== total_steps when finished)
+    total_steps: int
+    model: dict[str, torch.Tensor]        # the supernet's state dict (memory-mapped)
+    losses_tail: tuple[float, ...]
+    data: str                             # the data's resolved path (older checkpoints: the spec as given)
+    data_fingerprint: str | None
+    snapshot: str | None                  # ties CKPT to its CKPT.resume (version 3)
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.total_steps
+
+
+def read_checkpoint(path: Path | str) -> SupernetCheckpoint:
+    """The typed checkpoint at `path`; ConfigError if it is not one (or lacks a field)."""
+    path = Path(path)
+    state = load_checkpoint(path)
+    missing = [key for key in ("model", "space", "schema", "config", "step", "total_steps") if key not in state]
+    if missing:
+        raise ConfigError(str(path), [(key, "missing from the checkpoint") for key in missing])
+    config = TrainConfig(**state["config"])
+    return SupernetCheckpoint(
+        path=path, version=int(state["version"]), space=SearchSpace(**state["space"]),
+        schema=DatasetSchema(**state["schema"]), config=config, step=int(state["step"]),
+        total_steps=int(state["total_steps"]), model=state["model"],
+        losses_tail=tuple(float(x) for x in state.get("losses_tail", ())),
+        data=state.get("data_path") or config.data, data_fingerprint=state.get("data_fingerprint"),
+        snapshot=state.get("snapshot"))
 
 
 def resume_state_path(checkpoint: Path | str) -> Path:

@@ -51,70 +51,19 @@ crossbar from the integer codes of its (fake-quantised) input and weight, then d
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+# the arithmetic's numbers are torch-free (what the search's cost side and the CLI build without torch)
+from recpim.arch.crossbar_arithmetic import CrossbarArithmetic, partial_sum_max
 from recpim.errors import ConfigError
 from recpim.units import ceil_div
 
-Encoding = Literal["differential", "offset", "sign_magnitude"]
-ENCODINGS = ("differential", "offset", "sign_magnitude")
 FLOAT32_EXACT = 2**24          # float32 holds every integer below this exactly
 CHUNK_ELEMENTS = 1 << 21       # partial sums held at once per chunk (8 MB of float32: cache-friendly)
-
-
-@dataclass(frozen=True)
-class CrossbarArithmetic:
-    """The numbers of a chip that decide crossbar arithmetic (built from a ChipConfig by a higher
-    layer: crossbar.rows, crossbar.rows_read_at_once, crossbar.bits_per_cell, dac.bits, adc.bits,
-    weight_encoding, crossbar.analog_subtraction)."""
-
-    rows: int = 128
-    rows_read_at_once: int = 128
-    cell_bits: int = 2
-    dac_bits: int = 1
-    adc_bits: int = 8
-    encoding: Encoding = "offset"
-    analog_subtraction: bool = False
-
-    def __post_init__(self) -> None:
-        problems = []
-        for key, low, high in (("rows", 1, 65536), ("rows_read_at_once", 1, 65536), ("cell_bits", 1, 8),
-                               ("dac_bits", 1, 8), ("adc_bits", 1, 32)):
-            value = getattr(self, key)
-            if not isinstance(value, int) or not low <= value <= high:
-                problems.append((key, f"{value!r} is not allowed; allowed: an integer in {low}..{high}"))
-        if not problems and self.rows_read_at_once > self.rows:
-            problems.append(("rows_read_at_once", f"{self.rows_read_at_once} exceeds rows={self.rows}"))
-        if self.encoding not in ENCODINGS:
-            problems.append(("encoding", f"{self.encoding!r} is not allowed; allowed: {', '.join(ENCODINGS)}"))
-        elif self.analog_subtraction and self.encoding == "offset":
-            problems.append(("analog_subtraction", "needs a column pair per weight; allowed with encoding "
-                                                   "'differential' or 'sign_magnitude'"))
-        if problems:
-            raise ConfigError("crossbar arithmetic", problems)
-
-    def lossless_adc_bits(self, rows_summed: int | None = None) -> int:
-        """ADC bits that digitise a partial sum of `rows_summed` rows (default rows_read_at_once)
-        exactly: bitlength(R (2^d - 1)(2^c - 1))."""
-        rows_summed = self.rows_read_at_once if rows_summed is None else rows_summed
-        return _partial_sum_max(rows_summed, self.dac_bits, self.cell_bits).bit_length() + self.sign_bit
-
-    @property
-    def sign_bit(self) -> int:
-        """1 when the ADC digitises a signed difference (analog subtraction), else 0."""
-        return 1 if self.analog_subtraction else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _partial_sum_max(rows: int, dac_bits: int, cell_bits: int) -> int:
-    return rows * (2**dac_bits - 1) * (2**cell_bits - 1)
 
 
 def _row_groups(k: int, rows: int, per_read: int) -> list[tuple[int, int]]:
@@ -156,7 +105,7 @@ def crossbar_matmul(x: torch.Tensor, w: torch.Tensor, arith: CrossbarArithmetic,
     m, k = x.shape
     n = w.shape[1]
     groups = _row_groups(k, arith.rows, arith.rows_read_at_once)
-    group_bits = [_partial_sum_max(length, arith.dac_bits, arith.cell_bits).bit_length() + arith.sign_bit
+    group_bits = [partial_sum_max(length, arith.dac_bits, arith.cell_bits).bit_length() + arith.sign_bit
                   for _, length in groups]
     if (exact_if_lossless and arith.adc_bits >= max(group_bits, default=0)) or m == 0 or n == 0 or k == 0:
         return _exact_matmul(x, w)
@@ -200,7 +149,7 @@ def _simulate(x: torch.Tensor, w: torch.Tensor, arith: CrossbarArithmetic, a: in
     index = torch.full((len(groups), height), k, dtype=torch.int64)  # k = an all-zero padding row
     for g, (start, length) in enumerate(groups):
         index[g, :length] = torch.arange(start, start + length)
-    psum_max = max(_partial_sum_max(length, d, c) for _, length in groups)
+    psum_max = max(partial_sum_max(length, d, c) for _, length in groups)
     dtype = torch.float32 if psum_max * len(groups) < FLOAT32_EXACT else torch.float64
     padded_cols = torch.cat([columns, columns.new_zeros(1, columns.shape[1])]).to(dtype)
     grouped_cols = padded_cols[index]                                               # [G, H, C]

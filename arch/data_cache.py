@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from recpim.arch.data_formats import TextFileSource, raise_bad_row
-from recpim.arch.data_parsing import ArrayChunk, BadRow, BadRowReport
+from recpim.arch.data_formats import TextFileSource
+from recpim.arch.data_parsing import ArrayChunk, BadRow, BadRowReport, raise_bad_row
 
 PREPROCESS_VERSION = 1  # bump whenever parsing, hashing or the dense transform changes
 _ARRAYS = (("dense", np.float32), ("sparse", np.int64), ("label", np.float32), ("row_index", np.int64))

@@ -23,16 +23,34 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from recpim.arch.data_formats import lines_before_gzip_failure
-from recpim.arch.data_parsing import ArrayChunk, BadRow, BadRowReport, hash_cells, parse_int_cells
+from recpim.arch.data_parsing import (
+    ArrayChunk,
+    BadRow,
+    BadRowReport,
+    hash_cells,
+    lines_before_gzip_failure,
+    parse_int_cells,
+    raise_bad_row,
+    show,
+)
 from recpim.errors import DataError
 
-if TYPE_CHECKING:
-    from recpim.arch.data_formats import TextFileSource
+
+class TextSource(Protocol):
+    """What the columnar reader reads of a data_formats.TextFileSource (which sits above this
+    module and dispatches to it): the file, its format (header, delimiter, num_columns, convert)
+    and the reading options."""
+
+    path: Path
+    fmt: Any
+    vocab_sizes: tuple[int, ...]
+    on_bad_row: str
+    chunk_rows: int
+    max_rows: int | None
 
 ARROW_BLOCK_BYTES = 4 << 20  # pyarrow parses (and we convert) one block at a time: memory flat in rows
 
@@ -164,13 +182,11 @@ class _Rechunker:
         self.parts = []
 
 
-def iter_arrow_chunks(source: TextFileSource, report: BadRowReport) -> Iterator[ArrayChunk]:
+def iter_arrow_chunks(source: TextSource, report: BadRowReport) -> Iterator[ArrayChunk]:
     """The data rows of `source` (a TextFileSource with a checked header) through pyarrow; bad rows
     go to `report` (or raise, with on_bad_row="error") exactly as the Python reader does."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
-
-    from recpim.arch.data_formats import raise_bad_row, show
 
     fmt, path = source.fmt, source.path
     header_lines = 1 if fmt.header is not None else 0

@@ -17,13 +17,17 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
+from recpim.arch.data_columnar import arrow_available, iter_arrow_chunks
 from recpim.arch.data_parsing import (
     ArrayChunk,
     BadRow,
     BadRowReport,
     hash_cells,
+    lines_before_gzip_failure,
     log1p_clamped,
     parse_int_cells,
+    raise_bad_row,
+    show,
 )
 from recpim.errors import DataError
 
@@ -39,11 +43,6 @@ def open_binary(path: Path) -> BinaryIO:
     with path.open("rb") as probe:
         magic = probe.read(2)
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
-
-
-def show(value: bytes, limit: int = 40) -> str:
-    text = value.decode("utf-8", "replace")
-    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 class RowCheck(NamedTuple):
@@ -266,10 +265,6 @@ class KddFormat(TextFormat):
 # Reading
 # ---------------------------------------------------------------------------------------------
 
-def raise_bad_row(bad: BadRow) -> None:
-    raise DataError(f"{bad} (pass on_bad_row='skip' to count and skip malformed rows)")
-
-
 def check_lines(fmt: TextFormat, lines: list[bytes], first_line: int, path: str, report: BadRowReport,
                 on_bad_row: str) -> tuple[Converted, np.ndarray]:
     """Split and check consecutive lines (numbered from `first_line`); record (or raise on) bad ones.
@@ -316,19 +311,6 @@ def parse_lines(fmt: TextFormat, lines: list[bytes], first_line: int, first_row:
     rows, good = check_lines(fmt, lines, first_line, path, report, on_bad_row)
     return ArrayChunk(rows.dense, hash_cells(rows.sparse_cells, vocab_sizes), rows.label,
                       first_row + good.astype(np.int64))
-
-
-def lines_before_gzip_failure(path: Path) -> int | None:
-    """Complete lines gzip decodes before its stream fails (pyarrow reads whole blocks, so it
-    cannot say which line it reached)."""
-    lines = 0
-    try:
-        with gzip.open(path, "rb") as handle:
-            while block := handle.read(1 << 14):  # a failing read returns nothing: small reads lose few lines
-                lines += block.count(b"\n")
-    except (EOFError, OSError, zlib.error):
-        return lines
-    return None  # gzip reads it whole: the failure was elsewhere
 
 
 def _read_failure(path: Path, handle: BinaryIO, error: BaseException, line: int) -> DataError:
@@ -384,8 +366,6 @@ class TextFileSource:
     reader: str = "auto"  # READERS: who splits the lines (data_columnar.py), same rows either way
 
     def resolved_reader(self) -> str:
-        from recpim.arch.data_columnar import arrow_available
-
         if self.reader not in READERS:
             raise DataError(f"unknown reader {self.reader!r}; allowed: {', '.join(READERS)}")
         if self.reader == "auto":
@@ -407,8 +387,6 @@ class TextFileSource:
                                 f"{show(self.fmt.header, 400)}")
             skip = 1
         if self.resolved_reader() == "arrow":
-            from recpim.arch.data_columnar import iter_arrow_chunks
-
             yield from iter_arrow_chunks(self, report)
             return
         row = 0

@@ -12,7 +12,10 @@ in every process, on every machine and in any other language.
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -255,3 +258,27 @@ def split_code(split: str) -> int:
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
     return SPLITS.index(split)
+
+
+# ---- messages and failure positions shared by the two text readers (data_formats: the Python split,
+# data_columnar: pyarrow), which both sit above this module
+def show(value: bytes, limit: int = 40) -> str:
+    text = value.decode("utf-8", "replace")
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def raise_bad_row(bad: BadRow) -> None:
+    raise DataError(f"{bad} (pass on_bad_row='skip' to count and skip malformed rows)")
+
+
+def lines_before_gzip_failure(path: Path) -> int | None:
+    """Complete lines gzip decodes before its stream fails (pyarrow reads whole blocks, so it
+    cannot say which line it reached)."""
+    lines = 0
+    try:
+        with gzip.open(path, "rb") as handle:
+            while block := handle.read(1 << 14):  # a failing read returns nothing: small reads lose few lines
+                lines += block.count(b"\n")
+    except (EOFError, OSError, zlib.error):
+        return lines
+    return None  # gzip reads it whole: the failure was elsewhere

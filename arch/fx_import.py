@@ -26,15 +26,10 @@ import torch.fx as fx
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
+from recpim.arch.digital_cost import ops_per_element  # the table the direct lowering counts with too
 from recpim.arch.graph import OpKind, WorkloadGraph, WorkloadNode, tensor_bytes
 from recpim.errors import UnsupportedModelError
 
-# Digital ops per output element for each vector-op kind (what the digital unit executes).
-OPS_PER_ELEMENT = {
-    OpKind.ADD: 1, OpKind.MUL: 1, OpKind.RELU: 1, OpKind.SIGMOID: 1,
-    OpKind.SOFTMAX: 3,    # exp, running sum, divide
-    OpKind.LAYERNORM: 5,  # mean, centre, variance, normalise, affine
-}
 ID_BITS = 32  # integer tensors (sparse ids) travel as 32-bit words
 
 # Functions and Tensor methods, by name (leading underscores and in-place "_" stripped).
@@ -350,7 +345,7 @@ class _Importer:
         if kind == OpKind.POOL:
             return self._pool(inputs, meta, node.args[1] if len(node.args) > 1 else node.kwargs.get("kernel_size"),
                               adaptive=name.startswith("adaptive"))
-        return _Lowered(kind, ops=OPS_PER_ELEMENT.get(kind, 0) * out_total // self.batch,
+        return _Lowered(kind, ops=ops_per_element(kind) * out_total // self.batch,
                         extra={"function": name} if name not in ("add", "mul", "relu", "sigmoid") else None)
 
     def _module_rule(self, node, inputs, meta) -> _Lowered | None:
@@ -374,7 +369,7 @@ class _Importer:
                               type(module).__name__)
         if kind is None:
             return None
-        return _Lowered(kind, ops=OPS_PER_ELEMENT.get(kind, 0) * out_total // self.batch,
+        return _Lowered(kind, ops=ops_per_element(kind) * out_total // self.batch,
                         extra={"function": type(module).__name__})
 
     def _constant_shape(self, arg, what: str) -> tuple[int, ...]:
@@ -426,7 +421,7 @@ class _Importer:
         scores = _numel(query[:-1]) * key[-2]  # (batch, heads, L) x S
         per_sample = lambda count: count // self.batch  # noqa: E731
         return _Lowered(OpKind.ACT_MATMUL, macs=per_sample(scores * query[-1] + scores * meta.shape[-1]),
-                        ops=per_sample(OPS_PER_ELEMENT[OpKind.SOFTMAX] * scores),
+                        ops=per_sample(ops_per_element(OpKind.SOFTMAX) * scores),
                         extra={"function": "scaled_dot_product_attention"})
 
     def _einsum(self, node, meta) -> _Lowered:

@@ -17,7 +17,9 @@ import sys
 from pathlib import Path
 
 from recpim.arch.graph import WorkloadGraph
+from recpim.arch.lowering import lower_subnet
 from recpim.arch.schema import SCHEMAS, DatasetSchema
+from recpim.arch.subnet import load_subnet
 from recpim.errors import RecpimError
 
 # The zoo's names, known without importing torch (arch/zoo.py builds the modules; a test keeps the two
@@ -40,7 +42,7 @@ def resolve_model(spec: str, schema_name: str = "criteo", weight_bits: int = 8,
                   activation_bits: int = 8) -> WorkloadGraph:
     """The WorkloadGraph a model spec names (see the module docstring for the accepted forms)."""
     if spec.lower() in ZOO_NAMES:
-        from recpim.arch.zoo import zoo_graph  # torch: only when a zoo model is traced
+        from recpim.arch.zoo import zoo_graph  # (here: it imports torch, which only tracing a zoo model needs)
 
         return zoo_graph(spec.lower(), weight_bits, activation_bits)
     path = Path(spec)
@@ -54,12 +56,7 @@ def resolve_model(spec: str, schema_name: str = "criteo", weight_bits: int = 8,
 
 
 def _subnet_graph(path: Path, schema: DatasetSchema) -> WorkloadGraph:
-    try:  # the subnet stage may be absent from a partial install; import it only when needed
-        from recpim.arch.lowering import lower_subnet
-        from recpim.arch.subnet import load_subnet
-    except ImportError as error:
-        raise RecpimError(f"cannot lower subnet {str(path)!r}: subnet support is unavailable ({error})") from error
-    return lower_subnet(load_subnet(path), schema)
+    return lower_subnet(load_subnet(path), schema)   # torch-free (arch/lowering.py)
 
 
 def _callable_graph(spec: str, weight_bits: int, activation_bits: int) -> WorkloadGraph:
@@ -69,7 +66,7 @@ def _callable_graph(spec: str, weight_bits: int, activation_bits: int) -> Worklo
     factory = getattr(_import(target, spec), attribute, None)
     if not callable(factory):
         raise RecpimError(f"{target!r} has no callable {attribute!r} (model spec {spec!r})")
-    from torch import nn  # torch: only when a module is traced
+    from torch import nn  # (here, with fx_import: both load torch, which only tracing a module needs)
 
     from recpim.arch.fx_import import graph_from_module
 

@@ -18,6 +18,10 @@ Row-wise operators (EFC, the row projections) act on the rows axis, once per emb
 Every operator normalises its output with a LayerNorm, as NASRec's models do (use_layernorm);
 linears followed directly by a norm drop their bias (the norm's bias replaces it).
 
+Every block operator also has the registry's interface (arch/operators.py), so the standalone
+model and the supernet build, call and copy each operator without switching on which it is:
+`build(OperatorDims)`, `run(OperatorInputs, width, quant)` and `inherit(source, OperatorSegments)`.
+
 Quantisation hook: every forward takes `quant` (QuantBits or None). Weights and the activations
 entering each matrix-vector product are fake-quantised (symmetric, per tensor, straight-through
 gradient); None runs in float.
@@ -28,22 +32,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import sqrt
+from typing import Self
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
-Segments = Sequence[tuple[int, int]]
-
-
-def gram_rows(width: int) -> int:
-    """Dot-Product's operator balancing: the sparse rows are projected to round(sqrt(2 * width))
-    rows, so the n(n-1)/2 pairwise dots are about `width` features."""
-    return round(sqrt(2 * width))
-
-
-def num_pairs(rows: int) -> int:
-    return rows * (rows - 1) // 2
+from recpim.arch.operators import OperatorDims, OperatorSegments, Segments, gram_rows, num_pairs
 
 
 def source_segments(active: Sequence[int], widths: Sequence[int], slots: Sequence[int]) -> list[tuple[int, int]]:
@@ -76,6 +72,32 @@ def fake_quantize(x: torch.Tensor, bits: int | None, reference: torch.Tensor | N
     return x + (q - x).detach()
 
 
+# ---- the registry's calling convention
+@dataclass(frozen=True)
+class OperatorInputs:
+    """What a block operator may read: the concatenated dense inputs (FC, Dot-Product), the left
+    and right dense inputs (Gating, Sum), the concatenated sparse rows, and their weight columns."""
+
+    dense: torch.Tensor | None = None
+    left: torch.Tensor | None = None
+    right: torch.Tensor | None = None
+    sparse: torch.Tensor | None = None
+    segments: OperatorSegments = OperatorSegments()
+
+
+def copy_linear_slice(dst: SlicedLinear, src: SlicedLinear, segments: Segments | None) -> None:
+    """Weight inheritance: `dst` (exact dims) takes the slice of `src` (shared) that it computes with."""
+    dst.weight.copy_(src.active_weight(dst.max_out, dst.max_in, segments))
+    if dst.bias is not None:
+        dst.bias.copy_(src.bias[: dst.max_out])
+
+
+def copy_norm_slice(dst: nn.Module, src: nn.Module) -> None:
+    size = dst.weight.shape[0]
+    dst.weight.copy_(src.weight[:size])
+    dst.bias.copy_(src.bias[:size])
+
+
 # ---- the shared building block
 class SlicedLinear(nn.Module):
     """y = x W[:out, segments]^T + b[:out], with W sized [max_out, max_in]."""
@@ -97,8 +119,11 @@ class SlicedLinear(nn.Module):
     def active_weight(self, out: int, in_features: int, segments: Segments | None) -> torch.Tensor:
         weight = self.weight[:out]
         if segments is None:
-            return weight[:, :in_features] if in_features != self.max_in else weight
-        if sum(length for _, length in segments) != in_features:
+            # sliced even at full width (a free view): no comparison on the input's width, which is
+            # symbolic while torch.fx traces a standalone model (arch/fx_import.py)
+            return weight[:, :in_features]
+        # (not while torch.fx traces: the input's width is symbolic then; the traced run checks it)
+        if not is_fx_symbolic_tracing() and sum(length for _, length in segments) != in_features:
             raise ValueError(f"segments {list(segments)} do not cover {in_features} input features")
         if len(segments) == 1:
             start, length = segments[0]
@@ -153,6 +178,17 @@ class FCOp(nn.Module):
                 quant: QuantBits | None = None) -> torch.Tensor:
         return F.relu(self.norm(self.linear(dense, width, segments, quant)))
 
+    @classmethod
+    def build(cls, dims: OperatorDims) -> Self:
+        return cls(dims.dense_in, dims.width)
+
+    def run(self, x: OperatorInputs, width: int | None, quant: QuantBits | None) -> torch.Tensor:
+        return self(x.dense, width, x.segments.dense, quant)
+
+    def inherit(self, src: FCOp, segments: OperatorSegments) -> None:
+        copy_linear_slice(self.linear, src.linear, segments.dense)
+        copy_norm_slice(self.norm, src.norm)
+
 
 class GatingOp(nn.Module):
     """LayerNorm(sigmoid(W_g left + b_g) * (W_v right + b_v)): the left input gates a projection of
@@ -170,6 +206,18 @@ class GatingOp(nn.Module):
         gate = torch.sigmoid(self.gate(left, width, left_segments, quant))
         return self.norm(gate * self.value(right, width, right_segments, quant))
 
+    @classmethod
+    def build(cls, dims: OperatorDims) -> Self:
+        return cls(dims.left_in, dims.right_in, dims.width)
+
+    def run(self, x: OperatorInputs, width: int | None, quant: QuantBits | None) -> torch.Tensor:
+        return self(x.left, x.right, width, x.segments.left, x.segments.right, quant)
+
+    def inherit(self, src: GatingOp, segments: OperatorSegments) -> None:
+        copy_linear_slice(self.gate, src.gate, segments.left)
+        copy_linear_slice(self.value, src.value, segments.right)
+        copy_norm_slice(self.norm, src.norm)
+
 
 class SumOp(nn.Module):
     """LayerNorm(W_l left + W_r right): both inputs projected to `width` (aligning their widths),
@@ -186,6 +234,18 @@ class SumOp(nn.Module):
                 quant: QuantBits | None = None) -> torch.Tensor:
         summed = self.left(left, width, left_segments, quant) + self.right(right, width, right_segments, quant)
         return self.norm(summed)
+
+    @classmethod
+    def build(cls, dims: OperatorDims) -> Self:
+        return cls(dims.left_in, dims.right_in, dims.width)
+
+    def run(self, x: OperatorInputs, width: int | None, quant: QuantBits | None) -> torch.Tensor:
+        return self(x.left, x.right, width, x.segments.left, x.segments.right, quant)
+
+    def inherit(self, src: SumOp, segments: OperatorSegments) -> None:
+        copy_linear_slice(self.left, src.left, segments.left)
+        copy_linear_slice(self.right, src.right, segments.right)
+        copy_norm_slice(self.norm, src.norm)
 
 
 class DotProductOp(nn.Module):
@@ -217,9 +277,25 @@ class DotProductOp(nn.Module):
         pairs = num_pairs(rows)
         dots = gram[:, self.pair_rows[:pairs], self.pair_cols[:pairs]]              # [B, n(n-1)/2]
         features = torch.cat([dense, dots], dim=1)
-        dense_segments = [(0, dense.shape[1])] if dense_segments is None else list(dense_segments)
+        # None: the standalone model, whose dense input is exactly max_dense_in wide (a constant, so
+        # torch.fx can trace it: the traced width is symbolic)
+        dense_segments = [(0, self.max_dense_in)] if dense_segments is None else list(dense_segments)
         segments = [*dense_segments, (self.max_dense_in, pairs)]
         return self.norm(self.out_proj(features, width, segments, quant))
+
+    @classmethod
+    def build(cls, dims: OperatorDims) -> Self:
+        return cls(dims.dense_in, dims.rows_in, dims.width)
+
+    def run(self, x: OperatorInputs, width: int | None, quant: QuantBits | None) -> torch.Tensor:
+        return self(x.dense, x.sparse, width, x.segments.dense, x.segments.rows, quant)
+
+    def inherit(self, src: DotProductOp, segments: OperatorSegments) -> None:
+        copy_linear_slice(self.row_proj, src.row_proj, segments.rows)
+        pairs = num_pairs(gram_rows(self.max_width))   # this copy's pairs sit after the shared dense columns
+        copy_linear_slice(self.out_proj, src.out_proj, [*(segments.dense or [(0, self.max_dense_in)]),
+                                                        (src.max_dense_in, pairs)])
+        copy_norm_slice(self.norm, src.norm)
 
 
 # ---- sparse operators
@@ -235,6 +311,17 @@ class EFCOp(nn.Module):
     def forward(self, sparse: torch.Tensor, width: int | None = None, row_segments: Segments | None = None,
                 quant: QuantBits | None = None) -> torch.Tensor:
         return F.relu(_rows_linear(self.linear, sparse, width, row_segments, quant, self.norm))
+
+    @classmethod
+    def build(cls, dims: OperatorDims) -> Self:
+        return cls(dims.rows_in, dims.width)
+
+    def run(self, x: OperatorInputs, width: int | None, quant: QuantBits | None) -> torch.Tensor:
+        return self(x.sparse, width, x.segments.rows, quant)
+
+    def inherit(self, src: EFCOp, segments: OperatorSegments) -> None:
+        copy_linear_slice(self.linear, src.linear, segments.rows)
+        copy_norm_slice(self.norm, src.norm)
 
 
 class AttentionOp(nn.Module):
@@ -273,6 +360,19 @@ class AttentionOp(nn.Module):
         context = F.scaled_dot_product_attention(q, k, v)                            # [B, h, w, dh]
         context = context.transpose(1, 2).reshape(batch, rows, self.dim)
         return self.norm(projected + self.output(context, quant=quant))
+
+    @classmethod
+    def build(cls, dims: OperatorDims) -> Self:
+        return cls(dims.rows_in, dims.width, dims.dim, dims.heads)
+
+    def run(self, x: OperatorInputs, width: int | None, quant: QuantBits | None) -> torch.Tensor:
+        return self(x.sparse, width, x.segments.rows, quant)
+
+    def inherit(self, src: AttentionOp, segments: OperatorSegments) -> None:
+        copy_linear_slice(self.row_proj, src.row_proj, segments.rows)
+        for name in ("query", "key", "value", "output"):
+            copy_linear_slice(getattr(self, name), getattr(src, name), None)
+        copy_norm_slice(self.norm, src.norm)
 
 
 # ---- mergers, embeddings, logit

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from recpim.arch.ops import EmbeddingTables
-
-if TYPE_CHECKING:   # training.py imports this module; the config type is only needed for hints
-    from recpim.arch.training import TrainConfig
+from recpim.arch.train_config import TrainConfig
 
 
 class WarmupCosine:

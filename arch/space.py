@@ -37,6 +37,18 @@ NASREC_DENSE_WIDTHS = (16, 32, 64, 128, 256, 512, 768, 1024)
 NASREC_SPARSE_WIDTHS = (16, 32, 48, 64)
 DEFAULT_BITS = (4, 6, 8)
 
+# The block fields a space restricts to a set of choices -> the SearchSpace field holding that set:
+# the one table that subnet validation and mutation (arch/subnet.py) and the study's parameters
+# (search/study.py) read. Input sets and merger flags are rules, not choice sets (BlockConfig.problems).
+BLOCK_CHOICE_FIELDS: dict[str, str] = {
+    "dense_op": "dense_ops",
+    "dense_width": "dense_widths",
+    "sparse_op": "sparse_ops",
+    "sparse_width": "sparse_widths",
+    "weight_bits": "weight_bits",
+    "activation_bits": "activation_bits",
+}
+
 
 def _check_choices(name: str, values: tuple, low: int, high: int) -> list[tuple[str, str]]:
     problems = []
@@ -110,6 +122,10 @@ class SearchSpace(BaseModel):
         if problems:
             raise ConfigError(f"search space {self.name!r}", problems)
         return self
+
+    def block_choices(self) -> dict[str, tuple]:
+        """{block field: its allowed values} (BLOCK_CHOICE_FIELDS)."""
+        return {name: getattr(self, attr) for name, attr in BLOCK_CHOICE_FIELDS.items()}
 
     # ---- the size of the space
     def input_subsets(self, block: int) -> int:
@@ -188,9 +204,10 @@ def nasrec_full(num_blocks: int = 7, **overrides: Any) -> SearchSpace:
     return SearchSpace(**fields)
 
 
-# ---- registry: SubnetConfig names its space; the name is looked up here.
+# ---- the built-in spaces by name. Only a cache of these two: a custom space is never looked up by
+# name; it travels as an object, with the subnets sampled from it (SubnetConfig.search_space) and in
+# the checkpoints trained on it (arch/checkpoints.py read_checkpoint(path).space).
 _ALIASES = {"small": "nasrec_small", "full": "nasrec_full"}
-_REGISTRY: dict[str, SearchSpace] = {}
 
 
 @cache
@@ -198,26 +215,15 @@ def _builtin_spaces() -> dict[str, SearchSpace]:
     return {"nasrec_small": nasrec_small(), "nasrec_full": nasrec_full()}
 
 
-def register_space(space: SearchSpace) -> SearchSpace:
-    """Make a custom space known by name so SubnetConfigs that name it validate against it.
-    Re-registering the same table is a no-op; a different table under a taken name is an error."""
-    known = {**_builtin_spaces(), **_REGISTRY}
-    if space.name in _ALIASES or (space.name in known and known[space.name] != space):
-        raise ConfigError("search space", [("name", f"{space.name!r} is already a different registered space")])
-    _REGISTRY[space.name] = space
-    return space
-
-
 def space_names() -> list[str]:
-    return sorted({**_builtin_spaces(), **_REGISTRY})
+    return sorted(_builtin_spaces())
 
 
 def get_space(name: str) -> SearchSpace:
-    """A registered space by name ('nasrec_small', 'nasrec_full', the aliases 'small' and 'full',
-    or a name given to register_space)."""
-    known = {**_builtin_spaces(), **_REGISTRY}
+    """A built-in space by name: 'nasrec_small', 'nasrec_full' or the aliases 'small' and 'full'."""
     key = _ALIASES.get(name, name)
-    if key not in known:
+    if key not in _builtin_spaces():
         allowed = ", ".join(sorted(_ALIASES) + space_names())
-        raise ConfigError("search space", [("name", f"unknown space {name!r}; allowed: {allowed}")])
-    return known[key]
+        raise ConfigError("search space", [("name", f"unknown space {name!r}; built in: {allowed} (a custom space "
+                                                    "is passed as a SearchSpace, e.g. a checkpoint's space)")])
+    return _builtin_spaces()[key]

@@ -12,24 +12,16 @@ The logit is linear over concat(d_N, flatten(s_N)). Source 0 is (raw dense featu
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
+from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
-from recpim.arch.ops import (
-    AttentionOp,
-    DenseToSparseMerger,
-    DotProductOp,
-    EFCOp,
-    EmbeddingTables,
-    FCOp,
-    FMMerger,
-    GatingOp,
-    LogitOp,
-    QuantBits,
-    SumOp,
-)
+from recpim.arch.operators import DENSE_OPERATORS, SPARSE_OPERATORS, OperatorDims
+from recpim.arch.ops import DenseToSparseMerger, EmbeddingTables, FMMerger, LogitOp, OperatorInputs, QuantBits
 from recpim.arch.schema import DatasetSchema
-from recpim.arch.space import DenseOp, SparseOp
+from recpim.arch.space import SparseOp
 from recpim.arch.subnet import BlockConfig, SubnetConfig, raw_dense_width, source_dims
 from recpim.errors import ConfigError
 
@@ -40,20 +32,15 @@ class StandaloneBlock(nn.Module):
         super().__init__()
         self.config = block
         width = block.dense_width
-        dense_in = sum(dense_dims[j] for j in block.dense_inputs)
-        rows_in = sum(sparse_rows[j] for j in block.sparse_inputs)
-        if block.dense_op == DenseOp.FC:
-            self.dense: nn.Module = FCOp(dense_in, width)
-        elif block.dense_op == DenseOp.DOT_PRODUCT:
-            self.dense = DotProductOp(dense_in, rows_in, width)
-        elif block.dense_op == DenseOp.GATING:
-            self.dense = GatingOp(dense_dims[block.dense_left], dense_dims[block.dense_right], width)
-        else:
-            self.dense = SumOp(dense_dims[block.dense_left], dense_dims[block.dense_right], width)
-        if block.sparse_op == SparseOp.EFC:
-            self.sparse: nn.Module = EFCOp(rows_in, block.sparse_width)
-        else:
-            self.sparse = AttentionOp(rows_in, block.sparse_width, dim, heads)
+        self.dense_operator = DENSE_OPERATORS[block.dense_op]   # arch/operators.py
+        sides = (dense_dims[block.dense_left], dense_dims[block.dense_right]) \
+            if self.dense_operator.reads_left_right else (0, 0)
+        dims = OperatorDims(dense_in=sum(dense_dims[j] for j in block.dense_inputs), left_in=sides[0],
+                            right_in=sides[1], rows_in=sum(sparse_rows[j] for j in block.sparse_inputs),
+                            width=width, dim=dim, heads=heads)
+        self.dense: nn.Module = self.dense_operator.module_class().build(dims)
+        self.sparse: nn.Module = SPARSE_OPERATORS[block.sparse_op].module_class().build(
+            replace(dims, width=block.sparse_width))
         self.dense_to_sparse = DenseToSparseMerger(width, merger_rows, dim) if block.dense_to_sparse else None
         self.fm = FMMerger(dim, width) if block.sparse_to_dense_fm else None
 
@@ -61,15 +48,14 @@ class StandaloneBlock(nn.Module):
                 quant: QuantBits | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         block = self.config
         sparse_in = torch.cat([sparse_outs[j] for j in block.sparse_inputs], dim=1)
-        if block.dense_op in (DenseOp.GATING, DenseOp.SUM):
-            d = self.dense(dense_outs[block.dense_left], dense_outs[block.dense_right], quant=quant)
+        if self.dense_operator.reads_left_right:
+            inputs = OperatorInputs(left=dense_outs[block.dense_left], right=dense_outs[block.dense_right],
+                                    sparse=sparse_in)
         else:
-            dense_in = torch.cat([dense_outs[j] for j in block.dense_inputs], dim=1)
-            if block.dense_op == DenseOp.FC:
-                d = self.dense(dense_in, quant=quant)
-            else:
-                d = self.dense(dense_in, sparse_in, quant=quant)
-        s = self.sparse(sparse_in, quant=quant)
+            inputs = OperatorInputs(dense=torch.cat([dense_outs[j] for j in block.dense_inputs], dim=1),
+                                    sparse=sparse_in)
+        d = self.dense.run(inputs, None, quant)
+        s = self.sparse.run(inputs, None, quant)
         pseudo_rows = self.dense_to_sparse(d, quant=quant) if self.dense_to_sparse is not None else None
         if self.fm is not None:
             d = d + self.fm(s, quant=quant)
@@ -114,7 +100,9 @@ class StandaloneModel(nn.Module):
             raise ConfigError(f"input of the standalone model for schema {self.schema.name!r}", problems)
 
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
-        self._check_inputs(dense, sparse)
+        # (not while torch.fx traces the model, arch/fx_import.py: shapes are symbolic then; its sample run checks)
+        if not is_fx_symbolic_tracing():
+            self._check_inputs(dense, sparse)
         if self.schema.num_dense == 0:  # one all-zero pseudo feature, see raw_dense_width
             dense = dense.new_zeros(dense.shape[0], raw_dense_width(self.schema))
         blocks = self.subnet.blocks

@@ -13,14 +13,32 @@ sorted. So two configs are equal exactly when they describe the same architectur
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from recpim.arch.schema import DatasetSchema
-from recpim.arch.space import BINARY_DENSE_OPS, DenseOp, SearchSpace, SparseOp, get_space, pydantic_problems
+from recpim.arch.space import (
+    BINARY_DENSE_OPS,
+    BLOCK_CHOICE_FIELDS,
+    DenseOp,
+    SearchSpace,
+    SparseOp,
+    get_space,
+    pydantic_problems,
+    space_names,
+)
 from recpim.errors import ConfigError, parse_json
 
 
@@ -56,12 +74,8 @@ class BlockConfig(BaseModel):
                 shown = ", ".join(str(a) for a in allowed)
                 out.append((f"{key}.{field}", f"{value} is not allowed; allowed: {shown}"))
 
-        choice("dense_op", space.dense_ops)
-        choice("dense_width", space.dense_widths)
-        choice("sparse_op", space.sparse_ops)
-        choice("sparse_width", space.sparse_widths)
-        choice("weight_bits", space.weight_bits)
-        choice("activation_bits", space.activation_bits)
+        for field, allowed in space.block_choices().items():
+            choice(field, allowed)
         if self.dense_to_sparse and not space.allow_dense_to_sparse:
             out.append((f"{key}.dense_to_sparse", f"space {space.name!r} has no dense->sparse merger"))
         if self.sparse_to_dense_fm and not space.allow_sparse_to_dense_fm:
@@ -97,15 +111,27 @@ def _input_set_problems(key: str, inputs: tuple[int, ...], block: int, max_input
     return []
 
 
+# The space SubnetConfig.from_dict checks a config in, for the duration of that call. A ContextVar,
+# not pydantic's validation context: a model with its own __init__ (the ConfigError conversion)
+# is validated through that __init__, which drops the context.
+_CHECKED_IN: ContextVar[SearchSpace | None] = ContextVar("subnet_checked_in", default=None)
+
+
 class SubnetConfig(BaseModel):
     """One candidate architecture (with its bit-widths) of the space named `space`.
-    The final logit reads the last block's dense output and its flattened sparse output."""
+    The final logit reads the last block's dense output and its flattened sparse output.
+
+    A config is checked against a space given explicitly: `SubnetConfig.from_dict(data, space=...)`
+    (or load_subnet(path, space=...)); without one, `space` must name a built-in
+    space (arch/space.py get_space). The space it was checked against travels with it
+    (`search_space`, kept through pickling), so a subnet of a custom space needs no registry."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     space: str
     embedding_bits: int
     blocks: tuple[BlockConfig, ...] = Field(min_length=1)
+    _space: SearchSpace | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any):
         try:
@@ -115,9 +141,18 @@ class SubnetConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fits_its_space(self) -> SubnetConfig:
-        problems = self.problems(get_space(self.space))
+        # the space to check in: the one from_dict was given, else the one this instance already
+        # carries (pydantic runs this again when a SubnetConfig is a field of another model), else
+        # the built-in space of that name
+        space = _CHECKED_IN.get() or (getattr(self, "__pydantic_private__", None) or {}).get("_space")
+        if space is None:
+            space = get_space(self.space)
+        elif space.name != self.space:
+            raise ConfigError("subnet config", [("space", f"{self.space!r}; it is read in space {space.name!r}")])
+        problems = self.problems(space)
         if problems:
             raise ConfigError("subnet config", problems)
+        self._space = space
         return self
 
     def problems(self, space: SearchSpace) -> list[tuple[str, str]]:
@@ -132,7 +167,7 @@ class SubnetConfig(BaseModel):
         return out
 
     def validate_in(self, space: SearchSpace) -> SubnetConfig:
-        """Check this config against `space` (any space, registered or not); ConfigError if not."""
+        """Check this config against `space` (any space); ConfigError if it does not fit."""
         problems = self.problems(space)
         if problems:
             raise ConfigError(f"subnet config in space {space.name!r}", problems)
@@ -140,7 +175,8 @@ class SubnetConfig(BaseModel):
 
     @property
     def search_space(self) -> SearchSpace:
-        return get_space(self.space)
+        """The space this config was checked against."""
+        return self._space if self._space is not None else get_space(self.space)
 
     @property
     def num_blocks(self) -> int:
@@ -154,24 +190,28 @@ class SubnetConfig(BaseModel):
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "subnet config") -> SubnetConfig:
+    def from_dict(cls, data: Any, source: str = "subnet config", space: SearchSpace | None = None) -> SubnetConfig:
+        """Read and check a config; `space`: the space to check it in (None: the built-in space it names)."""
         if not isinstance(data, dict):
             raise ConfigError(source, [("", f"expected a JSON object, got {type(data).__name__}")])
+        token = _CHECKED_IN.set(space)
         try:
             return cls(**data)
         except ConfigError as error:
             raise ConfigError(source, error.problems) from None
+        finally:
+            _CHECKED_IN.reset(token)
 
     @classmethod
-    def from_json(cls, text: str, source: str = "subnet JSON") -> SubnetConfig:
-        return cls.from_dict(parse_json(text, source), source)
+    def from_json(cls, text: str, source: str = "subnet JSON", space: SearchSpace | None = None) -> SubnetConfig:
+        return cls.from_dict(parse_json(text, source), source, space)
 
 
-def load_subnet(path: str | Path) -> SubnetConfig:
+def load_subnet(path: str | Path, space: SearchSpace | None = None) -> SubnetConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(str(path), [("", "file not found")])
-    return SubnetConfig.from_json(path.read_text(), source=str(path))
+    return SubnetConfig.from_json(path.read_text(), source=str(path), space=space)
 
 
 def _block_numbers(loc: tuple) -> list:
@@ -254,17 +294,15 @@ def sample_subnet(space: SearchSpace, rng_or_seed: Rng) -> SubnetConfig:
 
 
 def _build(space: SearchSpace, embedding_bits: int, blocks: list[BlockConfig]) -> SubnetConfig:
-    """Assemble and check a config of `space`, which must be registered: a subnet names its space,
-    and everything downstream (reloading its JSON, building its model, lowering it) looks it up."""
-    try:
-        registered = get_space(space.name)
-    except ConfigError:
-        registered = None
-    if registered != space:
-        why = "names a different registered space; give this space its own name" if registered else "is unknown"
-        raise ConfigError("search space", [("name", f"{space.name!r} {why}, and register_space(space) first")])
+    """Assemble and check a config of `space`; it carries `space` (SubnetConfig.search_space)."""
+    if space.name in space_names() and get_space(space.name) != space:
+        # its JSON would be read back in the built-in space of that name, which it does not fit
+        raise ConfigError("search space", [("name", f"{space.name!r} names a built-in space but differs from it; "
+                                                    "give this space its own name")])
     subnet = SubnetConfig.model_construct(space=space.name, embedding_bits=embedding_bits, blocks=tuple(blocks))
-    return subnet.validate_in(space)
+    subnet.validate_in(space)
+    subnet._space = space
+    return subnet
 
 
 def _other(rng: np.random.Generator, values: tuple, current: Any) -> Any:
@@ -273,15 +311,9 @@ def _other(rng: np.random.Generator, values: tuple, current: Any) -> Any:
 
 def _mutations(block: BlockConfig, i: int, space: SearchSpace) -> list[str]:
     """The mutation kinds that can change this block (1-based number i) within `space`."""
-    kinds = []
-    if len(space.dense_ops) > 1:
-        kinds.append("dense_op")
-    if len(space.dense_widths) > 1:
-        kinds.append("dense_width")
-    if len(space.sparse_ops) > 1:
-        kinds.append("sparse_op")
-    if len(space.sparse_widths) > 1:
-        kinds.append("sparse_width")
+    choices = space.block_choices()
+    # (this order of kinds is part of what a seeded mutation produces: keep it)
+    kinds = [kind for kind in ("dense_op", "dense_width", "sparse_op", "sparse_width") if len(choices[kind]) > 1]
     if space.input_subsets(i) > 1:
         kinds.append("sparse_inputs")
         if block.dense_op not in BINARY_DENSE_OPS:
@@ -290,10 +322,7 @@ def _mutations(block: BlockConfig, i: int, space: SearchSpace) -> list[str]:
         kinds.append("dense_left_right")
     if space.allow_dense_to_sparse or space.allow_sparse_to_dense_fm:
         kinds.append("merger")
-    if len(space.weight_bits) > 1:
-        kinds.append("weight_bits")
-    if len(space.activation_bits) > 1:
-        kinds.append("activation_bits")
+    kinds += [kind for kind in ("weight_bits", "activation_bits") if len(choices[kind]) > 1]
     return kinds
 
 
@@ -305,11 +334,8 @@ def _mutate_block(rng: np.random.Generator, block: BlockConfig, i: int, space: S
         # Keep the connections when the new operator reads the same kind of input.
         if (op in BINARY_DENSE_OPS) != (block.dense_op in BINARY_DENSE_OPS):
             fields.update(_dense_connections(rng, op, i, space))
-    elif kind in ("dense_width", "sparse_op", "sparse_width", "weight_bits", "activation_bits"):
-        choices = {"dense_width": space.dense_widths, "sparse_op": space.sparse_ops,
-                   "sparse_width": space.sparse_widths, "weight_bits": space.weight_bits,
-                   "activation_bits": space.activation_bits}[kind]
-        fields[kind] = _other(rng, choices, getattr(block, kind))
+    elif kind in BLOCK_CHOICE_FIELDS:   # a width, the sparse operator or a bit-width
+        fields[kind] = _other(rng, space.block_choices()[kind], getattr(block, kind))
     elif kind in ("dense_inputs", "sparse_inputs"):
         current = getattr(block, kind)
         new = current

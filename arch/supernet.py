@@ -38,38 +38,31 @@ equals the supernet's forward of the subnet, which is what "inheriting weights" 
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from recpim.arch.crossbar_sim import CrossbarArithmetic, CrossbarMode
+from recpim.arch.operators import DENSE_OPERATORS, SPARSE_OPERATORS, OperatorDims, OperatorSegments
 from recpim.arch.ops import (
-    AttentionOp,
     DenseToSparseMerger,
-    DotProductOp,
-    EFCOp,
     EmbeddingTables,
-    FCOp,
     FMMerger,
-    GatingOp,
     LogitOp,
+    OperatorInputs,
     QuantBits,
-    Segments,
     SlicedLinear,
-    SumOp,
-    gram_rows,
-    num_pairs,
+    copy_linear_slice,
+    copy_norm_slice,
 )
 from recpim.arch.schema import DatasetSchema
-from recpim.arch.space import BINARY_DENSE_OPS, DenseOp, SearchSpace, SparseOp
+from recpim.arch.space import SearchSpace, SparseOp
 from recpim.arch.standalone import StandaloneModel
 from recpim.arch.subnet import BlockConfig, SubnetConfig, raw_dense_width
+from recpim.arch.train_config import INPUT_SHARING, InputSharing
 from recpim.errors import ConfigError
 
-InputSharing = Literal["per_source", "per_operator"]
-INPUT_SHARING: tuple[str, ...] = ("per_source", "per_operator")
 EMBEDDING_INIT_BOUND = 0.01  # uniform(-b, b): small, NASRec-like CTR embedding initialisation
 
 
@@ -143,22 +136,13 @@ class SupernetBlock(nn.Module):
         rows_in = sum(layout.sparse_slots[:index])
         width, sparse_width = max(space.dense_widths), max(space.sparse_widths)
         self.max_width = width
-        dense_ops: dict[str, nn.Module] = {}
-        for op in space.dense_ops:
-            if op == DenseOp.FC:
-                dense_ops[op.value] = FCOp(dense_in, width)
-            elif op == DenseOp.DOT_PRODUCT:
-                dense_ops[op.value] = DotProductOp(dense_in, rows_in, width)
-            elif op == DenseOp.GATING:
-                dense_ops[op.value] = GatingOp(dense_in, dense_in, width)
-            else:
-                dense_ops[op.value] = SumOp(dense_in, dense_in, width)
-        sparse_ops: dict[str, nn.Module] = {}
-        for op in space.sparse_ops:
-            if op == SparseOp.EFC:
-                sparse_ops[op.value] = EFCOp(rows_in, sparse_width)
-            else:
-                sparse_ops[op.value] = AttentionOp(rows_in, sparse_width, dim, space.attention_heads)
+        # every operator of the space at maximum size (arch/operators.py); Gating/Sum may read any source
+        # on either side, so both of their inputs span every slot
+        dims = OperatorDims(dense_in=dense_in, left_in=dense_in, right_in=dense_in, rows_in=rows_in, width=width,
+                            dim=dim, heads=space.attention_heads)
+        dense_ops = {op.value: DENSE_OPERATORS[op].module_class().build(dims) for op in space.dense_ops}
+        sparse_ops = {op.value: SPARSE_OPERATORS[op].module_class().build(replace(dims, width=sparse_width))
+                      for op in space.sparse_ops}
         self.dense_ops = nn.ModuleDict(dense_ops)
         self.sparse_ops = nn.ModuleDict(sparse_ops)
         self.dense_to_sparse = (DenseToSparseMerger(width, space.merger_rows, dim)
@@ -173,15 +157,12 @@ class SupernetBlock(nn.Module):
         sparse_in = torch.cat([sparse_outs[j] for j in sources], dim=1)
         dense_segments, row_segments = layout.dense(sources, shapes), layout.rows(sources, shapes)
         width = self.max_width
-        outs = []
-        for name, op in self.dense_ops.items():
-            if name == DenseOp.FC.value:
-                outs.append(op(dense_in, width, dense_segments))
-            elif name == DenseOp.DOT_PRODUCT.value:
-                outs.append(op(dense_in, sparse_in, width, dense_segments, row_segments))
-            else:  # Gating / Sum: every source on both sides
-                outs.append(op(dense_in, dense_in, width, dense_segments, dense_segments))
-        sparse_results = [op(sparse_in, None, row_segments) for op in self.sparse_ops.values()]
+        # Gating / Sum: every source on both sides
+        inputs = OperatorInputs(dense=dense_in, left=dense_in, right=dense_in, sparse=sparse_in,
+                                segments=OperatorSegments(dense=dense_segments, left=dense_segments,
+                                                          right=dense_segments, rows=row_segments))
+        outs = [op.run(inputs, width, None) for op in self.dense_ops.values()]
+        sparse_results = [op.run(inputs, None, None) for op in self.sparse_ops.values()]
         s = torch.cat(sparse_results, dim=1) if per_operator else torch.stack(sparse_results).sum(0)
         d_sum = torch.stack(outs).sum(0)
         pseudo_rows = self.dense_to_sparse(d_sum) if self.dense_to_sparse is not None else None
@@ -198,21 +179,16 @@ class SupernetBlock(nn.Module):
                 quant: QuantBits | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The block as StandaloneBlock computes it (arch/standalone.py), on sliced shared weights."""
         sparse_in = torch.cat([sparse_outs[j] for j in config.sparse_inputs], dim=1)
-        row_segments = layout.rows(config.sparse_inputs, shapes)
-        op = self.dense_ops[config.dense_op.value]
-        width = config.dense_width
-        if config.dense_op in BINARY_DENSE_OPS:
-            left, right = config.dense_left, config.dense_right
-            d = op(dense_outs[left], dense_outs[right], width, layout.dense([left], shapes),
-                   layout.dense([right], shapes), quant)
+        segments = block_segments(config, layout, shapes)
+        if DENSE_OPERATORS[config.dense_op].reads_left_right:
+            inputs = OperatorInputs(left=dense_outs[config.dense_left], right=dense_outs[config.dense_right],
+                                    sparse=sparse_in, segments=segments)
         else:
-            dense_in = torch.cat([dense_outs[j] for j in config.dense_inputs], dim=1)
-            dense_segments = layout.dense(config.dense_inputs, shapes)
-            if config.dense_op == DenseOp.FC:
-                d = op(dense_in, width, dense_segments, quant)
-            else:
-                d = op(dense_in, sparse_in, width, dense_segments, row_segments, quant)
-        s = self.sparse_ops[config.sparse_op.value](sparse_in, config.sparse_width, row_segments, quant)
+            inputs = OperatorInputs(dense=torch.cat([dense_outs[j] for j in config.dense_inputs], dim=1),
+                                    sparse=sparse_in, segments=segments)
+        width = config.dense_width
+        d = self.dense_ops[config.dense_op.value].run(inputs, width, quant)
+        s = self.sparse_ops[config.sparse_op.value].run(inputs, config.sparse_width, quant)
         pseudo_rows = self.dense_to_sparse(d, None, quant) if config.dense_to_sparse else None
         if config.sparse_to_dense_fm:
             d = d + self.fm(s, width, quant)
@@ -348,47 +324,26 @@ class Supernet(nn.Module):
 
 
 # ---- weight inheritance into a standalone model
-def _copy_linear(dst: SlicedLinear, src: SlicedLinear, segments: Segments | None) -> None:
-    dst.weight.copy_(src.active_weight(dst.max_out, dst.max_in, segments))
-    if dst.bias is not None:
-        dst.bias.copy_(src.bias[: dst.max_out])
-
-
-def _copy_norm(dst: nn.Module, src: nn.Module) -> None:
-    size = dst.weight.shape[0]
-    dst.weight.copy_(src.weight[:size])
-    dst.bias.copy_(src.bias[:size])
+def block_segments(config: BlockConfig, layout: SlotLayout, shapes: list[SourceShape]) -> OperatorSegments:
+    """The shared-weight columns block `config`'s operators read (module docstring)."""
+    rows = layout.rows(config.sparse_inputs, shapes)
+    if DENSE_OPERATORS[config.dense_op].reads_left_right:
+        return OperatorSegments(left=layout.dense([config.dense_left], shapes),
+                                right=layout.dense([config.dense_right], shapes), rows=rows)
+    return OperatorSegments(dense=layout.dense(config.dense_inputs, shapes), rows=rows)
 
 
 def _copy_block(dst: nn.Module, src: SupernetBlock, config: BlockConfig, layout: SlotLayout,
                 shapes: list[SourceShape]) -> None:
-    rows = layout.rows(config.sparse_inputs, shapes)
-    dense_op, sparse_op = src.dense_ops[config.dense_op.value], src.sparse_ops[config.sparse_op.value]
-    if config.dense_op == DenseOp.FC:
-        _copy_linear(dst.dense.linear, dense_op.linear, layout.dense(config.dense_inputs, shapes))
-    elif config.dense_op == DenseOp.DOT_PRODUCT:
-        _copy_linear(dst.dense.row_proj, dense_op.row_proj, rows)
-        pairs = num_pairs(gram_rows(config.dense_width))
-        segments = [*layout.dense(config.dense_inputs, shapes), (dense_op.max_dense_in, pairs)]
-        _copy_linear(dst.dense.out_proj, dense_op.out_proj, segments)
-    else:
-        first, second = ("gate", "value") if config.dense_op == DenseOp.GATING else ("left", "right")
-        _copy_linear(getattr(dst.dense, first), getattr(dense_op, first), layout.dense([config.dense_left], shapes))
-        _copy_linear(getattr(dst.dense, second), getattr(dense_op, second), layout.dense([config.dense_right], shapes))
-    _copy_norm(dst.dense.norm, dense_op.norm)
-    if config.sparse_op == SparseOp.EFC:
-        _copy_linear(dst.sparse.linear, sparse_op.linear, rows)
-    else:
-        _copy_linear(dst.sparse.row_proj, sparse_op.row_proj, rows)
-        for name in ("query", "key", "value", "output"):
-            _copy_linear(getattr(dst.sparse, name), getattr(sparse_op, name), None)
-    _copy_norm(dst.sparse.norm, sparse_op.norm)
+    segments = block_segments(config, layout, shapes)
+    dst.dense.inherit(src.dense_ops[config.dense_op.value], segments)
+    dst.sparse.inherit(src.sparse_ops[config.sparse_op.value], segments)
     if config.dense_to_sparse:
-        _copy_linear(dst.dense_to_sparse.linear, src.dense_to_sparse.linear, None)
-        _copy_norm(dst.dense_to_sparse.norm, src.dense_to_sparse.norm)
+        copy_linear_slice(dst.dense_to_sparse.linear, src.dense_to_sparse.linear, None)
+        copy_norm_slice(dst.dense_to_sparse.norm, src.dense_to_sparse.norm)
     if config.sparse_to_dense_fm:
-        _copy_linear(dst.fm.linear, src.fm.linear, None)
-        _copy_norm(dst.fm.norm, src.fm.norm)
+        copy_linear_slice(dst.fm.linear, src.fm.linear, None)
+        copy_norm_slice(dst.fm.norm, src.fm.norm)
 
 
 def extract_standalone(supernet: Supernet, subnet: SubnetConfig, quantize: bool = False) -> StandaloneModel:
@@ -401,7 +356,7 @@ def extract_standalone(supernet: Supernet, subnet: SubnetConfig, quantize: bool 
             dst.weight.copy_(src.weight)
         for dst, src, config in zip(model.blocks, supernet.blocks, subnet.blocks, strict=True):
             _copy_block(dst, src, config, supernet.layout, shapes)
-        _copy_linear(model.logit.linear, supernet.logit.linear, supernet.logit_segments(subnet))
+        copy_linear_slice(model.logit.linear, supernet.logit.linear, supernet.logit_segments(subnet))
     return model
 
 

@@ -51,20 +51,20 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
 from recpim.arch.checkpoints import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     RESUME_FORMAT,
-    load_checkpoint,
+    SupernetCheckpoint,
     load_training_state,
+    read_checkpoint,
     resume_state_path,
     save_checkpoint,
 )
@@ -75,10 +75,10 @@ from recpim.arch.device import Precision, PrecisionPolicy, resolve_device
 from recpim.arch.distributed import DistContext, average_gradients, broadcast_parameters, mean_over_ranks
 from recpim.arch.ops import SlicedLinear
 from recpim.arch.optimizers import make_optimizer
-from recpim.arch.schema import DatasetSchema
-from recpim.arch.space import SearchSpace, get_space, pydantic_problems, register_space
+from recpim.arch.space import SearchSpace, get_space
 from recpim.arch.subnet import SubnetConfig, sample_subnet
-from recpim.arch.supernet import InputSharing, Supernet
+from recpim.arch.supernet import Supernet
+from recpim.arch.train_config import TrainConfig
 from recpim.errors import ConfigError, DataError, RecpimError
 from recpim.interrupts import StopRequested, deferred_interrupts
 from recpim.paths import check_output_file
@@ -93,38 +93,6 @@ class TrainingDivergedError(RecpimError):
     def __init__(self, message: str, loss: float):
         super().__init__(message)
         self.loss = loss
-
-
-class TrainConfig(BaseModel):
-    """Everything that decides a training run's result (saved with its checkpoint)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    data: str = "synthetic"                # dataset spec (open_dataset) the run was given
-    data_seed: int = 0                     # open_dataset's seed: the split (and the synthetic draw)
-    space: str = "nasrec_full"
-    steps: int | None = Field(default=None, ge=1)  # None: one epoch of the train split
-    batch_size: int = Field(default=512, ge=1)
-    optimizer: Literal["adagrad", "adam"] = "adagrad"
-    lr: float = Field(default=0.12, gt=0)
-    warmup_fraction: float = Field(default=0.1, ge=0, lt=1)
-    grad_clip_norm: float | None = Field(default=5.0, gt=0)
-    seed: int = 0
-    quant_aware: bool = False              # forward each sampled subnet at its own bits (fake quant)
-    checkpoint_every: int = Field(default=0, ge=0)  # 0: at the end (and on interrupt) only
-    # ---- weight sharing (module docstring); supernet runs only, standalone runs ignore them
-    input_sharing: InputSharing = "per_operator"
-    full_path_fraction: float = Field(default=0.1, ge=0, le=1)
-    # ---- optimizer details
-    adagrad_eps: float = Field(default=1e-2, gt=0)     # NASRec's scripts; torch's default is 1e-10
-    init: Literal["torch", "xavier"] = "torch"
-    sparse_embeddings: bool = True
-
-    def __init__(self, **data: Any):
-        try:
-            super().__init__(**data)
-        except ValidationError as error:
-            raise ConfigError("train config", pydantic_problems(error)) from None
 
 
 _PINNED_THREADS: int | None = None
@@ -277,33 +245,32 @@ class TrainResult:
                 "config": self.config.model_dump(mode="json")}
 
 
-def _space_from_dump(dump: dict[str, Any]) -> SearchSpace:
-    space = SearchSpace(**dump)
-    try:
-        if get_space(space.name) == space:
-            return get_space(space.name)
-    except ConfigError:
-        pass
-    return register_space(space)
+@dataclass(frozen=True)
+class LoadedSupernet:
+    """A supernet with a checkpoint's weights, and that checkpoint (its space, config, step, data)."""
+
+    supernet: Supernet
+    checkpoint: SupernetCheckpoint
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.checkpoint.config
+
+    @property
+    def space(self) -> SearchSpace:
+        return self.checkpoint.space
 
 
-def load_supernet(path: Path | str, device: str | torch.device = "cpu") -> tuple[Supernet, TrainConfig, dict[str, Any]]:
-    """(supernet with the checkpoint's weights on `device`, its TrainConfig, the checkpoint's other
-    fields). The checkpoint is read onto the CPU (map_location) whatever device wrote it."""
-    state = load_checkpoint(path)
-    space = _space_from_dump(state["space"])
-    schema = DatasetSchema(**state["schema"])
-    config = TrainConfig(**state["config"])
+def load_supernet(path: Path | str, device: str | torch.device = "cpu") -> LoadedSupernet:
+    """The supernet of the checkpoint at `path`, with its weights, on `device` (the checkpoint is
+    read onto the CPU, map_location, whatever device wrote it), in eval mode."""
+    checkpoint = read_checkpoint(path)
     with torch.random.fork_rng(devices=[]):
-        supernet = Supernet(space, schema, config.input_sharing)
-    supernet.load_state_dict(state["model"])
+        supernet = Supernet(checkpoint.space, checkpoint.schema, checkpoint.config.input_sharing)
+    supernet.load_state_dict(checkpoint.model)
     supernet.to(resolve_device(device))
     supernet.eval()
-    info = {k: state[k] for k in ("step", "total_steps", "losses_tail")}
-    # The resolved data spec (older checkpoints: the spec as given) and the file's fingerprint.
-    info["data"] = state.get("data_path") or config.data
-    info["data_fingerprint"] = state.get("data_fingerprint")
-    return supernet, config, info
+    return LoadedSupernet(supernet, checkpoint)
 
 
 # ---- the loop
@@ -415,11 +382,13 @@ def _diverged(error: TrainingDivergedError, step: int, checkpoint: Path | str | 
     return TrainingDivergedError(f"{what}; {kept}", error.loss)
 
 
-def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, checkpoint: Path | str | None = None,
+def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, space: SearchSpace | None = None,
+                   checkpoint: Path | str | None = None,
                    resume: bool = False, until_step: int | None = None, progress: bool = False,
                    device: str | torch.device = "cpu", precision: Precision = "fp32",
                    distributed: DistContext | None = None, start_if_missing: bool = False) -> TrainResult:
-    """Train the supernet of `config.space` on `dataset`'s train split with NASRec's recipe.
+    """Train the supernet of `space` (default: the built-in space `config.space` names, which a
+    given space must carry as its name) on `dataset`'s train split with NASRec's recipe.
 
     resume=True continues from `checkpoint` (which must hold a run of the same config); without a
     checkpoint file there it refuses (ConfigError), unless start_if_missing=True (`--resume-or-start`),
@@ -427,7 +396,10 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, ch
     (arch/data_location.py). device, precision, distributed: run_training (none of them is part of
     the config: a run may resume on another device or with another number of ranks)."""
     config = config or TrainConfig()
-    space = get_space(config.space)
+    if space is None:
+        space = get_space(config.space)
+    elif space.name != config.space:
+        raise ConfigError("train_supernet", [("space", f"{space.name!r}; the config names {config.space!r}")])
     if checkpoint is not None and (distributed is None or distributed.is_main):   # rank 0 alone writes
         check_output_file(checkpoint, "--out (checkpoint)")
     resume_state = None

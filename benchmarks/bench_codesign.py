@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from recpim.arch.space import nasrec_small, register_space
+from recpim.arch.space import SearchSpace, nasrec_small
 from recpim.search.zoo_baselines import zoo_points
 
 # NASRec-Small's operators and bit choices on 4 blocks with widths up to 256: a space whose supernet
@@ -50,18 +50,18 @@ BENCH_SPACE = nasrec_small(num_blocks=4, name="codesign_bench", description="NAS
 DATA = "synthetic"
 
 
-def ensure_supernet(out: Path, space: str, steps: int, batch: int) -> Path:
+def ensure_supernet(out: Path, space: SearchSpace, steps: int, batch: int) -> Path:
     """Train the supernet once; a later run with the same settings reuses the checkpoint."""
     from recpim.arch.checkpoints import load_checkpoint
     from recpim.arch.datasets import open_dataset
     from recpim.arch.training import TrainConfig, train_supernet
 
-    path = out / f"supernet_{space}_{steps}x{batch}.pt"
-    config = TrainConfig(data=DATA, space=space, steps=steps, batch_size=batch)
+    path = out / f"supernet_{space.name}_{steps}x{batch}.pt"
+    config = TrainConfig(data=DATA, space=space.name, steps=steps, batch_size=batch)
     if path.is_file() and load_checkpoint(path)["config"] == config.model_dump(mode="json"):
         return path
     began = time.perf_counter()
-    train_supernet(open_dataset(DATA), config, checkpoint=path, progress=True)
+    train_supernet(open_dataset(DATA), config, space=space, checkpoint=path, progress=True)
     print(f"supernet: {steps} steps in {time.perf_counter() - began:.0f} s -> {path}", file=sys.stderr)
     return path
 
@@ -202,13 +202,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     began = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
-    space = register_space(BENCH_SPACE).name if args.space == "bench" else "nasrec_small"
+    space = BENCH_SPACE if args.space == "bench" else nasrec_small()
     checkpoint = ensure_supernet(args.out, space, args.steps, args.train_batch)
     chip = load_chip("isaac")
     seeds = [run_seed(seed, args, checkpoint, chip) for seed in args.seeds]
     context: EvalContext = resolve_settings(chip, checkpoint, DATA, score_rows=args.score_rows).eval_context()
     zoo = zoo_points(chip, worker_state(context).dataset, args.zoo_steps, 64, args.score_rows, data=DATA)
-    result = {"chip": chip.name, "data": DATA, "space": space, "supernet_steps": args.steps,
+    result = {"chip": chip.name, "data": DATA, "space": space.name, "supernet_steps": args.steps,
               "candidates_per_search": args.budget, "score_rows": args.score_rows,
               "evolution": {"population": args.population, "sample": args.sample, "children": args.children},
               "seeds": seeds, "geometric_mean": geometric_means(seeds), "zoo": zoo,

@@ -44,7 +44,7 @@ from scipy.stats import kendalltau, spearmanr
 
 from recpim.arch.datasets import CtrDataset, open_dataset
 from recpim.arch.scoring import FinetuneRecipe, cached_split, evaluate, score_subnet, train_standalone
-from recpim.arch.space import DenseOp, SearchSpace, get_space, nasrec_full, register_space
+from recpim.arch.space import DenseOp, SearchSpace, get_space, nasrec_full
 from recpim.arch.subnet import SubnetConfig, sample_subnet
 from recpim.arch.training import TrainConfig, configure_threads, load_supernet, run_training, train_supernet
 
@@ -67,7 +67,7 @@ def _dataset(spec: str, seed: int) -> CtrDataset:
 
 
 def _space(dump: dict[str, Any]) -> SearchSpace:
-    return register_space(SearchSpace(**dump))
+    return SearchSpace(**dump)   # the space travels to each worker as data: no registry to prime
 
 
 def _worker_init() -> None:
@@ -75,29 +75,26 @@ def _worker_init() -> None:
 
 
 def _train_supernet_job(spec: str, data_seed: int, space_dump: dict, config_dump: dict, path: str) -> dict:
-    _space(space_dump)
     dataset = _dataset(spec, data_seed)
-    result = train_supernet(dataset, TrainConfig(**config_dump), checkpoint=path)
+    result = train_supernet(dataset, TrainConfig(**config_dump), space=_space(space_dump), checkpoint=path)
     return {"seconds": result.seconds, "steps": result.step,
             "ms_per_step": 1e3 * result.seconds / max(1, len(result.losses))}
 
 
 def _standalone_job(spec: str, data_seed: int, space_dump: dict, subnet_json: str, config_dump: dict, seed: int,
                     quant: bool, score_rows: int | None) -> dict:
-    _space(space_dump)
     dataset = _dataset(spec, data_seed)
     config = TrainConfig(**config_dump)
-    score = train_standalone(SubnetConfig.from_json(subnet_json), dataset, config.steps, seed, config=config,
-                             quant=quant, max_rows=score_rows)
+    subnet = SubnetConfig.from_json(subnet_json, space=_space(space_dump))
+    score = train_standalone(subnet, dataset, config.steps, seed, config=config, quant=quant, max_rows=score_rows)
     return {"logloss": score.logloss, "auc": score.auc, "seconds": score.seconds}
 
 
 def _score_job(spec: str, data_seed: int, space_dump: dict, checkpoint: str, subnet_json: str, quant: bool,
                score_rows: int | None, finetune_steps: int, recipe: FinetuneRecipe) -> dict:
-    _space(space_dump)
     dataset = _dataset(spec, data_seed)
-    supernet, _config, _info = load_supernet(checkpoint)
-    subnet = SubnetConfig.from_json(subnet_json)
+    supernet = load_supernet(checkpoint).supernet
+    subnet = SubnetConfig.from_json(subnet_json, space=_space(space_dump))
     plain = score_subnet(supernet, subnet, dataset, quant=quant, max_rows=score_rows)
     tuned = score_subnet(supernet, subnet, dataset, quant=quant, max_rows=score_rows, finetune_steps=finetune_steps,
                          finetune=recipe)
@@ -172,7 +169,7 @@ def _span(values: list[float]) -> float:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
-    space = register_space(BENCH_SPACE) if args.space == BENCH_SPACE.name else get_space(args.space)
+    space = BENCH_SPACE if args.space == BENCH_SPACE.name else get_space(args.space)
     space_dump = space.model_dump(mode="json")
     subnets = [sample_subnet(space, args.subnet_seed + i) for i in range(args.subnets)]
     supernet_config = TrainConfig(

@@ -28,7 +28,7 @@ from recpim.arch.crossbar_sim import CrossbarArithmetic
 from recpim.arch.datasets import open_dataset
 from recpim.arch.optimizers import make_optimizer
 from recpim.arch.scoring import cached_split, score_standalone, train_standalone
-from recpim.arch.space import get_space, nasrec_full, register_space
+from recpim.arch.space import get_space, nasrec_full
 from recpim.arch.standalone import StandaloneModel
 from recpim.arch.subnet import load_subnet, sample_subnet
 from recpim.arch.supernet import Supernet, init_embeddings
@@ -99,7 +99,7 @@ def embedding_step_time(args: argparse.Namespace) -> None:
 
     from recpim.arch.synthetic import synthetic_schema
 
-    space = register_space(RANKING_SPACE)
+    space = RANKING_SPACE
     for vocab in (1_000, 100_000):
         dataset = open_dataset("synthetic:20000", schema=synthetic_schema(vocab_size=vocab))
         batch = next(train_batches(dataset, 512, seed=0))
@@ -180,7 +180,7 @@ def criteo(args: argparse.Namespace) -> None:
 
 # ---- (d)
 def adc_cost(args: argparse.Namespace) -> None:
-    space = register_space(BENCH_SPACE)
+    space = BENCH_SPACE
     dataset = open_dataset(f"synthetic:{args.rows}")
     subnet = sample_subnet(space, 1000)
     subnet = subnet.model_copy(update={"blocks": tuple(b.model_copy(update={"weight_bits": 8, "activation_bits": 8})

@@ -58,13 +58,13 @@ class Candidate(BaseModel):
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "candidate") -> Candidate:
+    def from_dict(cls, data: Any, source: str = "candidate", space: SearchSpace | None = None) -> Candidate:
         if not isinstance(data, dict) or set(data) - {"subnet", "chip_knobs"} or "subnet" not in data:
             raise ConfigError(source, [("", "expected a JSON object {subnet: {...}, chip_knobs: {...}}")])
         knobs = data.get("chip_knobs") or {}
         if not isinstance(knobs, dict):
             raise ConfigError(source, [("chip_knobs", f"expected an object of key: value, got {knobs!r}")])
-        return cls(subnet=SubnetConfig.from_dict(data["subnet"], f"{source}.subnet"), chip_knobs=knobs)
+        return cls(subnet=SubnetConfig.from_dict(data["subnet"], f"{source}.subnet", space), chip_knobs=knobs)
 
     @classmethod
     def from_json(cls, text: str, source: str = "candidate JSON") -> Candidate:
@@ -180,11 +180,12 @@ class Evaluated:
                 "eval_s": self.eval_s}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Evaluated:
+    def from_dict(cls, data: dict[str, Any], space: SearchSpace | None = None) -> Evaluated:
         if data.get("status") not in STATUSES:
             raise ConfigError("evaluated candidate", [("status", f"got {data.get('status')!r}; allowed: "
                                                                  f"{', '.join(STATUSES)}")])
-        return cls(index=int(data["index"]), candidate=Candidate.from_dict(data["candidate"]), status=data["status"],
+        return cls(index=int(data["index"]), candidate=Candidate.from_dict(data["candidate"], space=space),
+                   status=data["status"],
                    metrics=CandidateMetrics.from_dict(data["metrics"]) if data.get("metrics") else None,
                    violation=None if data.get("violation") is None else float(data["violation"]),
                    message=data.get("message", ""), parent=data.get("parent"), duplicate_of=data.get("duplicate_of"),

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from recpim.arch.crossbar_sim import CrossbarArithmetic
+from recpim.arch.crossbar_arithmetic import CrossbarArithmetic
 from recpim.arch.datasets import open_dataset
 from recpim.arch.lowering import lower_subnet
 from recpim.errors import CapacityError, ConfigError, RecpimError
@@ -95,7 +95,8 @@ class _WorkerState:
         from recpim.arch.training import load_supernet
 
         self.context = context
-        self.supernet, self.train_config, _ = load_supernet(context.supernet, device=context.device)  # + its space
+        loaded = load_supernet(context.supernet, device=context.device)
+        self.supernet, self.train_config = loaded.supernet, loaded.config
         self.dataset = open_dataset(context.data, schema=self.supernet.schema, seed=context.data_seed,
                                     max_bad_rows_fraction=context.max_bad_rows_fraction)
         self._inputs: dict[str, CostInputs] = {}

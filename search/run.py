@@ -24,9 +24,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 from rich.progress import TextColumn
 
-from recpim.arch.checkpoints import load_checkpoint
+from recpim.arch.checkpoints import read_checkpoint
 from recpim.arch.data_location import require_data
 from recpim.arch.device import resolve_device
+from recpim.arch.space import SearchSpace
 from recpim.errors import ConfigError
 from recpim.interrupts import StopRequested, deferred_interrupts
 from recpim.pim.config import ChipConfig
@@ -52,6 +53,7 @@ class SearchSettings(ValidatedModel):
     chip: ChipConfig                           # the resolved base chip
     supernet: str                              # checkpoint path
     supernet_sha256: str
+    space: SearchSpace                         # the supernet's search space (from its checkpoint)
     data: str = "synthetic"
     data_seed: int = 0
     objective: Objective = Objective()
@@ -96,11 +98,11 @@ def resolve_settings(chip: ChipConfig, supernet: str | Path, data: str | None = 
     defaulting to what the supernet was trained on."""
 
     path = Path(supernet).expanduser().resolve()
-    state = load_checkpoint(path)            # a clear error for a missing or foreign file
+    saved = read_checkpoint(path)            # a clear error for a missing or foreign file
     if data is None:   # the supernet's own data: its resolved path (older checkpoints: the spec as given)
-        data = state.get("data_path") or state.get("config", {}).get("data", "synthetic")
+        data = saved.data
         require_data(data, "--data", what=f"the data {path} was trained on")
-    return SearchSettings(chip=chip, supernet=str(path), supernet_sha256=file_sha256(path),
+    return SearchSettings(chip=chip, supernet=str(path), supernet_sha256=file_sha256(path), space=saved.space,
                           data=data, chip_ranges={k: list(v) for k, v in (chip_ranges or {}).items()}, **fields)
 
 
@@ -148,6 +150,15 @@ def best_so_far(history: list[Evaluated], objective: Objective) -> list[list[flo
     return series
 
 
+def stored_settings(study: SearchStudy) -> SearchSettings:
+    """The settings a study was run with. Studies written before the settings held the space name
+    only the checkpoint: its space is read from there (the file is checked against its hash later)."""
+    data = dict(study.settings)
+    if "space" not in data and "supernet" in data:
+        data["space"] = read_checkpoint(data["supernet"]).space
+    return SearchSettings(**data)
+
+
 def _open_study(location: str | Path, settings: SearchSettings | None, resume: bool) -> tuple[SearchStudy,
                                                                                                 SearchSettings]:
     if not resume:
@@ -155,7 +166,7 @@ def _open_study(location: str | Path, settings: SearchSettings | None, resume: b
             raise ConfigError("search", [("settings", "a new search needs its settings")])
         return SearchStudy.create(location, settings.model_dump(mode="json"), settings.objective), settings
     study = SearchStudy.open(location)
-    stored = SearchSettings(**study.settings)
+    stored = stored_settings(study)
     if settings is not None and settings != stored:
         given, saved = settings.model_dump(mode="json"), stored.model_dump(mode="json")
         changed = [key for key in saved if given.get(key) != saved.get(key)]
@@ -225,7 +236,7 @@ def run_search(settings: SearchSettings | None, budget: int | None, study: str |
 
 def _candidates_held(study: str | Path) -> int:
     try:
-        return len(SearchStudy.open(study).history())
+        return SearchStudy.open(study).held()
     except ConfigError:          # interrupted while the study was being created
         return 0
 
@@ -245,15 +256,11 @@ def _run_search(settings: SearchSettings | None, budget: int | None, study: str 
         raise ConfigError("search", [("budget", f"got {budget!r}; allowed: an integer >= 1 (candidates to evaluate)")])
     record_study.study.set_user_attr(BUDGET_ATTR, max(budget, stored_budget or 0))
 
-    from recpim.arch.training import load_supernet
-
-    space = load_supernet(settings.supernet)[0].space     # loading registers the space in this process
+    space = settings.space
     objective, knob_ranges = settings.objective, settings.knob_ranges
     evolution = RegularizedEvolution(space, knob_ranges, settings.evolution, objective)
-    history = record_study.history()
+    history = record_study.history(space)
     evolution.replay(history, budget)
-
-
     if backend != "ray":  # refuse a bad --device here, not in every worker (Ray's machines may differ from this one)
         resolve_device(device)
     context = replace(settings.eval_context(), device=device, max_bad_rows_fraction=max_bad_rows_fraction)

@@ -77,10 +77,7 @@ def candidate_params(candidate: Candidate, space: SearchSpace,
                      knob_ranges: KnobRanges) -> tuple[dict[str, Any], dict[str, CategoricalDistribution]]:
     """The candidate's scalar choices as Optuna parameters with their categorical distributions
     (input sets stay in the `record` attr: they are not scalars)."""
-    options = {"dense_op": space.dense_ops, "dense_width": space.dense_widths, "sparse_op": space.sparse_ops,
-               "sparse_width": space.sparse_widths, "dense_to_sparse": (False, True),
-               "sparse_to_dense_fm": (False, True), "weight_bits": space.weight_bits,
-               "activation_bits": space.activation_bits}
+    options = {**space.block_choices(), "dense_to_sparse": (False, True), "sparse_to_dense_fm": (False, True)}
     params: dict[str, Any] = {"embedding_bits": candidate.subnet.embedding_bits}
     distributions = {"embedding_bits": CategoricalDistribution(_choices(space.embedding_bits))}
     for number, block in enumerate(candidate.subnet.blocks, start=1):
@@ -151,7 +148,13 @@ class SearchStudy:
                              params=params, distributions=distributions, user_attrs=attrs)
         self.study.add_trial(trial)
 
-    def history(self) -> dict[int, Evaluated]:
+    def held(self) -> int:
+        """How many candidates the study holds (distinct indices), without reading their records
+        (which need the search's space)."""
+        trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+        return len({t.user_attrs["candidate_index"] for t in trials if RECORD_ATTR in t.user_attrs})
+
+    def history(self, space: SearchSpace | None = None) -> dict[int, Evaluated]:
         """Every evaluated candidate by index (the first trial of an index wins, should a study
         ever hold two, e.g. after two drivers wrote to it at once)."""
         records: dict[int, Evaluated] = {}
@@ -160,6 +163,6 @@ class SearchStudy:
             raw = trial.user_attrs.get(RECORD_ATTR)
             if raw is None:
                 continue                      # not written by recpim
-            record = Evaluated.from_dict(raw)
+            record = Evaluated.from_dict(raw, space)   # the search's space (None: a built-in one)
             records.setdefault(record.index, record)
         return records

@@ -64,8 +64,9 @@ def test_bf16_training_on_the_cpu_runs_and_the_checkpoint_loads_onto_a_device(tm
     result = train_supernet(data, config, checkpoint=tmp_path / "bf16.pt", device="cpu", precision="bf16")
     assert len(result.losses) == 3 and all(0 < loss < 10 for loss in result.losses)
     assert all(p.dtype == torch.float32 for p in result.model.parameters())  # weights stay fp32
-    supernet, _, info = load_supernet(tmp_path / "bf16.pt", device="auto")
-    assert info["step"] == 3 and next(supernet.parameters()).device.type == resolve_device("auto").type
+    loaded = load_supernet(tmp_path / "bf16.pt", device="auto")
+    supernet = loaded.supernet
+    assert loaded.checkpoint.step == 3 and next(supernet.parameters()).device.type == resolve_device("auto").type
 
 
 def test_gpus_per_worker_is_a_ray_option():

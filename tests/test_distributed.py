@@ -16,7 +16,7 @@ import torch.multiprocessing as mp
 from recpim.arch.checkpoints import load_checkpoint
 from recpim.arch.datasets import open_dataset
 from recpim.arch.distributed import DistContext
-from recpim.arch.space import nasrec_full, register_space
+from recpim.arch.space import nasrec_full
 from recpim.arch.training import TrainConfig, train_supernet
 
 STEPS, HALF = 20, 10
@@ -24,8 +24,8 @@ STEPS, HALF = 20, 10
 # sparse embedding gradients (the all-gathered sparse path) and the full-path warm-up (the other
 # forward) over the first steps. lr 0.01: at NASRec's 0.12 the loss of so short a run spikes past 40
 # and the two runs' float summation differences grow to 1e-4 (measured); at 0.01 they stay < 1e-6.
-SPACE = register_space(nasrec_full(num_blocks=3, name="dist_test_full_3", dense_widths=(8, 16, 32),
-                                   sparse_widths=(4, 8)))
+SPACE = nasrec_full(num_blocks=3, name="dist_test_full_3", dense_widths=(8, 16, 32),
+                    sparse_widths=(4, 8))
 CONFIG = dict(space=SPACE.name, steps=STEPS, batch_size=64, seed=3, full_path_fraction=0.2, sparse_embeddings=True,
               lr=0.01)
 DATA = "synthetic:3000"
@@ -60,10 +60,11 @@ def _rank_main(rank: int, world_size: int, port: int, folder: str) -> None:
         context = DistContext.current()
         assert context is not None and context.world_size == world_size
         out = Path(folder)
-        fresh = train_supernet(dataset(), TrainConfig(**CONFIG), checkpoint=out / "ranks.pt", distributed=context)
+        fresh = train_supernet(dataset(), TrainConfig(**CONFIG), checkpoint=out / "ranks.pt",
+                               distributed=context, space=SPACE)
         torch.save({"model": fresh.model.state_dict(), "losses": fresh.losses}, out / f"fresh_rank{rank}.pt")
         resumed = train_supernet(dataset(), TrainConfig(**CONFIG), checkpoint=out / "resume.pt", resume=True,
-                                 distributed=context)
+                                 distributed=context, space=SPACE)
         torch.save({"model": resumed.model.state_dict()}, out / f"resumed_rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -95,10 +96,10 @@ def assert_close(mine: dict, reference: dict, atol: float) -> None:
 @pytest.mark.filterwarnings("ignore:Sparse invariant checks")  # torch's note on sparse Adagrad updates
 def test_two_gloo_ranks_equal_one_process_and_resume_with_another_rank_count(tmp_path):
     torch.set_num_threads(1)
-    one = train_supernet(dataset(), TrainConfig(**CONFIG))
+    one = train_supernet(dataset(), TrainConfig(**CONFIG), space=SPACE)
     reference = {k: v.clone() for k, v in one.model.state_dict().items()}
     # One process stops at step 10 with a checkpoint; two ranks finish it.
-    train_supernet(dataset(), TrainConfig(**CONFIG), checkpoint=tmp_path / "resume.pt", until_step=HALF)
+    train_supernet(dataset(), TrainConfig(**CONFIG), checkpoint=tmp_path / "resume.pt", until_step=HALF, space=SPACE)
 
     run_ranks(2, tmp_path)
 

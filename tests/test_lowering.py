@@ -14,7 +14,7 @@ from recpim.arch.graph import OpKind, WorkloadGraph
 from recpim.arch.lowering import lower_subnet
 from recpim.arch.ops import EmbeddingTables, SlicedLinear
 from recpim.arch.schema import DatasetSchema, avazu_schema, criteo_schema
-from recpim.arch.space import nasrec_full, nasrec_small, register_space
+from recpim.arch.space import nasrec_full, nasrec_small
 from recpim.arch.standalone import StandaloneModel
 from recpim.arch.subnet import SubnetConfig, sample_subnet
 from recpim.errors import ConfigError
@@ -66,7 +66,7 @@ def test_macs_equal_torch_flop_counter_many_subnets(space):
         assert lower_subnet(subnet, CRITEO_LIKE).total_macs == torch_macs(subnet, CRITEO_LIKE)
 
 
-TWO_BLOCKS = register_space(nasrec_full(num_blocks=2, name="test_lowering_two_blocks"))
+TWO_BLOCKS = nasrec_full(num_blocks=2, name="test_lowering_two_blocks")
 HAND_SUBNET = SubnetConfig.from_dict({
     "space": TWO_BLOCKS.name,
     "embedding_bits": 6,
@@ -78,7 +78,7 @@ HAND_SUBNET = SubnetConfig.from_dict({
          "dense_inputs": [0, 1], "sparse_inputs": [0, 1], "dense_to_sparse": False, "sparse_to_dense_fm": True,
          "weight_bits": 8, "activation_bits": 8},
     ],
-})
+}, space=TWO_BLOCKS)
 
 
 def test_hand_computed_two_block_subnet():

@@ -22,13 +22,13 @@ from recpim.arch.ops import (
     source_segments,
 )
 from recpim.arch.schema import DatasetSchema
-from recpim.arch.space import nasrec_full, register_space
+from recpim.arch.space import nasrec_full
 from recpim.arch.standalone import StandaloneModel
 from recpim.arch.subnet import sample_subnet
 from recpim.errors import ConfigError
 
 B, DIM = 3, 16
-NARROW = register_space(nasrec_full(name="test_ops_narrow", dense_widths=(16, 32, 64)))
+NARROW = nasrec_full(name="test_ops_narrow", dense_widths=(16, 32, 64))
 
 
 @pytest.fixture(autouse=True)

@@ -23,15 +23,15 @@ from recpim.arch.scoring import (
     standalone_logits,
     train_standalone,
 )
-from recpim.arch.space import nasrec_full, register_space
+from recpim.arch.space import nasrec_full
 from recpim.arch.subnet import sample_subnet
 from recpim.arch.supernet import Supernet, extract_standalone
 from recpim.arch.synthetic import synthetic_schema
 from recpim.arch.training import TrainConfig, train_supernet
 from recpim.errors import ConfigError, DataError
 
-SPACE = register_space(nasrec_full(num_blocks=3, name="test_scoring_full", dense_widths=(8, 16), sparse_widths=(4, 8),
-                                   merger_rows=2, attention_heads=2))
+SPACE = nasrec_full(num_blocks=3, name="test_scoring_full", dense_widths=(8, 16), sparse_widths=(4, 8),
+                    merger_rows=2, attention_heads=2)
 SCHEMA = synthetic_schema(num_dense=4, num_sparse=5, vocab_size=30, embedding_dim=4)
 
 
@@ -46,7 +46,7 @@ def dataset():
 @pytest.fixture(scope="module")
 def supernet(dataset):
     config = TrainConfig(space=SPACE.name, steps=20, batch_size=64, optimizer="adam", lr=0.01, seed=0)
-    return train_supernet(dataset, config).model
+    return train_supernet(dataset, config, space=SPACE).model
 
 
 # ---- metrics

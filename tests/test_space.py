@@ -17,7 +17,6 @@ from recpim.arch.space import (
     get_space,
     nasrec_full,
     nasrec_small,
-    register_space,
 )
 from recpim.arch.subnet import BlockConfig, SubnetConfig, load_subnet, sample_subnet
 from recpim.cli import app
@@ -117,16 +116,16 @@ def test_bad_space_tables_raise_config_error():
         SearchSpace(name="bad", dense_ops=("fc", "conv"))
 
 
-def test_registry_aliases_and_custom_spaces():
+def test_built_in_spaces_by_name_and_custom_spaces_as_objects():
     assert get_space("small") == nasrec_small() and get_space("nasrec_full") == nasrec_full()
-    with pytest.raises(ConfigError, match="allowed: .*full.*small"):
+    with pytest.raises(ConfigError, match="built in: .*full.*small"):
         get_space("medium")
-    with pytest.raises(ConfigError, match="already a different registered space"):
-        register_space(nasrec_full(num_blocks=3))   # same name, different table
-    custom = register_space(tiny_space())
-    assert register_space(tiny_space()) == custom   # idempotent
+    with pytest.raises(ConfigError, match="unknown space"):   # no registry: a custom space is not found by name
+        get_space(tiny_space().name)
+    custom = tiny_space()
     subnet = sample_subnet(custom, 5)
-    assert SubnetConfig.from_json(subnet.to_json()) == subnet
+    assert subnet.search_space == custom
+    assert SubnetConfig.from_json(subnet.to_json(), space=custom) == subnet
 
 
 runner = CliRunner()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from collections import Counter
 
 import numpy as np
@@ -17,7 +18,6 @@ from recpim.arch.space import (
     SparseOp,
     nasrec_full,
     nasrec_small,
-    register_space,
 )
 from recpim.arch.subnet import BlockConfig, SubnetConfig, load_subnet, mutate, sample_subnet
 from recpim.errors import ConfigError
@@ -200,18 +200,19 @@ def test_mutate_refuses_foreign_spaces_and_single_point_spaces():
                         dense_widths=(16,), sparse_widths=(16,), weight_bits=(8,), activation_bits=(8,),
                         embedding_bits=(8,), allow_dense_to_sparse=False, allow_sparse_to_dense_fm=False)
     assert point.size() == 1
-    register_space(point)
     with pytest.raises(ConfigError, match="single config"):
         mutate(sample_subnet(point, 0), point, 0)
 
 
-def test_a_modified_space_must_carry_its_own_registered_name():
+def test_a_custom_space_travels_with_its_subnets():
     with pytest.raises(ConfigError, match="its own name"):
         sample_subnet(nasrec_full(num_blocks=3), 0)
     three = nasrec_full(num_blocks=3, name="test_full_three_blocks")
-    with pytest.raises(ConfigError, match="unknown, and register_space"):
-        sample_subnet(three, 0)
-    register_space(three)
-    subnet = sample_subnet(three, 0)
+    subnet = sample_subnet(three, 0)   # no registry: the subnet carries the space it was checked in
+    assert subnet.search_space == three and pickle.loads(pickle.dumps(subnet)).search_space == three
     assert len(subnet.blocks) == 3 and mutate(subnet, three, 1) != subnet
-    assert SubnetConfig.from_json(subnet.to_json()) == subnet
+    with pytest.raises(ConfigError, match="unknown space 'test_full_three_blocks'"):
+        SubnetConfig.from_json(subnet.to_json())          # read back, it needs its space explicitly
+    assert SubnetConfig.from_json(subnet.to_json(), space=three) == subnet
+    with pytest.raises(ConfigError, match="read in space 'nasrec_full'"):
+        SubnetConfig.from_json(subnet.to_json(), space=nasrec_full())

@@ -10,17 +10,17 @@ from hypothesis import strategies as st
 
 from recpim.arch.crossbar_sim import CrossbarArithmetic
 from recpim.arch.schema import DatasetSchema
-from recpim.arch.space import SearchSpace, get_space, nasrec_full, nasrec_small, register_space
+from recpim.arch.space import SearchSpace, get_space, nasrec_full, nasrec_small
 from recpim.arch.subnet import SubnetConfig, sample_subnet
 from recpim.arch.supernet import Supernet, extract_standalone
 from recpim.arch.synthetic import synthetic_schema
 from recpim.errors import ConfigError
 
 # A NASRec-Full-shaped space at test size: every operator and merger, narrow widths, 4 blocks.
-TINY_FULL = register_space(nasrec_full(num_blocks=4, name="test_supernet_full", dense_widths=(8, 16, 24),
-                                       sparse_widths=(4, 8), merger_rows=3, attention_heads=2))
-TINY_SMALL = register_space(nasrec_small(num_blocks=3, name="test_supernet_small", dense_widths=(8, 16),
-                                         sparse_widths=(4, 6), allow_dense_to_sparse=False))
+TINY_FULL = nasrec_full(num_blocks=4, name="test_supernet_full", dense_widths=(8, 16, 24),
+                        sparse_widths=(4, 8), merger_rows=3, attention_heads=2)
+TINY_SMALL = nasrec_small(num_blocks=3, name="test_supernet_small", dense_widths=(8, 16),
+                          sparse_widths=(4, 6), allow_dense_to_sparse=False)
 SCHEMA = synthetic_schema(num_dense=5, num_sparse=6, vocab_size=40, embedding_dim=4)
 AVAZU_LIKE = DatasetSchema(name="no_dense", num_dense=0, vocab_sizes=(30, 20, 10, 5), embedding_dim=4)
 
@@ -104,7 +104,7 @@ def test_a_source_always_meets_the_same_weights(supernets):
                    sparse_inputs=[0, 1], weight_bits=8, activation_bits=8),
               dict(dense_op="fc", dense_width=8, sparse_op="efc", sparse_width=4, dense_inputs=[0, 2],
                    sparse_inputs=[2], weight_bits=8, activation_bits=8)]
-    subnet = SubnetConfig(space=TINY_SMALL.name, embedding_bits=8, blocks=blocks)
+    subnet = SubnetConfig.from_dict(dict(space=TINY_SMALL.name, embedding_bits=8, blocks=blocks), space=TINY_SMALL)
     dense, sparse = _inputs(SCHEMA)
     weight = net.blocks[2].dense_ops["fc"].linear.weight
     offsets = net.layout.dense_offsets
@@ -140,7 +140,7 @@ def test_refuses_a_subnet_of_another_space_and_bad_inputs(supernets):
 
 
 def test_attention_needs_divisible_embedding_dim():
-    space = register_space(SearchSpace(**{**TINY_FULL.model_dump(), "name": "test_supernet_heads3",
-                                          "attention_heads": 3}))
+    space = SearchSpace(**{**TINY_FULL.model_dump(), "name": "test_supernet_heads3",
+                           "attention_heads": 3})
     with pytest.raises(ConfigError, match="heads"):
         Supernet(space, SCHEMA)

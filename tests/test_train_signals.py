@@ -22,18 +22,19 @@ from recpim.interrupts import default_signals, terminate_as_interrupt
 terminate_as_interrupt()       # what the CLI's entry point does (and default_signals() when it is done)
 torch.set_num_threads(1)
 from recpim.arch.datasets import open_dataset
-from recpim.arch.space import nasrec_full, register_space
+from recpim.arch.space import nasrec_full
 from recpim.arch.synthetic import synthetic_schema
 from recpim.arch.training import TrainConfig, train_supernet
-space = register_space(nasrec_full(num_blocks=2, name="signal_test", dense_widths=(8, 16), sparse_widths=(4, 8),
-                                   merger_rows=2, attention_heads=2))
+space = nasrec_full(num_blocks=2, name="signal_test", dense_widths=(8, 16), sparse_widths=(4, 8),
+                    merger_rows=2, attention_heads=2)
 dataset = open_dataset("synthetic:4000", schema=synthetic_schema(num_dense=4, num_sparse=5, vocab_size=30,
                        embedding_dim=4), seed=1)
 config = TrainConfig(data="synthetic:4000", data_seed=1, space=space.name, steps=STEPS, batch_size=32, seed=2,
                      checkpoint_every=7)
 print("training", flush=True)
 try:
-    train_supernet(dataset, config, checkpoint=sys.argv[1], resume=sys.argv[2] == "resume", start_if_missing=True)
+    train_supernet(dataset, config, checkpoint=sys.argv[1], resume=sys.argv[2] == "resume", start_if_missing=True,
+                   space=space)
     default_signals()
 except KeyboardInterrupt:
     sys.exit(130)

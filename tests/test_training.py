@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from recpim.arch.checkpoints import load_checkpoint, resume_state_path
 from recpim.arch.datasets import open_dataset
 from recpim.arch.optimizers import WarmupCosine
-from recpim.arch.space import nasrec_full, register_space
+from recpim.arch.space import nasrec_full
 from recpim.arch.synthetic import synthetic_schema
 from recpim.arch.training import (
     TrainConfig,
@@ -22,8 +22,8 @@ from recpim.arch.training import (
 )
 from recpim.errors import ConfigError, DataError
 
-SPACE = register_space(nasrec_full(num_blocks=3, name="test_training_full", dense_widths=(8, 16), sparse_widths=(4, 8),
-                                   merger_rows=2, attention_heads=2))
+SPACE = nasrec_full(num_blocks=3, name="test_training_full", dense_widths=(8, 16), sparse_widths=(4, 8),
+                    merger_rows=2, attention_heads=2)
 SCHEMA = synthetic_schema(num_dense=4, num_sparse=5, vocab_size=30, embedding_dim=4)
 
 
@@ -71,9 +71,9 @@ def test_warmup_then_cosine_schedule():
 
 
 def test_same_seed_same_weights_other_seed_other_weights(dataset):
-    first = train_supernet(dataset, _config(steps=3)).model
-    again = train_supernet(dataset, _config(steps=3)).model
-    other = train_supernet(dataset, _config(steps=3, seed=6)).model
+    first = train_supernet(dataset, _config(steps=3), space=SPACE).model
+    again = train_supernet(dataset, _config(steps=3), space=SPACE).model
+    other = train_supernet(dataset, _config(steps=3, seed=6), space=SPACE).model
     assert _same_weights(first, again)
     assert not _same_weights(first, other)
 
@@ -81,31 +81,32 @@ def test_same_seed_same_weights_other_seed_other_weights(dataset):
 def test_resume_gives_the_uninterrupted_result(dataset, tmp_path):
     """Stop after 2 of 6 steps (checkpoint), resume, and get bit for bit the 6-step run."""
     config = _config(steps=6, checkpoint_every=1)
-    whole = train_supernet(dataset, config)
+    whole = train_supernet(dataset, config, space=SPACE)
     checkpoint = tmp_path / "run.pt"
-    part = train_supernet(dataset, config, checkpoint=checkpoint, until_step=2)
+    part = train_supernet(dataset, config, checkpoint=checkpoint, until_step=2, space=SPACE)
     assert part.step == 2 and not part.finished
     state = torch.load(checkpoint, weights_only=True)  # plain state dicts, safe to load
     assert state["step"] == 2 and state["total_steps"] == 6
     assert {"model", "config", "space", "schema"} <= set(state) and "optimizer" not in state
     resume_state = torch.load(resume_state_path(checkpoint), weights_only=True)
     assert {"optimizer", "scheduler", "rng"} <= set(resume_state) and resume_state["snapshot"] == state["snapshot"]
-    resumed = train_supernet(dataset, config, checkpoint=checkpoint, resume=True)
+    resumed = train_supernet(dataset, config, checkpoint=checkpoint, resume=True, space=SPACE)
     assert resumed.step == 6 and resumed.finished
     assert len(resumed.losses) == 4
     assert resumed.losses == whole.losses[2:]
     assert _same_weights(resumed.model, whole.model)
-    supernet, saved_config, info = load_supernet(checkpoint)
-    assert saved_config == config and info["step"] == 6
+    loaded = load_supernet(checkpoint)
+    supernet = loaded.supernet
+    assert loaded.config == config and loaded.checkpoint.step == 6 and loaded.space == SPACE
     assert _same_weights(supernet, whole.model)
     assert not resume_state_path(checkpoint).exists()   # finished: no optimizer state kept
 
 
 def test_resume_refuses_a_different_config(dataset, tmp_path):
     checkpoint = tmp_path / "run.pt"
-    train_supernet(dataset, _config(steps=2), checkpoint=checkpoint)
+    train_supernet(dataset, _config(steps=2), checkpoint=checkpoint, space=SPACE)
     with pytest.raises(ConfigError, match="lr"):
-        train_supernet(dataset, _config(steps=2, lr=0.5), checkpoint=checkpoint, resume=True)
+        train_supernet(dataset, _config(steps=2, lr=0.5), checkpoint=checkpoint, resume=True, space=SPACE)
 
 
 def test_load_refuses_files_that_are_not_checkpoints(tmp_path):
@@ -129,7 +130,7 @@ def test_subnets_and_batches_depend_only_on_seed_and_step(dataset):
 
 
 def test_training_lowers_the_loss(dataset):
-    result = train_supernet(dataset, _config(steps=60, optimizer="adam", lr=0.01))
+    result = train_supernet(dataset, _config(steps=60, optimizer="adam", lr=0.01), space=SPACE)
     first, last = sum(result.losses[:10]) / 10, sum(result.losses[-10:]) / 10
     assert last < first
 

@@ -14,15 +14,15 @@ from typer.testing import CliRunner
 from recpim.arch.checkpoints import load_checkpoint
 from recpim.arch.datasets import open_dataset
 from recpim.arch.schema import criteo_schema
-from recpim.arch.space import nasrec_full, register_space
+from recpim.arch.space import nasrec_full
 from recpim.arch.subnet import sample_subnet
 from recpim.arch.synthetic import synthetic_schema
 from recpim.arch.training import TrainConfig, TrainingDivergedError, load_supernet, train_supernet
 from recpim.cli import app
 from recpim.errors import ConfigError, DataError, RecpimError
 
-SPACE = register_space(nasrec_full(num_blocks=2, name="test_training_safety", dense_widths=(8, 16),
-                                   sparse_widths=(4, 8), merger_rows=2, attention_heads=2))
+SPACE = nasrec_full(num_blocks=2, name="test_training_safety", dense_widths=(8, 16),
+                    sparse_widths=(4, 8), merger_rows=2, attention_heads=2)
 SCHEMA = synthetic_schema(num_dense=4, num_sparse=5, vocab_size=30, embedding_dim=4)
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 CRITEO = SHARED_DATA / "criteo" / "criteo_kaggle_train_head10k.tsv.gz"
@@ -54,7 +54,7 @@ def _no_step_runs(monkeypatch):
 def test_a_folder_as_checkpoint_is_refused_before_the_first_step(dataset, tmp_path, monkeypatch):
     _no_step_runs(monkeypatch)
     with pytest.raises(ConfigError, match="is a folder") as error:
-        train_supernet(dataset, _config(), checkpoint=tmp_path)
+        train_supernet(dataset, _config(), checkpoint=tmp_path, space=SPACE)
     assert str(tmp_path) in str(error.value)
     assert not list(tmp_path.glob("*.partial"))
 
@@ -64,10 +64,10 @@ def test_an_unwritable_checkpoint_path_is_refused_naming_it(dataset, tmp_path, m
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     with pytest.raises(ConfigError, match="is a file, not a folder") as error:
-        train_supernet(dataset, _config(), checkpoint=blocker / "ckpt.pt")
+        train_supernet(dataset, _config(), checkpoint=blocker / "ckpt.pt", space=SPACE)
     assert str(blocker / "ckpt.pt") in str(error.value)
     with pytest.raises(ConfigError, match="not writable"):
-        train_supernet(dataset, _config(), checkpoint="/proc/recpim-test-ckpt.pt")
+        train_supernet(dataset, _config(), checkpoint="/proc/recpim-test-ckpt.pt", space=SPACE)
 
 
 def test_a_save_that_fails_midway_leaves_no_partial_file(dataset, tmp_path, monkeypatch):
@@ -80,14 +80,14 @@ def test_a_save_that_fails_midway_leaves_no_partial_file(dataset, tmp_path, monk
     monkeypatch.setattr(training.torch, "save", half_written)
     checkpoint = tmp_path / "ckpt.pt"
     with pytest.raises(RecpimError, match="cannot write the checkpoint .*No space left"):
-        train_supernet(dataset, _config(steps=2), checkpoint=checkpoint)
+        train_supernet(dataset, _config(steps=2), checkpoint=checkpoint, space=SPACE)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_finite_state(dataset, tmp_path):
     checkpoint = tmp_path / "ckpt.pt"
     with pytest.raises(TrainingDivergedError, match="loss is (nan|inf)") as error:
-        train_supernet(dataset, _config(steps=40, lr=1e6), checkpoint=checkpoint)
+        train_supernet(dataset, _config(steps=40, lr=1e6), checkpoint=checkpoint, space=SPACE)
     assert "last finite" in str(error.value)
     if checkpoint.exists():
         state = load_checkpoint(checkpoint)
@@ -107,9 +107,10 @@ def test_the_cli_exits_non_zero_on_a_non_finite_loss_and_never_says_finished(tmp
 def test_resume_without_a_checkpoint_is_refused_unless_asked_to_start(dataset, tmp_path):
     checkpoint = tmp_path / "none.pt"
     with pytest.raises(ConfigError, match="--resume-or-start"):
-        train_supernet(dataset, _config(), checkpoint=checkpoint, resume=True)
+        train_supernet(dataset, _config(), checkpoint=checkpoint, resume=True, space=SPACE)
     assert not checkpoint.exists()
-    started = train_supernet(dataset, _config(steps=2), checkpoint=checkpoint, resume=True, start_if_missing=True)
+    started = train_supernet(dataset, _config(steps=2), checkpoint=checkpoint, resume=True, start_if_missing=True,
+                             space=SPACE)
     assert started.step == 2 and checkpoint.is_file()
 
 
@@ -131,10 +132,10 @@ def test_a_checkpoint_finds_its_data_from_another_folder_and_names_data_when_it_
     monkeypatch.chdir(run_dir)
     spec = "criteo:data/head.tsv.gz"                 # relative, as a user types it
     train_supernet(open_dataset(spec, schema=schema, max_rows=2000), _config(data=spec, steps=2),
-                   checkpoint="ckpt.pt")
-    _, _, info = load_supernet(run_dir / "ckpt.pt")
-    assert info["data"] == f"criteo:{(run_dir / 'data' / 'head.tsv.gz').resolve()}"
-    assert info["data_fingerprint"]["size_bytes"] == CRITEO.stat().st_size
+                   checkpoint="ckpt.pt", space=SPACE)
+    saved = load_supernet(run_dir / "ckpt.pt").checkpoint
+    assert saved.data == f"criteo:{(run_dir / 'data' / 'head.tsv.gz').resolve()}"
+    assert saved.data_fingerprint["size_bytes"] == CRITEO.stat().st_size
 
     subnet = elsewhere / "subnet.json"
     subnet.write_text(sample_subnet(SPACE, 0).to_json())

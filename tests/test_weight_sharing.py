@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from recpim.arch.datasets import open_dataset
 from recpim.arch.optimizers import make_optimizer
 from recpim.arch.scoring import FinetuneRecipe, finetune_logit, score_standalone, score_subnet
-from recpim.arch.space import nasrec_full, register_space
+from recpim.arch.space import nasrec_full
 from recpim.arch.subnet import SubnetConfig, sample_subnet
 from recpim.arch.supernet import Supernet, extract_standalone
 from recpim.arch.synthetic import HiddenCtrModel, synthetic_schema
@@ -31,10 +31,10 @@ from recpim.arch.training import (
 from recpim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-SPACE = register_space(nasrec_full(num_blocks=3, name="test_sharing_full", dense_widths=(8, 16), sparse_widths=(4, 6),
-                                   merger_rows=2, attention_heads=2))
-ONE_BLOCK = register_space(nasrec_full(num_blocks=1, name="test_sharing_one_block", dense_widths=(8, 12),
-                                       sparse_widths=(4,), merger_rows=2, attention_heads=2))
+SPACE = nasrec_full(num_blocks=3, name="test_sharing_full", dense_widths=(8, 16), sparse_widths=(4, 6),
+                    merger_rows=2, attention_heads=2)
+ONE_BLOCK = nasrec_full(num_blocks=1, name="test_sharing_one_block", dense_widths=(8, 12),
+                        sparse_widths=(4,), merger_rows=2, attention_heads=2)
 SCHEMA = synthetic_schema(num_dense=4, num_sparse=5, vocab_size=30, embedding_dim=4)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -236,8 +236,7 @@ def test_bench_ranking_json_has_its_keys(tmp_path):
         from bench_ranking import BENCH_SPACE
     finally:
         sys.path.pop(0)
-    register_space(BENCH_SPACE)  # a subnet names its space, which must be registered to read it back
-    assert SubnetConfig.from_dict(result["subnets"][0]["subnet"]).space == BENCH_SPACE.name
+    assert SubnetConfig.from_dict(result["subnets"][0]["subnet"], space=BENCH_SPACE).space == BENCH_SPACE.name
 
 
 def test_train_config_names_the_levers():

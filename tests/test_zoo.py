@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -138,7 +140,14 @@ def test_the_model_resolver_knows_the_zoo_without_torch():
     from recpim.arch.zoo import ZOO
 
     assert tuple(ZOO) == ZOO_NAMES
-    # importing the CLI (what `recpim chip` pays before it runs) does not load torch
+    # importing the CLI (what `recpim chip` pays before it runs) does not load torch, nor does mapping a
+    # subnet JSON (lowering is torch-free); tests/test_lowering_paths.py checks simulate and sweep
     code = "import sys; import recpim.cli; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() \
         == "False"
+    subnet = pathlib.Path(__file__).resolve().parents[1] / "examples" / "subnet_full_seed0.json"
+    code = ("import sys; from typer.testing import CliRunner; from recpim.cli import app; "
+            f"result = CliRunner().invoke(app, ['map', {str(subnet)!r}, '--chip', 'isaac', '--json']); "
+            "print(result.exit_code, 'torch' in sys.modules)")
+    mapped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert mapped.stdout.split()[-2:] == ["0", "False"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from recpim.arch.datasets import open_dataset
-from recpim.arch.space import DenseOp, SearchSpace, SparseOp, register_space
+from recpim.arch.space import DenseOp, SearchSpace, SparseOp
 from recpim.arch.training import TrainConfig, train_supernet
 
 DATA = "synthetic:3000"
@@ -18,9 +18,8 @@ def tiny_space(name: str) -> SearchSpace:
 
 
 def train_tiny_supernet(space: SearchSpace, folder: Path) -> Path:
-    """Register `space`, train its supernet for 20 steps on DATA and return the checkpoint path."""
-    register_space(space)
+    """Train the supernet of `space` for 20 steps on DATA and return the checkpoint path."""
     path = folder / "tiny.pt"
     train_supernet(open_dataset(DATA), TrainConfig(data=DATA, space=space.name, steps=20, batch_size=64),
-                   checkpoint=path)
+                   checkpoint=path, space=space)
     return path

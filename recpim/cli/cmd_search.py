@@ -146,13 +146,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Co-search recommender models (architecture and bit-widths[, chip knobs]) for a PIM chip."""
         from recpim.reports.search_outputs import write_search_outputs
-        from recpim.search.run import SearchInterrupted, SearchSettings, run_search
+        from recpim.search.run import SearchInterrupted, run_search, stored_settings
         from recpim.search.study import SearchStudy
 
         options = dict(locals())
         check_output_dir(out, "--out")            # before any candidate is evaluated
         location = study or str(out / "study.db")
-        stored = SearchSettings(**SearchStudy.open(location).settings) if resume else None
+        stored = stored_settings(SearchStudy.open(location)) if resume else None
         settings = build_settings(options, stored)
         if budget is None and preset == "nasrec" and not resume:
             from recpim.search.evolution import NASREC, NASREC_GENERATIONS

@@ -207,19 +207,20 @@ def evaluate(
     from recpim.arch.training import configure_threads, load_supernet
 
     configure_threads()
-    supernet, config, info = load_supernet(checkpoint, device=device)   # registers the checkpoint's space first
-    config_subnet = load_subnet(subnet)
+    loaded = load_supernet(checkpoint, device=device)
+    supernet, config, saved = loaded.supernet, loaded.config, loaded.checkpoint
+    config_subnet = load_subnet(subnet, space=loaded.space)   # checked in the checkpoint's space
     crossbar = _crossbar(chip, adc_bits, rows_read, cell_bits, dac_bits, rows, encoding)
     if data is None:
-        require_data(info["data"], "--data", what=f"the data {checkpoint} was trained on")
-        if note := fingerprint_note(info["data_fingerprint"], info["data"]):
+        require_data(saved.data, "--data", what=f"the data {checkpoint} was trained on")
+        if note := fingerprint_note(saved.data_fingerprint, saved.data):
             console.print(f"[yellow]note[/]: {note}")
-    dataset = open_dataset(data or info["data"], schema=supernet.schema, seed=config.data_seed,
+    dataset = open_dataset(data or saved.data, schema=supernet.schema, seed=config.data_seed,
                            max_bad_rows_fraction=max_bad_rows_fraction, cache_dir=data_cache)
     score = score_subnet(supernet, config_subnet, dataset, split=split, finetune_steps=finetune_steps, quant=quant,
                          crossbar=crossbar, seed=seed, max_rows=max_rows)
     result = {**score.to_dict(), "checkpoint": str(checkpoint), "subnet": str(subnet), "dataset": dataset.name,
-              "supernet_step": info["step"]}
+              "supernet_step": saved.step}
     print_bad_rows(dataset)
     if json_out:
         print_json(result)
@@ -229,8 +230,8 @@ def evaluate(
                  ["finetune_steps", score.finetune_steps], ["quantized", score.quantized],
                  ["finetune_seconds", score.finetune_seconds],
                  ["crossbar", score.crossbar or "-"], ["seconds", score.seconds]])
-    if info["step"] < info["total_steps"]:
-        console.print(f"note: the supernet stopped at step {info['step']} of {info['total_steps']}")
+    if not saved.finished:
+        console.print(f"note: the supernet stopped at step {saved.step} of {saved.total_steps}")
 
 
 def register(app: typer.Typer) -> None:
