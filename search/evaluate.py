@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from recpim.arch.crossbar_sim import CrossbarArithmetic
 from recpim.arch.lowering import lower_subnet
 from recpim.errors import CapacityError, ConfigError, RecpimError
+from recpim.mapping.arithmetic import crossbar_arithmetic
 from recpim.pim.config import ChipConfig, chip_config_from_dict
 from recpim.search.candidate import Candidate, Evaluated
 from recpim.search.objectives import Objective
@@ -32,13 +32,6 @@ ACCURACY_MODES = ("crossbar", "quant")
 # Cost metrics copied from the analytic CostReport of each candidate.
 REPORT_METRICS = ("energy_pj_per_inference", "latency_ns_per_inference", "latency_ns_per_batch",
                   "throughput_inf_per_s", "area_mm2", "power_w", "tops", "tops_per_w", "macs_per_inference")
-
-
-def crossbar_arithmetic(chip: ChipConfig) -> CrossbarArithmetic:
-    """The numbers of `chip` that decide crossbar arithmetic, for the accuracy simulation."""
-    return CrossbarArithmetic(rows=chip.crossbar.rows, rows_read_at_once=chip.crossbar.rows_read_at_once,
-                              cell_bits=chip.crossbar.bits_per_cell, dac_bits=chip.dac.bits, adc_bits=chip.adc.bits,
-                              encoding=chip.weight_encoding, analog_subtraction=chip.crossbar.analog_subtraction)
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ def zoo_points(chip, dataset, steps: int, batch: int = 64, score_rows: int = 102
     from recpim.arch.scoring import cached_split, log_loss
     from recpim.arch.training import TrainConfig, run_training
     from recpim.arch.zoo import DLRM, DeepFM
+    from recpim.mapping.arithmetic import crossbar_arithmetic
     from recpim.mapping.evaluate import evaluate_cost
-    from recpim.search.evaluate import crossbar_arithmetic
 
     val = cached_split(dataset, "val", score_rows)
     points = []

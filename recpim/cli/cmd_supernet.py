@@ -161,15 +161,12 @@ def _crossbar(chip: str | None, adc_bits: int | None, rows_read: int | None, cel
     explicit = {key: value for key, value in explicit.items() if value is not None}
     if chip is None and not explicit:
         return None
-    fields = {}
     if chip is not None:
+        from recpim.mapping.arithmetic import crossbar_arithmetic
         from recpim.pim.presets import load_chip
 
-        config = load_chip(chip)
-        fields = dict(rows=config.crossbar.rows, rows_read_at_once=config.crossbar.rows_read_at_once,
-                      cell_bits=config.crossbar.bits_per_cell, dac_bits=config.dac.bits, adc_bits=config.adc.bits,
-                      encoding=config.weight_encoding, analog_subtraction=config.crossbar.analog_subtraction)
-    fields.update(explicit)
+        return crossbar_arithmetic(load_chip(chip), **explicit)
+    fields = dict(explicit)
     if "rows_read_at_once" in fields and "rows" not in fields:
         fields["rows"] = max(fields["rows_read_at_once"], CrossbarArithmetic.rows)
     return CrossbarArithmetic(**fields)
