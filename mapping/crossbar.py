@@ -55,7 +55,7 @@ from dataclasses import dataclass
 
 from recpim.arch.graph import OpKind, WorkloadNode
 from recpim.errors import ConfigError
-from recpim.pim.config import ChipConfig
+from recpim.pim.config import ChipConfig, Encoding
 from recpim.units import ceil_div
 
 
@@ -85,7 +85,7 @@ class CrossbarMapping:
     weight_bits: int
     activation_bits: int
     vectors: int
-    encoding: str
+    encoding: Encoding
     bit_slices: int
     row_tiles: int
     col_tiles: int
@@ -167,6 +167,21 @@ class CrossbarMapping:
     def dac_steps(self) -> int:
         """Sequential DAC drive steps per inference (one copy)."""
         return self.read_steps * self.dac_steps_per_read
+
+    @property
+    def input_bits_per_vector(self) -> int:
+        """K x activation bits."""
+        return self.k_rows * self.activation_bits
+
+    @property
+    def output_bits_per_vector(self) -> int:
+        """N x activation bits."""
+        return self.n_cols * self.activation_bits
+
+    @property
+    def partial_sum_bits(self) -> int:
+        """a + w + ceil(log2 K): the exact width of a dot product."""
+        return self.activation_bits + self.weight_bits + math.ceil(math.log2(self.k_rows))
 
     def crossbar_shape(self, index: int) -> tuple[int, int, int, int]:
         """(rows used, columns used, weight columns, converted columns) of crossbar `index` of one

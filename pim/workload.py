@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Literal
 
 
 class StageKind(StrEnum):
@@ -20,7 +19,9 @@ class StageKind(StrEnum):
     EMBEDDING = "embedding"  # table lookups from off-chip DRAM or on-chip ReRAM
 
 
-TransferKind = Literal["activation", "partial_sum"]
+class TransferKind(StrEnum):
+    ACTIVATION = "activation"    # a producer's output delivered to a consumer
+    PARTIAL_SUM = "partial_sum"  # a layer's partial sums on their way to the tile gathering them
 
 # Activity counted per inference; each key is priced by the chip model's energy of one action.
 ACTIVITY_KEYS = (
@@ -57,23 +58,33 @@ class TileBuffer:
     read_bits: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Transfer:
-    """Bytes a stage sends to a consumer on another tile, per inference, along a mesh path.
+    """Bytes per inference from a producer to a consumer on another tile, along a mesh path.
 
-    `activation` transfers carry a producer's output to a consumer stage; `partial_sum` transfers
-    (producer == consumer) carry a layer's partial sums from a tile holding some of its crossbars
-    to the tile that gathers them, and are timed inside that layer's stage."""
+    `activation` transfers carry a producer's output to (the share of) a consumer on a tile; free
+    moves (concat/reshape) passed through are listed in `via`. `partial_sum` transfers carry a layer's
+    partial sums from a tile holding some of its crossbars towards the tile that gathers them
+    (producer == consumer) and are timed inside that layer's stage. The mapping lists one transfer
+    per (source tile, destination tile) piece; a workload merges a stage pair's pieces into one
+    transfer, whose tiles are then None."""
 
     producer: str
     consumer: str
     num_bytes: int
-    links: tuple[tuple[int, int], ...]   # (from_router, to_router) per hop; empty = same router
-    kind: TransferKind = "activation"
+    links: tuple[tuple[int, int], ...]   # (from_router, to_router) per hop under XY routing; empty = same router
+    kind: TransferKind = TransferKind.ACTIVATION
+    via: tuple[str, ...] = ()
+    src_tile: int | None = None
+    dst_tile: int | None = None
 
     @property
     def hops(self) -> int:
         return len(self.links)
+
+    @property
+    def byte_hops(self) -> int:
+        return self.num_bytes * self.hops
 
 
 @dataclass(frozen=True)

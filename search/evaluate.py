@@ -97,7 +97,7 @@ def cost_metrics(evaluation) -> dict[str, float]:
     report, mapping = evaluation.report, evaluation.mapping
     metrics = {name: float(getattr(report, name)) for name in REPORT_METRICS}
     metrics["crossbars_used"] = float(mapping.crossbars_used)
-    metrics["crossbars_footprint"] = float(sum(layer.crossbars_per_copy for layer in mapping.layers))
+    metrics["crossbars_footprint"] = float(sum(layer.crossbar.crossbars for layer in mapping.layers))
     metrics["adc_lossy_layers"] = float(len(mapping.adc_lossy_layers))
     metrics["mvm_layers"] = float(len(mapping.layers))
     return metrics
