@@ -24,28 +24,46 @@ from .crossbar import CrossbarMapping
 from .placement import Segment
 
 
-def _pe_adc_load(xmap: CrossbarMapping, chip: ChipConfig, start: int, count: int) -> tuple[int, int]:
+class _CopyShapes:
+    """Rows, used columns and converted columns of every crossbar of one copy, read around the
+    copy's end (a PE may hold the end of one copy and the start of the next)."""
+
+    def __init__(self, xmap: CrossbarMapping):
+        self.count = xmap.crossbars
+        self.rows = [rows for rows in xmap.rows_per_row_tile for _ in range(xmap.col_tiles)]
+        self.cols = list(xmap.used_cols_per_col_tile) * xmap.row_tiles
+        self.converted = list(xmap.converted_cols_per_col_tile) * xmap.row_tiles
+
+    def window(self, values: list[int], start: int, count: int) -> list[int]:
+        """values of crossbars start, start + 1, ... (count of them, wrapping around the copy)."""
+        out = values[start:start + count]
+        while len(out) < count:
+            out += values[:count - len(out)]
+        return out
+
+
+def _pe_adc_load(shapes: _CopyShapes, chip: ChipConfig, start: int, count: int) -> tuple[int, int]:
     """(ADCs used, most columns one ADC converts) in a PE holding crossbars start.. of one copy."""
-    group = ceil_div(chip.pe.crossbars * chip.crossbar.cols, chip.pe.adcs)
+    xbar_cols = chip.crossbar.cols
+    group = ceil_div(chip.pe.crossbars * xbar_cols, chip.pe.adcs)
+    converted = shapes.window(shapes.converted, start, count)
+    if group == xbar_cols:   # one ADC per crossbar (ISAAC's IMA): it converts its crossbar's columns
+        return count, max(converted)
     load: dict[int, int] = defaultdict(int)
-    for slot in range(count):
-        _, cols, _, converted = xmap.crossbar_shape((start + slot) % xmap.crossbars)
-        begin = slot * chip.crossbar.cols
+    for slot, cols in enumerate(shapes.window(shapes.cols, start, count)):
+        begin = slot * xbar_cols
         end = begin + cols
         for adc in range(begin // group, (end - 1) // group + 1):
             overlap = min(end, (adc + 1) * group) - max(begin, adc * group)
-            load[adc] += ceil_div(overlap * converted, cols)
+            load[adc] += ceil_div(overlap * converted[slot], cols)
     return len(load), max(load.values())
 
 
-def _pe_write(xmap: CrossbarMapping, start: int, count: int) -> tuple[int, int]:
+def _pe_write(shapes: _CopyShapes, start: int, count: int) -> tuple[int, int]:
     """(cells, rows) written to program a PE holding crossbars start.. of one copy."""
-    cells = rows = 0
-    for slot in range(count):
-        shape_rows, cols, _, _ = xmap.crossbar_shape((start + slot) % xmap.crossbars)
-        cells += shape_rows * cols
-        rows += shape_rows
-    return cells, rows
+    rows = shapes.window(shapes.rows, start, count)
+    cols = shapes.window(shapes.cols, start, count)
+    return sum(r * c for r, c in zip(rows, cols, strict=True)), sum(rows)
 
 
 class PeProfile:
@@ -59,8 +77,9 @@ class PeProfile:
         self.period = xmap.crossbars // gcd(per_pe, xmap.crossbars)
         evaluated = min(self.full_pes, self.period)
         starts = [(j * per_pe) % xmap.crossbars for j in range(evaluated)]
-        adc = [_pe_adc_load(xmap, chip, start, per_pe) for start in starts]
-        write = [_pe_write(xmap, start, per_pe) for start in starts]
+        shapes = _CopyShapes(xmap)
+        adc = [_pe_adc_load(shapes, chip, start, per_pe) for start in starts]
+        write = [_pe_write(shapes, start, per_pe) for start in starts]
         self.adcs = [a for a, _ in adc]
         self.busiest = [b for _, b in adc]
         self.cells = [c for c, _ in write]
@@ -70,7 +89,7 @@ class PeProfile:
         self.last = None   # (ADCs, busiest, cells, rows) of a last, partly filled PE
         if rest:
             start = (self.full_pes * per_pe) % xmap.crossbars
-            self.last = (*_pe_adc_load(xmap, chip, start, rest), *_pe_write(xmap, start, rest))
+            self.last = (*_pe_adc_load(shapes, chip, start, rest), *_pe_write(shapes, start, rest))
 
     def _sum(self, prefix: list[int], end: int) -> int:
         """Sum over full PEs 0..end-1 of a periodic per-PE figure."""
