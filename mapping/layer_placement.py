@@ -39,12 +39,12 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
     cut: dict[int, Counter] = defaultdict(Counter)     # copy -> (round, tile) -> crossbars, copies a segment cuts
     cut_cols: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     full_copies: dict[int, int] = {}              # tile -> copies held whole (insertion: segment order)
-    pairs: dict[int, set[tuple[int, int]]] = {}   # tile -> (copy, row tile) of cut copies
+    cut_rows: dict[int, dict[int, list[tuple[int, int]]]] = {}   # tile -> cut copy -> row tile ranges there
     for segment in segments:
         key, tile = (segment.round, segment.tile), segment.tile
         on_tile[key] += segment.crossbars
         full_copies.setdefault(tile, 0)
-        pairs.setdefault(tile, set())
+        cut_rows.setdefault(tile, {})
         first, end = segment.crossbar_first, segment.crossbar_first + segment.crossbars
         first_copy, last_copy = first // per_copy, (end - 1) // per_copy
         whole_first = first_copy if first == first_copy * per_copy else first_copy + 1
@@ -58,13 +58,16 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
             low, high = max(first, copy * per_copy) - copy * per_copy, min(end, (copy + 1) * per_copy) - copy * per_copy
             cut[copy][key] += high - low
             cut_cols[copy][tile] += weight_cols_before(high) - weight_cols_before(low)
-            pairs[tile].update((copy, row_tile) for row_tile in range(low // col_tiles, (high - 1) // col_tiles + 1))
+            cut_rows[tile].setdefault(copy, []).append((low // col_tiles, (high - 1) // col_tiles + 1))
     for copy, counts in cut.items():
         homes[copy] = _busiest(counts)[1]
     # Home: the (round, tile) with most crossbars; ties go to the later one (nearer its consumers).
     home_round, home_tile = _busiest(on_tile)
-    input_rows = tuple((tile, full_copies[tile] * xmap.k_rows
-                        + sum(xmap.rows_per_row_tile[row_tile] for _, row_tile in pairs[tile]))
+    row_prefix = [0]   # rows of row tiles 0..r-1
+    for rows in xmap.rows_per_row_tile:
+        row_prefix.append(row_prefix[-1] + rows)
+    input_rows = tuple((tile, full_copies[tile] * xmap.k_rows + sum(_rows_in(ranges, row_prefix, xmap.rows_per_row_tile)
+                                                                    for ranges in cut_rows[tile].values()))
                        for tile in full_copies)
     adcs, conversions_per_read = profile.adc_load()
     placement = LayerPlacement(
@@ -84,6 +87,15 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
                             input_elements=_window_source_elements(node, xmap), crossbar=xmap, placement=placement)
     split = {copy: dict(tiles) for copy, tiles in sorted(cut_cols.items()) if len(tiles) > 1}
     return layer, split
+
+
+def _rows_in(ranges: list[tuple[int, int]], prefix: list[int], rows_per_row_tile: tuple[int, ...]) -> int:
+    """Rows of the row tiles a copy has on one tile (ranges [first, end) of row tiles; a copy
+    cut on the same tile in several rounds counts each row tile once)."""
+    if len(ranges) == 1:
+        first, end = ranges[0]
+        return prefix[end] - prefix[first]
+    return sum(rows_per_row_tile[row_tile] for row_tile in {r for first, end in ranges for r in range(first, end)})
 
 
 def _window_source_elements(node: WorkloadNode, xmap: CrossbarMapping) -> int:

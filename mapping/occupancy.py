@@ -114,8 +114,13 @@ class PeProfile:
         cells = self._sum(self.prefix_cells, end) - self._sum(self.prefix_cells, first)
         if end - first >= self.period:
             rows = max(self.rows, default=0)
+        elif end > first:   # PEs first..end-1 are at most two runs of one period
+            low = first % self.period
+            high = low + end - first
+            rows = max(self.rows[low:high]) if high <= self.period else \
+                max(max(self.rows[low:]), max(self.rows[:high - self.period]))
         else:
-            rows = max((self.rows[k % self.period] for k in range(first, end)), default=0)
+            rows = 0
         if self.last and first + segment.pes > self.full_pes:
             cells += self.last[2]
             rows = max(rows, self.last[3])

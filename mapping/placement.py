@@ -57,15 +57,6 @@ def manhattan_hops(a: tuple[int, int], b: tuple[int, int]) -> int:
     return abs(a[0] - b[0]) + abs(a[1] - b[1])
 
 
-def xy_links(a: tuple[int, int], b: tuple[int, int], mesh_cols: int) -> tuple[tuple[int, int], ...]:
-    """(from router, to router) of every hop from a to b under XY routing (columns first, then rows);
-    router ids are row x mesh_cols + col."""
-    start, corner, end = a[0] * mesh_cols + a[1], a[0] * mesh_cols + b[1], b[0] * mesh_cols + b[1]
-    routers = [*range(start, corner, 1 if b[1] > a[1] else -1),
-               *range(corner, end, mesh_cols if b[0] > a[0] else -mesh_cols), end]
-    return tuple(zip(routers, routers[1:], strict=False))
-
-
 def pes_needed(crossbars: int, chip: ChipConfig) -> int:
     return ceil_div(crossbars, chip.pe.crossbars)
 

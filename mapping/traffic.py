@@ -31,12 +31,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 from recpim.arch.graph import OpKind, WorkloadGraph
-from recpim.pim.workload import Transfer, TransferKind
+from recpim.pim.workload import Transfer, TransferKind, XYRoute
 
 from .digital import upstream_flows
 from .embedding import EmbeddingPlacement
 from .layer_placement import SplitCopies
-from .placement import xy_links
 from .result import DigitalMapping, IoSource, IoTransfer, MvmLayerMapping
 
 
@@ -134,7 +133,7 @@ def compute_traffic(
         if src == dst:
             intra += num_bytes
         else:
-            transfers.append(Transfer(producer, consumer, num_bytes, xy_links(coords[src], coords[dst], mesh_cols),
+            transfers.append(Transfer(producer, consumer, num_bytes, XYRoute(coords[src], coords[dst], mesh_cols),
                                       kind, via, src, dst))
     io_transfers = [IoTransfer(name, consumer, tile, source, -(-amount // denominator[(name, consumer)]))
                     for (name, consumer, tile, source), amount in io.items() if amount > 0]

@@ -9,8 +9,10 @@ activity and their dynamic energies agree to float precision.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 
 class StageKind(StrEnum):
@@ -58,6 +60,37 @@ class TileBuffer:
     read_bits: int = 0
 
 
+Link = tuple[int, int]   # (from router, to router); router id = mesh row x mesh columns + mesh col
+
+
+@dataclass(frozen=True)
+class XYRoute(Sequence[Link]):
+    """The links from mesh router `src` (row, col) to `dst` under XY routing (columns first, then
+    rows) on a mesh `mesh_cols` wide. Its length is known at once; the links are listed when first
+    read, since a mapping on a large mesh makes thousands of transfers a sweep never walks."""
+
+    src: tuple[int, int]
+    dst: tuple[int, int]
+    mesh_cols: int
+
+    def __len__(self) -> int:
+        return abs(self.dst[0] - self.src[0]) + abs(self.dst[1] - self.src[1])
+
+    @cached_property
+    def links(self) -> tuple[Link, ...]:
+        (row, col), (end_row, end_col), width = self.src, self.dst, self.mesh_cols
+        start, corner, end = row * width + col, row * width + end_col, end_row * width + end_col
+        routers = [*range(start, corner, 1 if end_col > col else -1),
+                   *range(corner, end, width if end_row > row else -width), end]
+        return tuple(zip(routers, routers[1:], strict=False))
+
+    def __getitem__(self, index):
+        return self.links[index]
+
+    def __iter__(self) -> Iterator[Link]:
+        return iter(self.links)
+
+
 @dataclass(frozen=True, slots=True)
 class Transfer:
     """Bytes per inference from a producer to a consumer on another tile, along a mesh path.
@@ -72,7 +105,7 @@ class Transfer:
     producer: str
     consumer: str
     num_bytes: int
-    links: tuple[tuple[int, int], ...]   # (from_router, to_router) per hop under XY routing; empty = same router
+    links: Sequence[Link]            # per hop (an XYRoute from the mapping); empty = same router
     kind: TransferKind = TransferKind.ACTIVATION
     via: tuple[str, ...] = ()
     src_tile: int | None = None
