@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from recpim.arch.graph import OpKind, WorkloadGraph
+from recpim.arch.graph import OpKind, WorkloadGraph, WorkloadNode
 from recpim.errors import CapacityError
 from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
 
 from .crossbar import CrossbarMapping, map_mvm
-from .digital import assign_digital, is_free
+from .digital import assign_digital, is_free, upstream_flows
 from .embedding import place_embeddings
 from .layer_placement import place_layer
 from .occupancy import PeProfile
@@ -34,7 +34,7 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
     """
     nodes = graph.nodes()
     mvm_nodes = [node for node in nodes if node.kind == OpKind.MVM]
-    xmaps = {node.name: map_mvm(node, chip) for node in mvm_nodes}
+    xmaps = _crossbar_mappings(mvm_nodes, chip)
     pes_one_copy = sum(pes_needed(xmap.crossbars, chip) for xmap in xmaps.values())
     fits = pes_one_copy <= chip_pes(chip)
     if not fits and not chip.mapping.time_multiplexed:
@@ -45,7 +45,11 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
         [(name, x.crossbars, x.read_steps // x.vectors, x.vectors) for name, x in xmaps.items()], chip, policy)
     segments, rounds = allocate([(name, x.crossbars * replicas[name]) for name, x in xmaps.items()], chip,
                                 time_multiplexed=not fits)
-    profiles = {name: PeProfile(x, replicas[name], chip) for name, x in xmaps.items()}
+    shared: dict[tuple[int, int], PeProfile] = {}   # layers sharing a CrossbarMapping and copies share one
+    for name, x in xmaps.items():
+        if (id(x), replicas[name]) not in shared:
+            shared[(id(x), replicas[name])] = PeProfile(x, replicas[name], chip)
+    profiles = {name: shared[(id(x), replicas[name])] for name, x in xmaps.items()}
     placed = {node.name: place_layer(node, xmaps[node.name], replicas[node.name], tuple(segments[node.name]),
                                      profiles[node.name]) for node in mvm_nodes}
     layers = {name: layer for name, (layer, _) in placed.items()}
@@ -53,10 +57,11 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
 
     coords = snake_coords(chip.chip.tiles, chip.chip.mesh_cols)
     home = {name: (layer.placement.home_round, layer.placement.home_tile) for name, layer in layers.items()}
-    digital = assign_digital(graph, nodes, home, fuse_activations=chip.mapping.fuse_activations)
+    flows_into = upstream_flows(graph, nodes)
+    digital = assign_digital(graph, nodes, home, flows_into, fuse_activations=chip.mapping.fuse_activations)
     embeddings = place_embeddings(nodes, chip)
     transfers, io_transfers, intra = compute_traffic(graph, layers, split_copies, digital, embeddings, coords,
-                                                     chip.chip.mesh_cols)
+                                                     chip.chip.mesh_cols, flows_into)
 
     notes = []
     if not fits:
@@ -85,6 +90,19 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
         reprogramming=_reprogramming(layers, profiles, rounds, chip),
         notes=tuple(notes),
     )
+
+
+def _crossbar_mappings(mvm_nodes: list[WorkloadNode], chip: ChipConfig) -> dict[str, CrossbarMapping]:
+    """map_mvm of every MVM node; nodes with the same weight shape, bits and vectors (the only node
+    fields it reads) share one result."""
+    by_shape: dict[tuple, CrossbarMapping] = {}
+    xmaps = {}
+    for node in mvm_nodes:
+        key = (node.weight_shape, node.weight_bits, node.activation_bits, node.vectors)
+        if key not in by_shape:
+            by_shape[key] = map_mvm(node, chip)
+        xmaps[node.name] = by_shape[key]
+    return xmaps
 
 
 def capacity_error(model: str, xmaps: dict[str, CrossbarMapping], chip: ChipConfig) -> CapacityError:

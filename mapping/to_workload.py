@@ -31,20 +31,19 @@ from .embedding import ON_CHIP
 from .result import MappingResult, MvmLayerMapping
 
 
-def _work_predecessors(graph: WorkloadGraph, name: str, has_work: set[str]) -> tuple[str, ...]:
-    found: list[str] = []
-    stack = list(graph.predecessors(name))
-    seen: set[str] = set()
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        if node in has_work:
-            found.append(node)
-        else:
-            stack.extend(graph.predecessors(node))
-    return tuple(sorted(found))
+def _work_predecessors(graph: WorkloadGraph, nodes: list[WorkloadNode], has_work: set[str]) -> dict[str, set[str]]:
+    """Per node: its nearest ancestors with work, looking through nodes without (`nodes` in
+    topological order, so each node's predecessors are resolved before it)."""
+    nearest: dict[str, set[str]] = {}
+    for node in nodes:
+        found: set[str] = set()
+        for producer in graph.graph.pred[node.name]:
+            if producer in has_work:
+                found.add(producer)
+            else:
+                found |= nearest[producer]
+        nearest[node.name] = found
+    return nearest
 
 
 def _mvm_buffers(layer: MvmLayerMapping, line_buffers: bool) -> tuple[TileBuffer, ...]:
@@ -105,7 +104,9 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
     flit_bits = chip.chip.noc.flit_bits
     line_buffers = chip.tile.buffer.input_reuse == "line_buffer"
     fused = {d.name: d.fused_into for d in mapping.digital if d.fused_into}
-    has_work = {n.name for n in graph.nodes() if n.kind not in FREE_KINDS and n.name not in fused}
+    nodes = graph.nodes()
+    has_work = {n.name for n in nodes if n.kind not in FREE_KINDS and n.name not in fused}
+    work_predecessors = _work_predecessors(graph, nodes, has_work)
     mvm = {layer.name: layer for layer in mapping.layers}
     digital = {d.name: d for d in mapping.digital}
     tables = {t.name: t for t in mapping.embeddings}
@@ -144,10 +145,10 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
         merged[key] = (old_bytes + transfer.num_bytes, links if len(links) > len(old_links) else old_links)
 
     stages = []
-    for node in graph.nodes():
+    for node in nodes:
         if node.name not in has_work:
             continue
-        predecessors = _work_predecessors(graph, node.name, has_work)
+        predecessors = tuple(sorted(work_predecessors[node.name]))
         noc = {"router_flit_hop": flit_hops.get(node.name, 0)}
         if node.name in mvm:
             layer = mvm[node.name]

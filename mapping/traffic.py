@@ -33,7 +33,7 @@ from collections import defaultdict
 from recpim.arch.graph import OpKind, WorkloadGraph
 from recpim.pim.workload import Transfer, TransferKind, XYRoute
 
-from .digital import upstream_flows
+from .digital import Flow
 from .embedding import EmbeddingPlacement
 from .layer_placement import SplitCopies
 from .result import DigitalMapping, IoSource, IoTransfer, MvmLayerMapping
@@ -61,8 +61,10 @@ def compute_traffic(
     embeddings: dict[str, EmbeddingPlacement],
     coords: list[tuple[int, int]],
     mesh_cols: int,
+    flows_into: dict[str, list[Flow]],
 ) -> tuple[list[Transfer], list[IoTransfer], int]:
-    """Transfers over the mesh, io transfers, and intra-tile bytes, all per inference.
+    """Transfers over the mesh, io transfers, and intra-tile bytes, all per inference (`flows_into`:
+    upstream_flows of the graph).
 
     Every share is a ratio of integers with a denominator fixed per (producer, consumer) pair
     (copies x K x copies for activations, 8 x copies x weight columns for partial sums), so pieces
@@ -81,7 +83,9 @@ def compute_traffic(
     pieces: dict[tuple, int] = defaultdict(int)   # (producer, consumer, kind, via, src, dst) -> numerator
     io: dict[tuple, int] = defaultdict(int)       # (node, consumer, tile, source) -> numerator
     denominator: dict[tuple, int] = {}            # (producer, consumer[, kind]) -> denominator
-    for node in graph.nodes():
+    nodes = graph.nodes()
+    kinds = {node.name: node.kind for node in nodes}
+    for node in nodes:
         rows_per_input = 1
         if node.kind == OpKind.MVM:
             layer = layers[node.name]
@@ -93,7 +97,7 @@ def compute_traffic(
             destinations = {next(iter(sources[node.name])): 1}
         else:
             continue  # inputs, free moves and embedding lookups receive nothing over the mesh
-        for producer, via, num_bytes in upstream_flows(graph, node.name):
+        for producer, via, num_bytes in flows_into[node.name]:
             if producer in sources:
                 copies = copies_of[producer]
                 denominator[(producer, node.name, TransferKind.ACTIVATION)] = copies * rows_per_input
@@ -105,7 +109,7 @@ def compute_traffic(
                         pieces[(producer, node.name, TransferKind.ACTIVATION, via, src, dst)] += \
                             num_bytes * count * rows
             else:
-                producer_kind = graph.node(producer).kind
+                producer_kind = kinds[producer]
                 if producer_kind in (OpKind.INPUT, OpKind.EMBEDDING) and node.kind != OpKind.OUTPUT:
                     source = (IoSource.INPUT if producer_kind == OpKind.INPUT
                               else IoSource(embeddings[producer].location))
