@@ -11,7 +11,7 @@ from math import ceil
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_mapping_placement import chain, small_chip
 
@@ -180,6 +180,8 @@ def test_subnet_mapping_matches_the_slow_reference(chip_name, overrides):
 
 
 @settings(max_examples=40, deadline=None)
+@example([(64, 16, 1)], 1, 1, 4, False)            # one crossbar in a PE of four: the last PE is the only one
+@example([(300, 200, 3), (64, 8, 1)], 2, 2, 3, True)
 @given(
     st.lists(st.tuples(st.integers(1, 700), st.integers(1, 300), st.integers(1, 40)), min_size=1, max_size=4),
     st.integers(1, 8), st.integers(1, 4), st.integers(1, 5), st.booleans(),
