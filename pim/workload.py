@@ -155,6 +155,9 @@ class Stage:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["kind"] = str(self.kind)
+        # a stage's partial sums: their path and size (the mapping's tiles and via are not the stage's)
+        data["partial_sums"] = [{"producer": t.producer, "consumer": t.consumer, "num_bytes": t.num_bytes,
+                                 "links": tuple(t.links), "kind": str(t.kind)} for t in self.partial_sums]
         return data
 
 
