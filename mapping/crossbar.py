@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from recpim.arch.graph import OpKind, WorkloadNode
 from recpim.errors import ConfigError
@@ -103,20 +104,20 @@ class CrossbarMapping:
     lossless_adc_bits: int
     chip_adc_bits: int
 
-    # ---- sizes of one copy
-    @property
+    # ---- sizes of one copy (the sums the mapping reads per crossbar, PE and tile are cached)
+    @cached_property
     def crossbars(self) -> int:
         return self.row_tiles * self.col_tiles
 
-    @property
+    @cached_property
     def used_cols_per_row_tile(self) -> int:
         return sum(self.used_cols_per_col_tile)
 
-    @property
+    @cached_property
     def weight_cols_per_row_tile(self) -> int:
         return sum(self.weight_cols_per_col_tile)
 
-    @property
+    @cached_property
     def converted_cols_per_row_tile(self) -> int:
         return sum(self.converted_cols_per_col_tile)
 
@@ -142,7 +143,7 @@ class CrossbarMapping:
         return self.chip_adc_bits < self.lossless_adc_bits
 
     # ---- activity per inference
-    @property
+    @cached_property
     def adc_conversions(self) -> int:
         groups_x_cols = sum(ceil_div(rows, self.rows_read_at_once) for rows in self.rows_per_row_tile)
         return self.vectors * self.input_cycles * groups_x_cols * self.converted_cols_per_row_tile
