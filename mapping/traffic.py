@@ -80,7 +80,8 @@ def compute_traffic(
         sources[node.name] = {node.tile: 1}
         copies_of[node.name] = 1
 
-    pieces: dict[tuple, int] = defaultdict(int)   # (producer, consumer, kind, via, src, dst) -> numerator
+    # (producer, consumer, kind, via) -> (src tile, dst tile) -> numerator
+    pieces: dict[tuple, dict[tuple[int, int], int]] = defaultdict(lambda: defaultdict(int))
     io: dict[tuple, int] = defaultdict(int)       # (node, consumer, tile, source) -> numerator
     denominator: dict[tuple, int] = {}            # (producer, consumer[, kind]) -> denominator
     nodes = graph.nodes()
@@ -101,13 +102,15 @@ def compute_traffic(
             if producer in sources:
                 copies = copies_of[producer]
                 denominator[(producer, node.name, TransferKind.ACTIVATION)] = copies * rows_per_input
-                for src, count in sources[producer].items():
-                    if node.kind == OpKind.OUTPUT:
-                        denominator[(producer, node.name)] = copies
+                if node.kind == OpKind.OUTPUT:
+                    denominator[(producer, node.name)] = copies
+                    for src, count in sources[producer].items():
                         io[(producer, node.name, src, IoSource.OUTPUT)] += num_bytes * count
+                    continue
+                flow = pieces[(producer, node.name, TransferKind.ACTIVATION, via)]
+                for src, count in sources[producer].items():
                     for dst, rows in destinations.items():
-                        pieces[(producer, node.name, TransferKind.ACTIVATION, via, src, dst)] += \
-                            num_bytes * count * rows
+                        flow[(src, dst)] += num_bytes * count * rows
             else:
                 producer_kind = kinds[producer]
                 if producer_kind in (OpKind.INPUT, OpKind.EMBEDDING) and node.kind != OpKind.OUTPUT:
@@ -125,20 +128,25 @@ def compute_traffic(
                                                                               * per_row_tile)
             copy_bits = elements * layer.crossbar.partial_sum_bits
             homes = layer.placement.copy_home_tiles
+            chain = pieces[(node.name, node.name, TransferKind.PARTIAL_SUM, ())]
             for copy, columns in split_copies[node.name].items():
                 for src, dst, carried in reduction_chain(columns, homes[copy], per_row_tile):
-                    pieces[(node.name, node.name, TransferKind.PARTIAL_SUM, (), src, dst)] += copy_bits * carried
+                    chain[(src, dst)] += copy_bits * carried
 
+    # A flow's pieces are all added while its consumer is visited, so flow by flow, piece by piece is
+    # the order in which the pieces first appear.
     transfers, intra = [], 0
-    for (producer, consumer, kind, via, src, dst), amount in pieces.items():
-        if amount <= 0:
-            continue
-        num_bytes = -(-amount // denominator[(producer, consumer, kind)])
-        if src == dst:
-            intra += num_bytes
-        else:
-            transfers.append(Transfer(producer, consumer, num_bytes, XYRoute(coords[src], coords[dst], mesh_cols),
-                                      kind, via, src, dst))
+    for (producer, consumer, kind, via), flow in pieces.items():
+        whole = denominator[(producer, consumer, kind)]
+        for (src, dst), amount in flow.items():
+            if amount <= 0:
+                continue
+            num_bytes = -(-amount // whole)
+            if src == dst:
+                intra += num_bytes
+            else:
+                transfers.append(Transfer(producer, consumer, num_bytes,
+                                          XYRoute(coords[src], coords[dst], mesh_cols), kind, via, src, dst))
     io_transfers = [IoTransfer(name, consumer, tile, source, -(-amount // denominator[(name, consumer)]))
                     for (name, consumer, tile, source), amount in io.items() if amount > 0]
     return transfers, io_transfers, intra
