@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
 from recpim.arch.checkpoints import (
@@ -275,7 +276,6 @@ def load_supernet(path: Path | str, device: str | torch.device = "cpu") -> Loade
 
 # ---- the loop
 def _progress(enabled: bool, total: int, start: int, title: str):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         TextColumn("loss {task.fields[loss]}"), disable=not enabled, transient=False)

@@ -4,24 +4,40 @@ embedding tables onto on-chip ReRAM or DRAM; and the mesh traffic that results.
 Entry point: map_model(graph, chip) -> MappingResult. The rules and conventions are documented in
 the module that applies them: crossbar.py (bit slices, encodings, conversions, lossless ADC bits),
 placement.py (PEs, tiles, snake walk, time-multiplexed rounds), replication.py (pipeline
-balancing), digital.py, embedding.py, traffic.py, occupancy.py (ADC load, write cost).
+balancing), layer_placement.py (copies, homes, input rows per tile), digital.py, embedding.py,
+traffic.py, occupancy.py (ADC load, write cost). recpim.mapping.arithmetic (a chip's crossbar
+arithmetic for the accuracy simulation) is imported on its own: it loads torch.
 """
+
+from recpim.pim.workload import Transfer, TransferKind
 
 from .crossbar import CrossbarMapping, isaac_adc_bits, lossless_adc_bits, map_mvm
 from .embedding import EmbeddingPlacement, place_embeddings
 from .mapper import map_model
-from .result import DigitalMapping, IoTransfer, MappingResult, MvmLayerMapping, Reprogramming, TileUsage, Transfer
+from .result import (
+    DigitalMapping,
+    IoSource,
+    IoTransfer,
+    LayerPlacement,
+    MappingResult,
+    MvmLayerMapping,
+    Reprogramming,
+    TileUsage,
+)
 
 __all__ = [
     "CrossbarMapping",
     "DigitalMapping",
     "EmbeddingPlacement",
+    "IoSource",
     "IoTransfer",
+    "LayerPlacement",
     "MappingResult",
     "MvmLayerMapping",
     "Reprogramming",
     "TileUsage",
     "Transfer",
+    "TransferKind",
     "isaac_adc_bits",
     "lossless_adc_bits",
     "map_model",

@@ -52,10 +52,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from recpim.arch.graph import OpKind, WorkloadNode
 from recpim.errors import ConfigError
-from recpim.pim.config import ChipConfig
+from recpim.pim.config import ChipConfig, Encoding
 from recpim.units import ceil_div
 
 
@@ -85,7 +86,7 @@ class CrossbarMapping:
     weight_bits: int
     activation_bits: int
     vectors: int
-    encoding: str
+    encoding: Encoding
     bit_slices: int
     row_tiles: int
     col_tiles: int
@@ -103,20 +104,20 @@ class CrossbarMapping:
     lossless_adc_bits: int
     chip_adc_bits: int
 
-    # ---- sizes of one copy
-    @property
+    # ---- sizes of one copy (the sums the mapping reads per crossbar, PE and tile are cached)
+    @cached_property
     def crossbars(self) -> int:
         return self.row_tiles * self.col_tiles
 
-    @property
+    @cached_property
     def used_cols_per_row_tile(self) -> int:
         return sum(self.used_cols_per_col_tile)
 
-    @property
+    @cached_property
     def weight_cols_per_row_tile(self) -> int:
         return sum(self.weight_cols_per_col_tile)
 
-    @property
+    @cached_property
     def converted_cols_per_row_tile(self) -> int:
         return sum(self.converted_cols_per_col_tile)
 
@@ -142,7 +143,7 @@ class CrossbarMapping:
         return self.chip_adc_bits < self.lossless_adc_bits
 
     # ---- activity per inference
-    @property
+    @cached_property
     def adc_conversions(self) -> int:
         groups_x_cols = sum(ceil_div(rows, self.rows_read_at_once) for rows in self.rows_per_row_tile)
         return self.vectors * self.input_cycles * groups_x_cols * self.converted_cols_per_row_tile
@@ -167,6 +168,21 @@ class CrossbarMapping:
     def dac_steps(self) -> int:
         """Sequential DAC drive steps per inference (one copy)."""
         return self.read_steps * self.dac_steps_per_read
+
+    @property
+    def input_bits_per_vector(self) -> int:
+        """K x activation bits."""
+        return self.k_rows * self.activation_bits
+
+    @property
+    def output_bits_per_vector(self) -> int:
+        """N x activation bits."""
+        return self.n_cols * self.activation_bits
+
+    @property
+    def partial_sum_bits(self) -> int:
+        """a + w + ceil(log2 K): the exact width of a dot product."""
+        return self.activation_bits + self.weight_bits + math.ceil(math.log2(self.k_rows))
 
     def crossbar_shape(self, index: int) -> tuple[int, int, int, int]:
         """(rows used, columns used, weight columns, converted columns) of crossbar `index` of one

@@ -19,16 +19,22 @@ PASS_THROUGH_KINDS = frozenset({OpKind.CONCAT, OpKind.RESHAPE})
 FUSABLE_KINDS = frozenset({OpKind.RELU, OpKind.POOL})
 
 
-def upstream_flows(graph: WorkloadGraph, name: str) -> list[tuple[str, tuple[str, ...], int]]:
-    """(real producer, free moves passed through, bytes of the producer's output) for every data
-    path into `name`, in predecessor order. Looks through concat/reshape nodes."""
-    flows = []
-    for producer in graph.predecessors(name):
-        if graph.node(producer).kind in PASS_THROUGH_KINDS:
-            for real, via, num_bytes in upstream_flows(graph, producer):
-                flows.append((real, (*via, producer), num_bytes))
-        else:
-            flows.append((producer, (), graph.graph.edges[producer, name]["tensor_bytes"]))
+Flow = tuple[str, tuple[str, ...], int]   # (real producer, free moves passed through, bytes of its output)
+
+
+def upstream_flows(graph: WorkloadGraph, nodes: list[WorkloadNode]) -> dict[str, list[Flow]]:
+    """Every data path into each node, in predecessor order, looking through concat/reshape nodes
+    (`nodes` in topological order, so a free move's own flows are known before its consumers')."""
+    kinds = {node.name: node.kind for node in nodes}
+    flows: dict[str, list[Flow]] = {}
+    for node in nodes:
+        into = []
+        for producer, edge in graph.graph.pred[node.name].items():
+            if kinds[producer] in PASS_THROUGH_KINDS:
+                into += [(real, (*via, producer), num_bytes) for real, via, num_bytes in flows[producer]]
+            else:
+                into.append((producer, (), edge["tensor_bytes"]))
+        flows[node.name] = into
     return flows
 
 
@@ -36,10 +42,12 @@ def assign_digital(
     graph: WorkloadGraph,
     nodes: list[WorkloadNode],
     home: dict[str, tuple[int, int]],
+    flows_into: dict[str, list[Flow]],
     fuse_activations: bool = False,
 ) -> list[DigitalMapping]:
     """Give each digital node a (round, tile); `home` holds (round, home tile) of every MVM layer and
-    is extended in place with the digital nodes' own placement (later ops may follow them)."""
+    is extended in place with the digital nodes' own placement (later ops may follow them).
+    `flows_into`: upstream_flows of the graph."""
     mvm_order = [node.name for node in nodes if node.kind == OpKind.MVM]
     position = {node.name: index for index, node in enumerate(nodes)}
     root: dict[str, str] = {name: name for name in mvm_order}   # fused op or layer -> its layer
@@ -47,7 +55,7 @@ def assign_digital(
     for node in nodes:
         if node.kind not in DIGITAL_KINDS:
             continue
-        flows = upstream_flows(graph, node.name)
+        flows = flows_into[node.name]
         where = next((home[real] for real, _, _ in flows if real in home), None)
         if where is None:
             where = _fallback(node.name, mvm_order, position, home)
@@ -55,10 +63,10 @@ def assign_digital(
         fused_into = ""
         if fuse_activations and node.kind in FUSABLE_KINDS and len(flows) == 1:
             producer, via, _ = flows[0]
-            if not via and producer in root and len(graph.successors(producer)) == 1:
+            if not via and producer in root and len(graph.graph.succ[producer]) == 1:
                 fused_into = root[producer]
                 root[node.name] = fused_into
-        placed.append(DigitalMapping(node.name, str(node.kind), node.source, where[1], where[0], node.ops, node.macs,
+        placed.append(DigitalMapping(node.name, node.kind, node.source, where[1], where[0], node.ops, node.macs,
                                      fused_into))
     return placed
 

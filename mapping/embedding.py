@@ -12,6 +12,7 @@ A lookup reads one whole row: lookups x dim x bits per inference.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from recpim.arch.graph import OpKind, WorkloadNode
 from recpim.errors import ConfigError
@@ -19,14 +20,20 @@ from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
 
 BYTES_PER_MB = 1 << 20
-ON_CHIP = "onchip_reram"
-OFF_CHIP = "dram"
+
+
+class EmbeddingLocation(StrEnum):
+    ONCHIP_RERAM = "onchip_reram"   # the chip's ReRAM reserve, read as memory
+    DRAM = "dram"                   # off-chip DRAM
+
+
+ON_CHIP, OFF_CHIP = EmbeddingLocation.ONCHIP_RERAM, EmbeddingLocation.DRAM
 
 
 @dataclass(frozen=True)
 class EmbeddingPlacement:
     name: str
-    location: str             # "onchip_reram" or "dram"
+    location: EmbeddingLocation
     rows: int
     dim: int
     bits: int

@@ -8,9 +8,7 @@ Stages, in order: crossbar arithmetic of every MVM (crossbar.py) -> capacity che
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from dataclasses import replace
-from math import ceil, log2
+from collections import defaultdict
 
 from recpim.arch.graph import OpKind, WorkloadGraph, WorkloadNode
 from recpim.errors import CapacityError
@@ -18,13 +16,14 @@ from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
 
 from .crossbar import CrossbarMapping, map_mvm
-from .digital import assign_digital, is_free
+from .digital import assign_digital, is_free, upstream_flows
 from .embedding import place_embeddings
-from .occupancy import adc_load, write_cost
-from .placement import Segment, allocate, chip_pes, pes_needed, snake_coords
+from .layer_placement import place_layer
+from .occupancy import PeProfile
+from .placement import allocate, chip_pes, pes_needed, snake_coords
 from .replication import balance_replicas
 from .result import DigitalMapping, MappingResult, MvmLayerMapping, Reprogramming, TileUsage
-from .traffic import compute_traffic, layer_shares
+from .traffic import compute_traffic
 
 
 def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
@@ -35,7 +34,7 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
     """
     nodes = graph.nodes()
     mvm_nodes = [node for node in nodes if node.kind == OpKind.MVM]
-    xmaps = {node.name: map_mvm(node, chip) for node in mvm_nodes}
+    xmaps = _crossbar_mappings(mvm_nodes, chip)
     pes_one_copy = sum(pes_needed(xmap.crossbars, chip) for xmap in xmaps.values())
     fits = pes_one_copy <= chip_pes(chip)
     if not fits and not chip.mapping.time_multiplexed:
@@ -46,17 +45,23 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
         [(name, x.crossbars, x.read_steps // x.vectors, x.vectors) for name, x in xmaps.items()], chip, policy)
     segments, rounds = allocate([(name, x.crossbars * replicas[name]) for name, x in xmaps.items()], chip,
                                 time_multiplexed=not fits)
-    layers = {node.name: _layer(node, xmaps[node.name], replicas[node.name], tuple(segments[node.name]), chip)
-              for node in mvm_nodes}
-    shares = {name: layer_shares(xmaps[name], layer) for name, layer in layers.items()}
-    layers = {name: replace(layer, input_share_by_tile=tuple(sorted(shares[name][0].items())))
-              for name, layer in layers.items()}
+    shared: dict[tuple[int, int], PeProfile] = {}   # layers sharing a CrossbarMapping and copies share one
+    for name, x in xmaps.items():
+        if (id(x), replicas[name]) not in shared:
+            shared[(id(x), replicas[name])] = PeProfile(x, replicas[name], chip)
+    profiles = {name: shared[(id(x), replicas[name])] for name, x in xmaps.items()}
+    placed = {node.name: place_layer(node, xmaps[node.name], replicas[node.name], tuple(segments[node.name]),
+                                     profiles[node.name]) for node in mvm_nodes}
+    layers = {name: layer for name, (layer, _) in placed.items()}
+    split_copies = {name: split for name, (_, split) in placed.items()}
 
     coords = snake_coords(chip.chip.tiles, chip.chip.mesh_cols)
-    home = {name: (layer.home_round, layer.home_tile) for name, layer in layers.items()}
-    digital = assign_digital(graph, nodes, home, fuse_activations=chip.mapping.fuse_activations)
+    home = {name: (layer.placement.home_round, layer.placement.home_tile) for name, layer in layers.items()}
+    flows_into = upstream_flows(graph, nodes)
+    digital = assign_digital(graph, nodes, home, flows_into, fuse_activations=chip.mapping.fuse_activations)
     embeddings = place_embeddings(nodes, chip)
-    transfers, io_transfers, intra = compute_traffic(graph, layers, xmaps, digital, embeddings, coords, shares)
+    transfers, io_transfers, intra = compute_traffic(graph, layers, split_copies, digital, embeddings, coords,
+                                                     chip.chip.mesh_cols, flows_into)
 
     notes = []
     if not fits:
@@ -82,87 +87,22 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
         io_transfers=tuple(io_transfers),
         intra_tile_bytes_per_inference=intra,
         tiles=_tile_usage(layers, digital, coords),
-        reprogramming=_reprogramming(layers, xmaps, rounds, chip),
+        reprogramming=_reprogramming(layers, profiles, rounds, chip),
         notes=tuple(notes),
     )
 
 
-def _layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments: tuple[Segment, ...],
-           chip: ChipConfig) -> MvmLayerMapping:
-    on_tile: Counter = Counter()                   # (round, tile) -> crossbars
-    copy_on_tile: dict[int, Counter] = defaultdict(Counter)
-    for segment in segments:
-        on_tile[(segment.round, segment.tile)] += segment.crossbars
-        first, end = segment.crossbar_first, segment.crossbar_first + segment.crossbars
-        for copy in range(first // xmap.crossbars, (end - 1) // xmap.crossbars + 1):
-            overlap = min(end, (copy + 1) * xmap.crossbars) - max(first, copy * xmap.crossbars)
-            copy_on_tile[copy][(segment.round, segment.tile)] += overlap
-    # Home: the (round, tile) with most crossbars; ties go to the later one (nearer its consumers).
-    home_round, home_tile = _busiest(on_tile)
-    copy_homes = tuple(_busiest(copy_on_tile[copy])[1] for copy in range(copies))
-    adcs, conversions_per_read = adc_load(xmap, segments, chip)
-    return MvmLayerMapping(
-        name=node.name,
-        source=node.source,
-        weight_shape=(xmap.k_rows, xmap.n_cols),
-        weight_bits=xmap.weight_bits,
-        activation_bits=xmap.activation_bits,
-        vectors=xmap.vectors,
-        macs=node.macs or xmap.k_rows * xmap.n_cols * xmap.vectors,
-        encoding=xmap.encoding,
-        bit_slices=xmap.bit_slices,
-        row_tiles=xmap.row_tiles,
-        col_tiles=xmap.col_tiles,
-        crossbars_per_copy=xmap.crossbars,
-        replication=copies,
-        crossbars=xmap.crossbars * copies,
-        pes=sum(segment.pes for segment in segments),
-        tiles=tuple(sorted({segment.tile for segment in segments})),
-        home_tile=home_tile,
-        home_round=home_round,
-        copy_home_tiles=copy_homes,
-        segments=segments,
-        columns_used_per_copy=xmap.columns_used,
-        cells_used_per_copy=xmap.cells_used,
-        cell_utilization=xmap.cell_utilization,
-        input_cycles=xmap.input_cycles,
-        row_groups=xmap.row_groups,
-        dac_steps_per_read=xmap.dac_steps_per_read,
-        dac_steps_per_inference=xmap.dac_steps,
-        rows_summed=xmap.rows_summed,
-        adc_conversions=xmap.adc_conversions,
-        dac_drives=xmap.dac_drives,
-        cell_reads=xmap.cell_reads,
-        shift_add_ops=xmap.shift_add_ops,
-        read_steps_per_inference=xmap.read_steps,
-        read_steps_per_inference_replicated=ceil_div(xmap.vectors, copies) * xmap.input_cycles * xmap.row_groups,
-        pipeline_read_steps=ceil_div(xmap.vectors, copies) * xmap.input_cycles * xmap.row_groups,
-        adcs=adcs,
-        conversions_per_adc_per_read=conversions_per_read,
-        input_bits_per_vector=xmap.k_rows * xmap.activation_bits,
-        output_bits_per_vector=xmap.n_cols * xmap.activation_bits,
-        input_elements=_window_source_elements(node, xmap),
-        partial_sum_bits=xmap.activation_bits + xmap.weight_bits + ceil(log2(xmap.k_rows)),
-        lossless_adc_bits=xmap.lossless_adc_bits,
-        chip_adc_bits=xmap.chip_adc_bits,
-        adc_lossy=xmap.adc_lossy,
-    )
-
-
-def _window_source_elements(node: WorkloadNode, xmap: CrossbarMapping) -> int:
-    """Elements a layer's input vectors are cut from: a convolution's feature map (C, H, W), whose
-    overlapping windows line buffers reuse; vectors x K for every other layer (no overlap)."""
-    windows = xmap.k_rows * xmap.vectors
-    if not node.input_shapes or len(node.input_shapes[0]) < 3:
-        return windows
-    count = 1
-    for dim in node.input_shapes[0]:
-        count *= dim
-    return min(count, windows)
-
-
-def _busiest(counts: Counter) -> tuple[int, int]:
-    return max(counts, key=lambda key: (counts[key], key))
+def _crossbar_mappings(mvm_nodes: list[WorkloadNode], chip: ChipConfig) -> dict[str, CrossbarMapping]:
+    """map_mvm of every MVM node; nodes with the same weight shape, bits and vectors (the only node
+    fields it reads) share one result."""
+    by_shape: dict[tuple, CrossbarMapping] = {}
+    xmaps = {}
+    for node in mvm_nodes:
+        key = (node.weight_shape, node.weight_bits, node.activation_bits, node.vectors)
+        if key not in by_shape:
+            by_shape[key] = map_mvm(node, chip)
+        xmaps[node.name] = by_shape[key]
+    return xmaps
 
 
 def capacity_error(model: str, xmaps: dict[str, CrossbarMapping], chip: ChipConfig) -> CapacityError:
@@ -193,7 +133,7 @@ def _tile_usage(layers: dict[str, MvmLayerMapping], digital: list[DigitalMapping
     crossbars: dict[tuple[int, int], int] = defaultdict(int)
     names: dict[int, list[str]] = defaultdict(list)
     for layer in layers.values():
-        for segment in layer.segments:
+        for segment in layer.placement.segments:
             pes[(segment.tile, segment.round)] += segment.pes
             crossbars[(segment.tile, segment.round)] += segment.crossbars
             if not names[segment.tile] or names[segment.tile][-1] != layer.name:   # a layer's segments are consecutive
@@ -222,18 +162,17 @@ def _tile_usage(layers: dict[str, MvmLayerMapping], digital: list[DigitalMapping
     return tuple(usage)
 
 
-def _reprogramming(layers: dict[str, MvmLayerMapping], xmaps: dict[str, CrossbarMapping], rounds: int,
+def _reprogramming(layers: dict[str, MvmLayerMapping], profiles: dict[str, PeProfile], rounds: int,
                    chip: ChipConfig) -> Reprogramming:
     cells: dict[int, int] = defaultdict(int)
-    rows_per_pe: dict[tuple[int, int, int], int] = defaultdict(int)
+    rows: dict[int, int] = defaultdict(int)     # round -> rows written in its busiest PE (a PE holds one layer)
     for name, layer in layers.items():
-        layer_cells, layer_rows = write_cost(xmaps[name], layer.segments, chip)
-        for round_index, count in layer_cells.items():
-            cells[round_index] += count
-        for key, count in layer_rows.items():
-            rows_per_pe[key] += count
+        for segment in layer.placement.segments:
+            segment_cells, segment_rows = profiles[name].write_cost(segment)
+            cells[segment.round] += segment_cells
+            rows[segment.round] = max(rows[segment.round], segment_rows)
     cells_per_round = tuple(cells.get(r, 0) for r in range(rounds))
-    rows_per_round = tuple(max((v for k, v in rows_per_pe.items() if k[0] == r), default=0) for r in range(rounds))
+    rows_per_round = tuple(rows.get(r, 0) for r in range(rounds))
     rewritten = rounds > 1
     return Reprogramming(
         rounds=rounds,

@@ -57,19 +57,6 @@ def manhattan_hops(a: tuple[int, int], b: tuple[int, int]) -> int:
     return abs(a[0] - b[0]) + abs(a[1] - b[1])
 
 
-def xy_route(a: tuple[int, int], b: tuple[int, int]) -> list[tuple[int, int]]:
-    """Tiles visited from a to b under XY routing (columns first, then rows), both ends included."""
-    path = [a]
-    row, col = a
-    while col != b[1]:
-        col += 1 if b[1] > col else -1
-        path.append((row, col))
-    while row != b[0]:
-        row += 1 if b[0] > row else -1
-        path.append((row, col))
-    return path
-
-
 def pes_needed(crossbars: int, chip: ChipConfig) -> int:
     return ceil_div(crossbars, chip.pe.crossbars)
 

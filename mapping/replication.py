@@ -14,7 +14,6 @@ from __future__ import annotations
 import heapq
 
 from recpim.pim.config import ChipConfig
-from recpim.units import ceil_div
 
 from .placement import chip_pes, pes_needed
 
@@ -30,23 +29,24 @@ def balance_replicas(layers: list[tuple[str, int, int, int]], chip: ChipConfig, 
         raise ValueError(f"unknown replication policy {policy!r}; allowed: none, balance")
     base = {name: crossbars for name, crossbars, _, _ in layers}
     spare = chip_pes(chip) - sum(pes_needed(crossbars, chip) for crossbars in base.values())
+    per_pe = chip.pe.crossbars
     heap = [(-steps * vectors, index, name, steps, vectors) for index, (name, _, steps, vectors) in enumerate(layers)]
     heapq.heapify(heap)
-    while heap:
+    while heap:   # (ceil_div and pes_needed written out: this loop runs once per copy decision)
         _, index, name, steps, vectors = heapq.heappop(heap)
-        copies = replicas[name]
+        copies, crossbars = replicas[name], base[name]
         # The fewest copies that bring this layer below the next slowest interval (at most one copy
         # per vector), limited by the spare PEs.
         next_interval = -heap[0][0] if heap else 0
-        vectors_per_copy_wanted = max(1, ceil_div(next_interval, steps) - 1) if next_interval else 1
-        wanted = min(vectors, ceil_div(vectors, vectors_per_copy_wanted))
-        pes_now = pes_needed(copies * base[name], chip)
-        affordable = (pes_now + spare) * chip.pe.crossbars // base[name]
+        vectors_per_copy_wanted = max(1, -(-next_interval // steps) - 1) if next_interval else 1
+        wanted = min(vectors, -(-vectors // vectors_per_copy_wanted))
+        pes_now = -(-copies * crossbars // per_pe)
+        affordable = (pes_now + spare) * per_pe // crossbars
         target = min(wanted, affordable)
-        if target <= copies or ceil_div(vectors, target) == ceil_div(vectors, copies):
+        if target <= copies or -(-vectors // target) == -(-vectors // copies):
             break
-        spare -= pes_needed(target * base[name], chip) - pes_now
+        spare -= -(-target * crossbars // per_pe) - pes_now
         replicas[name] = target
-        heapq.heappush(heap, (-steps * ceil_div(vectors, target), index, name, steps, vectors))
+        heapq.heappush(heap, (-steps * -(-vectors // target), index, name, steps, vectors))
     return replicas
 

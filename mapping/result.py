@@ -8,76 +8,104 @@ copies and does not add work. Serialises to JSON with stable snake_case keys (to
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from fractions import Fraction
 
-from .embedding import OFF_CHIP, ON_CHIP, EmbeddingPlacement
+from recpim.arch.graph import OpKind
+from recpim.pim.config import Encoding, ReplicationPolicy
+from recpim.pim.workload import Transfer
+from recpim.units import ceil_div
+
+from .crossbar import CrossbarMapping
+from .embedding import OFF_CHIP, ON_CHIP, EmbeddingLocation, EmbeddingPlacement
 from .placement import Segment
 
 
-@dataclass(frozen=True)
-class MvmLayerMapping:
-    """One MVM layer on crossbars. `*_per_copy` sizes are for one copy; `crossbars` counts all copies."""
+@dataclass(frozen=True, slots=True)
+class LayerPlacement:
+    """Where the copies of one MVM layer sit: its PEs, tiles and segments, the tiles gathering its
+    outputs, the ADC load of its PEs, and the input rows each tile holding its crossbars reads."""
 
-    name: str
-    source: str
-    weight_shape: tuple[int, int]
-    weight_bits: int
-    activation_bits: int
-    vectors: int
-    macs: int
-    encoding: str
-    bit_slices: int
-    row_tiles: int
-    col_tiles: int
-    crossbars_per_copy: int
-    replication: int
-    crossbars: int
+    replication: int            # copies of the layer's crossbars
     pes: int
     tiles: tuple[int, ...]
     home_tile: int              # where its outputs are gathered (the tile holding most of its crossbars)
     home_round: int             # the round of that tile (0 unless time-multiplexed)
     copy_home_tiles: tuple[int, ...]  # per copy: the tile gathering that copy's outputs
     segments: tuple[Segment, ...]
-    columns_used_per_copy: int
-    cells_used_per_copy: int
-    cell_utilization: float     # cells used / cells of the crossbars it occupies
-    input_cycles: int           # per vector: ceil(activation bits / DAC bits)
-    row_groups: int             # sequential row-group reads per input cycle
-    dac_steps_per_read: int     # DAC drive steps before each read (DACs shared by several rows)
-    dac_steps_per_inference: int  # one copy: read steps x dac_steps_per_read
-    rows_summed: int            # rows summed in one column conversion: min(rows read at once, K)
-    adc_conversions: int
-    dac_drives: int
-    cell_reads: int
-    shift_add_ops: int
-    read_steps_per_inference: int             # one copy: vectors x input_cycles x row_groups
-    read_steps_per_inference_replicated: int  # copies split the vectors: ceil(vectors / R) x ...
-    pipeline_read_steps: float                # steady-state interval: read_steps / R
     adcs: int                                 # ADCs serving its crossbars
     conversions_per_adc_per_read: int         # columns the busiest ADC converts after each read
-    input_bits_per_vector: int                # K x activation bits
-    output_bits_per_vector: int               # N x activation bits
-    input_elements: int                       # what the vectors are cut from: a conv's feature map, else vectors x K
-    partial_sum_bits: int                     # a + w + ceil(log2 K): exact dot-product width
-    lossless_adc_bits: int
-    chip_adc_bits: int
-    adc_lossy: bool
-    # Per tile holding its crossbars: the share of the layer's input rows it reads, over all copies
-    # (rows of its (copy, row tile) pairs / (K x copies)); column tiles on different tiles need the
-    # same rows, so the shares may add up to more than 1.
-    input_share_by_tile: tuple[tuple[int, Fraction], ...] = ()
+    # Per tile holding its crossbars: the input rows it reads, over all copies (the rows of its
+    # distinct (copy, row tile) pairs); see MvmLayerMapping.input_share_by_tile.
+    input_rows_by_tile: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MvmLayerMapping:
+    """One MVM layer on crossbars: the crossbar arithmetic of one copy (`crossbar`) and where its
+    copies sit (`placement`); what depends on both is derived here. `crossbar` sizes and activity
+    are for one copy; activity counts equal the total over copies (copies split the vectors)."""
+
+    name: str
+    source: str
+    macs: int
+    input_elements: int         # what the vectors are cut from: a conv's feature map, else vectors x K
+    crossbar: CrossbarMapping
+    placement: LayerPlacement
+
+    @property
+    def replication(self) -> int:
+        return self.placement.replication
+
+    @property
+    def crossbars(self) -> int:
+        """Crossbars of all copies."""
+        return self.crossbar.crossbars * self.placement.replication
+
+    @property
+    def read_steps_per_inference_replicated(self) -> int:
+        """Copies split the vectors: ceil(vectors / R) x input cycles x row groups."""
+        x = self.crossbar
+        return ceil_div(x.vectors, self.placement.replication) * x.input_cycles * x.row_groups
+
+    @property
+    def pipeline_read_steps(self) -> int:
+        """Steady-state interval of the layer in crossbar read steps."""
+        return self.read_steps_per_inference_replicated
+
+    @property
+    def input_share_by_tile(self) -> tuple[tuple[int, Fraction], ...]:
+        """Per tile holding its crossbars: the share of the layer's input rows it reads, over all
+        copies (rows of its (copy, row tile) pairs / (K x copies)); column tiles on different tiles
+        need the same rows, so the shares may add up to more than 1."""
+        rows = self.crossbar.k_rows * self.placement.replication
+        return tuple((tile, Fraction(count, rows)) for tile, count in self.placement.input_rows_by_tile)
 
     def to_json_dict(self, coords: list[tuple[int, int]]) -> dict:
-        data = {key: getattr(self, key) for key in self.__dataclass_fields__
-                if key not in ("segments", "input_share_by_tile")}
-        data["input_share_by_tile"] = {str(tile): float(share) for tile, share in self.input_share_by_tile}
-        data["kind"] = "mvm"
-        data["weight_shape"] = list(self.weight_shape)
-        data["tiles"] = list(self.tiles)
-        data["copy_home_tiles"] = list(self.copy_home_tiles)
-        data["home_mesh_coord"] = list(coords[self.home_tile])
-        data["segments"] = [segment.to_json_dict(coords[segment.tile]) for segment in self.segments]
-        return data
+        x, p = self.crossbar, self.placement
+        return {
+            "name": self.name, "source": self.source, "weight_shape": [x.k_rows, x.n_cols],
+            "weight_bits": x.weight_bits, "activation_bits": x.activation_bits, "vectors": x.vectors,
+            "macs": self.macs, "encoding": x.encoding, "bit_slices": x.bit_slices, "row_tiles": x.row_tiles,
+            "col_tiles": x.col_tiles, "crossbars_per_copy": x.crossbars, "replication": p.replication,
+            "crossbars": self.crossbars, "pes": p.pes, "tiles": list(p.tiles), "home_tile": p.home_tile,
+            "home_round": p.home_round, "copy_home_tiles": list(p.copy_home_tiles),
+            "columns_used_per_copy": x.columns_used, "cells_used_per_copy": x.cells_used,
+            "cell_utilization": x.cell_utilization, "input_cycles": x.input_cycles, "row_groups": x.row_groups,
+            "dac_steps_per_read": x.dac_steps_per_read, "dac_steps_per_inference": x.dac_steps,
+            "rows_summed": x.rows_summed, "adc_conversions": x.adc_conversions, "dac_drives": x.dac_drives,
+            "cell_reads": x.cell_reads, "shift_add_ops": x.shift_add_ops,
+            "read_steps_per_inference": x.read_steps,
+            "read_steps_per_inference_replicated": self.read_steps_per_inference_replicated,
+            "pipeline_read_steps": self.pipeline_read_steps, "adcs": p.adcs,
+            "conversions_per_adc_per_read": p.conversions_per_adc_per_read,
+            "input_bits_per_vector": x.input_bits_per_vector, "output_bits_per_vector": x.output_bits_per_vector,
+            "input_elements": self.input_elements, "partial_sum_bits": x.partial_sum_bits,
+            "lossless_adc_bits": x.lossless_adc_bits, "chip_adc_bits": x.chip_adc_bits, "adc_lossy": x.adc_lossy,
+            "input_share_by_tile": {str(tile): float(share) for tile, share in self.input_share_by_tile},
+            "kind": "mvm", "home_mesh_coord": list(coords[p.home_tile]),
+            "segments": [segment.to_json_dict(coords[segment.tile]) for segment in p.segments],
+        }
 
 
 @dataclass(frozen=True)
@@ -85,7 +113,7 @@ class DigitalMapping:
     """A digital op on the vector units of one tile."""
 
     name: str
-    kind: str
+    kind: OpKind
     source: str
     tile: int
     round: int
@@ -99,49 +127,33 @@ class DigitalMapping:
                 "fused_into": self.fused_into}
 
 
-@dataclass(frozen=True)
-class Transfer:
-    """Bytes per inference from one tile to another over the mesh (only when the tiles differ).
+def transfer_json(transfer: Transfer, coords: list[tuple[int, int]]) -> dict:
+    """A mesh transfer of the mapping as JSON (its mesh ends; XY routing derives the path)."""
+    return {"producer": transfer.producer, "consumer": transfer.consumer, "kind": transfer.kind,
+            "via": list(transfer.via), "bytes_per_inference": transfer.num_bytes, "src_tile": transfer.src_tile,
+            "dst_tile": transfer.dst_tile, "src_mesh_coord": list(coords[transfer.src_tile]),
+            "dst_mesh_coord": list(coords[transfer.dst_tile]), "hops": transfer.hops,
+            "byte_hops": transfer.byte_hops}
 
-    kind "activation": a producer's output delivered to (the share of) a consumer on a tile;
-    free moves (concat/reshape) in between are listed in `via`. kind "partial_sum": a layer spread
-    over several tiles sends its partial sums from a tile to its home tile.
-    """
 
-    producer: str
-    consumer: str
-    kind: str
-    via: tuple[str, ...]
-    num_bytes: int
-    src_tile: int
-    dst_tile: int
-    route: tuple[tuple[int, int], ...]   # mesh coords visited under XY routing, both ends included
-                                         # (JSON gives only the ends: XY routing derives the rest)
+class IoSource(StrEnum):
+    """Where an io transfer's bytes come from or go to."""
 
-    @property
-    def hops(self) -> int:
-        return len(self.route) - 1
-
-    @property
-    def byte_hops(self) -> int:
-        return self.num_bytes * self.hops
-
-    def to_json_dict(self) -> dict:
-        return {"producer": self.producer, "consumer": self.consumer, "kind": self.kind, "via": list(self.via),
-                "bytes_per_inference": self.num_bytes, "src_tile": self.src_tile, "dst_tile": self.dst_tile,
-                "src_mesh_coord": list(self.route[0]), "dst_mesh_coord": list(self.route[-1]),
-                "hops": self.hops, "byte_hops": self.byte_hops}
+    INPUT = "input"                  # a model input, from off the mesh
+    ONCHIP_RERAM = EmbeddingLocation.ONCHIP_RERAM.value   # embedding rows from the on-chip ReRAM
+    DRAM = EmbeddingLocation.DRAM.value                   # embedding rows from off-chip DRAM
+    OUTPUT = "output"                # the model's outputs, leaving the mesh
 
 
 @dataclass(frozen=True)
 class IoTransfer:
     """Bytes per inference entering a tile from off the mesh (model inputs, embedding rows) or leaving
-    it (the model's outputs). `source` is "input", "onchip_reram", "dram" or "output"."""
+    it (the model's outputs)."""
 
     node: str
     consumer: str
     tile: int
-    source: str
+    source: IoSource
     num_bytes: int
 
     def to_json_dict(self) -> dict:
@@ -201,8 +213,8 @@ class TileUsage:
 class MappingResult:
     model: str
     chip: str
-    weight_encoding: str
-    replication_policy: str
+    weight_encoding: Encoding
+    replication_policy: ReplicationPolicy
     time_multiplexed: bool
     crossbar_rows: int
     crossbar_cols: int
@@ -259,7 +271,7 @@ class MappingResult:
     @property
     def cell_utilization(self) -> float:
         """Cells holding weights / cells of the crossbars holding weights (all rounds)."""
-        cells = sum(layer.cells_used_per_copy * layer.replication for layer in self.layers)
+        cells = sum(layer.crossbar.cells_used * layer.replication for layer in self.layers)
         total = self.crossbars_needed * self.crossbar_rows * self.crossbar_cols
         return cells / total if total else 0.0
 
@@ -281,12 +293,12 @@ class MappingResult:
 
     @property
     def adc_lossy_layers(self) -> tuple[str, ...]:
-        return tuple(layer.name for layer in self.layers if layer.adc_lossy)
+        return tuple(layer.name for layer in self.layers if layer.crossbar.adc_lossy)
 
     def _per_round(self, what: str) -> list[int]:
         totals: dict[int, int] = {}
         for layer in self.layers:
-            for segment in layer.segments:
+            for segment in layer.placement.segments:
                 totals[segment.round] = totals.get(segment.round, 0) + getattr(segment, what)
         return list(totals.values())
 
@@ -303,7 +315,7 @@ class MappingResult:
             "tiles_available": self.tiles_available,
             "rounds": self.rounds,
             "adc_lossy_layers": list(self.adc_lossy_layers),
-            "adc_conversions_per_inference": sum(layer.adc_conversions for layer in self.layers),
+            "adc_conversions_per_inference": sum(layer.crossbar.adc_conversions for layer in self.layers),
             "digital_ops_per_inference": sum(d.ops for d in self.digital),
             "digital_macs_per_inference": sum(d.macs for d in self.digital),
             "embedding_bytes_on_chip": self.embedding_bytes_on_chip,
@@ -331,7 +343,7 @@ class MappingResult:
             "digital": [node.to_json_dict(coords) for node in self.digital],
             "embeddings": [table.to_json_dict() for table in self.embeddings],
             "free_nodes": list(self.free_nodes),
-            "transfers": [t.to_json_dict() for t in self.transfers],
+            "transfers": [transfer_json(t, coords) for t in self.transfers],
             "io_transfers": [t.to_json_dict() for t in self.io_transfers],
             "tiles": [tile.to_json_dict() for tile in self.tiles],
             "reprogramming": self.reprogramming.to_json_dict(),

@@ -24,51 +24,48 @@ from math import ceil, isqrt
 from recpim.arch.graph import FREE_KINDS, WorkloadGraph, WorkloadNode
 from recpim.pim.analytic import HANDOFF_SLOTS
 from recpim.pim.config import ChipConfig
-from recpim.pim.workload import PipelineWorkload, Stage, StageKind, TileBuffer, Transfer
+from recpim.pim.workload import PipelineWorkload, Stage, StageKind, TileBuffer, Transfer, TransferKind
 from recpim.units import ceil_div
 
 from .embedding import ON_CHIP
 from .result import MappingResult, MvmLayerMapping
 
 
-def _work_predecessors(graph: WorkloadGraph, name: str, has_work: set[str]) -> tuple[str, ...]:
-    found: list[str] = []
-    stack = list(graph.predecessors(name))
-    seen: set[str] = set()
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        if node in has_work:
-            found.append(node)
-        else:
-            stack.extend(graph.predecessors(node))
-    return tuple(sorted(found))
-
-
-def _router_id(coord: tuple[int, int], mesh_cols: int) -> int:
-    return coord[0] * mesh_cols + coord[1]
+def _work_predecessors(graph: WorkloadGraph, nodes: list[WorkloadNode], has_work: set[str]) -> dict[str, set[str]]:
+    """Per node: its nearest ancestors with work, looking through nodes without (`nodes` in
+    topological order, so each node's predecessors are resolved before it)."""
+    nearest: dict[str, set[str]] = {}
+    for node in nodes:
+        found: set[str] = set()
+        for producer in graph.graph.pred[node.name]:
+            if producer in has_work:
+                found.add(producer)
+            else:
+                found |= nearest[producer]
+        nearest[node.name] = found
+    return nearest
 
 
 def _mvm_buffers(layer: MvmLayerMapping, line_buffers: bool) -> tuple[TileBuffer, ...]:
     """Each tile writes its share of the input tensor once and reads its share of what the
     crossbars take: the whole window of every vector, or each element once with line buffers."""
-    window_elements = layer.vectors * layer.weight_shape[0]
+    window_elements = layer.crossbar.vectors * layer.crossbar.k_rows
     received = min(window_elements, layer.input_elements)
     read = received if line_buffers else window_elements
-    bits = layer.activation_bits
-    return tuple(TileBuffer(tile, write_bits=ceil(share * received * bits), read_bits=ceil(share * read * bits))
-                 for tile, share in layer.input_share_by_tile)
+    bits = layer.crossbar.activation_bits
+    all_rows = layer.crossbar.k_rows * layer.placement.replication   # a tile's share: its rows / all_rows
+    return tuple(TileBuffer(tile, write_bits=-(-rows * received * bits // all_rows),
+                            read_bits=-(-rows * read * bits // all_rows))
+                 for tile, rows in layer.placement.input_rows_by_tile)
 
 
 def _resident_bits(node: WorkloadNode, layer: MvmLayerMapping | None, buffer: TileBuffer, line_buffers: bool) -> int:
     """What a stage keeps in a tile's buffer for one inference: all it receives there, or for a
     convolution read through line buffers only the kh + 1 input rows its windows span."""
-    if layer is None or not line_buffers or layer.input_elements == layer.vectors * layer.weight_shape[0]:
+    if layer is None or not line_buffers or layer.input_elements == layer.crossbar.vectors * layer.crossbar.k_rows:
         return buffer.write_bits
     channels, height = node.input_shapes[0][-3], node.input_shapes[0][-2]
-    kernel_rows = max(1, isqrt(layer.weight_shape[0] // channels))
+    kernel_rows = max(1, isqrt(layer.crossbar.k_rows // channels))
     return min(buffer.write_bits, ceil(buffer.write_bits * (kernel_rows + 1) / height))
 
 
@@ -107,7 +104,9 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
     flit_bits = chip.chip.noc.flit_bits
     line_buffers = chip.tile.buffer.input_reuse == "line_buffer"
     fused = {d.name: d.fused_into for d in mapping.digital if d.fused_into}
-    has_work = {n.name for n in graph.nodes() if n.kind not in FREE_KINDS and n.name not in fused}
+    nodes = graph.nodes()
+    has_work = {n.name for n in nodes if n.kind not in FREE_KINDS and n.name not in fused}
+    work_predecessors = _work_predecessors(graph, nodes, has_work)
     mvm = {layer.name: layer for layer in mapping.layers}
     digital = {d.name: d for d in mapping.digital}
     tables = {t.name: t for t in mapping.embeddings}
@@ -132,13 +131,12 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
         producer = fused.get(transfer.producer, transfer.producer)
         consumer = fused.get(transfer.consumer, transfer.consumer)
         flit_hops[producer] += ceil_div(transfer.num_bytes * 8, flit_bits) * transfer.hops
-        links = tuple((_router_id(a, chip.chip.mesh_cols), _router_id(b, chip.chip.mesh_cols))
-                      for a, b in zip(transfer.route, transfer.route[1:], strict=False))
+        links = transfer.links
         if consumer == producer:
-            inside[producer].append(Transfer(producer, producer, transfer.num_bytes, links, "partial_sum"))
-            if transfer.kind == "partial_sum":   # each arriving partial sum is added to the tile's own
+            inside[producer].append(Transfer(producer, producer, transfer.num_bytes, links, TransferKind.PARTIAL_SUM))
+            if transfer.kind == TransferKind.PARTIAL_SUM:   # each arriving partial sum is added to the tile's own
                 adds_on_tile[producer][transfer.dst_tile] += ceil_div(transfer.num_bytes * 8,
-                                                                      mvm[producer].partial_sum_bits)
+                                                                      mvm[producer].crossbar.partial_sum_bits)
                 psum_bits[producer] += transfer.num_bytes * 8
             # (outputs of copies streaming to a fused op pass its unit on the way, not the buffer)
             continue
@@ -147,35 +145,37 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
         merged[key] = (old_bytes + transfer.num_bytes, links if len(links) > len(old_links) else old_links)
 
     stages = []
-    for node in graph.nodes():
+    for node in nodes:
         if node.name not in has_work:
             continue
-        predecessors = _work_predecessors(graph, node.name, has_work)
+        predecessors = tuple(sorted(work_predecessors[node.name]))
         noc = {"router_flit_hop": flit_hops.get(node.name, 0)}
         if node.name in mvm:
             layer = mvm[node.name]
-            in_bits, out_bits = layer.input_bits_per_vector, layer.output_bits_per_vector
+            xmap, placement = layer.crossbar, layer.placement
+            in_bits, out_bits = xmap.input_bits_per_vector, xmap.output_bits_per_vector
             buffers = _mvm_buffers(layer, line_buffers)
             adds = adds_on_tile[node.name]
+            conversions = xmap.adc_conversions
             stages.append(Stage(
-                name=node.name, kind=StageKind.MVM, tile=layer.home_tile, predecessors=predecessors,
-                replicas=layer.replication, vectors=layer.vectors, steps_per_vector=layer.input_cycles,
-                row_groups=layer.row_groups, dac_steps_per_read=layer.dac_steps_per_read,
-                conversions_per_adc_per_read=layer.conversions_per_adc_per_read, buffers=buffers,
+                name=node.name, kind=StageKind.MVM, tile=placement.home_tile, predecessors=predecessors,
+                replicas=placement.replication, vectors=xmap.vectors, steps_per_vector=xmap.input_cycles,
+                row_groups=xmap.row_groups, dac_steps_per_read=xmap.dac_steps_per_read,
+                conversions_per_adc_per_read=placement.conversions_per_adc_per_read, buffers=buffers,
                 partial_sums=tuple(inside[node.name]), psum_adds=max(adds.values(), default=0), macs=layer.macs,
                 activity={
-                    "adc_conversion": layer.adc_conversions,
-                    "sample_hold": layer.adc_conversions,   # every conversion samples one held column
-                    "dac_drive": layer.dac_drives,
-                    "row_periphery": layer.dac_drives,      # each driven row passes its switch matrix
-                    "column_periphery": layer.adc_conversions,  # each conversion reads a column through its mux
-                    "cell_read": layer.cell_reads,
-                    "shift_add": layer.shift_add_ops,
-                    "register_byte": layer.vectors * ceil_div(in_bits + out_bits, 8),
+                    "adc_conversion": conversions,
+                    "sample_hold": conversions,             # every conversion samples one held column
+                    "dac_drive": xmap.dac_drives,
+                    "row_periphery": xmap.dac_drives,       # each driven row passes its switch matrix
+                    "column_periphery": conversions,        # each conversion reads a column through its mux
+                    "cell_read": xmap.cell_reads,
+                    "shift_add": xmap.shift_add_ops,
+                    "register_byte": xmap.vectors * ceil_div(in_bits + out_bits, 8),
                     # inputs written and read on every tile, partial sums written and read at home
                     "buffer_access": sum(ceil_div(b.write_bits, width) + ceil_div(b.read_bits, width)
                                          for b in buffers) + 2 * ceil_div(psum_bits[node.name], width),
-                    "bus_bit": sum(b.read_bits for b in buffers) + layer.vectors * out_bits,
+                    "bus_bit": sum(b.read_bits for b in buffers) + xmap.vectors * out_bits,
                     "psum_add": sum(adds.values()),
                     **fused_ops[node.name],
                     **noc,

@@ -29,117 +29,124 @@ Model (all bytes per inference):
 from __future__ import annotations
 
 from collections import defaultdict
-from fractions import Fraction
-from math import ceil
 
 from recpim.arch.graph import OpKind, WorkloadGraph
+from recpim.pim.workload import Transfer, TransferKind, XYRoute
 
-from .crossbar import CrossbarMapping
-from .digital import upstream_flows
+from .digital import Flow
 from .embedding import EmbeddingPlacement
-from .placement import xy_route
-from .result import DigitalMapping, IoTransfer, MvmLayerMapping, Transfer
+from .layer_placement import SplitCopies
+from .result import DigitalMapping, IoSource, IoTransfer, MvmLayerMapping
 
 
-def layer_shares(xmap: CrossbarMapping, layer: MvmLayerMapping) -> tuple[dict[int, Fraction], dict]:
-    """(input-row share per tile, {copy: {tile: share of the copy's output partial sums}})."""
-    rows_on: dict[int, set] = defaultdict(set)
-    out_cols: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    prefix = [0]   # weight columns of column tiles 0..c-1, so a run of column tiles sums in O(1)
-    for cols in xmap.weight_cols_per_col_tile:
-        prefix.append(prefix[-1] + cols)
-    for segment in layer.segments:
-        j, end = segment.crossbar_first, segment.crossbar_first + segment.crossbars
-        while j < end:   # one run of consecutive column tiles of one (copy, row tile) at a time
-            copy, local = divmod(j, xmap.crossbars)
-            row_tile, col_tile = divmod(local, xmap.col_tiles)
-            run_end = min(end, j + xmap.col_tiles - col_tile)
-            rows_on[segment.tile].add((copy, row_tile))
-            out_cols[copy][segment.tile] += prefix[col_tile + run_end - j] - prefix[col_tile]
-            j = run_end
-    input_rows = xmap.k_rows * layer.replication
-    input_share = {tile: Fraction(sum(xmap.rows_per_row_tile[rt] for _, rt in pairs), input_rows)
-                   for tile, pairs in rows_on.items()}
-    psum_share = {copy: {tile: Fraction(cols, xmap.weight_cols_per_row_tile) for tile, cols in tiles.items()}
-                  for copy, tiles in out_cols.items()}
-    return input_share, psum_share
-
-
-def reduction_chain(shares: dict[int, Fraction], home: int) -> list[tuple[int, int, Fraction]]:
-    """(from tile, to tile, share of the copy's output elements carried) for each hop of a copy's
-    partial-sum reduction: tiles below the home pass towards it upwards, tiles above it downwards."""
+def reduction_chain(columns: dict[int, int], home: int, total: int) -> list[tuple[int, int, int]]:
+    """(from tile, to tile, weight columns' worth of the copy's output elements carried, out of
+    `total` per row tile) for each hop of a copy's partial-sum reduction: tiles below the home pass
+    towards it upwards, tiles above it downwards. `columns`: weight columns of the copy per tile."""
     hops = []
-    for side in (sorted(t for t in shares if t < home), sorted((t for t in shares if t > home), reverse=True)):
-        carried = Fraction(0)
+    for side in (sorted(t for t in columns if t < home), sorted((t for t in columns if t > home), reverse=True)):
+        carried = 0
         for index, tile in enumerate(side):
-            carried += shares[tile]
+            carried += columns[tile]
             next_tile = side[index + 1] if index + 1 < len(side) else home
-            hops.append((tile, next_tile, min(Fraction(1), carried)))
+            hops.append((tile, next_tile, min(total, carried)))
     return hops
 
 
 def compute_traffic(
     graph: WorkloadGraph,
     layers: dict[str, MvmLayerMapping],
-    xmaps: dict[str, CrossbarMapping],
+    split_copies: dict[str, SplitCopies],
     digital: list[DigitalMapping],
     embeddings: dict[str, EmbeddingPlacement],
     coords: list[tuple[int, int]],
-    shares: dict[str, tuple[dict[int, Fraction], dict]] | None = None,
+    mesh_cols: int,
+    flows_into: dict[str, list[Flow]],
 ) -> tuple[list[Transfer], list[IoTransfer], int]:
-    """Transfers over the mesh, io transfers, and intra-tile bytes, all per inference (`shares`:
-    layer_shares of every layer, when the caller has them already)."""
-    sources: dict[str, dict[int, Fraction]] = {}   # producer -> {tile: fraction of its output sent from there}
-    for name, layer in layers.items():
-        per_copy = Fraction(1, layer.replication)
-        sources[name] = defaultdict(Fraction)
-        for tile in layer.copy_home_tiles:
-            sources[name][tile] += per_copy
-    for node in digital:
-        sources[node.name] = {node.tile: Fraction(1)}
-    if shares is None:
-        shares = {name: layer_shares(xmaps[name], layer) for name, layer in layers.items()}
+    """Transfers over the mesh, io transfers, and intra-tile bytes, all per inference (`flows_into`:
+    upstream_flows of the graph).
 
-    pieces: dict[tuple, Fraction] = defaultdict(Fraction)   # (producer, consumer, kind, via, src, dst)
-    io: dict[tuple, Fraction] = defaultdict(Fraction)       # (node, consumer, tile, source)
-    for node in graph.nodes():
+    Every share is a ratio of integers with a denominator fixed per (producer, consumer) pair
+    (copies x K x copies for activations, 8 x copies x weight columns for partial sums), so pieces
+    are summed as exact integer numerators and rounded up once: the same bytes exact fractions give."""
+    sources: dict[str, dict[int, int]] = {}   # producer -> {tile: copies sending from there}
+    copies_of: dict[str, int] = {}
+    for name, layer in layers.items():
+        sources[name] = defaultdict(int)
+        for tile in layer.placement.copy_home_tiles:
+            sources[name][tile] += 1
+        copies_of[name] = layer.placement.replication
+    for node in digital:
+        sources[node.name] = {node.tile: 1}
+        copies_of[node.name] = 1
+
+    # (producer, consumer, kind, via) -> (src tile, dst tile) -> numerator
+    pieces: dict[tuple, dict[tuple[int, int], int]] = defaultdict(lambda: defaultdict(int))
+    io: dict[tuple, int] = defaultdict(int)       # (node, consumer, tile, source) -> numerator
+    denominator: dict[tuple, int] = {}            # (producer, consumer[, kind]) -> denominator
+    nodes = graph.nodes()
+    kinds = {node.name: node.kind for node in nodes}
+    for node in nodes:
+        rows_per_input = 1
         if node.kind == OpKind.MVM:
-            destinations = shares[node.name][0]
+            layer = layers[node.name]
+            destinations = dict(layer.placement.input_rows_by_tile)
+            rows_per_input = layer.crossbar.k_rows * layer.placement.replication
         elif node.kind == OpKind.OUTPUT:
             destinations = {}
         elif node.name in sources:
-            destinations = {next(iter(sources[node.name])): Fraction(1)}
+            destinations = {next(iter(sources[node.name])): 1}
         else:
             continue  # inputs, free moves and embedding lookups receive nothing over the mesh
-        for producer, via, num_bytes in upstream_flows(graph, node.name):
-            producer_kind = graph.node(producer).kind
+        for producer, via, num_bytes in flows_into[node.name]:
             if producer in sources:
-                for src, fraction in sources[producer].items():
-                    if node.kind == OpKind.OUTPUT:
-                        io[(producer, node.name, src, "output")] += num_bytes * fraction
-                    for dst, share in destinations.items():
-                        pieces[(producer, node.name, "activation", via, src, dst)] += num_bytes * fraction * share
-            elif producer_kind in (OpKind.INPUT, OpKind.EMBEDDING) and node.kind != OpKind.OUTPUT:
-                source = "input" if producer_kind == OpKind.INPUT else embeddings[producer].location
-                for dst, share in destinations.items():
-                    io[(producer, node.name, dst, source)] += num_bytes * share
-        if node.kind == OpKind.MVM:
-            layer = layers[node.name]
+                copies = copies_of[producer]
+                denominator[(producer, node.name, TransferKind.ACTIVATION)] = copies * rows_per_input
+                if node.kind == OpKind.OUTPUT:
+                    denominator[(producer, node.name)] = copies
+                    for src, count in sources[producer].items():
+                        io[(producer, node.name, src, IoSource.OUTPUT)] += num_bytes * count
+                    continue
+                flow = pieces[(producer, node.name, TransferKind.ACTIVATION, via)]
+                for src, count in sources[producer].items():
+                    for dst, rows in destinations.items():
+                        flow[(src, dst)] += num_bytes * count * rows
+            else:
+                producer_kind = kinds[producer]
+                if producer_kind in (OpKind.INPUT, OpKind.EMBEDDING) and node.kind != OpKind.OUTPUT:
+                    source = (IoSource.INPUT if producer_kind == OpKind.INPUT
+                              else IoSource(embeddings[producer].location))
+                    denominator[(producer, node.name)] = rows_per_input
+                    for dst, rows in destinations.items():
+                        io[(producer, node.name, dst, source)] += num_bytes * rows
+        if node.kind == OpKind.MVM and split_copies[node.name]:
             elements = 1
             for dim in node.output_shape:
                 elements *= dim
-            copy_bytes = Fraction(elements * layer.partial_sum_bits, 8 * layer.replication)
-            for copy, tiles in shares[node.name][1].items():
-                for src, dst, share in reduction_chain(tiles, layer.copy_home_tiles[copy]):
-                    pieces[(node.name, node.name, "partial_sum", (), src, dst)] += copy_bytes * share
+            per_row_tile = layer.crossbar.weight_cols_per_row_tile
+            denominator[(node.name, node.name, TransferKind.PARTIAL_SUM)] = (8 * layer.placement.replication
+                                                                              * per_row_tile)
+            copy_bits = elements * layer.crossbar.partial_sum_bits
+            homes = layer.placement.copy_home_tiles
+            chain = pieces[(node.name, node.name, TransferKind.PARTIAL_SUM, ())]
+            for copy, columns in split_copies[node.name].items():
+                for src, dst, carried in reduction_chain(columns, homes[copy], per_row_tile):
+                    chain[(src, dst)] += copy_bits * carried
 
+    # A flow's pieces are all added while its consumer is visited, so flow by flow, piece by piece is
+    # the order in which the pieces first appear.
     transfers, intra = [], 0
-    for (producer, consumer, kind, via, src, dst), amount in pieces.items():
-        if src == dst:
-            intra += ceil(amount)
-        elif amount > 0:
-            transfers.append(Transfer(producer, consumer, kind, via, ceil(amount), src, dst,
-                                      tuple(xy_route(coords[src], coords[dst]))))
-    io_transfers = [IoTransfer(name, consumer, tile, source, ceil(amount))
+    for (producer, consumer, kind, via), flow in pieces.items():
+        whole = denominator[(producer, consumer, kind)]
+        for (src, dst), amount in flow.items():
+            if amount <= 0:
+                continue
+            num_bytes = -(-amount // whole)
+            if src == dst:
+                intra += num_bytes
+            else:
+                transfers.append(Transfer(producer, consumer, num_bytes,
+                                          XYRoute(coords[src], coords[dst], mesh_cols), kind, via, src, dst))
+    io_transfers = [IoTransfer(name, consumer, tile, source, -(-amount // denominator[(name, consumer)]))
                     for (name, consumer, tile, source), amount in io.items() if amount > 0]
     return transfers, io_transfers, intra

@@ -30,6 +30,7 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from recpim.errors import ConfigError
@@ -43,7 +44,18 @@ from recpim.pim.components import (
 from recpim.pim.config import ChipConfig, ComponentChoice
 from recpim.units import MW_PER_W, UM2_PER_MM2, ceil_div
 
-PE, TILE, CHIP, OFFCHIP = "pe", "tile", "chip", "offchip"
+
+class Level(StrEnum):
+    """Where a component is counted: in every PE, in every tile, once on the chip, or off chip
+    (reported, never added to the chip's area or power)."""
+
+    PE = "pe"
+    TILE = "tile"
+    CHIP = "chip"
+    OFFCHIP = "offchip"
+
+
+PE, TILE, CHIP, OFFCHIP = Level.PE, Level.TILE, Level.CHIP, Level.OFFCHIP
 MESH_PORTS = 4
 SHIFT_ADD_VALUES_PER_CYCLE = 2
 
@@ -54,7 +66,7 @@ class ComponentRollup:
 
     name: str
     kind: str  # the registry's component name
-    level: str  # "pe", "tile", "chip" or "offchip"
+    level: Level
     model: str
     figures: ComponentFigures
     count_per_pe: float
@@ -144,30 +156,6 @@ class ChipModel:
         }
 
 
-# (instance name, registry component, level, config path of its ComponentChoice)
-_INSTANCES = (
-    ("crossbar", "crossbar", PE, "crossbar"),
-    ("row_periphery", "row_periphery", PE, "crossbar.row_periphery"),
-    ("column_periphery", "column_periphery", PE, "crossbar.column_periphery"),
-    ("dac", "dac", PE, "dac"),
-    ("sample_hold", "sample_hold", PE, "pe.sample_hold"),
-    ("adc", "adc", PE, "adc"),
-    ("shift_add", "shift_add", PE, "pe.shift_add"),
-    ("input_register", "input_register", PE, "pe.input_register"),
-    ("output_register", "output_register", PE, "pe.output_register"),
-    ("buffer", "buffer", TILE, "tile.buffer"),
-    ("bus", "bus", TILE, "tile.bus"),
-    ("router", "router", TILE, "chip.noc"),
-    ("vector_unit", "vector_unit", TILE, "tile.vector_units"),
-    ("tile_shift_add", "shift_add", TILE, "tile.shift_add"),
-    ("maxpool", "maxpool", TILE, "tile.maxpool"),
-    ("tile_output_register", "output_register", TILE, "tile.output_register"),
-    ("extra_peripherals", "extra_peripherals", TILE, "tile.extra_peripherals"),
-    ("offchip_link", "offchip_link", CHIP, "chip.offchip_link"),
-    ("dram", "dram", OFFCHIP, "chip.dram"),
-)
-
-
 def _choice_at(chip: ChipConfig, path: str) -> ComponentChoice:
     node: Any = chip
     for part in path.split("."):
@@ -178,8 +166,8 @@ def _choice_at(chip: ChipConfig, path: str) -> ComponentChoice:
 def check_models(chip: ChipConfig, source: str | None = None) -> None:
     """Every component names a registered model, and a user table only comes with `model: table`."""
     problems = []
-    for _, kind, _, path in _INSTANCES:
-        choice = _choice_at(chip, path)
+    for instance in component_instances(chip):
+        kind, path, choice = instance.kind, instance.path, _choice_at(chip, instance.path)
         names = model_names(kind)
         if choice.model not in names:
             close = difflib.get_close_matches(choice.model, names, n=1)
@@ -197,64 +185,88 @@ def crossbar_cycle_ns(chip: ChipConfig) -> float:
     return max(chip.crossbar.read_latency_ns, chip.adc.columns_per_adc / chip.adc.sample_rate_gsps)
 
 
-def _contexts(chip: ChipConfig) -> dict[str, dict[str, Any]]:
-    """The parameters each instance's model may take, and its rate of actions at full activity."""
+@dataclass(frozen=True)
+class ComponentInstance:
+    """One kind of component instance on a chip: which registry component models it, at which level
+    it is counted, where its ComponentChoice sits in the config, the parameters its model may take
+    (with `actions_per_ns`, its rate of actions at full activity), and how many there are per PE
+    (level "pe"), per tile (level "tile") or per chip (levels "chip" and "offchip")."""
+
+    name: str
+    kind: str              # the registry's component name
+    level: Level
+    path: str              # config path of its ComponentChoice
+    context: dict[str, Any]
+    count: float
+
+
+def component_instances(chip: ChipConfig) -> list[ComponentInstance]:
+    """Every component instance of `chip`, in roll-up order."""
     xbar, pe, tile, level = chip.crossbar, chip.pe, chip.tile, chip.chip
     cycle = crossbar_cycle_ns(chip)
     clock = chip.clock_ghz
     noc = level.noc
     common = {"technology_nm": chip.technology_nm, "clock_ghz": clock, "leakage_fraction": level.leakage_fraction}
     device = xbar.device.model_dump()
-    return {
-        "crossbar": {**common, **device, "rows": xbar.rows, "cols": xbar.cols, "read_latency_ns": xbar.read_latency_ns,
-                     "cell_read_energy_pj": xbar.cell_read_energy_pj,
-                     "input_bit_density": xbar.input_bit_density, "weight_on_fraction": xbar.weight_on_fraction,
-                     "sense_time_ns": xbar.sense_time_ns,
-                     "actions_per_ns": xbar.rows_read_at_once * xbar.cols / cycle},
-        "dac": {**common, "bits": chip.dac.bits, "input_bit_density": xbar.input_bit_density,
-                "actions_per_ns": xbar.rows_read_at_once / xbar.rows * chip.dac.rows_per_dac / cycle},
-        "sample_hold": {**common, "actions_per_ns": 1 / cycle},
-        "row_periphery": {**common, "actions_per_ns": xbar.rows_read_at_once / xbar.rows / cycle},
-        "column_periphery": {**common, "actions_per_ns": 1 / cycle},
-        "adc": {**common, "bits": chip.adc.bits, "sample_rate_gsps": chip.adc.sample_rate_gsps,
-                "actions_per_ns": chip.adc.sample_rate_gsps},
-        "shift_add": {**common, "actions_per_ns": SHIFT_ADD_VALUES_PER_CYCLE * clock},
-        "input_register": {**common, "size_bytes": pe.input_register_bytes, "actions_per_ns": clock},
-        "output_register": {**common, "size_bytes": pe.output_register_bytes, "actions_per_ns": clock},
-        "buffer": {**common, "size_kb": tile.buffer.size_kb, "width_bits": tile.buffer.width_bits,
-                   "ports": tile.buffer.ports, "kind": tile.buffer.kind,
-                   "energy_pj_per_access": tile.buffer.energy_pj_per_access,
-                   "actions_per_ns": tile.buffer.ports * clock},
-        "bus": {**common, "width_bits": tile.bus.width_bits, "actions_per_ns": tile.bus.width_bits * clock},
-        "router": {**common, "flit_bits": noc.flit_bits, "ports": MESH_PORTS + noc.tiles_per_router,
-                   "link_bits_per_cycle": noc.link_bandwidth_gbps / clock, "hop_latency_ns": noc.hop_latency_ns,
-                   "energy_pj_per_flit_hop": noc.energy_pj_per_flit_hop,
-                   "actions_per_ns": (MESH_PORTS + noc.tiles_per_router) * noc.link_bandwidth_gbps / noc.flit_bits},
-        "vector_unit": {**common, "ops_per_cycle": tile.vector_units.ops_per_cycle,
-                        "actions_per_ns": tile.vector_units.ops_per_cycle * clock},
-        "tile_shift_add": {**common, "actions_per_ns": SHIFT_ADD_VALUES_PER_CYCLE * clock},
-        "maxpool": {**common, "actions_per_ns": clock},
-        "tile_output_register": {**common, "size_bytes": max(tile.output_register_bytes, 1), "actions_per_ns": clock},
-        "extra_peripherals": {**common, "actions_per_ns": clock},
-        "offchip_link": {**common, "bandwidth_gbps_per_link": level.offchip_link.bandwidth_gbps_per_link,
-                         "actions_per_ns": level.offchip_link.bandwidth_gbps_per_link},
-        "dram": {"energy_pj_per_bit": level.dram.energy_pj_per_bit, "access_latency_ns": level.dram.access_latency_ns,
-                 "actions_per_ns": level.dram.bandwidth_gbps},
-    }
-
-
-def _counts_per_pe_or_tile(chip: ChipConfig) -> dict[str, float]:
-    xbar, pe, tile = chip.crossbar, chip.pe, chip.tile
-    return {
-        "crossbar": pe.crossbars, "dac": pe.crossbars * ceil_div(xbar.rows, chip.dac.rows_per_dac),
-        "sample_hold": pe.crossbars * xbar.cols,
-        "row_periphery": pe.crossbars * xbar.rows, "column_periphery": pe.crossbars * xbar.cols,
-        "adc": pe.adcs, "shift_add": pe.shift_add_units, "input_register": 1, "output_register": 1,
-        "buffer": 1, "bus": 1, "router": 1 / chip.chip.noc.tiles_per_router, "vector_unit": tile.vector_units.count,
-        "tile_shift_add": tile.shift_add_units, "maxpool": tile.maxpool_units,
-        "tile_output_register": 1 if tile.output_register_bytes > 0 else 0, "extra_peripherals": 1,
-        "offchip_link": chip.chip.offchip_link.links, "dram": 1,
-    }
+    router_ports = MESH_PORTS + noc.tiles_per_router
+    return [
+        ComponentInstance("crossbar", "crossbar", Level.PE, "crossbar", {
+            **common, **device, "rows": xbar.rows, "cols": xbar.cols, "read_latency_ns": xbar.read_latency_ns,
+            "cell_read_energy_pj": xbar.cell_read_energy_pj, "input_bit_density": xbar.input_bit_density,
+            "weight_on_fraction": xbar.weight_on_fraction, "sense_time_ns": xbar.sense_time_ns,
+            "actions_per_ns": xbar.rows_read_at_once * xbar.cols / cycle}, pe.crossbars),
+        ComponentInstance("row_periphery", "row_periphery", Level.PE, "crossbar.row_periphery",
+                          {**common, "actions_per_ns": xbar.rows_read_at_once / xbar.rows / cycle},
+                          pe.crossbars * xbar.rows),
+        ComponentInstance("column_periphery", "column_periphery", Level.PE, "crossbar.column_periphery",
+                          {**common, "actions_per_ns": 1 / cycle}, pe.crossbars * xbar.cols),
+        ComponentInstance("dac", "dac", Level.PE, "dac", {
+            **common, "bits": chip.dac.bits, "input_bit_density": xbar.input_bit_density,
+            "actions_per_ns": xbar.rows_read_at_once / xbar.rows * chip.dac.rows_per_dac / cycle},
+            pe.crossbars * ceil_div(xbar.rows, chip.dac.rows_per_dac)),
+        ComponentInstance("sample_hold", "sample_hold", Level.PE, "pe.sample_hold",
+                          {**common, "actions_per_ns": 1 / cycle}, pe.crossbars * xbar.cols),
+        ComponentInstance("adc", "adc", Level.PE, "adc", {
+            **common, "bits": chip.adc.bits, "sample_rate_gsps": chip.adc.sample_rate_gsps,
+            "actions_per_ns": chip.adc.sample_rate_gsps}, pe.adcs),
+        ComponentInstance("shift_add", "shift_add", Level.PE, "pe.shift_add",
+                          {**common, "actions_per_ns": SHIFT_ADD_VALUES_PER_CYCLE * clock}, pe.shift_add_units),
+        ComponentInstance("input_register", "input_register", Level.PE, "pe.input_register",
+                          {**common, "size_bytes": pe.input_register_bytes, "actions_per_ns": clock}, 1),
+        ComponentInstance("output_register", "output_register", Level.PE, "pe.output_register",
+                          {**common, "size_bytes": pe.output_register_bytes, "actions_per_ns": clock}, 1),
+        ComponentInstance("buffer", "buffer", Level.TILE, "tile.buffer", {
+            **common, "size_kb": tile.buffer.size_kb, "width_bits": tile.buffer.width_bits,
+            "ports": tile.buffer.ports, "kind": tile.buffer.kind,
+            "energy_pj_per_access": tile.buffer.energy_pj_per_access,
+            "actions_per_ns": tile.buffer.ports * clock}, 1),
+        ComponentInstance("bus", "bus", Level.TILE, "tile.bus",
+                          {**common, "width_bits": tile.bus.width_bits,
+                           "actions_per_ns": tile.bus.width_bits * clock}, 1),
+        ComponentInstance("router", "router", Level.TILE, "chip.noc", {
+            **common, "flit_bits": noc.flit_bits, "ports": router_ports,
+            "link_bits_per_cycle": noc.link_bandwidth_gbps / clock, "hop_latency_ns": noc.hop_latency_ns,
+            "energy_pj_per_flit_hop": noc.energy_pj_per_flit_hop,
+            "actions_per_ns": router_ports * noc.link_bandwidth_gbps / noc.flit_bits}, 1 / noc.tiles_per_router),
+        ComponentInstance("vector_unit", "vector_unit", Level.TILE, "tile.vector_units", {
+            **common, "ops_per_cycle": tile.vector_units.ops_per_cycle,
+            "actions_per_ns": tile.vector_units.ops_per_cycle * clock}, tile.vector_units.count),
+        ComponentInstance("tile_shift_add", "shift_add", Level.TILE, "tile.shift_add",
+                          {**common, "actions_per_ns": SHIFT_ADD_VALUES_PER_CYCLE * clock}, tile.shift_add_units),
+        ComponentInstance("maxpool", "maxpool", Level.TILE, "tile.maxpool", {**common, "actions_per_ns": clock},
+                          tile.maxpool_units),
+        ComponentInstance("tile_output_register", "output_register", Level.TILE, "tile.output_register",
+                          {**common, "size_bytes": max(tile.output_register_bytes, 1), "actions_per_ns": clock},
+                          1 if tile.output_register_bytes > 0 else 0),
+        ComponentInstance("extra_peripherals", "extra_peripherals", Level.TILE, "tile.extra_peripherals",
+                          {**common, "actions_per_ns": clock}, 1),
+        ComponentInstance("offchip_link", "offchip_link", Level.CHIP, "chip.offchip_link", {
+            **common, "bandwidth_gbps_per_link": level.offchip_link.bandwidth_gbps_per_link,
+            "actions_per_ns": level.offchip_link.bandwidth_gbps_per_link}, level.offchip_link.links),
+        ComponentInstance("dram", "dram", Level.OFFCHIP, "chip.dram", {
+            "energy_pj_per_bit": level.dram.energy_pj_per_bit, "access_latency_ns": level.dram.access_latency_ns,
+            "actions_per_ns": level.dram.bandwidth_gbps}, 1),
+    ]
 
 
 def config_latency_ns(chip: ChipConfig, name: str) -> float:
@@ -299,15 +311,14 @@ def build_chip_model(chip: ChipConfig) -> ChipModel:
     """Evaluate every component of `chip` and roll area and power up per PE, tile and chip."""
     source = f"chip '{chip.name}'"
     check_models(chip, source)
-    contexts = _contexts(chip)
-    counts = _counts_per_pe_or_tile(chip)
+    instances = component_instances(chip)
     pes, tiles = chip.tile.pes, chip.chip.tiles
     routers = ceil_div(tiles, chip.chip.noc.tiles_per_router)
     rollup: dict[str, ComponentRollup] = {}
-    for name, kind, level, path in _INSTANCES:
+    for instance in instances:
+        name, kind, level, path, n = instance.name, instance.kind, instance.level, instance.path, instance.count
         choice = _choice_at(chip, path)
-        figures = _evaluate(name, kind, path, choice, contexts[name], source, chip)
-        n = counts[name]
+        figures = _evaluate(name, kind, path, choice, instance.context, source, chip)
         if level == PE:
             per_pe, per_tile, per_chip = n, n * pes, n * pes * tiles
         elif level == TILE:
@@ -317,7 +328,8 @@ def build_chip_model(chip: ChipConfig) -> ChipModel:
         model = choice.model if choice.model != "default" else f"default ({default_model(kind)})"
         rollup[name] = ComponentRollup(name, kind, level, model, figures, per_pe, per_tile, per_chip)
     if chip.chip.embedding_reram_mb > 0:
-        rollup["embedding_reram"] = _embedding_reram(chip, rollup, contexts, source)
+        adc_context = next(instance.context for instance in instances if instance.name == "adc")
+        rollup["embedding_reram"] = _embedding_reram(chip, rollup, adc_context, source)
 
     def totals(count_of) -> LevelTotals:
         on_chip = [e for e in rollup.values() if e.level != OFFCHIP]
@@ -339,7 +351,7 @@ def build_chip_model(chip: ChipConfig) -> ChipModel:
     )
 
 
-def _embedding_reram(chip: ChipConfig, rollup: dict[str, ComponentRollup], contexts: dict[str, dict[str, Any]],
+def _embedding_reram(chip: ChipConfig, rollup: dict[str, ComponentRollup], adc_context: dict[str, Any],
                      source: str) -> ComponentRollup:
     """Dedicated ReRAM arrays holding embedding tables, read as memory (one row at a time)."""
     xbar, adc = chip.crossbar, chip.adc
@@ -349,7 +361,7 @@ def _embedding_reram(chip: ChipConfig, rollup: dict[str, ComponentRollup], conte
     sense_per_array = ceil_div(xbar.cols, adc.columns_per_adc)
     cycle = crossbar_cycle_ns(chip)
     sense = _evaluate("embedding_reram sense amp", "adc", "adc", chip.adc,
-                      {**contexts["adc"], "bits": xbar.bits_per_cell}, source, chip)
+                      {**adc_context, "bits": xbar.bits_per_cell}, source, chip)
     cell, dac = rollup["crossbar"].figures, rollup["dac"].figures
     row_pj = dac.energy_pj_per_action + xbar.cols * (cell.energy_pj_per_action + sense.energy_pj_per_action)
     energy_per_bit = row_pj / (xbar.cols * xbar.bits_per_cell)

@@ -21,6 +21,10 @@ from recpim.errors import ConfigError
 from recpim.units import ceil_div
 from recpim.validation import config_problems, set_dotted
 
+# How signed weights sit on crossbar columns (mapping/crossbar.py), and how spare PEs are used.
+Encoding = Literal["offset", "differential", "sign_magnitude"]
+ReplicationPolicy = Literal["none", "balance"]
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -212,7 +216,7 @@ class ChipLevelConfig(_Frozen):
 
 
 class MappingPolicy(_Frozen):
-    replication: Literal["none", "balance"] = "balance"
+    replication: ReplicationPolicy = "balance"
     time_multiplexed: bool = False
     # ReLU and pooling right after a layer run in that layer's output path (ISAAC/PUMA-style tiles:
     # the activation unit and max-pool unit sit between the crossbars and the output register);
@@ -228,7 +232,7 @@ class ChipConfig(_Frozen):
     # offset: unsigned codes plus a reference column per crossbar; differential: a + and a - array,
     # each sliced over all w bits; sign_magnitude: the same pair holding w - 1 magnitude bits, the
     # sign choosing the array.
-    weight_encoding: Literal["offset", "differential", "sign_magnitude"] = "offset"
+    weight_encoding: Encoding = "offset"
     crossbar: CrossbarConfig = CrossbarConfig()
     dac: DacConfig = DacConfig()
     adc: AdcConfig = AdcConfig()

@@ -9,9 +9,10 @@ activity and their dynamic energies agree to float precision.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Literal
+from functools import cached_property
 
 
 class StageKind(StrEnum):
@@ -20,7 +21,9 @@ class StageKind(StrEnum):
     EMBEDDING = "embedding"  # table lookups from off-chip DRAM or on-chip ReRAM
 
 
-TransferKind = Literal["activation", "partial_sum"]
+class TransferKind(StrEnum):
+    ACTIVATION = "activation"    # a producer's output delivered to a consumer
+    PARTIAL_SUM = "partial_sum"  # a layer's partial sums on their way to the tile gathering them
 
 # Activity counted per inference; each key is priced by the chip model's energy of one action.
 ACTIVITY_KEYS = (
@@ -57,23 +60,64 @@ class TileBuffer:
     read_bits: int = 0
 
 
-@dataclass(frozen=True)
-class Transfer:
-    """Bytes a stage sends to a consumer on another tile, per inference, along a mesh path.
+Link = tuple[int, int]   # (from router, to router); router id = mesh row x mesh columns + mesh col
 
-    `activation` transfers carry a producer's output to a consumer stage; `partial_sum` transfers
-    (producer == consumer) carry a layer's partial sums from a tile holding some of its crossbars
-    to the tile that gathers them, and are timed inside that layer's stage."""
+
+@dataclass(frozen=True)
+class XYRoute(Sequence[Link]):
+    """The links from mesh router `src` (row, col) to `dst` under XY routing (columns first, then
+    rows) on a mesh `mesh_cols` wide. Its length is known at once; the links are listed when first
+    read, since a mapping on a large mesh makes thousands of transfers a sweep never walks."""
+
+    src: tuple[int, int]
+    dst: tuple[int, int]
+    mesh_cols: int
+
+    def __len__(self) -> int:
+        return abs(self.dst[0] - self.src[0]) + abs(self.dst[1] - self.src[1])
+
+    @cached_property
+    def links(self) -> tuple[Link, ...]:
+        (row, col), (end_row, end_col), width = self.src, self.dst, self.mesh_cols
+        start, corner, end = row * width + col, row * width + end_col, end_row * width + end_col
+        routers = [*range(start, corner, 1 if end_col > col else -1),
+                   *range(corner, end, width if end_row > row else -width), end]
+        return tuple(zip(routers, routers[1:], strict=False))
+
+    def __getitem__(self, index):
+        return self.links[index]
+
+    def __iter__(self) -> Iterator[Link]:
+        return iter(self.links)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Bytes per inference from a producer to a consumer on another tile, along a mesh path.
+
+    `activation` transfers carry a producer's output to (the share of) a consumer on a tile; free
+    moves (concat/reshape) passed through are listed in `via`. `partial_sum` transfers carry a layer's
+    partial sums from a tile holding some of its crossbars towards the tile that gathers them
+    (producer == consumer) and are timed inside that layer's stage. The mapping lists one transfer
+    per (source tile, destination tile) piece; a workload merges a stage pair's pieces into one
+    transfer, whose tiles are then None."""
 
     producer: str
     consumer: str
     num_bytes: int
-    links: tuple[tuple[int, int], ...]   # (from_router, to_router) per hop; empty = same router
-    kind: TransferKind = "activation"
+    links: Sequence[Link]            # per hop (an XYRoute from the mapping); empty = same router
+    kind: TransferKind = TransferKind.ACTIVATION
+    via: tuple[str, ...] = ()
+    src_tile: int | None = None
+    dst_tile: int | None = None
 
     @property
     def hops(self) -> int:
         return len(self.links)
+
+    @property
+    def byte_hops(self) -> int:
+        return self.num_bytes * self.hops
 
 
 @dataclass(frozen=True)
@@ -111,6 +155,9 @@ class Stage:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["kind"] = str(self.kind)
+        # a stage's partial sums: their path and size (the mapping's tiles and via are not the stage's)
+        data["partial_sums"] = [{"producer": t.producer, "consumer": t.consumer, "num_bytes": t.num_bytes,
+                                 "links": tuple(t.links), "kind": str(t.kind)} for t in self.partial_sums]
         return data
 
 

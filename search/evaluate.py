@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from recpim.arch.crossbar_arithmetic import CrossbarArithmetic
 from recpim.arch.datasets import open_dataset
 from recpim.arch.lowering import lower_subnet
 from recpim.errors import CapacityError, ConfigError, RecpimError
+from recpim.mapping.arithmetic import crossbar_arithmetic
 from recpim.mapping.evaluate import Evaluation, evaluate_cost
 from recpim.pim.config import ChipConfig
 from recpim.pim.cost_report import CostReport
@@ -35,13 +35,6 @@ from recpim.search.objectives import Objective
 
 AccuracyMode = Literal["crossbar", "quant"]
 ACCURACY_MODES: tuple[str, ...] = get_args(AccuracyMode)
-
-
-def crossbar_arithmetic(chip: ChipConfig) -> CrossbarArithmetic:
-    """The numbers of `chip` that decide crossbar arithmetic, for the accuracy simulation."""
-    return CrossbarArithmetic(rows=chip.crossbar.rows, rows_read_at_once=chip.crossbar.rows_read_at_once,
-                              cell_bits=chip.crossbar.bits_per_cell, dac_bits=chip.dac.bits, adc_bits=chip.adc.bits,
-                              encoding=chip.weight_encoding, analog_subtraction=chip.crossbar.analog_subtraction)
 
 
 @dataclass(frozen=True)
@@ -124,7 +117,7 @@ def cost_metrics(evaluation: Evaluation) -> CandidateMetrics:
     report, mapping = evaluation.report, evaluation.mapping
     return CandidateMetrics(**{name: float(getattr(report, name)) for name in REPORT_METRICS},
                             crossbars_used=mapping.crossbars_used,
-                            crossbars_footprint=sum(layer.crossbars_per_copy for layer in mapping.layers),
+                            crossbars_footprint=sum(layer.crossbar.crossbars for layer in mapping.layers),
                             adc_lossy_layers=len(mapping.adc_lossy_layers), mvm_layers=len(mapping.layers))
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from recpim.mapping.arithmetic import crossbar_arithmetic
+
 ZOO_LR = 0.03   # the supernet recipe's Adagrad lr 0.12 diverges on DLRM and DeepFM trained alone
 
 
@@ -21,7 +23,6 @@ def zoo_points(chip, dataset, steps: int, batch: int = 64, score_rows: int = 102
     from recpim.arch.training import TrainConfig, run_training
     from recpim.arch.zoo import DLRM, DeepFM
     from recpim.mapping.evaluate import evaluate_cost
-    from recpim.search.evaluate import crossbar_arithmetic
 
     val = cached_split(dataset, "val", score_rows)
     points = []

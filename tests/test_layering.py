@@ -130,8 +130,6 @@ def heavy_at_import() -> dict[str, frozenset[str]]:
 
 
 HEAVY_AT_IMPORT = heavy_at_import()
-# Until the layering work of issue 14 is merged from its branches (remove when they land).
-PENDING = pytest.mark.xfail(reason="issue 14 layering branches not merged yet", strict=False)
 
 
 def test_every_module_is_in_a_layer():
@@ -139,7 +137,6 @@ def test_every_module_is_in_a_layer():
         layer(module)
 
 
-@PENDING
 def test_no_import_points_up_a_layer_and_arch_and_pim_stay_apart():
     upward = []
     for module, found in IMPORTS.items():
@@ -155,7 +152,6 @@ def test_no_import_points_up_a_layer_and_arch_and_pim_stay_apart():
     assert not upward, "\n".join(upward)
 
 
-@PENDING
 def test_modules_import_each_other_in_no_circle():
     graph = nx.DiGraph()
     for module, found in IMPORTS.items():
@@ -166,7 +162,6 @@ def test_modules_import_each_other_in_no_circle():
     assert not circles, "\n".join(circles[:20])
 
 
-@PENDING
 def test_imports_inside_functions_only_defer_something_heavy():
     needless = []
     for module, found in IMPORTS.items():
@@ -183,7 +178,6 @@ def test_imports_inside_functions_only_defer_something_heavy():
     assert not needless, "\n".join(needless)
 
 
-@PENDING
 @pytest.mark.parametrize("module", ["recpim.arch.lowering", "recpim.mapping.evaluate", "recpim.pim.engine",
                                     "recpim.cli", "recpim.reports.breakdown"])
 def test_cost_path_modules_load_no_torch(module):

@@ -73,7 +73,7 @@ def test_time_multiplexed_maps_what_does_not_fit_and_charges_the_writes():
     layer = result.layer("fc0")
     assert result.time_multiplexed and result.rounds == 16        # 32 PEs over a 2-PE chip
     assert layer.replication == 1 and layer.crossbars == 64
-    assert {segment.round for segment in layer.segments} == set(range(16))
+    assert {segment.round for segment in layer.placement.segments} == set(range(16))
     assert result.crossbars_used == 4 and result.crossbars_needed == 64 and result.utilization == 1.0
     writes = result.reprogramming
     assert writes.cells_written_per_round == (2 * 2 * 128 * 128,) * 16
@@ -87,7 +87,7 @@ def test_time_multiplexed_rounds_keep_layers_whole_when_they_fit_a_chip():
     chip = small_chip(tiles=1, mesh=(1, 1), pes=3, crossbars=1, time_multiplexed=True)
     # 128 x 32 differential: 32*4*2 = 256 columns -> 2 crossbars; 128 x 16 -> 1; a 3-PE chip
     result = map_model(chain([(128, 32, 1), (128, 32, 1), (128, 16, 1)]), chip)
-    rounds = {layer.name: {s.round for s in layer.segments} for layer in result.layers}
+    rounds = {layer.name: {s.round for s in layer.placement.segments} for layer in result.layers}
     assert rounds == {"fc0": {0}, "fc1": {1}, "fc2": {1}}
     assert result.rounds == 2
 
@@ -107,10 +107,10 @@ def test_balance_replicates_the_slowest_layer_into_spare_pes():
     result = map_model(chain([(64, 16, 16), (64, 16, 1)]), chip)
     fc0, fc1 = result.layer("fc0"), result.layer("fc1")
     assert (fc0.replication, fc1.replication) == (3, 1)
-    assert fc0.read_steps_per_inference == 128
+    assert fc0.crossbar.read_steps == 128
     assert fc0.read_steps_per_inference_replicated == 6 * 8   # ceil(16 / 3) vectors per copy
     assert fc0.pipeline_read_steps == 6 * 8                   # the interval is the busiest copy's share
-    assert fc0.adc_conversions == 16 * 8 * 128              # replication splits work, does not add it
+    assert fc0.crossbar.adc_conversions == 16 * 8 * 128              # replication splits work, does not add it
     assert result.pes_used == 4 and result.crossbars_used == 4
 
 
@@ -143,15 +143,15 @@ def test_replication_stays_within_capacity_and_never_slows_a_layer(layers, spare
     plain = map_model(graph, chip.with_overrides({"mapping.replication": "none"}))
     assert balanced.pes_used <= balanced.pes_available
     assert balanced.crossbars_used <= balanced.crossbars_available
-    assert sum(layer.pes for layer in balanced.layers) == balanced.pes_used
+    assert sum(layer.placement.pes for layer in balanced.layers) == balanced.pes_used
     assert all(tile.pes_used <= pes for tile in balanced.tiles)
     assert all(s.pe_first + s.pes <= pes and s.crossbars <= s.pes * crossbars
-               for layer in balanced.layers for s in layer.segments)
+               for layer in balanced.layers for s in layer.placement.segments)
     for layer, base in zip(balanced.layers, plain.layers, strict=True):
-        assert layer.read_steps_per_inference == base.read_steps_per_inference
-        assert layer.read_steps_per_inference_replicated <= base.read_steps_per_inference
+        assert layer.crossbar.read_steps == base.crossbar.read_steps
+        assert layer.read_steps_per_inference_replicated <= base.crossbar.read_steps
         assert layer.pipeline_read_steps <= base.pipeline_read_steps
-        assert layer.adc_conversions == base.adc_conversions
+        assert layer.crossbar.adc_conversions == base.crossbar.adc_conversions
     assert max(x.pipeline_read_steps for x in balanced.layers) <= max(x.pipeline_read_steps for x in plain.layers)
 
 
@@ -161,7 +161,7 @@ def test_chain_on_adjacent_tiles_crosses_the_mesh_only_between_tiles():
     # each layer: 64 x 16 at 8 bits, differential -> 16*4*2 = 128 columns = 1 crossbar = 1 PE = 1 tile
     graph = chain([(64, 16, 1), (16, 16, 1), (16, 16, 1)])
     result = map_model(graph, small_chip(tiles=4, mesh=(2, 2), pes=1, crossbars=1))
-    assert [layer.tiles for layer in result.layers] == [(0,), (1,), (2,)]
+    assert [layer.placement.tiles for layer in result.layers] == [(0,), (1,), (2,)]
     assert [result.tile_coords[t] for t in range(4)] == [(0, 0), (0, 1), (1, 1), (1, 0)]  # snake walk
     digital_tiles = {d.name: d.tile for d in result.digital}
     assert digital_tiles == {"relu0": 0, "relu1": 1, "relu2": 2}   # on the tile of their producer
@@ -181,8 +181,8 @@ def test_skip_connection_counts_mesh_hops():
     graph.add_edge("fc0", "add")
     result = map_model(graph, small_chip(tiles=4, mesh=(2, 2)))
     skip = [t for t in result.transfers if t.producer == "fc0" and t.consumer == "add"]
-    assert [(t.src_tile, t.dst_tile, t.hops, t.byte_hops, t.route) for t in skip] == [
-        (0, 2, 2, 32, ((0, 0), (0, 1), (1, 1)))]
+    assert [(t.src_tile, t.dst_tile, t.hops, t.byte_hops, tuple(t.links)) for t in skip] == [
+        (0, 2, 2, 32, ((0, 1), (1, 3)))]   # routers of mesh coords (0, 0) -> (0, 1) -> (1, 1)
 
 
 def test_layer_over_several_tiles_gathers_partial_sums_at_its_home():
@@ -190,11 +190,12 @@ def test_layer_over_several_tiles_gathers_partial_sums_at_its_home():
     graph = chain([(256, 16, 1)], relu=False)
     result = map_model(graph, small_chip(tiles=2, mesh=(1, 2)))
     layer = result.layer("fc0")
-    assert layer.tiles == (0, 1) and layer.home_tile == 1 and layer.copy_home_tiles == (1,)
+    placement = layer.placement
+    assert placement.tiles == (0, 1) and placement.home_tile == 1 and placement.copy_home_tiles == (1,)
     partial = [t for t in result.transfers if t.kind == "partial_sum"]
     # 16 outputs of one row tile at 8 + 8 + ceil(log2 256) = 24 bits
     assert [(t.src_tile, t.dst_tile, t.num_bytes) for t in partial] == [(0, 1, 16 * 24 // 8)]
-    assert layer.partial_sum_bits == 24
+    assert layer.crossbar.partial_sum_bits == 24
     # the input is split by rows: 128 of 256 rows on each tile
     assert sorted((io.tile, io.num_bytes) for io in result.io_transfers if io.source == "input") == [(0, 128), (1, 128)]
 
@@ -214,7 +215,7 @@ def test_free_moves_are_looked_through():
     graph.add_edge("flat", "soft")
     result = map_model(graph, small_chip(tiles=2, mesh=(1, 2)))
     assert result.free_nodes == ("x", "cat", "flat")
-    assert result.digital[0].tile == result.layer("a").home_tile == 0
+    assert result.digital[0].tile == result.layer("a").placement.home_tile == 0
     assert [(t.producer, t.via, t.src_tile, t.dst_tile, t.num_bytes) for t in result.transfers] == [
         ("b", ("cat", "flat"), 1, 0, 16)]
 
@@ -223,12 +224,13 @@ def test_adc_load_on_isaac_like_pes():
     result = map_model(chain([(512, 256, 1), (64, 4, 1)], relu=False),
                        ISAAC_LIKE.with_overrides({"weight_encoding": "differential", "mapping.replication": "none"}))
     big, small = result.layer("fc0"), result.layer("fc1")
-    assert (big.crossbars, big.pes, big.adcs, big.conversions_per_adc_per_read) == (64, 8, 64, 128)
-    assert (small.crossbars, small.adcs, small.conversions_per_adc_per_read) == (1, 1, 32)   # 4 x 4 x 2 columns
+    assert big.crossbars == 64
+    assert (big.placement.pes, big.placement.adcs, big.placement.conversions_per_adc_per_read) == (8, 64, 128)
+    assert (small.crossbars, small.placement.adcs, small.placement.conversions_per_adc_per_read) == (1, 1, 32)  # 4x4x2
     shared = ISAAC_LIKE.with_overrides({"weight_encoding": "differential", "mapping.replication": "none",
                                         "pe.adcs": 4, "adc.columns_per_adc": 256})
     two = map_model(chain([(128, 32, 1)], relu=False), shared).layer("fc0")   # 256 columns on 2 crossbars
-    assert (two.crossbars, two.adcs, two.conversions_per_adc_per_read) == (2, 1, 256)
+    assert (two.crossbars, two.placement.adcs, two.placement.conversions_per_adc_per_read) == (2, 1, 256)
 
 
 # ---------------------------------------------------------------- embeddings and digital ops
@@ -272,7 +274,7 @@ def test_embeddings_go_on_chip_by_lookup_density_until_the_reserve_is_full():
 
 def test_digital_op_fed_only_by_tables_runs_where_the_next_layer_sits():
     result = map_model(embedding_graph(), small_chip())
-    assert result.digital[0].name == "pool" and result.digital[0].tile == result.layer("fc").home_tile
+    assert result.digital[0].name == "pool" and result.digital[0].tile == result.layer("fc").placement.home_tile
     assert result.digital[0].ops == 288
 
 

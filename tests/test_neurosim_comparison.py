@@ -92,7 +92,7 @@ def test_vgg8_maps_like_neurosims_floorplan(vgg8):
     assert mapping.weight_encoding == "offset"
     used = sum(layer.crossbars for layer in mapping.layers)
     # one copy needs 6344 subarrays plus offset reference columns; copies fill the chip as NeuroSim's speed-up
-    assert 6344 < sum(layer.crossbars_per_copy for layer in mapping.layers) < used <= 8000
+    assert 6344 < sum(layer.crossbar.crossbars for layer in mapping.layers) < used <= 8000
     first = next(layer for layer in mapping.layers if layer.name == "features_0")
     assert first.replication > 1
 

@@ -35,16 +35,18 @@ def print_mapping(result) -> None:
     print_table(
         f"{result.model} on {result.chip}: MVM layers ({result.weight_encoding} encoding)",
         ["name", "K x N", "w/a", "xbars", "copies", "PEs", "tiles", "cell util"],
-        [[layer.name, f"{layer.weight_shape[0]}x{layer.weight_shape[1]}",
-          f"{layer.weight_bits}/{layer.activation_bits}", layer.crossbars_per_copy, layer.replication, layer.pes,
-          _span(layer.tiles), layer.cell_utilization] for layer in result.layers],
+        [[layer.name, f"{layer.crossbar.k_rows}x{layer.crossbar.n_cols}",
+          f"{layer.crossbar.weight_bits}/{layer.crossbar.activation_bits}", layer.crossbar.crossbars,
+          layer.replication, layer.placement.pes, _span(layer.placement.tiles), layer.crossbar.cell_utilization]
+         for layer in result.layers],
     )
     print_table(
         "MVM activity per inference (ADC bits: chip/lossless)",
         ["name", "cycles", "groups", "ADC conv", "read steps", "ADC bits", "lossy"],
-        [[layer.name, layer.input_cycles, layer.row_groups, layer.adc_conversions,
-          layer.read_steps_per_inference_replicated, f"{layer.chip_adc_bits}/{layer.lossless_adc_bits}",
-          "yes" if layer.adc_lossy else "no"] for layer in result.layers],
+        [[layer.name, layer.crossbar.input_cycles, layer.crossbar.row_groups, layer.crossbar.adc_conversions,
+          layer.read_steps_per_inference_replicated,
+          f"{layer.crossbar.chip_adc_bits}/{layer.crossbar.lossless_adc_bits}",
+          "yes" if layer.crossbar.adc_lossy else "no"] for layer in result.layers],
     )
     if result.digital:
         print_table("digital ops (tile vector units)", ["name", "op", "tile", "ops", "macs"],

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import typer
 
+from recpim.arch.crossbar_arithmetic import CrossbarArithmetic
 from recpim.arch.data_location import fingerprint_note, require_data, resolve_data_spec
 from recpim.arch.space import get_space
 from recpim.cli.output import console, print_bad_rows, print_json, print_table
 from recpim.interrupts import StopRequested
+from recpim.mapping.arithmetic import crossbar_arithmetic
 from recpim.paths import check_output_file
 from recpim.pim.presets import load_chip
 from recpim.runinfo import write_resolved_inputs
@@ -155,20 +157,14 @@ def _relaunch_with_torchrun(nproc: int) -> int:
 def _crossbar(chip: str | None, adc_bits: int | None, rows_read: int | None, cell_bits: int | None,
               dac_bits: int | None, rows: int | None, encoding: str | None):
     """CrossbarArithmetic from a chip preset/YAML and/or explicit --chip-* numbers (None: no crossbar)."""
-    from recpim.arch.crossbar_sim import CrossbarArithmetic
-
     explicit = {"adc_bits": adc_bits, "rows_read_at_once": rows_read, "cell_bits": cell_bits, "dac_bits": dac_bits,
                 "rows": rows, "encoding": encoding}
     explicit = {key: value for key, value in explicit.items() if value is not None}
     if chip is None and not explicit:
         return None
-    fields = {}
     if chip is not None:
-        config = load_chip(chip)
-        fields = dict(rows=config.crossbar.rows, rows_read_at_once=config.crossbar.rows_read_at_once,
-                      cell_bits=config.crossbar.bits_per_cell, dac_bits=config.dac.bits, adc_bits=config.adc.bits,
-                      encoding=config.weight_encoding, analog_subtraction=config.crossbar.analog_subtraction)
-    fields.update(explicit)
+        return crossbar_arithmetic(load_chip(chip), **explicit)
+    fields = dict(explicit)
     if "rows_read_at_once" in fields and "rows" not in fields:
         fields["rows"] = max(fields["rows_read_at_once"], CrossbarArithmetic.rows)
     return CrossbarArithmetic(**fields)

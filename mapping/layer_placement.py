@@ -1,0 +1,115 @@
+"""One MVM layer's segments -> its LayerPlacement: home tiles, input rows per tile, ADC load, and
+the output columns each tile holds of every copy spread over several tiles (for its reduction).
+
+A layer's copies lie one after another in its crossbar order, so a copy inside one segment sits
+whole on that segment's tile: it is its own home, reads all K rows there and reduces nothing over
+the mesh. Only the (at most two) copies a segment cuts are followed crossbar by crossbar range, so
+the work per layer grows with its segments, not with its copies.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from recpim.arch.graph import WorkloadNode
+
+from .crossbar import CrossbarMapping
+from .occupancy import PeProfile
+from .placement import Segment
+from .result import LayerPlacement, MvmLayerMapping
+
+# {copy: {tile: weight columns of that copy held on the tile}} for copies on more than one tile
+SplitCopies = dict[int, dict[int, int]]
+
+
+def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments: tuple[Segment, ...],
+                profile: PeProfile) -> tuple[MvmLayerMapping, SplitCopies]:
+    per_copy, col_tiles = xmap.crossbars, xmap.col_tiles
+    weight_per_row_tile = xmap.weight_cols_per_row_tile
+    prefix = [0]   # weight columns of column tiles 0..c-1
+    for cols in xmap.weight_cols_per_col_tile:
+        prefix.append(prefix[-1] + cols)
+
+    def weight_cols_before(local: int) -> int:   # of crossbars 0..local-1 of one copy
+        row_tile, col_tile = divmod(local, col_tiles)
+        return row_tile * weight_per_row_tile + prefix[col_tile]
+
+    on_tile: Counter = Counter()                  # (round, tile) -> crossbars
+    homes: list[int] = [0] * copies
+    cut: dict[int, Counter] = defaultdict(Counter)     # copy -> (round, tile) -> crossbars, copies a segment cuts
+    cut_cols: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    full_copies: dict[int, int] = {}              # tile -> copies held whole (insertion: segment order)
+    cut_rows: dict[int, dict[int, list[tuple[int, int]]]] = {}   # tile -> cut copy -> row tile ranges there
+    for segment in segments:
+        key, tile = (segment.round, segment.tile), segment.tile
+        on_tile[key] += segment.crossbars
+        full_copies.setdefault(tile, 0)
+        cut_rows.setdefault(tile, {})
+        first, end = segment.crossbar_first, segment.crossbar_first + segment.crossbars
+        first_copy, last_copy = first // per_copy, (end - 1) // per_copy
+        whole_first = first_copy if first == first_copy * per_copy else first_copy + 1
+        whole_end = last_copy + 1 if end == (last_copy + 1) * per_copy else last_copy
+        if whole_end > whole_first:
+            homes[whole_first:whole_end] = [tile] * (whole_end - whole_first)
+            full_copies[tile] += whole_end - whole_first
+        for copy in {first_copy, last_copy}:
+            if whole_first <= copy < whole_end:
+                continue
+            low, high = max(first, copy * per_copy) - copy * per_copy, min(end, (copy + 1) * per_copy) - copy * per_copy
+            cut[copy][key] += high - low
+            cut_cols[copy][tile] += weight_cols_before(high) - weight_cols_before(low)
+            cut_rows[tile].setdefault(copy, []).append((low // col_tiles, (high - 1) // col_tiles + 1))
+    for copy, counts in cut.items():
+        homes[copy] = _busiest(counts)[1]
+    # Home: the (round, tile) with most crossbars; ties go to the later one (nearer its consumers).
+    home_round, home_tile = _busiest(on_tile)
+    row_prefix = [0]   # rows of row tiles 0..r-1
+    for rows in xmap.rows_per_row_tile:
+        row_prefix.append(row_prefix[-1] + rows)
+    input_rows = tuple((tile, full_copies[tile] * xmap.k_rows + sum(_rows_in(ranges, row_prefix, xmap.rows_per_row_tile)
+                                                                    for ranges in cut_rows[tile].values()))
+                       for tile in full_copies)
+    adcs, conversions_per_read = profile.adc_load()
+    placement = LayerPlacement(
+        replication=copies,
+        pes=sum(segment.pes for segment in segments),
+        tiles=tuple(sorted({segment.tile for segment in segments})),
+        home_tile=home_tile,
+        home_round=home_round,
+        copy_home_tiles=tuple(homes),
+        segments=segments,
+        adcs=adcs,
+        conversions_per_adc_per_read=conversions_per_read,
+        input_rows_by_tile=input_rows,
+    )
+    layer = MvmLayerMapping(name=node.name, source=node.source,
+                            macs=node.macs or xmap.k_rows * xmap.n_cols * xmap.vectors,
+                            input_elements=_window_source_elements(node, xmap), crossbar=xmap, placement=placement)
+    split = {copy: dict(tiles) for copy, tiles in sorted(cut_cols.items()) if len(tiles) > 1}
+    return layer, split
+
+
+def _rows_in(ranges: list[tuple[int, int]], prefix: list[int], rows_per_row_tile: tuple[int, ...]) -> int:
+    """Rows of the row tiles a copy has on one tile (ranges [first, end) of row tiles; a copy
+    cut on the same tile in several rounds counts each row tile once)."""
+    if len(ranges) == 1:
+        first, end = ranges[0]
+        return prefix[end] - prefix[first]
+    return sum(rows_per_row_tile[row_tile] for row_tile in {r for first, end in ranges for r in range(first, end)})
+
+
+def _window_source_elements(node: WorkloadNode, xmap: CrossbarMapping) -> int:
+    """Elements a layer's input vectors are cut from: a convolution's feature map (C, H, W), whose
+    overlapping windows line buffers reuse; vectors x K for every other layer (no overlap)."""
+    windows = xmap.k_rows * xmap.vectors
+    if not node.input_shapes or len(node.input_shapes[0]) < 3:
+        return windows
+    count = 1
+    for dim in node.input_shapes[0]:
+        count *= dim
+    return min(count, windows)
+
+
+def _busiest(counts: Counter) -> tuple[int, int]:
+    return max(counts, key=lambda key: (counts[key], key))
+
