@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from recpim.errors import ConfigError
+from recpim.validation import config_problems
 
 
 class DenseOp(StrEnum):
@@ -62,26 +63,6 @@ def _check_choices(name: str, values: tuple, low: int, high: int) -> list[tuple[
     return problems
 
 
-def pydantic_problems(error: ValidationError, rename: Any = None) -> list[tuple[str, str]]:
-    """(key path, message) pairs of a pydantic error. A ConfigError raised by a model validator
-    keeps its own problems; `rename(loc) -> loc` may rewrite locations."""
-    problems: list[tuple[str, str]] = []
-    for item in error.errors():
-        cause = item.get("ctx", {}).get("error")
-        if isinstance(cause, ConfigError):
-            problems += cause.problems
-            continue
-        loc = list(rename(item["loc"]) if rename else item["loc"])
-        path = ".".join(str(part) for part in loc)
-        if item["type"] == "extra_forbidden":
-            problems.append((path, "unknown key"))
-        elif item["type"] == "missing":   # the input is the whole enclosing object: not worth printing
-            problems.append((path, "missing (a required key)"))
-        else:
-            problems.append((path, f"got {item.get('input')!r}; {item['msg']}"))
-    return problems
-
-
 class SearchSpace(BaseModel):
     """One NASRec-style search space. Every choice is a parameter, so sweeps and tests can build
     smaller or larger spaces than the published two."""
@@ -108,7 +89,7 @@ class SearchSpace(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as error:
-            raise ConfigError(f"search space {data.get('name', '')!r}", pydantic_problems(error)) from None
+            raise ConfigError(f"search space {data.get('name', '')!r}", config_problems(error, SearchSpace)) from None
 
     @model_validator(mode="after")
     def _choices_are_sets(self) -> SearchSpace:

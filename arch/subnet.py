@@ -36,10 +36,10 @@ from recpim.arch.space import (
     SearchSpace,
     SparseOp,
     get_space,
-    pydantic_problems,
     space_names,
 )
 from recpim.errors import ConfigError, parse_json
+from recpim.validation import config_problems
 
 
 class BlockConfig(BaseModel):
@@ -137,7 +137,7 @@ class SubnetConfig(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as error:
-            raise ConfigError("subnet config", pydantic_problems(error, _block_numbers)) from None
+            raise ConfigError("subnet config", config_problems(error, type(self), rename=_block_numbers)) from None
 
     @model_validator(mode="after")
     def _fits_its_space(self) -> SubnetConfig:

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from recpim.arch.space import pydantic_problems
 from recpim.errors import ConfigError
+from recpim.validation import config_problems
 
 # How the supernet shares a consumer's input weights across producers (arch/supernet.py)
 InputSharing = Literal["per_source", "per_operator"]
@@ -45,4 +45,4 @@ class TrainConfig(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as error:
-            raise ConfigError("train config", pydantic_problems(error)) from None
+            raise ConfigError("train config", config_problems(error, type(self))) from None

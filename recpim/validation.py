@@ -36,6 +36,8 @@ def unknown_key_message(key: str, allowed: Iterable[str], where: str = "") -> st
 def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
     """Field names of the model nested at `loc` inside `model` (without loc's last element)."""
     for part in loc[:-1]:
+        if isinstance(part, int):        # an item of a tuple or list of models: same model
+            continue
         field = model.model_fields.get(part) if model is not None and hasattr(model, "model_fields") else None
         if field is None:
             return []

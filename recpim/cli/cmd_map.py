@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from recpim.cli.output import console, print_json, print_table
+from recpim.cli.output import activation_bits_option, console, print_json, print_table, weight_bits_option
 from recpim.errors import RecpimError
 from recpim.pim.presets import load_chip
 
@@ -82,10 +82,8 @@ def register(app: typer.Typer) -> None:
             None, "--replication", help="Override mapping.replication (none | balance)."),
         time_multiplexed: bool | None = typer.Option(
             None, "--time-multiplexed/--no-time-multiplexed", help="Override mapping.time_multiplexed."),
-        weight_bits: int = typer.Option(8, "--weight-bits", min=1, max=32,
-                                        help="Weight bits of zoo and imported models (a subnet JSON has its own)."),
-        activation_bits: int = typer.Option(8, "--activation-bits", min=1, max=32,
-                                            help="Activation bits of zoo and imported models."),
+        weight_bits: int = weight_bits_option(),
+        activation_bits: int = activation_bits_option(),
         as_json: bool = typer.Option(False, "--json", help="Print the full MappingResult as JSON."),
     ) -> None:
         """Map MODEL onto a chip: crossbars, PEs and tiles per layer, digital ops, embedding tables, NoC traffic."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from recpim.cli.output import console, print_json, print_table
+from recpim.cli.output import activation_bits_option, console, print_json, print_table, weight_bits_option
 from recpim.errors import ConfigError
 from recpim.paths import check_output_dir, check_output_file
 from recpim.pim.cost_report import CostReport
@@ -54,10 +54,8 @@ def register(app: typer.Typer) -> None:
         trace: Path | None = typer.Option(None, "--trace", help="Write the simulator timeline (Chrome trace JSON)."),
         out: Path | None = typer.Option(None, "--out", help="Write the CostReport JSON and resolved inputs here."),
         report_dir: Path | None = typer.Option(None, "--report", help="Write a breakdown report here."),
-        weight_bits: int = typer.Option(8, "--weight-bits", min=1, max=32,
-                                        help="Weight bits of zoo and imported models (a subnet JSON has its own)."),
-        activation_bits: int = typer.Option(8, "--activation-bits", min=1, max=32,
-                                            help="Activation bits of zoo and imported models."),
+        weight_bits: int = weight_bits_option(),
+        activation_bits: int = activation_bits_option(),
         as_json: bool = typer.Option(False, "--json", help="Print the CostReport as JSON."),
     ) -> None:
         """Latency, throughput, energy and area of MODEL on a chip."""

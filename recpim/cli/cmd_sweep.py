@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from recpim.cli.output import console, print_json
+from recpim.cli.output import activation_bits_option, console, print_json, weight_bits_option
 from recpim.errors import ConfigError
 from recpim.paths import check_output_dir
 from recpim.pim.presets import load_chip
@@ -48,11 +48,8 @@ def register(app: typer.Typer) -> None:
                                                 "layer (a narrow ADC is cheap because it rounds)."),
         yes: bool = typer.Option(False, "--yes", help=f"Run a grid of more than {LARGE_GRID_POINTS:,} points."),
         as_json: bool = typer.Option(False, "--json", help="Print the sweep as one JSON object."),
-        weight_bits: int = typer.Option(8, "--weight-bits", min=1, max=32,
-                                        help="Weight bits of zoo and imported models (a subnet JSON has its own); "
-                                             "sweep them with --set model.weight_bits=..."),
-        activation_bits: int = typer.Option(8, "--activation-bits", min=1, max=32,
-                                            help="Activation bits of zoo and imported models."),
+        weight_bits: int = weight_bits_option("; sweep them with --set model.weight_bits=..."),
+        activation_bits: int = activation_bits_option(),
     ) -> None:
         """Sweep chip config keys over a grid and report energy, latency, area and EDP per point."""
         from recpim.reports.sweep_report import write_sweep_report

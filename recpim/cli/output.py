@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -50,3 +51,14 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def weight_bits_option(extra_help: str = "") -> Any:
+    """--weight-bits, as map, simulate and sweep take it."""
+    return typer.Option(8, "--weight-bits", min=1, max=32,
+                        help=f"Weight bits of zoo and imported models (a subnet JSON has its own){extra_help}.")
+
+
+def activation_bits_option() -> Any:
+    """--activation-bits, as map, simulate and sweep take it."""
+    return typer.Option(8, "--activation-bits", min=1, max=32, help="Activation bits of zoo and imported models.")
