@@ -139,7 +139,9 @@ def test_cell_energy_is_v_squared_times_expected_conductance_times_conduction_ti
     assert _cell(sense_time_ns=1.05, weight_on_fraction=1.0) == pytest.approx(all_on * 1.05 / 10.0)
 
 
-@given(st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+# Subnormal densities (5e-324) underflow the energy product to 0.0: strictly-grows needs normal floats.
+@given(st.floats(0.0, 1.0, allow_subnormal=False), st.floats(0.0, 1.0, allow_subnormal=False),
+       st.floats(0.0, 1.0, allow_subnormal=False))
 def test_cell_energy_grows_with_input_density_and_on_fraction(a, b, other):
     low, high = sorted((a, b))
     assert _cell(input_bit_density=low, weight_on_fraction=other) <= _cell(input_bit_density=high,
