@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tiny_supernet import SMALL_SCHEMA, small_full_space
 
 from recpim.arch import scoring
 from recpim.arch.crossbar_sim import CrossbarArithmetic
@@ -23,16 +24,13 @@ from recpim.arch.scoring import (
     standalone_logits,
     train_standalone,
 )
-from recpim.arch.space import nasrec_full
 from recpim.arch.subnet import sample_subnet
 from recpim.arch.supernet import Supernet, extract_standalone
-from recpim.arch.synthetic import synthetic_schema
 from recpim.arch.training import TrainConfig, train_supernet
 from recpim.errors import ConfigError, DataError
 
-SPACE = nasrec_full(num_blocks=3, name="test_scoring_full", dense_widths=(8, 16), sparse_widths=(4, 8),
-                    merger_rows=2, attention_heads=2)
-SCHEMA = synthetic_schema(num_dense=4, num_sparse=5, vocab_size=30, embedding_dim=4)
+SPACE = small_full_space("test_scoring_full")
+SCHEMA = SMALL_SCHEMA
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: small torch ops on one thread

@@ -6,13 +6,12 @@ import math
 
 import pytest
 import torch
+from tiny_supernet import SMALL_SCHEMA, SMALL_TRAIN_DATA, small_full_space, small_train_config
 from typer.testing import CliRunner
 
 from recpim.arch.checkpoints import load_checkpoint, resume_state_path
 from recpim.arch.datasets import open_dataset
 from recpim.arch.optimizers import WarmupCosine
-from recpim.arch.space import nasrec_full
-from recpim.arch.synthetic import synthetic_schema
 from recpim.arch.training import (
     TrainConfig,
     load_supernet,
@@ -22,9 +21,8 @@ from recpim.arch.training import (
 )
 from recpim.errors import ConfigError, DataError
 
-SPACE = nasrec_full(num_blocks=3, name="test_training_full", dense_widths=(8, 16), sparse_widths=(4, 8),
-                    merger_rows=2, attention_heads=2)
-SCHEMA = synthetic_schema(num_dense=4, num_sparse=5, vocab_size=30, embedding_dim=4)
+SPACE = small_full_space("test_training_full")
+SCHEMA = SMALL_SCHEMA
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: small torch ops on one thread
@@ -32,13 +30,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: small torc
 
 @pytest.fixture(scope="module")
 def dataset():
-    return open_dataset("synthetic:1500", schema=SCHEMA, seed=3)
+    return open_dataset(SMALL_TRAIN_DATA, schema=SCHEMA, seed=3)
 
 
 def _config(**overrides) -> TrainConfig:
-    fields = dict(data="synthetic:1500", data_seed=3, space=SPACE.name, steps=6, batch_size=64, seed=5)
-    fields.update(overrides)
-    return TrainConfig(**fields)
+    return small_train_config(SPACE, **{"steps": 6, **overrides})
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:

@@ -9,21 +9,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_supernet import SMALL_SCHEMA, SMALL_TRAIN_DATA, small_full_space, small_train_config
 from typer.testing import CliRunner
 
 from recpim.arch.checkpoints import load_checkpoint
 from recpim.arch.datasets import open_dataset
 from recpim.arch.schema import criteo_schema
-from recpim.arch.space import nasrec_full
 from recpim.arch.subnet import sample_subnet
-from recpim.arch.synthetic import synthetic_schema
 from recpim.arch.training import TrainConfig, TrainingDivergedError, load_supernet, train_supernet
 from recpim.cli import app
 from recpim.errors import ConfigError, DataError, RecpimError
 
-SPACE = nasrec_full(num_blocks=2, name="test_training_safety", dense_widths=(8, 16),
-                    sparse_widths=(4, 8), merger_rows=2, attention_heads=2)
-SCHEMA = synthetic_schema(num_dense=4, num_sparse=5, vocab_size=30, embedding_dim=4)
+SPACE = small_full_space("test_training_safety", num_blocks=2)
+SCHEMA = SMALL_SCHEMA
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 CRITEO = SHARED_DATA / "criteo" / "criteo_kaggle_train_head10k.tsv.gz"
 
@@ -32,13 +30,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def dataset():
-    return open_dataset("synthetic:1500", schema=SCHEMA, seed=3)
+    return open_dataset(SMALL_TRAIN_DATA, schema=SCHEMA, seed=3)
 
 
 def _config(**overrides) -> TrainConfig:
-    fields = dict(data="synthetic:1500", data_seed=3, space=SPACE.name, steps=4, batch_size=64, seed=5)
-    fields.update(overrides)
-    return TrainConfig(**fields)
+    return small_train_config(SPACE, **{"steps": 4, **overrides})
 
 
 def _no_step_runs(monkeypatch):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from recpim.arch.datasets import open_dataset
-from recpim.arch.space import DenseOp, SearchSpace, SparseOp
+from recpim.arch.space import DenseOp, SearchSpace, SparseOp, nasrec_full
+from recpim.arch.synthetic import synthetic_schema
 from recpim.arch.training import TrainConfig, train_supernet
 
 DATA = "synthetic:3000"
@@ -23,3 +24,19 @@ def train_tiny_supernet(space: SearchSpace, folder: Path) -> Path:
     train_supernet(open_dataset(DATA), TrainConfig(data=DATA, space=space.name, steps=20, batch_size=64),
                    checkpoint=path, space=space)
     return path
+
+
+# The small NASRec-Full spaces and schema the training, scoring and safety tests train on.
+SMALL_SCHEMA = synthetic_schema(num_dense=4, num_sparse=5, vocab_size=30, embedding_dim=4)
+SMALL_TRAIN_DATA = "synthetic:1500"
+
+
+def small_full_space(name: str, num_blocks: int = 3) -> SearchSpace:
+    return nasrec_full(num_blocks=num_blocks, name=name, dense_widths=(8, 16), sparse_widths=(4, 8),
+                       merger_rows=2, attention_heads=2)
+
+
+def small_train_config(space: SearchSpace, steps: int, **overrides) -> TrainConfig:
+    """A few steps of batch 64 on SMALL_TRAIN_DATA (seed 3), seed 5, with `overrides`."""
+    return TrainConfig(**{"data": SMALL_TRAIN_DATA, "data_seed": 3, "space": space.name, "steps": steps,
+                          "batch_size": 64, "seed": 5, **overrides})
