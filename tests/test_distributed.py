@@ -4,7 +4,6 @@ process trained on the same global batches, and a run resumes with another numbe
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from local_services import free_port
 
 from recpim.arch.checkpoints import load_checkpoint
 from recpim.arch.datasets import open_dataset
@@ -45,10 +45,6 @@ def untrained_supernet():
         return Supernet(SPACE, dataset().schema, "per_operator")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _rank_main(rank: int, world_size: int, port: int, folder: str) -> None:
@@ -72,7 +68,7 @@ def _rank_main(rank: int, world_size: int, port: int, folder: str) -> None:
 
 def run_ranks(world_size: int, folder: Path, timeout_s: float = 150.0) -> None:
     """Start `world_size` processes (spawn) and wait for them; stop them all on a timeout."""
-    context = mp.start_processes(_rank_main, args=(world_size, _free_port(), str(folder)), nprocs=world_size,
+    context = mp.start_processes(_rank_main, args=(world_size, free_port(), str(folder)), nprocs=world_size,
                                  join=False, start_method="spawn")
     deadline = time.monotonic() + timeout_s
     try:

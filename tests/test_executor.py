@@ -8,16 +8,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
+from local_services import local_ray_head
 
 from recpim.errors import ConfigError
 from recpim.search.executor import BACKENDS, ExecutorError, make_executor
@@ -81,15 +77,6 @@ def test_ray_backend_without_ray_says_how_to_install_it(monkeypatch):
         make_executor("ray")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-# Ray maps "127.0.0.1" to the machine's outward address unless told this is a single-machine
-# cluster; this flag keeps the head, its workers and the driver on the loopback address.
-RAY_LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 DRIVER = """
 import json, math, sys
@@ -103,31 +90,10 @@ print(json.dumps({"pairs": pairs, "ordered": ordered}))
 
 @pytest.mark.slow
 def test_ray_backend_runs_a_map_on_a_real_local_head():
-    pytest.importorskip("ray", reason="Ray is not installed (optional extra recpim[ray])")
-    ray_cli = Path(sys.executable).with_name("ray")
-    if not ray_cli.exists():
-        pytest.skip(f"the ray command is not beside {sys.executable}")
-    env = {**os.environ, **RAY_LOOPBACK_ENV}
-    port = _free_port()
-    temp_dir = tempfile.mkdtemp(prefix="rpray")   # short: Ray's socket paths must stay under 108 chars
-    # --block keeps `ray start` in the foreground: SIGTERM to that one process drains the node and
-    # stops the processes it started, and nothing else on the machine.
-    head = subprocess.Popen(
-        [str(ray_cli), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-         "--num-cpus=1", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        driver = subprocess.run([sys.executable, "-c", DRIVER, f"127.0.0.1:{port}"], env=env, capture_output=True,
-                                text=True, timeout=120)
+    with local_ray_head(num_cpus=1) as (address, env):
+        driver = subprocess.run([sys.executable, "-c", DRIVER, address], env=env, capture_output=True, text=True,
+                                timeout=120)
         assert driver.returncode == 0, driver.stderr[-3000:]
         data = json.loads(driver.stdout.strip().splitlines()[-1])
         assert sorted(tuple(pair) for pair in data["pairs"]) == [(i, math.factorial(i)) for i in range(8)]
         assert data["ordered"] == [4, 9, 1]
-    finally:
-        head.send_signal(signal.SIGTERM)
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)   # the group this test created for the head
-            head.wait()
-        shutil.rmtree(temp_dir, ignore_errors=True)

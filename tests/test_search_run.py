@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from local_services import local_ray_head
 from tiny_supernet import tiny_space, train_tiny_supernet
 from typer.testing import CliRunner
 
@@ -231,22 +230,9 @@ def test_two_local_workers_reproduce_the_serial_search(isaac_settings, reference
 
 @pytest.mark.slow
 def test_search_on_a_real_local_ray_head_reproduces_the_serial_search(checkpoint, chip_yaml, reference, tmp_path):
-    pytest.importorskip("ray", reason="Ray is not installed (optional extra recpim[ray])")
-    from test_executor import RAY_LOOPBACK_ENV, _free_port
-
-    ray_cli = Path(sys.executable).with_name("ray")
-    if not ray_cli.exists():
-        pytest.skip(f"the ray command is not beside {sys.executable}")
-    env = {**os.environ, **RAY_LOOPBACK_ENV}
-    port = _free_port()
-    temp_dir = tempfile.mkdtemp(prefix="rpray")
-    head = subprocess.Popen(
-        [str(ray_cli), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with local_ray_head(num_cpus=2) as (address, env):
         command = [*RECPIM, *_cli_args(checkpoint, tmp_path, BUDGET, chip_yaml), "--json", "--backend", "ray",
-                   "--address", f"127.0.0.1:{port}", "--workers", "2"]
+                   "--address", address, "--workers", "2"]
         driver = subprocess.run(command, env=env, capture_output=True, text=True, timeout=150)
         assert driver.returncode == 0, driver.stderr[-3000:]
         data = json.loads(driver.stdout[driver.stdout.index("{"):])
@@ -254,14 +240,6 @@ def test_search_on_a_real_local_ray_head_reproduces_the_serial_search(checkpoint
         assert [p["index"] for p in data["pareto_front"]] == [r.index for r in reference.front]
         assert [p["logloss"] for p in data["pareto_front"]] == pytest.approx(
             [r.metrics.logloss for r in reference.front], rel=1e-9)
-    finally:
-        head.send_signal(signal.SIGTERM)
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_cli_refuses_unclear_chip_exploration_and_a_missing_study(checkpoint, chip_yaml, tmp_path):
