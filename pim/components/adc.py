@@ -24,15 +24,8 @@ from __future__ import annotations
 
 import math
 
-from recpim.pim.components.registry import (
-    LEAKAGE,
-    TECHNOLOGY,
-    ComponentFigures,
-    ComponentModel,
-    Param,
-    register,
-    set_default,
-)
+from recpim.pim.components.params import LEAKAGE, TECHNOLOGY, Param
+from recpim.pim.components.registry import ComponentFigures, ComponentModel, register, set_default
 from recpim.pim.components.scaling import REFERENCE_NODE_NM, area_factor, energy_factor
 
 BITS = Param("bits", 1, 16, "bits", "ADC resolution")

@@ -31,17 +31,8 @@ from dataclasses import replace
 from typing import Any
 
 from recpim.errors import ConfigError
-from recpim.pim.components.registry import (
-    CLOCK,
-    LEAKAGE,
-    RATE,
-    TECHNOLOGY,
-    ComponentFigures,
-    ComponentModel,
-    Param,
-    register,
-    set_default,
-)
+from recpim.pim.components.params import CLOCK, LEAKAGE, RATE, TECHNOLOGY, Param
+from recpim.pim.components.registry import ComponentFigures, ComponentModel, register, set_default
 from recpim.pim.components.scaling import ISAAC_SOURCE, REFERENCE_NODE_NM, area_factor, energy_factor
 
 # ---------------------------------------------------------------- crossbar array (one cell read)

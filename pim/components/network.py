@@ -13,16 +13,8 @@
 
 from __future__ import annotations
 
-from recpim.pim.components.registry import (
-    LEAKAGE,
-    RATE,
-    TECHNOLOGY,
-    ComponentFigures,
-    ComponentModel,
-    Param,
-    register,
-    set_default,
-)
+from recpim.pim.components.params import LEAKAGE, RATE, TECHNOLOGY, Param
+from recpim.pim.components.registry import ComponentFigures, ComponentModel, register, set_default
 from recpim.pim.components.scaling import ISAAC_SOURCE, area_factor, energy_factor
 
 

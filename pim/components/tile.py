@@ -19,17 +19,8 @@ Fitted at 32 nm (Stillmaker & Baas node scaling elsewhere):
 
 from __future__ import annotations
 
-from recpim.pim.components.registry import (
-    CLOCK,
-    LEAKAGE,
-    RATE,
-    TECHNOLOGY,
-    ComponentFigures,
-    ComponentModel,
-    Param,
-    register,
-    set_default,
-)
+from recpim.pim.components.params import CLOCK, LEAKAGE, RATE, TECHNOLOGY, Param
+from recpim.pim.components.registry import ComponentFigures, ComponentModel, register, set_default
 from recpim.pim.components.scaling import ISAAC_SOURCE, area_factor, energy_factor
 
 PUMA_SOURCE = "puma-simulator include/constants.py (Ankit et al., ASPLOS 2019) at 32 nm; node: Stillmaker & Baas 2017"
