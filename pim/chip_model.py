@@ -27,7 +27,6 @@ Full activity, which sets each component's peak power, is:
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,6 +42,7 @@ from recpim.pim.components import (
 )
 from recpim.pim.config import ChipConfig, ComponentChoice
 from recpim.units import MW_PER_W, UM2_PER_MM2, ceil_div
+from recpim.validation import did_you_mean, get_dotted
 
 
 class Level(StrEnum):
@@ -157,10 +157,7 @@ class ChipModel:
 
 
 def _choice_at(chip: ChipConfig, path: str) -> ComponentChoice:
-    node: Any = chip
-    for part in path.split("."):
-        node = getattr(node, part)
-    return node
+    return get_dotted(chip, path, source="chip")
 
 
 def check_models(chip: ChipConfig, source: str | None = None) -> None:
@@ -170,9 +167,8 @@ def check_models(chip: ChipConfig, source: str | None = None) -> None:
         kind, path, choice = instance.kind, instance.path, _choice_at(chip, instance.path)
         names = model_names(kind)
         if choice.model not in names:
-            close = difflib.get_close_matches(choice.model, names, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            problems.append((f"{path}.model", f"unknown model '{choice.model}'{hint} allowed: {', '.join(names)}"))
+            problems.append((f"{path}.model", f"unknown model '{choice.model}'{did_you_mean(choice.model, names)} "
+                                              f"allowed: {', '.join(names)}"))
         elif choice.user_table is not None and choice.model != "table":
             problems.append((f"{path}.user_table", f"given with model '{choice.model}'; allowed: set model: table "
                                                    "to use the table, or remove user_table"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 from recpim.pim.workload import ACTIVITY_KEYS, PipelineWorkload, StageKind
 
@@ -31,6 +32,9 @@ COMPONENT_OF_ACTIVITY = {
 }
 LEAKAGE = "leakage"
 REPROGRAMMING = "crossbar_write"
+
+
+Engine = Literal["analytic", "des"]   # the analytic model or the discrete-event simulator
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: dict[
 
 @dataclass(frozen=True)
 class CostReport:
-    engine: str                               # "analytic" or "des"
+    engine: Engine
     model: str
     chip: str
     batch: int
@@ -110,7 +114,7 @@ class CostReport:
         return asdict(self)
 
 
-def build_report(*, engine: str, workload: PipelineWorkload, chip_name: str, batch: int,
+def build_report(*, engine: Engine, workload: PipelineWorkload, chip_name: str, batch: int,
                  latency_ns_per_inference: float, latency_ns_per_batch: float,
                  energy: EnergyBreakdown, area_mm2_by_component: dict[str, float],
                  stage_ns_by_layer: dict[str, float], utilization: dict[str, float],

@@ -4,17 +4,16 @@ figures (durations, per-action energies, leakage, area) are handed to the engine
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import get_args
 
 from recpim.pim import analytic, des
 from recpim.pim.chip_model import CHIP, PE, TILE, ChipModel, build_chip_model
 from recpim.pim.config import ChipConfig
-from recpim.pim.cost_report import CostReport
+from recpim.pim.cost_report import CostReport, Engine
 from recpim.pim.timing import ChipTiming
 from recpim.pim.workload import PipelineWorkload
 
-Engine = Literal["analytic", "des"]
-ENGINES = ("analytic", "des")
+ENGINES: tuple[str, ...] = get_args(Engine)
 
 
 @dataclass(frozen=True)
