@@ -37,6 +37,7 @@ import math
 import shutil
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +208,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     chip = load_chip("isaac")
     seeds = [run_seed(seed, args, checkpoint, chip) for seed in args.seeds]
     context: EvalContext = resolve_settings(chip, checkpoint, DATA, score_rows=args.score_rows).eval_context()
-    zoo = zoo_points(chip, worker_state(context).dataset, args.zoo_steps, 64, args.score_rows, data=DATA)
+    zoo = [asdict(p) for p in zoo_points(chip, worker_state(context).dataset, args.zoo_steps, 64, args.score_rows,
+                                         data=DATA)]
     result = {"chip": chip.name, "data": DATA, "space": space.name, "supernet_steps": args.steps,
               "candidates_per_search": args.budget, "score_rows": args.score_rows,
               "evolution": {"population": args.population, "sample": args.sample, "children": args.children},

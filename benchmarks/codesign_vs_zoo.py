@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def run_vs_zoo(args: argparse.Namespace) -> dict[str, Any]:
                         resimulate=False)
     search_s = time.perf_counter() - began
     dataset = worker_state(settings.eval_context()).dataset
-    zoo = {p["name"]: p for p in zoo_points(chip, dataset, 0, 64, args.score_rows, data=settings.data)}
+    zoo = {p.name: asdict(p) for p in zoo_points(chip, dataset, 0, 64, args.score_rows, data=settings.data)}
     recipe = trained.model_copy(update={"steps": args.zoo_steps, "seed": 0})
     for name, point in zoo.items():
         point["logloss_standalone"] = _baseline_job(settings.data, settings.data_seed, name,

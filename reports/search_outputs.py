@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from recpim.reports.breakdown import write_breakdown_report
 from recpim.reports.document import ReportFiles
@@ -19,6 +18,7 @@ from recpim.reports.search_report import FrontPoint, ZooPoint, write_search_repo
 from recpim.search.candidate import Evaluated
 from recpim.search.outputs import subnet_id, write_outputs
 from recpim.search.run import SearchResult
+from recpim.search.zoo_baselines import ZooBaseline
 
 
 def write_front_breakdowns(result: SearchResult, out_dir: Path) -> dict[int, str]:
@@ -36,11 +36,10 @@ def front_point(record: Evaluated, breakdown_href: str | None) -> FrontPoint:
                       breakdown_href=breakdown_href)
 
 
-def zoo_marks(zoo: Sequence[dict[str, Any]]) -> list[ZooPoint]:
-    """The zoo models (recpim.search.zoo_baselines' records) whose log loss is known, as plot marks."""
-    return [ZooPoint(name=z["name"], logloss=z["logloss"], energy_pj_per_inference=z["energy_pj_per_inference"],
-                     latency_ns_per_inference=z.get("latency_ns_per_inference"))
-            for z in zoo if z.get("logloss") is not None]
+def zoo_marks(zoo: Sequence[ZooBaseline]) -> list[ZooPoint]:
+    """The zoo models whose log loss is known, as plot marks."""
+    return [ZooPoint(name=z.name, logloss=z.logloss, energy_pj_per_inference=z.energy_pj_per_inference,
+                     latency_ns_per_inference=z.latency_ns_per_inference) for z in zoo if z.logloss is not None]
 
 
 def write_search_report_of(result: SearchResult, out_dir: Path, pages: dict[int, str],
@@ -51,7 +50,7 @@ def write_search_report_of(result: SearchResult, out_dir: Path, pages: dict[int,
                                best_so_far_label=result.settings.objective.score_label)
 
 
-def write_search_outputs(result: SearchResult, out_dir: Path | str, zoo: Sequence[dict[str, Any]] | None = None,
+def write_search_outputs(result: SearchResult, out_dir: Path | str, zoo: Sequence[ZooBaseline] | None = None,
                          report: bool = True) -> dict[str, str]:
     """The data files and (unless report is False) the reports; returns {name: path}, also kept in
     result.files (the search report's files as report_html, report_markdown, report_json)."""

@@ -4,15 +4,30 @@ same data and scoring it on the chip's simulated crossbars at 8/8 bits."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from recpim.mapping.arithmetic import crossbar_arithmetic
 
 ZOO_LR = 0.03   # the supernet recipe's Adagrad lr 0.12 diverges on DLRM and DeepFM trained alone
 
 
+@dataclass(frozen=True)
+class ZooBaseline:
+    """A zoo model's cost on the chip (analytic and DES) and, when it was trained, its log loss."""
+
+    name: str
+    energy_pj_per_inference: float
+    latency_ns_per_inference: float
+    throughput_inf_per_s: float
+    des_energy_pj_per_inference: float
+    des_throughput_inf_per_s: float
+    logloss: float | None = None          # on the chip's simulated crossbars at 8/8 bits
+    logloss_float: float | None = None    # the same model in float
+    logloss_note: str = ""
+
+
 def zoo_points(chip, dataset, steps: int, batch: int = 64, score_rows: int = 1024,
-               data: str = "synthetic") -> list[dict[str, Any]]:
+               data: str = "synthetic") -> list[ZooBaseline]:
     """DLRM and DeepFM on the synthetic schema: cost at 8 bits on `chip`; log loss after training alone."""
     import torch
 
@@ -36,24 +51,26 @@ def zoo_points(chip, dataset, steps: int, batch: int = 64, score_rows: int = 102
         graph = graph_from_module(model, sample, name, 8, 8)
         analytic = evaluate_cost(graph, chip, batch=batch).report
         des = evaluate_cost(graph, chip, engine="des", batch=batch).report
-        point = {"name": name, "energy_pj_per_inference": analytic.energy_pj_per_inference,
-                 "latency_ns_per_inference": analytic.latency_ns_per_inference,
-                 "throughput_inf_per_s": analytic.throughput_inf_per_s,
-                 "des_energy_pj_per_inference": des.energy_pj_per_inference,
-                 "des_throughput_inf_per_s": des.throughput_inf_per_s, "logloss": None, "logloss_float": None}
-        if steps:
-            def logits(inputs, m=model):
-                return torch.logit(m(inputs.dense, inputs.sparse).squeeze(-1), eps=1e-7)
+        cost = {"name": name, "energy_pj_per_inference": analytic.energy_pj_per_inference,
+                "latency_ns_per_inference": analytic.latency_ns_per_inference,
+                "throughput_inf_per_s": analytic.throughput_inf_per_s,
+                "des_energy_pj_per_inference": des.energy_pj_per_inference,
+                "des_throughput_inf_per_s": des.throughput_inf_per_s}
+        if not steps:
+            points.append(ZooBaseline(**cost))
+            continue
+        def logits(inputs, m=model):
+            return torch.logit(m(inputs.dense, inputs.sparse).squeeze(-1), eps=1e-7)
 
-            run_training(model, lambda b, _step: logits(b), dataset,
-                         TrainConfig(data=data, steps=steps, batch_size=256, lr=ZOO_LR))
-            model.eval()
-            mode = CrossbarMode(crossbar_arithmetic(chip))
-            with torch.no_grad():
-                point["logloss_float"] = log_loss(val.label.numpy(), logits(val).double().numpy())
-                with mode, mode.at_bits(QuantBits(8, 8)):
-                    point["logloss"] = log_loss(val.label.numpy(), logits(val).double().numpy())
-            point["logloss_note"] = (f"trained alone for {steps} steps (Adagrad, lr {ZOO_LR}); logloss: every linear "
-                                     f"layer at 8/8 bits on {chip.name}'s simulated crossbars, other ops float")
-        points.append(point)
+        run_training(model, lambda b, _step: logits(b), dataset,
+                     TrainConfig(data=data, steps=steps, batch_size=256, lr=ZOO_LR))
+        model.eval()
+        mode = CrossbarMode(crossbar_arithmetic(chip))
+        with torch.no_grad():
+            logloss_float = log_loss(val.label.numpy(), logits(val).double().numpy())
+            with mode, mode.at_bits(QuantBits(8, 8)):
+                logloss = log_loss(val.label.numpy(), logits(val).double().numpy())
+        note = (f"trained alone for {steps} steps (Adagrad, lr {ZOO_LR}); logloss: every linear layer at 8/8 "
+                f"bits on {chip.name}'s simulated crossbars, other ops float")
+        points.append(ZooBaseline(**cost, logloss=logloss, logloss_float=logloss_float, logloss_note=note))
     return points

@@ -151,3 +151,18 @@ def test_the_model_resolver_knows_the_zoo_without_torch():
             "print(result.exit_code, 'torch' in sys.modules)")
     mapped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert mapped.stdout.split()[-2:] == ["0", "False"]
+
+
+def test_zoo_baselines_are_typed_records_costed_on_the_chip():
+    from recpim.arch.datasets import open_dataset
+    from recpim.pim.presets import load_chip
+    from recpim.reports.search_outputs import zoo_marks
+    from recpim.search.zoo_baselines import ZooBaseline, zoo_points
+
+    points = zoo_points(load_chip("isaac"), open_dataset("synthetic:2000", seed=0), steps=0, score_rows=256)
+    assert [p.name for p in points] == ["dlrm", "deepfm"] and all(isinstance(p, ZooBaseline) for p in points)
+    for point in points:
+        assert point.energy_pj_per_inference > 0 and point.des_energy_pj_per_inference > 0
+        assert point.latency_ns_per_inference > 0 and point.throughput_inf_per_s > 0
+        assert point.logloss is None and point.logloss_float is None   # not trained: no accuracy claimed
+    assert zoo_marks(points) == []                                       # only models with a log loss are marked
