@@ -174,8 +174,8 @@ def test_type_errors_and_unknown_keys():
     data["blocks"][1]["colour"] = "red"
     problems = _problems(data)
     assert "'fc', 'dot_product', 'gating' or 'sum'" in problems["block1.dense_op"]
-    assert problems["block2.colour"] == "unknown key"
-    assert _problems(_subnet_dict(extra=1))["extra"] == "unknown key"
+    assert problems["block2.colour"].startswith("unknown key 'colour' allowed keys: activation_bits, dense_inputs")
+    assert _problems(_subnet_dict(extra=1))["extra"].startswith("unknown key 'extra' allowed keys: blocks")
     with pytest.raises(ConfigError, match="expected a JSON object"):
         SubnetConfig.from_dict([1, 2])
 

@@ -10,6 +10,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from recpim.arch.space import nasrec_small
 from recpim.cli import app
 from recpim.pim.presets import load_chip
 from recpim.search.run import SLOW_CANDIDATE_S, SearchSettings, slow_candidate_hint
@@ -67,10 +68,10 @@ def test_a_grid_above_the_threshold_needs_yes(tmp_path, monkeypatch):
 
 
 def test_slow_candidates_name_the_cheaper_settings():
-    settings = SearchSettings(chip={}, supernet="s.pt", supernet_sha256="0")
+    settings = SearchSettings(chip={}, supernet="s.pt", supernet_sha256="0", space=nasrec_small())
     assert slow_candidate_hint(settings, SLOW_CANDIDATE_S / 2) is None
     hint = slow_candidate_hint(settings, 30.0)
     assert "30 s" in hint and "--accuracy quant" in hint and "--score-rows 256" in hint
-    cheap = SearchSettings(chip={}, supernet="s.pt", supernet_sha256="0", accuracy="quant", score_rows=128,
-                           finetune_steps=50)
+    cheap = SearchSettings(chip={}, supernet="s.pt", supernet_sha256="0", space=nasrec_small(), accuracy="quant",
+                           score_rows=128, finetune_steps=50)
     assert slow_candidate_hint(cheap, 30.0) is None
