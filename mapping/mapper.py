@@ -19,6 +19,7 @@ from .crossbar import CrossbarMapping, map_mvm
 from .digital import assign_digital, is_free, upstream_flows
 from .embedding import place_embeddings
 from .layer_placement import place_layer
+from .memo import cached_mapping, chip_key, per_chip
 from .occupancy import PeProfile
 from .placement import allocate, chip_pes, pes_needed, snake_coords
 from .replication import balance_replicas
@@ -31,10 +32,16 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
 
     Raises CapacityError when the MVM layers need more PEs than the chip has and
     chip.mapping.time_multiplexed is off; ConfigError for a malformed MVM or embedding node.
+    Results are memoised per graph version and chip (memo.py): mapping a graph again is free.
     """
+    key = chip_key(chip)
+    return cached_mapping(graph, key, lambda: _map_model(graph, chip, key))
+
+
+def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResult:
     nodes = graph.nodes()
     mvm_nodes = [node for node in nodes if node.kind == OpKind.MVM]
-    xmaps = _crossbar_mappings(mvm_nodes, chip)
+    xmaps = _crossbar_mappings(mvm_nodes, chip, key)
     pes_one_copy = sum(pes_needed(xmap.crossbars, chip) for xmap in xmaps.values())
     fits = pes_one_copy <= chip_pes(chip)
     if not fits and not chip.mapping.time_multiplexed:
@@ -48,7 +55,8 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
     shared: dict[tuple[int, int], PeProfile] = {}   # layers sharing a CrossbarMapping and copies share one
     for name, x in xmaps.items():
         if (id(x), replicas[name]) not in shared:
-            shared[(id(x), replicas[name])] = PeProfile(x, replicas[name], chip)
+            shared[(id(x), replicas[name])] = per_chip(key, ("pe_profile", x, replicas[name]),
+                                                       lambda x=x, copies=replicas[name]: PeProfile(x, copies, chip))
     profiles = {name: shared[(id(x), replicas[name])] for name, x in xmaps.items()}
     placed = {node.name: place_layer(node, xmaps[node.name], replicas[node.name], tuple(segments[node.name]),
                                      profiles[node.name]) for node in mvm_nodes}
@@ -92,16 +100,13 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
     )
 
 
-def _crossbar_mappings(mvm_nodes: list[WorkloadNode], chip: ChipConfig) -> dict[str, CrossbarMapping]:
+def _crossbar_mappings(mvm_nodes: list[WorkloadNode], chip: ChipConfig, chip_json: str) -> dict[str, CrossbarMapping]:
     """map_mvm of every MVM node; nodes with the same weight shape, bits and vectors (the only node
-    fields it reads) share one result."""
-    by_shape: dict[tuple, CrossbarMapping] = {}
+    fields it reads) share one result, across calls on the same chip too."""
     xmaps = {}
     for node in mvm_nodes:
-        key = (node.weight_shape, node.weight_bits, node.activation_bits, node.vectors)
-        if key not in by_shape:
-            by_shape[key] = map_mvm(node, chip)
-        xmaps[node.name] = by_shape[key]
+        key = ("crossbar", node.weight_shape, node.weight_bits, node.activation_bits, node.vectors)
+        xmaps[node.name] = per_chip(chip_json, key, lambda node=node: map_mvm(node, chip))
     return xmaps
 
 
