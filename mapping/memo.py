@@ -17,6 +17,7 @@ from __future__ import annotations
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from recpim.arch.graph import WorkloadGraph
@@ -30,6 +31,15 @@ RESULTS_PER_GRAPH = 8       # MappingResults kept per graph (one per chip)
 _chip_keys: dict[int, tuple[weakref.ref, str]] = {}          # id(chip) -> (chip, canonical JSON)
 _per_chip: OrderedDict[str, dict[tuple, object]] = OrderedDict()
 _per_graph: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # graph -> (version, {key: result})
+_edges: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()        # graph -> (version, GraphEdges)
+
+
+@dataclass(frozen=True)
+class GraphEdges:
+    """A graph's edges as plain dicts (networkx's views cost microseconds per step in hot loops)."""
+
+    inputs: dict[str, tuple[tuple[str, int], ...]]   # node -> (producer, tensor bytes), predecessor order
+    successors: dict[str, int]                        # node -> number of consumers
 
 
 def chip_key(chip: ChipConfig) -> str:
@@ -86,6 +96,22 @@ def cached_mapping(graph: WorkloadGraph, chip: str, compute: Callable[[], T]) ->
     return result
 
 
+def graph_edges(graph: WorkloadGraph) -> GraphEdges:
+    """The graph's GraphEdges, memoised per graph version. Read-only for callers."""
+    version = _graph_version(graph)
+    entry = _edges.get(graph)
+    if entry is None or entry[0] is not version:
+        nx_graph = graph.graph
+        edges = GraphEdges(
+            inputs={name: tuple((producer, edge["tensor_bytes"]) for producer, edge in nx_graph.pred[name].items())
+                    for name in nx_graph},
+            successors={name: len(nx_graph.succ[name]) for name in nx_graph})
+        entry = (version, edges)
+        _edges[graph] = entry
+    return entry[1]
+
+
 def clear() -> None:
     _per_chip.clear()
     _per_graph.clear()
+    _edges.clear()
