@@ -91,7 +91,7 @@ def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResul
         digital=tuple(digital),
         embeddings=tuple(embeddings.values()),
         free_nodes=tuple(node.name for node in nodes if is_free(node)),
-        transfers=tuple(transfers),
+        transfers=transfers,
         io_transfers=tuple(io_transfers),
         intra_tile_bytes_per_inference=intra,
         tiles=_tile_usage(layers, digital, coords),

@@ -30,6 +30,7 @@ from recpim.units import ceil_div
 from .embedding import ON_CHIP
 from .memo import graph_edges
 from .result import MappingResult, MvmLayerMapping
+from .transfer_table import TransferTable
 
 
 def _work_predecessors(graph: WorkloadGraph, nodes: list[WorkloadNode], has_work: set[str]) -> dict[str, set[str]]:
@@ -124,31 +125,37 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
     # partial sums (a reduction chain towards its home), and outputs its copies send to a fused op on
     # its home tile, stay inside its stage: they are timed there, each piece on its own path; the
     # chain's tiles add at once, so the busiest one's additions are timed.
-    merged: dict[tuple[str, str], tuple[int, tuple, int]] = {}   # -> (bytes, longest route, its hops)
+    merged: dict[tuple[str, str], tuple[int, int]] = {}   # -> (bytes, hops of the longest route)
     inside: dict[str, list[Transfer]] = defaultdict(list)
     adds_on_tile: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     psum_bits: dict[str, int] = defaultdict(int)
     flit_hops: dict[str, int] = defaultdict(int)
-    for transfer in mapping.transfers:
-        producer, consumer, num_bytes, links = transfer.producer, transfer.consumer, transfer.num_bytes, transfer.links
+    # (read column by column: routes are built only for the transfers a stage keeps)
+    mesh = TransferTable.of(mapping.transfers)
+    longest: dict[tuple[str, str], int] = {}      # (producer, consumer) -> the row of its longest route
+    for index, (producer, consumer, num_bytes, hops, kind, dst_tile) in enumerate(zip(
+            mesh.producers, mesh.consumers, mesh.num_bytes, mesh.hops, mesh.kinds, mesh.dst_tiles, strict=True)):
         if fused:
             producer, consumer = fused.get(producer, producer), fused.get(consumer, consumer)
-        hops = len(links)
         flit_hops[producer] += -(-num_bytes * 8 // flit_bits) * hops
         if consumer == producer:
-            inside[producer].append(Transfer(producer, producer, num_bytes, links, TransferKind.PARTIAL_SUM))
-            if transfer.kind == TransferKind.PARTIAL_SUM:   # each arriving partial sum is added to the tile's own
-                adds_on_tile[producer][transfer.dst_tile] += ceil_div(num_bytes * 8,
-                                                                      mvm[producer].crossbar.partial_sum_bits)
+            inside[producer].append(Transfer(producer, producer, num_bytes, mesh.route(index),
+                                             TransferKind.PARTIAL_SUM))
+            if kind == TransferKind.PARTIAL_SUM:   # each arriving partial sum is added to the tile's own
+                adds_on_tile[producer][dst_tile] += ceil_div(num_bytes * 8, mvm[producer].crossbar.partial_sum_bits)
                 psum_bits[producer] += num_bytes * 8
             # (outputs of copies streaming to a fused op pass its unit on the way, not the buffer)
             continue
         key = (producer, consumer)
         old = merged.get(key)
         if old is None:
-            merged[key] = (num_bytes, links, hops) if hops else (num_bytes, (), 0)
+            merged[key] = (num_bytes, hops)
+            if hops:
+                longest[key] = index
         else:
-            merged[key] = (old[0] + num_bytes, *((links, hops) if hops > old[2] else old[1:]))
+            merged[key] = (old[0] + num_bytes, max(hops, old[1]))
+            if hops > old[1]:
+                longest[key] = index
 
     stages = []
     for node in nodes:
@@ -214,7 +221,8 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
                 reram_lookup_rows=table.lookups if on_chip else 0, activity=activity,
             ))
     stages, notes = spill_to_dram({node.name: node for node in nodes}, stages, mvm, chip, line_buffers)
-    transfers = tuple(Transfer(p, c, num_bytes, links) for (p, c), (num_bytes, links, _) in merged.items())
+    transfers = tuple(Transfer(p, c, num_bytes, mesh.route(longest[(p, c)]) if (p, c) in longest else ())
+                      for (p, c), (num_bytes, _) in merged.items())
     reprogramming = mapping.reprogramming
     return PipelineWorkload(
         name=graph.name, stages=tuple(stages), transfers=transfers, tiles_used=max(1, mapping.tiles_used),
