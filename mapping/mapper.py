@@ -21,7 +21,7 @@ from .embedding import place_embeddings
 from .layer_placement import place_layer
 from .memo import cached_mapping, chip_key, per_chip
 from .occupancy import PeProfile
-from .placement import allocate, chip_pes, pes_needed, snake_coords
+from .placement import Segment, allocate, chip_pes, pes_needed, snake_coords
 from .replication import balance_replicas
 from .result import DigitalMapping, MappingResult, MvmLayerMapping, Reprogramming, TileUsage
 from .traffic import compute_traffic
@@ -134,35 +134,42 @@ def capacity_error(model: str, xmaps: dict[str, CrossbarMapping], chip: ChipConf
 
 def _tile_usage(layers: dict[str, MvmLayerMapping], digital: list[DigitalMapping],
                 coords: list[tuple[int, int]]) -> tuple[TileUsage, ...]:
-    pes: dict[tuple[int, int], int] = defaultdict(int)       # (tile, round) -> PEs
-    crossbars: dict[tuple[int, int], int] = defaultdict(int)
-    names: dict[int, list[str]] = defaultdict(list)
+    pes: dict[tuple[int, int], int] = {}       # (tile, round) -> PEs
+    crossbars: dict[tuple[int, int], int] = {}
+    names: dict[int, list[str]] = {}
     for layer in layers.values():
+        name = layer.name
         for segment in layer.placement.segments:
-            pes[(segment.tile, segment.round)] += segment.pes
-            crossbars[(segment.tile, segment.round)] += segment.crossbars
-            if not names[segment.tile] or names[segment.tile][-1] != layer.name:   # a layer's segments are consecutive
-                names[segment.tile].append(layer.name)
+            tile = segment.tile
+            key = (tile, segment.round)
+            pes[key] = pes.get(key, 0) + segment.pes
+            crossbars[key] = crossbars.get(key, 0) + segment.crossbars
+            on_tile = names.get(tile)
+            if on_tile is None:
+                names[tile] = [name]
+            elif on_tile[-1] != name:   # a layer's segments are consecutive
+                on_tile.append(name)
     ops: dict[int, list[DigitalMapping]] = defaultdict(list)
     for node in digital:
         ops[node.tile].append(node)
-    busiest_pes: dict[int, int] = defaultdict(int)         # tile -> PEs in its busiest round
-    busiest_crossbars: dict[int, int] = defaultdict(int)
+    busiest_pes: dict[int, int] = {}         # tile -> PEs in its busiest round
+    busiest_crossbars: dict[int, int] = {}
     for (tile, _), count in pes.items():
-        busiest_pes[tile] = max(busiest_pes[tile], count)
+        busiest_pes[tile] = max(busiest_pes.get(tile, 0), count)
     for (tile, _), count in crossbars.items():
-        busiest_crossbars[tile] = max(busiest_crossbars[tile], count)
+        busiest_crossbars[tile] = max(busiest_crossbars.get(tile, 0), count)
     usage = []
-    for tile in sorted(set(names) | set(ops)):
+    for tile in sorted(names.keys() | ops.keys()):
+        on_tile = ops.get(tile, ())
         usage.append(TileUsage(
             tile=tile,
             mesh_coord=coords[tile],
             pes_used=busiest_pes.get(tile, 0),
             crossbars_used=busiest_crossbars.get(tile, 0),
-            layers=tuple(names[tile]),
-            digital_nodes=tuple(node.name for node in ops[tile]),
-            digital_ops=sum(node.ops for node in ops[tile]),
-            digital_macs=sum(node.macs for node in ops[tile]),
+            layers=tuple(names.get(tile, ())),
+            digital_nodes=tuple(node.name for node in on_tile),
+            digital_ops=sum(node.ops for node in on_tile),
+            digital_macs=sum(node.macs for node in on_tile),
         ))
     return tuple(usage)
 
@@ -172,7 +179,13 @@ def _reprogramming(layers: dict[str, MvmLayerMapping], profiles: dict[str, PePro
     cells: dict[int, int] = defaultdict(int)
     rows: dict[int, int] = defaultdict(int)     # round -> rows written in its busiest PE (a PE holds one layer)
     for name, layer in layers.items():
-        for segment in layer.placement.segments:
+        segments = layer.placement.segments
+        if segments and segments[0].round == segments[-1].round:
+            # All in one round (rounds are consecutive): its segments cover all its PEs, in order,
+            # so their summed cells and busiest PE are those of one segment spanning the layer.
+            segments = (Segment(segments[0].round, segments[0].tile, 0, sum(segment.pes for segment in segments),
+                                0, sum(segment.crossbars for segment in segments)),)
+        for segment in segments:
             segment_cells, segment_rows = profiles[name].write_cost(segment)
             cells[segment.round] += segment_cells
             rows[segment.round] = max(rows[segment.round], segment_rows)
