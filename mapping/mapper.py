@@ -21,7 +21,7 @@ from .embedding import place_embeddings
 from .layer_placement import place_layer
 from .memo import cached_mapping, chip_key, per_chip
 from .occupancy import PeProfile
-from .placement import Segment, allocate, chip_pes, pes_needed, snake_coords
+from .placement import Segment, allocate, chip_pes, pes_needed, snake_coords_tuple
 from .replication import balance_replicas
 from .result import DigitalMapping, MappingResult, MvmLayerMapping, Reprogramming, TileUsage
 from .traffic import compute_traffic
@@ -63,7 +63,7 @@ def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResul
     layers = {name: layer for name, (layer, _) in placed.items()}
     split_copies = {name: split for name, (_, split) in placed.items()}
 
-    coords = snake_coords(chip.chip.tiles, chip.chip.mesh_cols)
+    coords = snake_coords_tuple(chip.chip.tiles, chip.chip.mesh_cols)
     home = {name: (layer.placement.home_round, layer.placement.home_tile) for name, layer in layers.items()}
     flows_into = upstream_flows(graph, nodes)
     digital = assign_digital(graph, nodes, home, flows_into, fuse_activations=chip.mapping.fuse_activations)
@@ -86,7 +86,7 @@ def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResul
         crossbars_available=chip.crossbars_total,
         pes_available=chip_pes(chip),
         tiles_available=chip.chip.tiles,
-        tile_coords=tuple(coords),
+        tile_coords=coords,
         layers=tuple(layers.values()),
         digital=tuple(digital),
         embeddings=tuple(embeddings.values()),
@@ -158,20 +158,12 @@ def _tile_usage(layers: dict[str, MvmLayerMapping], digital: list[DigitalMapping
         busiest_pes[tile] = max(busiest_pes.get(tile, 0), count)
     for (tile, _), count in crossbars.items():
         busiest_crossbars[tile] = max(busiest_crossbars.get(tile, 0), count)
-    usage = []
-    for tile in sorted(names.keys() | ops.keys()):
-        on_tile = ops.get(tile, ())
-        usage.append(TileUsage(
-            tile=tile,
-            mesh_coord=coords[tile],
-            pes_used=busiest_pes.get(tile, 0),
-            crossbars_used=busiest_crossbars.get(tile, 0),
-            layers=tuple(names.get(tile, ())),
-            digital_nodes=tuple(node.name for node in on_tile),
-            digital_ops=sum(node.ops for node in on_tile),
-            digital_macs=sum(node.macs for node in on_tile),
-        ))
-    return tuple(usage)
+    digital_sums = {tile: (tuple(node.name for node in on_tile), sum(node.ops for node in on_tile),
+                           sum(node.macs for node in on_tile)) for tile, on_tile in ops.items()}
+    no_digital = ((), 0, 0)
+    return tuple(TileUsage(tile, coords[tile], busiest_pes.get(tile, 0), busiest_crossbars.get(tile, 0),
+                           tuple(names.get(tile, ())), *digital_sums.get(tile, no_digital))
+                 for tile in sorted(names.keys() | ops.keys()))
 
 
 def _reprogramming(layers: dict[str, MvmLayerMapping], profiles: dict[str, PeProfile], rounds: int,

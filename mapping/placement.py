@@ -19,6 +19,7 @@ Choices (and why):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
@@ -45,11 +46,17 @@ class Segment:
 
 def snake_coords(tiles: int, mesh_cols: int) -> list[tuple[int, int]]:
     """(mesh row, mesh col) of tiles 0..tiles-1 along the snake walk."""
+    return list(snake_coords_tuple(tiles, mesh_cols))
+
+
+@lru_cache(maxsize=64)
+def snake_coords_tuple(tiles: int, mesh_cols: int) -> tuple[tuple[int, int], ...]:
+    """snake_coords as a tuple, memoised (a sweep maps many models on one mesh)."""
     coords = []
     for tile in range(tiles):
         row, offset = divmod(tile, mesh_cols)
         coords.append((row, offset if row % 2 == 0 else mesh_cols - 1 - offset))
-    return coords
+    return tuple(coords)
 
 
 def manhattan_hops(a: tuple[int, int], b: tuple[int, int]) -> int:

@@ -130,11 +130,11 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
     adds_on_tile: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     psum_bits: dict[str, int] = defaultdict(int)
     flit_hops: dict[str, int] = defaultdict(int)
-    # (read column by column: routes are built only for the transfers a stage keeps)
+    # (read row by row: routes are built only for the transfers a stage keeps)
     mesh = TransferTable.of(mapping.transfers)
     longest: dict[tuple[str, str], int] = {}      # (producer, consumer) -> the row of its longest route
-    for index, (producer, consumer, num_bytes, hops, kind, dst_tile) in enumerate(zip(
-            mesh.producers, mesh.consumers, mesh.num_bytes, mesh.hops, mesh.kinds, mesh.dst_tiles, strict=True)):
+    for index, ((producer, consumer, num_bytes, kind, _, _, dst_tile), hops) in enumerate(zip(mesh.rows, mesh.hops,
+                                                                                              strict=True)):
         if fused:
             producer, consumer = fused.get(producer, producer), fused.get(consumer, consumer)
         flit_hops[producer] += -(-num_bytes * 8 // flit_bits) * hops

@@ -136,8 +136,7 @@ def compute_traffic(
 
     # A flow's pieces are all added while its consumer is visited, so flow by flow, piece by piece is
     # the order in which the pieces first appear.
-    transfers, intra = TransferTable(coords, mesh_cols), 0
-    add = transfers.add
+    rows, intra = [], 0
     for (producer, consumer, kind, via), flow in pieces.items():
         whole = denominator[(producer, consumer, kind)]
         for (src, dst), amount in flow.items():
@@ -147,7 +146,7 @@ def compute_traffic(
             if src == dst:
                 intra += num_bytes
             else:
-                add(producer, consumer, num_bytes, kind, via, src, dst)
+                rows.append((producer, consumer, num_bytes, kind, via, src, dst))
     io_transfers = [IoTransfer(name, consumer, tile, source, -(-amount // denominator[(name, consumer)]))
                     for (name, consumer, tile, source), amount in io.items() if amount > 0]
-    return transfers, io_transfers, intra
+    return TransferTable(rows, coords, mesh_cols), io_transfers, intra
