@@ -22,7 +22,7 @@ class TransferTable(Sequence[Transfer]):
     their hops (XY-routing, Manhattan distances); tiles index `coords`, the mesh (row, col) of
     every tile."""
 
-    __slots__ = ("rows", "hops", "_coords", "_mesh_cols", "_records")
+    __slots__ = ("rows", "hops", "_coords", "_mesh_cols", "_records", "_routes")
 
     def __init__(self, rows: list[Row], coords: Sequence[tuple[int, int]], mesh_cols: int):
         self.rows = rows
@@ -31,6 +31,7 @@ class TransferTable(Sequence[Transfer]):
         self._coords = coords
         self._mesh_cols = mesh_cols
         self._records: tuple[Transfer, ...] | None = None
+        self._routes: dict[int, XYRoute] = {}   # routes read before the records were built
 
     @classmethod
     def of(cls, records: Sequence[Transfer]) -> TransferTable:
@@ -47,8 +48,11 @@ class TransferTable(Sequence[Transfer]):
         """The route of row `index` (the record's own once the records are built)."""
         if self._records is not None:
             return self._records[index].links
-        *_, src, dst = self.rows[index]
-        return XYRoute(self._coords[src], self._coords[dst], self._mesh_cols)
+        route = self._routes.get(index)
+        if route is None:
+            *_, src, dst = self.rows[index]
+            route = self._routes[index] = XYRoute(self._coords[src], self._coords[dst], self._mesh_cols)
+        return route
 
     @property
     def total_bytes(self) -> int:
@@ -60,10 +64,12 @@ class TransferTable(Sequence[Transfer]):
 
     def records(self) -> tuple[Transfer, ...]:
         if self._records is None:
-            coords, width = self._coords, self._mesh_cols
+            coords, width, routes = self._coords, self._mesh_cols, self._routes
             self._records = tuple(
-                Transfer(producer, consumer, num_bytes, XYRoute(coords[src], coords[dst], width), kind, via, src, dst)
-                for producer, consumer, num_bytes, kind, via, src, dst in self.rows)
+                Transfer(producer, consumer, num_bytes,
+                         routes[index] if index in routes else XYRoute(coords[src], coords[dst], width), kind, via,
+                         src, dst)
+                for index, (producer, consumer, num_bytes, kind, via, src, dst) in enumerate(self.rows))
         return self._records
 
     def __len__(self) -> int:
@@ -87,9 +93,10 @@ class TransferTable(Sequence[Transfer]):
         return f"TransferTable({len(self)} transfers)"
 
     def __getstate__(self) -> dict:
-        return {name: getattr(self, name) for name in self.__slots__ if name != "_records"}
+        return {name: getattr(self, name) for name in self.__slots__ if name not in ("_records", "_routes")}
 
     def __setstate__(self, state: dict) -> None:
         for name, value in state.items():
             setattr(self, name, value)
         self._records = None
+        self._routes = {}
