@@ -26,6 +26,7 @@ from recpim.pim.config import ChipConfig
 T = TypeVar("T")
 
 CHIPS_KEPT = 16             # chips whose per-shape results are kept (least recently used dropped)
+ENTRIES_PER_CHIP = 4096     # layer shapes and profiles kept per chip (a long search starts afresh past it)
 RESULTS_PER_GRAPH = 8       # MappingResults kept per graph (one per chip)
 
 _chip_keys: dict[int, tuple[weakref.ref, str]] = {}          # id(chip) -> (chip, canonical JSON)
@@ -68,6 +69,8 @@ def per_chip(chip: str, key: tuple, compute: Callable[[], T]) -> T:
     else:
         _per_chip.move_to_end(chip)
     if key not in table:
+        if len(table) >= ENTRIES_PER_CHIP:
+            table.clear()
         table[key] = compute()
     return table[key]
 
