@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from recpim.arch.graph import DIGITAL_KINDS, FREE_KINDS, OpKind, WorkloadGraph, WorkloadNode
 
+from .memo import graph_edges
 from .result import DigitalMapping
 
 # Free moves that pass data through; input/output are sources/sinks, not pass-throughs.
@@ -26,14 +27,15 @@ def upstream_flows(graph: WorkloadGraph, nodes: list[WorkloadNode]) -> dict[str,
     """Every data path into each node, in predecessor order, looking through concat/reshape nodes
     (`nodes` in topological order, so a free move's own flows are known before its consumers')."""
     kinds = {node.name: node.kind for node in nodes}
+    inputs = graph_edges(graph).inputs
     flows: dict[str, list[Flow]] = {}
     for node in nodes:
         into = []
-        for producer, edge in graph.graph.pred[node.name].items():
+        for producer, tensor_bytes in inputs[node.name]:
             if kinds[producer] in PASS_THROUGH_KINDS:
                 into += [(real, (*via, producer), num_bytes) for real, via, num_bytes in flows[producer]]
             else:
-                into.append((producer, (), edge["tensor_bytes"]))
+                into.append((producer, (), tensor_bytes))
         flows[node.name] = into
     return flows
 
@@ -51,6 +53,7 @@ def assign_digital(
     mvm_order = [node.name for node in nodes if node.kind == OpKind.MVM]
     position = {node.name: index for index, node in enumerate(nodes)}
     root: dict[str, str] = {name: name for name in mvm_order}   # fused op or layer -> its layer
+    consumers = graph_edges(graph).successors
     placed = []
     for node in nodes:
         if node.kind not in DIGITAL_KINDS:
@@ -63,7 +66,7 @@ def assign_digital(
         fused_into = ""
         if fuse_activations and node.kind in FUSABLE_KINDS and len(flows) == 1:
             producer, via, _ = flows[0]
-            if not via and producer in root and len(graph.graph.succ[producer]) == 1:
+            if not via and producer in root and consumers[producer] == 1:
                 fused_into = root[producer]
                 root[node.name] = fused_into
         placed.append(DigitalMapping(node.name, node.kind, node.source, where[1], where[0], node.ops, node.macs,

@@ -9,8 +9,6 @@ the work per layer grows with its segments, not with its copies.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-
 from recpim.arch.graph import WorkloadNode
 
 from .crossbar import CrossbarMapping
@@ -34,30 +32,36 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
         row_tile, col_tile = divmod(local, col_tiles)
         return row_tile * weight_per_row_tile + prefix[col_tile]
 
-    on_tile: Counter = Counter()                  # (round, tile) -> crossbars
+    on_tile: dict[tuple[int, int], int] = {}      # (round, tile) -> crossbars
     homes: list[int] = [0] * copies
-    cut: dict[int, Counter] = defaultdict(Counter)     # copy -> (round, tile) -> crossbars, copies a segment cuts
-    cut_cols: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    cut: dict[int, dict[tuple[int, int], int]] = {}   # copy -> (round, tile) -> crossbars, copies a segment cuts
+    cut_cols: dict[int, dict[int, int]] = {}
     full_copies: dict[int, int] = {}              # tile -> copies held whole (insertion: segment order)
     cut_rows: dict[int, dict[int, list[tuple[int, int]]]] = {}   # tile -> cut copy -> row tile ranges there
     for segment in segments:
-        key, tile = (segment.round, segment.tile), segment.tile
-        on_tile[key] += segment.crossbars
-        full_copies.setdefault(tile, 0)
-        cut_rows.setdefault(tile, {})
-        first, end = segment.crossbar_first, segment.crossbar_first + segment.crossbars
+        tile = segment.tile
+        key = (segment.round, tile)
+        on_tile[key] = on_tile.get(key, 0) + segment.crossbars
+        if tile not in full_copies:
+            full_copies[tile] = 0
+            cut_rows[tile] = {}
+        first = segment.crossbar_first
+        end = first + segment.crossbars
         first_copy, last_copy = first // per_copy, (end - 1) // per_copy
         whole_first = first_copy if first == first_copy * per_copy else first_copy + 1
         whole_end = last_copy + 1 if end == (last_copy + 1) * per_copy else last_copy
         if whole_end > whole_first:
             homes[whole_first:whole_end] = [tile] * (whole_end - whole_first)
             full_copies[tile] += whole_end - whole_first
-        for copy in {first_copy, last_copy}:
+        for copy in ((first_copy,) if first_copy == last_copy else (first_copy, last_copy)):
             if whole_first <= copy < whole_end:
                 continue
-            low, high = max(first, copy * per_copy) - copy * per_copy, min(end, (copy + 1) * per_copy) - copy * per_copy
-            cut[copy][key] += high - low
-            cut_cols[copy][tile] += weight_cols_before(high) - weight_cols_before(low)
+            base = copy * per_copy
+            low, high = max(first, base) - base, min(end, base + per_copy) - base
+            counts = cut.setdefault(copy, {})
+            counts[key] = counts.get(key, 0) + high - low
+            columns = cut_cols.setdefault(copy, {})
+            columns[tile] = columns.get(tile, 0) + weight_cols_before(high) - weight_cols_before(low)
             cut_rows[tile].setdefault(copy, []).append((low // col_tiles, (high - 1) // col_tiles + 1))
     for copy, counts in cut.items():
         homes[copy] = _busiest(counts)[1]
@@ -66,9 +70,10 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
     row_prefix = [0]   # rows of row tiles 0..r-1
     for rows in xmap.rows_per_row_tile:
         row_prefix.append(row_prefix[-1] + rows)
-    input_rows = tuple((tile, full_copies[tile] * xmap.k_rows + sum(_rows_in(ranges, row_prefix, xmap.rows_per_row_tile)
-                                                                    for ranges in cut_rows[tile].values()))
-                       for tile in full_copies)
+    k_rows, rows_per_row_tile = xmap.k_rows, xmap.rows_per_row_tile
+    input_rows = tuple((tile, whole * k_rows + (sum(_rows_in(ranges, row_prefix, rows_per_row_tile)
+                                                    for ranges in cut_rows[tile].values()) if cut_rows[tile] else 0))
+                       for tile, whole in full_copies.items())
     adcs, conversions_per_read = profile.adc_load()
     placement = LayerPlacement(
         replication=copies,
@@ -110,6 +115,8 @@ def _window_source_elements(node: WorkloadNode, xmap: CrossbarMapping) -> int:
     return min(count, windows)
 
 
-def _busiest(counts: Counter) -> tuple[int, int]:
+def _busiest(counts: dict[tuple[int, int], int]) -> tuple[int, int]:
+    if len(counts) == 1:
+        return next(iter(counts))
     return max(counts, key=lambda key: (counts[key], key))
 

@@ -19,8 +19,9 @@ from .crossbar import CrossbarMapping, map_mvm
 from .digital import assign_digital, is_free, upstream_flows
 from .embedding import place_embeddings
 from .layer_placement import place_layer
+from .memo import cached_mapping, chip_key, per_chip
 from .occupancy import PeProfile
-from .placement import allocate, chip_pes, pes_needed, snake_coords
+from .placement import Segment, allocate, chip_pes, pes_needed, snake_coords_tuple
 from .replication import balance_replicas
 from .result import DigitalMapping, MappingResult, MvmLayerMapping, Reprogramming, TileUsage
 from .traffic import compute_traffic
@@ -31,10 +32,16 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
 
     Raises CapacityError when the MVM layers need more PEs than the chip has and
     chip.mapping.time_multiplexed is off; ConfigError for a malformed MVM or embedding node.
+    Results are memoised per graph version and chip (memo.py): mapping a graph again is free.
     """
+    key = chip_key(chip)
+    return cached_mapping(graph, key, lambda: _map_model(graph, chip, key))
+
+
+def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResult:
     nodes = graph.nodes()
     mvm_nodes = [node for node in nodes if node.kind == OpKind.MVM]
-    xmaps = _crossbar_mappings(mvm_nodes, chip)
+    xmaps = _crossbar_mappings(mvm_nodes, chip, key)
     pes_one_copy = sum(pes_needed(xmap.crossbars, chip) for xmap in xmaps.values())
     fits = pes_one_copy <= chip_pes(chip)
     if not fits and not chip.mapping.time_multiplexed:
@@ -48,14 +55,15 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
     shared: dict[tuple[int, int], PeProfile] = {}   # layers sharing a CrossbarMapping and copies share one
     for name, x in xmaps.items():
         if (id(x), replicas[name]) not in shared:
-            shared[(id(x), replicas[name])] = PeProfile(x, replicas[name], chip)
+            shared[(id(x), replicas[name])] = per_chip(key, ("pe_profile", x, replicas[name]),
+                                                       lambda x=x, copies=replicas[name]: PeProfile(x, copies, chip))
     profiles = {name: shared[(id(x), replicas[name])] for name, x in xmaps.items()}
     placed = {node.name: place_layer(node, xmaps[node.name], replicas[node.name], tuple(segments[node.name]),
                                      profiles[node.name]) for node in mvm_nodes}
     layers = {name: layer for name, (layer, _) in placed.items()}
     split_copies = {name: split for name, (_, split) in placed.items()}
 
-    coords = snake_coords(chip.chip.tiles, chip.chip.mesh_cols)
+    coords = snake_coords_tuple(chip.chip.tiles, chip.chip.mesh_cols)
     home = {name: (layer.placement.home_round, layer.placement.home_tile) for name, layer in layers.items()}
     flows_into = upstream_flows(graph, nodes)
     digital = assign_digital(graph, nodes, home, flows_into, fuse_activations=chip.mapping.fuse_activations)
@@ -78,12 +86,12 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
         crossbars_available=chip.crossbars_total,
         pes_available=chip_pes(chip),
         tiles_available=chip.chip.tiles,
-        tile_coords=tuple(coords),
+        tile_coords=coords,
         layers=tuple(layers.values()),
         digital=tuple(digital),
         embeddings=tuple(embeddings.values()),
         free_nodes=tuple(node.name for node in nodes if is_free(node)),
-        transfers=tuple(transfers),
+        transfers=transfers,
         io_transfers=tuple(io_transfers),
         intra_tile_bytes_per_inference=intra,
         tiles=_tile_usage(layers, digital, coords),
@@ -92,16 +100,13 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
     )
 
 
-def _crossbar_mappings(mvm_nodes: list[WorkloadNode], chip: ChipConfig) -> dict[str, CrossbarMapping]:
+def _crossbar_mappings(mvm_nodes: list[WorkloadNode], chip: ChipConfig, chip_json: str) -> dict[str, CrossbarMapping]:
     """map_mvm of every MVM node; nodes with the same weight shape, bits and vectors (the only node
-    fields it reads) share one result."""
-    by_shape: dict[tuple, CrossbarMapping] = {}
+    fields it reads) share one result, across calls on the same chip too."""
     xmaps = {}
     for node in mvm_nodes:
-        key = (node.weight_shape, node.weight_bits, node.activation_bits, node.vectors)
-        if key not in by_shape:
-            by_shape[key] = map_mvm(node, chip)
-        xmaps[node.name] = by_shape[key]
+        key = ("crossbar", node.weight_shape, node.weight_bits, node.activation_bits, node.vectors)
+        xmaps[node.name] = per_chip(chip_json, key, lambda node=node: map_mvm(node, chip))
     return xmaps
 
 
@@ -129,37 +134,36 @@ def capacity_error(model: str, xmaps: dict[str, CrossbarMapping], chip: ChipConf
 
 def _tile_usage(layers: dict[str, MvmLayerMapping], digital: list[DigitalMapping],
                 coords: list[tuple[int, int]]) -> tuple[TileUsage, ...]:
-    pes: dict[tuple[int, int], int] = defaultdict(int)       # (tile, round) -> PEs
-    crossbars: dict[tuple[int, int], int] = defaultdict(int)
-    names: dict[int, list[str]] = defaultdict(list)
+    pes: dict[tuple[int, int], int] = {}       # (tile, round) -> PEs
+    crossbars: dict[tuple[int, int], int] = {}
+    names: dict[int, list[str]] = {}
     for layer in layers.values():
+        name = layer.name
         for segment in layer.placement.segments:
-            pes[(segment.tile, segment.round)] += segment.pes
-            crossbars[(segment.tile, segment.round)] += segment.crossbars
-            if not names[segment.tile] or names[segment.tile][-1] != layer.name:   # a layer's segments are consecutive
-                names[segment.tile].append(layer.name)
+            tile = segment.tile
+            key = (tile, segment.round)
+            pes[key] = pes.get(key, 0) + segment.pes
+            crossbars[key] = crossbars.get(key, 0) + segment.crossbars
+            on_tile = names.get(tile)
+            if on_tile is None:
+                names[tile] = [name]
+            elif on_tile[-1] != name:   # a layer's segments are consecutive
+                on_tile.append(name)
     ops: dict[int, list[DigitalMapping]] = defaultdict(list)
     for node in digital:
         ops[node.tile].append(node)
-    busiest_pes: dict[int, int] = defaultdict(int)         # tile -> PEs in its busiest round
-    busiest_crossbars: dict[int, int] = defaultdict(int)
+    busiest_pes: dict[int, int] = {}         # tile -> PEs in its busiest round
+    busiest_crossbars: dict[int, int] = {}
     for (tile, _), count in pes.items():
-        busiest_pes[tile] = max(busiest_pes[tile], count)
+        busiest_pes[tile] = max(busiest_pes.get(tile, 0), count)
     for (tile, _), count in crossbars.items():
-        busiest_crossbars[tile] = max(busiest_crossbars[tile], count)
-    usage = []
-    for tile in sorted(set(names) | set(ops)):
-        usage.append(TileUsage(
-            tile=tile,
-            mesh_coord=coords[tile],
-            pes_used=busiest_pes.get(tile, 0),
-            crossbars_used=busiest_crossbars.get(tile, 0),
-            layers=tuple(names[tile]),
-            digital_nodes=tuple(node.name for node in ops[tile]),
-            digital_ops=sum(node.ops for node in ops[tile]),
-            digital_macs=sum(node.macs for node in ops[tile]),
-        ))
-    return tuple(usage)
+        busiest_crossbars[tile] = max(busiest_crossbars.get(tile, 0), count)
+    digital_sums = {tile: (tuple(node.name for node in on_tile), sum(node.ops for node in on_tile),
+                           sum(node.macs for node in on_tile)) for tile, on_tile in ops.items()}
+    no_digital = ((), 0, 0)
+    return tuple(TileUsage(tile, coords[tile], busiest_pes.get(tile, 0), busiest_crossbars.get(tile, 0),
+                           tuple(names.get(tile, ())), *digital_sums.get(tile, no_digital))
+                 for tile in sorted(names.keys() | ops.keys()))
 
 
 def _reprogramming(layers: dict[str, MvmLayerMapping], profiles: dict[str, PeProfile], rounds: int,
@@ -167,7 +171,13 @@ def _reprogramming(layers: dict[str, MvmLayerMapping], profiles: dict[str, PePro
     cells: dict[int, int] = defaultdict(int)
     rows: dict[int, int] = defaultdict(int)     # round -> rows written in its busiest PE (a PE holds one layer)
     for name, layer in layers.items():
-        for segment in layer.placement.segments:
+        segments = layer.placement.segments
+        if segments and segments[0].round == segments[-1].round:
+            # All in one round (rounds are consecutive): its segments cover all its PEs, in order,
+            # so their summed cells and busiest PE are those of one segment spanning the layer.
+            segments = (Segment(segments[0].round, segments[0].tile, 0, sum(segment.pes for segment in segments),
+                                0, sum(segment.crossbars for segment in segments)),)
+        for segment in segments:
             segment_cells, segment_rows = profiles[name].write_cost(segment)
             cells[segment.round] += segment_cells
             rows[segment.round] = max(rows[segment.round], segment_rows)

@@ -19,6 +19,7 @@ Choices (and why):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
@@ -45,11 +46,17 @@ class Segment:
 
 def snake_coords(tiles: int, mesh_cols: int) -> list[tuple[int, int]]:
     """(mesh row, mesh col) of tiles 0..tiles-1 along the snake walk."""
+    return list(snake_coords_tuple(tiles, mesh_cols))
+
+
+@lru_cache(maxsize=64)
+def snake_coords_tuple(tiles: int, mesh_cols: int) -> tuple[tuple[int, int], ...]:
+    """snake_coords as a tuple, memoised (a sweep maps many models on one mesh)."""
     coords = []
     for tile in range(tiles):
         row, offset = divmod(tile, mesh_cols)
         coords.append((row, offset if row % 2 == 0 else mesh_cols - 1 - offset))
-    return coords
+    return tuple(coords)
 
 
 def manhattan_hops(a: tuple[int, int], b: tuple[int, int]) -> int:
@@ -73,10 +80,11 @@ def allocate(layers: list[tuple[str, int]], chip: ChipConfig,
     the layers exceed the chip). The caller checks capacity when not time-multiplexed.
     """
     capacity = chip_pes(chip)
+    per_pe, per_tile = chip.pe.crossbars, chip.tile.pes   # (read once: pydantic attribute chains are slow)
     segments: dict[str, list[Segment]] = {}
     round_index, cursor = 0, 0
     for name, crossbars in layers:
-        pes = pes_needed(crossbars, chip)
+        pes = -(-crossbars // per_pe)
         if cursor + pes > capacity:
             if not time_multiplexed:
                 raise ValueError(f"layer {name} does not fit; check capacity before allocating")
@@ -85,9 +93,9 @@ def allocate(layers: list[tuple[str, int]], chip: ChipConfig,
         segments[name] = []
         first_crossbar = 0
         while first_crossbar < crossbars:
-            take_pes = min(pes - first_crossbar // chip.pe.crossbars, capacity - cursor)
-            take_crossbars = min(take_pes * chip.pe.crossbars, crossbars - first_crossbar)
-            segments[name] += _segments_on_tiles(round_index, cursor, first_crossbar, take_crossbars, chip)
+            take_pes = min(pes - first_crossbar // per_pe, capacity - cursor)
+            take_crossbars = min(take_pes * per_pe, crossbars - first_crossbar)
+            segments[name] += _segments_on_tiles(round_index, cursor, first_crossbar, take_crossbars, per_pe, per_tile)
             first_crossbar += take_crossbars
             cursor += take_pes
             if cursor == capacity and first_crossbar < crossbars:
@@ -96,15 +104,15 @@ def allocate(layers: list[tuple[str, int]], chip: ChipConfig,
 
 
 def _segments_on_tiles(round_index: int, pe_start: int, crossbar_first: int, crossbars: int,
-                       chip: ChipConfig) -> list[Segment]:
-    """Split a contiguous run of PEs (global index pe_start..) holding `crossbars` into per-tile segments."""
+                       per_pe: int, per_tile: int) -> list[Segment]:
+    """Split a contiguous run of PEs (global index pe_start..) holding `crossbars` into per-tile
+    segments (`per_pe` crossbars in a PE, `per_tile` PEs in a tile)."""
     out = []
-    per_pe, per_tile = chip.pe.crossbars, chip.tile.pes
     placed = 0
     global_pe = pe_start
     while placed < crossbars:
         tile, local_pe = divmod(global_pe, per_tile)
-        pes_here = min(per_tile - local_pe, ceil_div(crossbars - placed, per_pe))
+        pes_here = min(per_tile - local_pe, -(-(crossbars - placed) // per_pe))
         crossbars_here = min(pes_here * per_pe, crossbars - placed)
         out.append(Segment(round_index, tile, local_pe, pes_here, crossbar_first + placed, crossbars_here))
         placed += crossbars_here

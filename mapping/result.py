@@ -19,6 +19,7 @@ from recpim.units import ceil_div
 from .crossbar import CrossbarMapping
 from .embedding import OFF_CHIP, ON_CHIP, EmbeddingLocation, EmbeddingPlacement
 from .placement import Segment
+from .transfer_table import TransferTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +227,7 @@ class MappingResult:
     digital: tuple[DigitalMapping, ...]
     embeddings: tuple[EmbeddingPlacement, ...]
     free_nodes: tuple[str, ...]                 # input / concat / reshape / output
-    transfers: tuple[Transfer, ...]
+    transfers: TransferTable | tuple[Transfer, ...]   # a TransferTable from map_model: a sequence of Transfers
     io_transfers: tuple[IoTransfer, ...]
     intra_tile_bytes_per_inference: int         # producer -> consumer flows that stay on one tile
     tiles: tuple[TileUsage, ...]                # tiles holding anything, by index
@@ -285,10 +286,14 @@ class MappingResult:
 
     @property
     def noc_bytes_per_inference(self) -> int:
+        if isinstance(self.transfers, TransferTable):
+            return self.transfers.total_bytes
         return sum(t.num_bytes for t in self.transfers)
 
     @property
     def noc_byte_hops_per_inference(self) -> int:
+        if isinstance(self.transfers, TransferTable):
+            return self.transfers.total_byte_hops
         return sum(t.byte_hops for t in self.transfers)
 
     @property

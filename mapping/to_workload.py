@@ -28,16 +28,19 @@ from recpim.pim.workload import PipelineWorkload, Stage, StageKind, TileBuffer, 
 from recpim.units import ceil_div
 
 from .embedding import ON_CHIP
+from .memo import graph_edges
 from .result import MappingResult, MvmLayerMapping
+from .transfer_table import TransferTable
 
 
 def _work_predecessors(graph: WorkloadGraph, nodes: list[WorkloadNode], has_work: set[str]) -> dict[str, set[str]]:
     """Per node: its nearest ancestors with work, looking through nodes without (`nodes` in
     topological order, so each node's predecessors are resolved before it)."""
     nearest: dict[str, set[str]] = {}
+    inputs = graph_edges(graph).inputs
     for node in nodes:
         found: set[str] = set()
-        for producer in graph.graph.pred[node.name]:
+        for producer, _ in inputs[node.name]:
             if producer in has_work:
                 found.add(producer)
             else:
@@ -69,8 +72,8 @@ def _resident_bits(node: WorkloadNode, layer: MvmLayerMapping | None, buffer: Ti
     return min(buffer.write_bits, ceil(buffer.write_bits * (kernel_rows + 1) / height))
 
 
-def spill_to_dram(graph: WorkloadGraph, stages: list[Stage], layers: dict[str, MvmLayerMapping], chip: ChipConfig,
-                  line_buffers: bool) -> tuple[list[Stage], list[str]]:
+def spill_to_dram(nodes: dict[str, WorkloadNode], stages: list[Stage], layers: dict[str, MvmLayerMapping],
+                  chip: ChipConfig, line_buffers: bool) -> tuple[list[Stage], list[str]]:
     """Check every tile's buffer against what its stages keep resident (each for HANDOFF_SLOTS
     inferences: the double-buffered handoff). Where it does not fit, the overflowing share of each
     stage's inputs on that tile is written to DRAM and read back (2 x its bits, timed on the DRAM
@@ -79,7 +82,7 @@ def spill_to_dram(graph: WorkloadGraph, stages: list[Stage], layers: dict[str, M
     resident: dict[int, int] = defaultdict(int)
     for stage in stages:
         for buffer in stage.buffers:
-            resident[buffer.tile] += HANDOFF_SLOTS * _resident_bits(graph.node(stage.name), layers.get(stage.name),
+            resident[buffer.tile] += HANDOFF_SLOTS * _resident_bits(nodes[stage.name], layers.get(stage.name),
                                                                     buffer, line_buffers)
     over = {tile: bits for tile, bits in resident.items() if bits > capacity_bits}
     if not over:
@@ -122,27 +125,37 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
     # partial sums (a reduction chain towards its home), and outputs its copies send to a fused op on
     # its home tile, stay inside its stage: they are timed there, each piece on its own path; the
     # chain's tiles add at once, so the busiest one's additions are timed.
-    merged: dict[tuple[str, str], tuple[int, tuple]] = {}
+    merged: dict[tuple[str, str], tuple[int, int]] = {}   # -> (bytes, hops of the longest route)
     inside: dict[str, list[Transfer]] = defaultdict(list)
     adds_on_tile: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     psum_bits: dict[str, int] = defaultdict(int)
     flit_hops: dict[str, int] = defaultdict(int)
-    for transfer in mapping.transfers:
-        producer = fused.get(transfer.producer, transfer.producer)
-        consumer = fused.get(transfer.consumer, transfer.consumer)
-        flit_hops[producer] += ceil_div(transfer.num_bytes * 8, flit_bits) * transfer.hops
-        links = transfer.links
+    # (read row by row: routes are built only for the transfers a stage keeps)
+    mesh = TransferTable.of(mapping.transfers)
+    longest: dict[tuple[str, str], int] = {}      # (producer, consumer) -> the row of its longest route
+    for index, ((producer, consumer, num_bytes, kind, _, _, dst_tile), hops) in enumerate(zip(mesh.rows, mesh.hops,
+                                                                                              strict=True)):
+        if fused:
+            producer, consumer = fused.get(producer, producer), fused.get(consumer, consumer)
+        flit_hops[producer] += -(-num_bytes * 8 // flit_bits) * hops
         if consumer == producer:
-            inside[producer].append(Transfer(producer, producer, transfer.num_bytes, links, TransferKind.PARTIAL_SUM))
-            if transfer.kind == TransferKind.PARTIAL_SUM:   # each arriving partial sum is added to the tile's own
-                adds_on_tile[producer][transfer.dst_tile] += ceil_div(transfer.num_bytes * 8,
-                                                                      mvm[producer].crossbar.partial_sum_bits)
-                psum_bits[producer] += transfer.num_bytes * 8
+            inside[producer].append(Transfer(producer, producer, num_bytes, mesh.route(index),
+                                             TransferKind.PARTIAL_SUM))
+            if kind == TransferKind.PARTIAL_SUM:   # each arriving partial sum is added to the tile's own
+                adds_on_tile[producer][dst_tile] += ceil_div(num_bytes * 8, mvm[producer].crossbar.partial_sum_bits)
+                psum_bits[producer] += num_bytes * 8
             # (outputs of copies streaming to a fused op pass its unit on the way, not the buffer)
             continue
         key = (producer, consumer)
-        old_bytes, old_links = merged.get(key, (0, ()))
-        merged[key] = (old_bytes + transfer.num_bytes, links if len(links) > len(old_links) else old_links)
+        old = merged.get(key)
+        if old is None:
+            merged[key] = (num_bytes, hops)
+            if hops:
+                longest[key] = index
+        else:
+            merged[key] = (old[0] + num_bytes, max(hops, old[1]))
+            if hops > old[1]:
+                longest[key] = index
 
     stages = []
     for node in nodes:
@@ -207,8 +220,9 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
                 predecessors=predecessors, dram_bits=0 if on_chip else out_bits,
                 reram_lookup_rows=table.lookups if on_chip else 0, activity=activity,
             ))
-    stages, notes = spill_to_dram(graph, stages, mvm, chip, line_buffers)
-    transfers = tuple(Transfer(p, c, num_bytes, links) for (p, c), (num_bytes, links) in merged.items())
+    stages, notes = spill_to_dram({node.name: node for node in nodes}, stages, mvm, chip, line_buffers)
+    transfers = tuple(Transfer(p, c, num_bytes, mesh.route(longest[(p, c)]) if (p, c) in longest else ())
+                      for (p, c), (num_bytes, _) in merged.items())
     reprogramming = mapping.reprogramming
     return PipelineWorkload(
         name=graph.name, stages=tuple(stages), transfers=transfers, tiles_used=max(1, mapping.tiles_used),

@@ -31,12 +31,13 @@ from __future__ import annotations
 from collections import defaultdict
 
 from recpim.arch.graph import OpKind, WorkloadGraph
-from recpim.pim.workload import Transfer, TransferKind, XYRoute
+from recpim.pim.workload import TransferKind
 
 from .digital import Flow
 from .embedding import EmbeddingPlacement
 from .layer_placement import SplitCopies
 from .result import DigitalMapping, IoSource, IoTransfer, MvmLayerMapping
+from .transfer_table import TransferTable
 
 
 def reduction_chain(columns: dict[int, int], home: int, total: int) -> list[tuple[int, int, int]]:
@@ -62,7 +63,7 @@ def compute_traffic(
     coords: list[tuple[int, int]],
     mesh_cols: int,
     flows_into: dict[str, list[Flow]],
-) -> tuple[list[Transfer], list[IoTransfer], int]:
+) -> tuple[TransferTable, list[IoTransfer], int]:
     """Transfers over the mesh, io transfers, and intra-tile bytes, all per inference (`flows_into`:
     upstream_flows of the graph).
 
@@ -135,7 +136,7 @@ def compute_traffic(
 
     # A flow's pieces are all added while its consumer is visited, so flow by flow, piece by piece is
     # the order in which the pieces first appear.
-    transfers, intra = [], 0
+    rows, intra = [], 0
     for (producer, consumer, kind, via), flow in pieces.items():
         whole = denominator[(producer, consumer, kind)]
         for (src, dst), amount in flow.items():
@@ -145,8 +146,7 @@ def compute_traffic(
             if src == dst:
                 intra += num_bytes
             else:
-                transfers.append(Transfer(producer, consumer, num_bytes,
-                                          XYRoute(coords[src], coords[dst], mesh_cols), kind, via, src, dst))
+                rows.append((producer, consumer, num_bytes, kind, via, src, dst))
     io_transfers = [IoTransfer(name, consumer, tile, source, -(-amount // denominator[(name, consumer)]))
                     for (name, consumer, tile, source), amount in io.items() if amount > 0]
-    return transfers, io_transfers, intra
+    return TransferTable(rows, coords, mesh_cols), io_transfers, intra

@@ -1,0 +1,120 @@
+"""Memoisation across map_model calls: a sweep or a search maps many graphs on one chip and the
+same graph on many chips, and a report maps one graph on one chip several times.
+
+Two caches, both exact (they hand back what the computation would return, which is immutable):
+- per chip: the crossbar arithmetic of a layer shape and the PE profile of (shape, copies), which
+  depend only on those node fields and the chip;
+- per graph: whole MappingResults, keyed by the chip's canonical JSON and the graph's name, and
+  dropped when the graph changes (add_node/add_edge give it a new topological order, whose
+  identity is the graph's version) or is garbage-collected.
+
+A chip is identified by its canonical JSON (ChipConfig is frozen: equal JSON, equal mapping),
+computed once per chip object. clear() empties everything (benchmarks use it to time cold calls).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from recpim.arch.graph import WorkloadGraph
+from recpim.pim.config import ChipConfig
+
+T = TypeVar("T")
+
+CHIPS_KEPT = 16             # chips whose per-shape results are kept (least recently used dropped)
+ENTRIES_PER_CHIP = 4096     # layer shapes and profiles kept per chip (a long search starts afresh past it)
+RESULTS_PER_GRAPH = 8       # MappingResults kept per graph (one per chip)
+
+_chip_keys: dict[int, tuple[weakref.ref, str]] = {}          # id(chip) -> (chip, canonical JSON)
+_per_chip: OrderedDict[str, dict[tuple, object]] = OrderedDict()
+_per_graph: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # graph -> (version, {key: result})
+_edges: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()        # graph -> (version, GraphEdges)
+
+
+@dataclass(frozen=True)
+class GraphEdges:
+    """A graph's edges as plain dicts (networkx's views cost microseconds per step in hot loops)."""
+
+    inputs: dict[str, tuple[tuple[str, int], ...]]   # node -> (producer, tensor bytes), predecessor order
+    successors: dict[str, int]                        # node -> number of consumers
+
+
+def chip_key(chip: ChipConfig) -> str:
+    """The chip's canonical JSON, computed once per chip object."""
+    entry = _chip_keys.get(id(chip))
+    if entry is not None and entry[0]() is chip:
+        return entry[1]
+    key = chip.model_dump_json()
+    chip_id = id(chip)
+
+    def forget(ref: weakref.ref) -> None:
+        if _chip_keys.get(chip_id, (None,))[0] is ref:
+            del _chip_keys[chip_id]
+
+    _chip_keys[chip_id] = (weakref.ref(chip, forget), key)
+    return key
+
+
+def per_chip(chip: str, key: tuple, compute: Callable[[], T]) -> T:
+    """compute(), memoised under (chip's canonical JSON, key)."""
+    table = _per_chip.get(chip)
+    if table is None:
+        table = _per_chip[chip] = {}
+        if len(_per_chip) > CHIPS_KEPT:
+            _per_chip.popitem(last=False)
+    else:
+        _per_chip.move_to_end(chip)
+    if key not in table:
+        if len(table) >= ENTRIES_PER_CHIP:
+            table.clear()
+        table[key] = compute()
+    return table[key]
+
+
+def _graph_version(graph: WorkloadGraph) -> object:
+    graph.nodes()              # makes sure the topological order is computed and cached
+    return graph._order        # a new list whenever the graph changes (see WorkloadGraph.nodes)
+
+
+def cached_mapping(graph: WorkloadGraph, chip: str, compute: Callable[[], T]) -> T:
+    """compute() (a MappingResult of `graph` on the chip), memoised per graph version."""
+    version = _graph_version(graph)
+    entry = _per_graph.get(graph)
+    if entry is None or entry[0] is not version:
+        entry = (version, OrderedDict())
+        _per_graph[graph] = entry
+    results = entry[1]
+    key = (chip, graph.name)
+    if key in results:
+        results.move_to_end(key)
+        return results[key]
+    result = compute()
+    results[key] = result
+    if len(results) > RESULTS_PER_GRAPH:
+        results.popitem(last=False)
+    return result
+
+
+def graph_edges(graph: WorkloadGraph) -> GraphEdges:
+    """The graph's GraphEdges, memoised per graph version. Read-only for callers."""
+    version = _graph_version(graph)
+    entry = _edges.get(graph)
+    if entry is None or entry[0] is not version:
+        nx_graph = graph.graph
+        edges = GraphEdges(
+            inputs={name: tuple((producer, edge["tensor_bytes"]) for producer, edge in nx_graph.pred[name].items())
+                    for name in nx_graph},
+            successors={name: len(nx_graph.succ[name]) for name in nx_graph})
+        entry = (version, edges)
+        _edges[graph] = entry
+    return entry[1]
+
+
+def clear() -> None:
+    _per_chip.clear()
+    _per_graph.clear()
+    _edges.clear()
