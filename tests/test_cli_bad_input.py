@@ -56,14 +56,14 @@ def assert_refused(capsys, args: list, *expected: str) -> str:
 def never_computes(monkeypatch):
     """Make the expensive stages fail loudly: a refused output path must stop the command first."""
     import recpim.api
-    import recpim.cli.cmd_sweep
     import recpim.search.run
+    import recpim.search.sweep
 
     def refuse(*args, **kwargs):
         raise AssertionError("the computation ran before the output path was checked")
 
     monkeypatch.setattr(recpim.api, "simulate_model", refuse)
-    monkeypatch.setattr(recpim.cli.cmd_sweep, "run_sweep", refuse)
+    monkeypatch.setattr(recpim.search.sweep, "run_sweep", refuse)
     monkeypatch.setattr(recpim.search.run, "run_search", refuse)
 
 

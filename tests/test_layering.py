@@ -122,6 +122,13 @@ def heavy_at_import() -> dict[str, frozenset[str]]:
         for item in found:
             if not item.in_function:
                 graph.add_edge(module, item.target)
+                # Importing a.b.c runs the __init__ of a.b first: its imports load too (the
+                # importer's own packages are loaded before it runs, so they are not its doing).
+                parts = item.target.split(".")
+                for depth in range(1, len(parts)):
+                    parent = ".".join(parts[:depth])
+                    if parent in FILES and not module.startswith(parent + "."):
+                        graph.add_edge(module, parent)
     loads = {}
     for module in FILES:
         reached = nx.descendants(graph, module) | {module}
@@ -130,6 +137,15 @@ def heavy_at_import() -> dict[str, frozenset[str]]:
 
 
 HEAVY_AT_IMPORT = heavy_at_import()
+
+
+def loads_when_imported(target: str, importer: str) -> frozenset[str]:
+    """What importing `target` from `importer` loads: the target's own imports and its packages'
+    __init__ imports (but not the importer's own packages: they are loaded already)."""
+    parts = target.split(".")
+    packages = [".".join(parts[:depth]) for depth in range(1, len(parts))]
+    modules = [target] + [p for p in packages if p in FILES and not importer.startswith(p + ".")]
+    return frozenset().union(*(HEAVY_AT_IMPORT[m] for m in modules))
 
 
 def test_every_module_is_in_a_layer():
@@ -169,7 +185,7 @@ def test_imports_inside_functions_only_defer_something_heavy():
             if not item.in_function:
                 continue
             if item.internal:
-                if HEAVY_AT_IMPORT[item.target] - HEAVY_AT_IMPORT[module]:
+                if loads_when_imported(item.target, module) - HEAVY_AT_IMPORT[module]:
                     continue           # e.g. a CLI command deferring the module that loads torch
             elif _heavy(item.target):
                 continue

@@ -51,7 +51,7 @@ def test_the_cli_flags_lossy_best_points_and_filters_them(tmp_path):
 
 
 def test_a_grid_above_the_threshold_needs_yes(tmp_path, monkeypatch):
-    import recpim.cli.cmd_sweep
+    import recpim.search.sweep
 
     settings = ["--set", "adc.bits=1..16", "--set", "crossbar.rows=1..4096"]
     assert grid_size({"a": list(range(16)), "b": list(range(4096))}) == 65536
@@ -61,7 +61,7 @@ def test_a_grid_above_the_threshold_needs_yes(tmp_path, monkeypatch):
     def reached(*args, **kwargs):
         raise RuntimeError("the sweep started")
 
-    monkeypatch.setattr(recpim.cli.cmd_sweep, "run_sweep", reached)
+    monkeypatch.setattr(recpim.search.sweep, "run_sweep", reached)
     accepted = CliRunner().invoke(app, ["sweep", "dlrm", "--chip", "isaac", *settings, "--out", str(tmp_path),
                                         "--yes"])
     assert "the sweep started" in str(accepted.exception)

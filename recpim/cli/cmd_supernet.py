@@ -13,7 +13,6 @@ from recpim.arch.data_location import fingerprint_note, require_data, resolve_da
 from recpim.arch.space import get_space
 from recpim.cli.output import console, print_bad_rows, print_json, print_table
 from recpim.interrupts import StopRequested
-from recpim.mapping.arithmetic import crossbar_arithmetic
 from recpim.paths import check_output_file
 from recpim.pim.presets import load_chip
 from recpim.runinfo import write_resolved_inputs
@@ -163,6 +162,8 @@ def _crossbar(chip: str | None, adc_bits: int | None, rows_read: int | None, cel
     if chip is None and not explicit:
         return None
     if chip is not None:
+        from recpim.mapping.arithmetic import crossbar_arithmetic  # recpim.mapping: only with --chip
+
         return crossbar_arithmetic(load_chip(chip), **explicit)
     fields = dict(explicit)
     if "rows_read_at_once" in fields and "rows" not in fields:

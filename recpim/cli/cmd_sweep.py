@@ -18,7 +18,6 @@ from recpim.cli.output import activation_bits_option, console, print_json, weigh
 from recpim.errors import ConfigError
 from recpim.paths import check_output_dir
 from recpim.pim.presets import load_chip
-from recpim.search.sweep import grid_size, parse_settings, run_sweep
 from recpim.search.sweep_result import METRICS, SweepResult
 
 # Figure -> short column header (the full names make an 80-column terminal cut the numbers).
@@ -52,7 +51,9 @@ def register(app: typer.Typer) -> None:
         activation_bits: int = activation_bits_option(),
     ) -> None:
         """Sweep chip config keys over a grid and report energy, latency, area and EDP per point."""
+        # The sweep's stack (mapping, the simulator, process pools, matplotlib) loads only when a sweep runs.
         from recpim.reports.sweep_report import write_sweep_report
+        from recpim.search.sweep import grid_size, parse_settings, run_sweep
 
         settings = parse_settings(sets)
         check_output_dir(out, "--out")             # before any point is computed
