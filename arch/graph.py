@@ -115,6 +115,7 @@ class WorkloadGraph:
         self.metadata = dict(metadata or {})
         self.graph = nx.DiGraph()
         self._order: list[WorkloadNode] | None = None   # topological order, kept until the graph changes
+        self.version = 0      # bumped by every add_node/add_edge, so caches of derived data know when to drop it
 
     # ---- building
     def add_node(self, node: WorkloadNode) -> WorkloadNode:
@@ -122,12 +123,14 @@ class WorkloadGraph:
             raise ValueError(f"duplicate node name {node.name!r}")
         self.graph.add_node(node.name, op=node)
         self._order = None
+        self.version += 1
         return node
 
     def add_edge(self, producer: str, consumer: str) -> None:
         src = self.node(producer)
         self.graph.add_edge(producer, consumer, tensor_bytes=tensor_bytes(src.output_shape, src.activation_bits))
         self._order = None
+        self.version += 1
 
     # ---- reading
     def node(self, name: str) -> WorkloadNode:

@@ -4,22 +4,21 @@ module (torch-free) so that the optimizers (arch/optimizers.py), the checkpoint 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from recpim.errors import ConfigError
-from recpim.validation import config_problems
+from recpim.validation import ValidatedModel
 
 # How the supernet shares a consumer's input weights across producers (arch/supernet.py)
 InputSharing = Literal["per_source", "per_operator"]
 INPUT_SHARING: tuple[str, ...] = ("per_source", "per_operator")
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(ValidatedModel):
     """Everything that decides a training run's result (saved with its checkpoint)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    config_source: ClassVar[str] = "train config"
 
     data: str = "synthetic"                # dataset spec (open_dataset) the run was given
     data_seed: int = 0                     # open_dataset's seed: the split (and the synthetic draw)
@@ -41,8 +40,3 @@ class TrainConfig(BaseModel):
     init: Literal["torch", "xavier"] = "torch"
     sparse_embeddings: bool = True
 
-    def __init__(self, **data: Any):
-        try:
-            super().__init__(**data)
-        except ValidationError as error:
-            raise ConfigError("train config", config_problems(error, type(self))) from None

@@ -5,8 +5,8 @@ Two caches, both exact (they hand back what the computation would return, which 
 - per chip: the crossbar arithmetic of a layer shape and the PE profile of (shape, copies), which
   depend only on those node fields and the chip;
 - per graph: whole MappingResults, keyed by the chip's canonical JSON and the graph's name, and
-  dropped when the graph changes (add_node/add_edge give it a new topological order, whose
-  identity is the graph's version) or is garbage-collected.
+  dropped when the graph changes (add_node/add_edge bump `WorkloadGraph.version`) or is
+  garbage-collected.
 
 A chip is identified by its canonical JSON (ChipConfig is frozen: equal JSON, equal mapping),
 computed once per chip object. clear() empties everything (benchmarks use it to time cold calls).
@@ -75,16 +75,11 @@ def per_chip(chip: str, key: tuple, compute: Callable[[], T]) -> T:
     return table[key]
 
 
-def _graph_version(graph: WorkloadGraph) -> object:
-    graph.nodes()              # makes sure the topological order is computed and cached
-    return graph._order        # a new list whenever the graph changes (see WorkloadGraph.nodes)
-
-
 def cached_mapping(graph: WorkloadGraph, chip: str, compute: Callable[[], T]) -> T:
     """compute() (a MappingResult of `graph` on the chip), memoised per graph version."""
-    version = _graph_version(graph)
+    version = graph.version
     entry = _per_graph.get(graph)
-    if entry is None or entry[0] is not version:
+    if entry is None or entry[0] != version:
         entry = (version, OrderedDict())
         _per_graph[graph] = entry
     results = entry[1]
@@ -101,9 +96,9 @@ def cached_mapping(graph: WorkloadGraph, chip: str, compute: Callable[[], T]) ->
 
 def graph_edges(graph: WorkloadGraph) -> GraphEdges:
     """The graph's GraphEdges, memoised per graph version. Read-only for callers."""
-    version = _graph_version(graph)
+    version = graph.version
     entry = _edges.get(graph)
-    if entry is None or entry[0] is not version:
+    if entry is None or entry[0] != version:
         nx_graph = graph.graph
         edges = GraphEdges(
             inputs={name: tuple((producer, edge["tensor_bytes"]) for producer, edge in nx_graph.pred[name].items())

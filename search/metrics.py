@@ -67,9 +67,10 @@ class CandidateMetrics:
         if unknown or missing:
             raise ConfigError(source, [(name, "unknown metric") for name in unknown]
                               + [(name, "missing") for name in missing])
-        kinds = {f.name: (int if f.type in ("int", "int | None") else float) for f in fields(cls)}
-        return cls(**{name: kinds[name](value) for name, value in data.items() if value is not None})
+        return cls(**{name: _KINDS[name](value) for name, value in data.items() if value is not None})
 
 
 METRIC_NAMES: tuple[str, ...] = tuple(f.name for f in fields(CandidateMetrics))
 REQUIRED_METRICS: tuple[str, ...] = tuple(f.name for f in fields(CandidateMetrics) if f.default is not None)
+# Each field's number type, to read a JSON record back (annotations are strings here: `from __future__`).
+_KINDS = {f.name: int if f.type in ("int", "int | None") else float for f in fields(CandidateMetrics)}

@@ -152,7 +152,9 @@ def test_train_standalone_learns_and_reports_ground_truth(dataset):
     assert score.auc > 0.7
     assert isinstance(model, torch.nn.Module)
     again = train_standalone(subnet, dataset, steps=80, seed=0, config=config)
-    assert again.logloss == score.logloss  # seeded
+    # Seeded: the same draws. Under load the last bits can differ (two runs in one process came out
+    # 5e-8 apart: float summation order in torch's kernels), so equal to 1e-6, not bit for bit.
+    assert again.logloss == pytest.approx(score.logloss, rel=1e-6) and again.auc == pytest.approx(score.auc, rel=1e-6)
 
 
 def test_standalone_on_crossbars_needs_a_quantised_model(dataset):
