@@ -1,6 +1,6 @@
 """Co-design benchmark: accuracy-only search then mapping, versus joint co-search, on the ISAAC preset.
 
-On synthetic CTR data (arch/synthetic.py) with one supernet trained here (or reused from --out),
+On synthetic CTR data (arch/data/synthetic.py) with one supernet trained here (or reused from --out),
 for each seed, three regularized evolutions with the same seed, sizes and number of candidates:
 
 (a) accuracy_only: log loss alone at each subnet's bits, no hardware in the loop (objective
@@ -41,7 +41,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from recpim.arch.space import SearchSpace, nasrec_small
+from recpim.arch.model.space import SearchSpace, nasrec_small
 from recpim.search.zoo_baselines import zoo_points
 
 # NASRec-Small's operators and bit choices on 4 blocks with widths up to 256: a space whose supernet
@@ -53,9 +53,9 @@ DATA = "synthetic"
 
 def ensure_supernet(out: Path, space: SearchSpace, steps: int, batch: int) -> Path:
     """Train the supernet once; a later run with the same settings reuses the checkpoint."""
-    from recpim.arch.checkpoints import load_checkpoint
-    from recpim.arch.datasets import open_dataset
-    from recpim.arch.training import TrainConfig, train_supernet
+    from recpim.arch.data.datasets import open_dataset
+    from recpim.arch.train.checkpoints import load_checkpoint
+    from recpim.arch.train.loop import TrainConfig, train_supernet
 
     path = out / f"supernet_{space.name}_{steps}x{batch}.pt"
     config = TrainConfig(data=DATA, space=space.name, steps=steps, batch_size=batch)
@@ -79,8 +79,8 @@ def figures(metrics, des: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def des_report(state, candidate, batch: int) -> dict[str, Any]:
-    from recpim.arch.lowering import lower_subnet
-    from recpim.mapping.evaluate import evaluate_cost
+    from recpim.arch.model.lowering import lower_subnet
+    from recpim.mapping.cost import evaluate_cost
 
     chip = candidate.chip_for(state.context.chip)
     graph = lower_subnet(candidate.subnet, state.dataset.schema)

@@ -55,7 +55,7 @@ def generate_criteo(path: Path, rows: int, seed: int = 0, chunk: int = 200_000) 
 def one_pass(spec: str, reader: str, cache_dir: Path | None = None) -> tuple[float, int]:
     """Wall seconds of one complete streamed pass (parse, checks, hash, split) and its good rows;
     the pass's CPU seconds (all threads) are in LAST_CPU_S."""
-    from recpim.arch.datasets import open_dataset
+    from recpim.arch.data.datasets import open_dataset
 
     dataset = open_dataset(spec, reader=reader, max_cached_rows=0, cache_dir=cache_dir)
     began, cpu_began = time.perf_counter(), time.process_time()

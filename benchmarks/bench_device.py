@@ -16,13 +16,13 @@ import time
 
 import torch
 
-from recpim.arch.data_parsing import CtrBatch
-from recpim.arch.datasets import open_dataset
-from recpim.arch.device import PrecisionPolicy, memory_stats, resolve_device
-from recpim.arch.optimizers import make_optimizer
-from recpim.arch.space import get_space
-from recpim.arch.supernet import Supernet
-from recpim.arch.training import TrainConfig, configure_threads, subnet_for_step, train_step
+from recpim.arch.data.datasets import open_dataset
+from recpim.arch.data.parsing import CtrBatch
+from recpim.arch.model.space import get_space
+from recpim.arch.model.supernet import Supernet
+from recpim.arch.train.device import PrecisionPolicy, memory_stats, resolve_device
+from recpim.arch.train.loop import TrainConfig, configure_threads, subnet_for_step, train_step
+from recpim.arch.train.optimizers import make_optimizer
 
 
 def measure(device: torch.device, precision: str, steps: int, repeats: int, batch_size: int) -> dict[str, float]:

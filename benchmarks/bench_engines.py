@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from recpim.api import load_chip, resolve_model
+from recpim.api import load_chip, resolve_model_spec
 from recpim.mapping import map_model
 from recpim.mapping.to_workload import workload_from_mapping
 from recpim.pim.engine import cost_inputs, run_engine
@@ -32,7 +32,7 @@ def median_seconds(fn, repeats: int) -> float:
 
 def main() -> None:
     chip = load_chip("isaac")
-    graph = resolve_model(SUBNET)
+    graph = resolve_model_spec(SUBNET)
     inputs = cost_inputs(chip)
     mapping = map_model(graph, chip)
     workload = workload_from_mapping(graph, mapping, chip)

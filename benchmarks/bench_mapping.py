@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from recpim.api import load_chip, resolve_model
-from recpim.arch.graph import WorkloadGraph
+from recpim.api import load_chip, resolve_model_spec
+from recpim.arch.graph.workload import WorkloadGraph
 from recpim.mapping import map_model, memo
 from recpim.mapping.to_workload import workload_from_mapping
 from recpim.pim.engine import cost_inputs, run_engine
@@ -47,7 +47,7 @@ def cold(fn):
 
 def main() -> None:
     chip = load_chip("isaac")
-    subnet = resolve_model(SUBNET)
+    subnet = resolve_model_spec(SUBNET)
     mapping = map_model(subnet, chip)
     workload = workload_from_mapping(subnet, mapping, chip)
     inputs = cost_inputs(chip)
@@ -68,7 +68,7 @@ def main() -> None:
          30, 2e-3),
         ("analytic model, batch 64", lambda: run_engine(workload, inputs, "analytic", batch=64), 30, None),
     ]
-    vgg8 = resolve_model("vgg8")
+    vgg8 = resolve_model_spec("vgg8")
     mesh = chip.with_overrides({"chip.tiles": 4096, "chip.mesh_rows": 64, "chip.mesh_cols": 64})
     rows.append(("VGG-8 on a 4096-tile mesh, cold", cold(lambda: map_model(vgg8, mesh)), 5, 20e-3))
     rows.append(("VGG-8 on a 4096-tile mesh, warm", lambda: map_model(vgg8, mesh), 5, 20e-3))

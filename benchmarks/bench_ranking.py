@@ -42,11 +42,11 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from recpim.arch.datasets import CtrDataset, open_dataset
-from recpim.arch.scoring import FinetuneRecipe, cached_split, evaluate, score_subnet, train_standalone
-from recpim.arch.space import DenseOp, SearchSpace, get_space, nasrec_full
-from recpim.arch.subnet import SubnetConfig, sample_subnet
-from recpim.arch.training import TrainConfig, configure_threads, load_supernet, run_training, train_supernet
+from recpim.arch.data.datasets import CtrDataset, open_dataset
+from recpim.arch.model.space import DenseOp, SearchSpace, get_space, nasrec_full
+from recpim.arch.model.subnet import SubnetConfig, sample_subnet
+from recpim.arch.train.loop import TrainConfig, configure_threads, load_supernet, run_training, train_supernet
+from recpim.arch.train.scoring import FinetuneRecipe, cached_split, evaluate, score_subnet, train_standalone
 
 # The space the issue measured: NASRec-Full's operators in 4 blocks, widths sized for 2 cores.
 BENCH_SPACE = nasrec_full(num_blocks=4, name="bench_ranking_full_4", dense_widths=(16, 32, 64, 128),
@@ -107,7 +107,7 @@ def _score_job(spec: str, data_seed: int, space_dump: dict, checkpoint: str, sub
 
 def _baseline_job(spec: str, data_seed: int, name: str, config_dump: dict, seed: int, score_rows: int | None) -> dict:
     """A hand-made model trained with the same recipe and steps, scored on the same rows."""
-    from recpim.arch.zoo import DLRM, DeepFM, LogisticRegression
+    from recpim.arch.model.zoo import DLRM, DeepFM, LogisticRegression
 
     dataset = _dataset(spec, data_seed)
     config = TrainConfig(**config_dump).model_copy(update={"seed": seed})
@@ -131,7 +131,7 @@ def _baseline_job(spec: str, data_seed: int, name: str, config_dump: dict, seed:
 class TruthCache:
     """Standalone results on disk, keyed by everything that decides them (job, data, space, subnet,
     recipe, seed, rows): a lever study reruns the supernet, not the ground truth. Standalone training
-    is deterministic given these inputs (arch/training.py), so a cached figure is what a rerun gives."""
+    is deterministic given these inputs (arch/train/loop.py), so a cached figure is what a rerun gives."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -301,7 +301,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--finetune-optimizer", default="adagrad", choices=["adagrad", "adam"])
     parser.add_argument("--at-bits", action="store_true", help="train and score every model at its subnet's bits")
     parser.add_argument("--batch-size", type=int, default=512)
-    # Adam 3e-3: NASRec's Adagrad lr 0.12 is tuned for ~70k-step runs (arch/training.py).
+    # Adam 3e-3: NASRec's Adagrad lr 0.12 is tuned for ~70k-step runs (arch/train/loop.py).
     parser.add_argument("--optimizer", default="adam", choices=["adagrad", "adam"])
     parser.add_argument("--lr", type=float, default=0.003)
     parser.add_argument("--supernet-optimizer", default=None, choices=["adagrad", "adam"],

@@ -24,21 +24,21 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from recpim.arch.crossbar_sim import CrossbarArithmetic
-from recpim.arch.datasets import open_dataset
-from recpim.arch.optimizers import make_optimizer
-from recpim.arch.scoring import cached_split, score_standalone, train_standalone
-from recpim.arch.space import get_space, nasrec_full
-from recpim.arch.standalone import StandaloneModel
-from recpim.arch.subnet import load_subnet, sample_subnet
-from recpim.arch.supernet import Supernet, init_embeddings
-from recpim.arch.training import (
+from recpim.arch.crossbar.matmul import CrossbarArithmetic
+from recpim.arch.data.datasets import open_dataset
+from recpim.arch.model.space import get_space, nasrec_full
+from recpim.arch.model.standalone import StandaloneModel
+from recpim.arch.model.subnet import load_subnet, sample_subnet
+from recpim.arch.model.supernet import Supernet, init_embeddings
+from recpim.arch.model.zoo import LogisticRegression
+from recpim.arch.train.loop import (
     TrainConfig,
     configure_threads,
     train_batches,
     train_step,
 )
-from recpim.arch.zoo import LogisticRegression
+from recpim.arch.train.optimizers import make_optimizer
+from recpim.arch.train.scoring import cached_split, score_standalone, train_standalone
 
 ROOT = Path(__file__).resolve().parents[1]
 CRITEO_SAMPLE = ROOT.parent / "shared" / "data" / "criteo" / "criteo_kaggle_train_head10k.tsv.gz"
@@ -97,7 +97,7 @@ def embedding_step_time(args: argparse.Namespace) -> None:
     (ids hashed into at most 100k per field) tables; medians over the same sampled subnets."""
     from bench_ranking import BENCH_SPACE as RANKING_SPACE
 
-    from recpim.arch.synthetic import synthetic_schema
+    from recpim.arch.data.synthetic import synthetic_schema
 
     space = RANKING_SPACE
     for vocab in (1_000, 100_000):
@@ -128,7 +128,7 @@ def embedding_step_time(args: argparse.Namespace) -> None:
 def _early_stopped(model: torch.nn.Module, dataset, args: argparse.Namespace) -> tuple[int, float, float]:
     """Train for up to --criteo-epochs epochs (Adam, constant lr), keep the epoch with the best
     validation log loss, and return (epoch, test log loss, test AUC) of that epoch's weights."""
-    from recpim.arch.scoring import evaluate
+    from recpim.arch.train.scoring import evaluate
 
     optimizer = torch.optim.Adam(model.parameters(), lr=args.criteo_lr)
     per_epoch = dataset.split_sizes()["train"] // args.criteo_batch

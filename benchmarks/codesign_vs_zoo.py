@@ -21,9 +21,9 @@ from typing import Any
 
 from bench_ranking import _baseline_job  # benchmarks/ is the script's folder, so it is on sys.path
 
-from recpim.arch.checkpoints import load_checkpoint
-from recpim.arch.scoring import train_standalone
-from recpim.arch.training import TrainConfig
+from recpim.arch.train.checkpoints import load_checkpoint
+from recpim.arch.train.loop import TrainConfig
+from recpim.arch.train.scoring import train_standalone
 
 
 def run_vs_zoo(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,11 +1,11 @@
-"""A chip's crossbar arithmetic for the accuracy simulation (recpim.arch.crossbar_sim): the one place
+"""A chip's crossbar arithmetic for the accuracy simulation (recpim.arch.crossbar.matmul): the one place
 that reads a ChipConfig into a CrossbarArithmetic. It lives in mapping/ because mapping is the first
 layer that may import both pim's config and arch.
 """
 
 from __future__ import annotations
 
-from recpim.arch.crossbar_arithmetic import CrossbarArithmetic
+from recpim.arch.crossbar.arithmetic import CrossbarArithmetic
 from recpim.pim.config import ChipConfig
 
 

@@ -54,19 +54,11 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
-from recpim.arch.graph import OpKind, WorkloadNode
+from recpim.arch.graph.workload import OpKind, WorkloadNode
+from recpim.crossbar_numbers import Encoding, lossless_adc_bits
 from recpim.errors import ConfigError
-from recpim.pim.config import ChipConfig, Encoding
+from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
-
-
-def lossless_adc_bits(rows_summed: int, cell_bits: int, dac_bits: int, signed: bool = False) -> int:
-    """ADC resolution that digitises a column sum of `rows_summed` rows without loss; `signed`: the
-    difference of two such sums (analog subtraction), which needs a sign bit more."""
-    if rows_summed < 1 or cell_bits < 1 or dac_bits < 1:
-        raise ValueError(f"rows_summed, cell_bits, dac_bits must be >= 1; got {rows_summed}, {cell_bits}, {dac_bits}")
-    largest_sum = rows_summed * ((1 << dac_bits) - 1) * ((1 << cell_bits) - 1)
-    return largest_sum.bit_length() + (1 if signed else 0)  # == ceil(log2(largest_sum + 1)) (+ sign)
 
 
 def isaac_adc_bits(rows_summed: int, cell_bits: int, dac_bits: int) -> int:

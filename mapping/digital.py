@@ -10,7 +10,7 @@ placed), else of the last MVM layer, else on tile 0.
 
 from __future__ import annotations
 
-from recpim.arch.graph import DIGITAL_KINDS, FREE_KINDS, OpKind, WorkloadGraph, WorkloadNode
+from recpim.arch.graph.workload import DIGITAL_KINDS, FREE_KINDS, OpKind, WorkloadGraph, WorkloadNode
 
 from .memo import graph_edges
 from .result import DigitalMapping

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from recpim.arch.graph import OpKind, WorkloadNode
+from recpim.arch.graph.workload import OpKind, WorkloadNode
 from recpim.errors import ConfigError
 from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div

@@ -9,7 +9,7 @@ the work per layer grows with its segments, not with its copies.
 
 from __future__ import annotations
 
-from recpim.arch.graph import WorkloadNode
+from recpim.arch.graph.workload import WorkloadNode
 
 from .crossbar import CrossbarMapping
 from .occupancy import PeProfile

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from recpim.arch.graph import OpKind, WorkloadGraph, WorkloadNode
+from recpim.arch.graph.workload import OpKind, WorkloadGraph, WorkloadNode
 from recpim.errors import CapacityError
 from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from recpim.arch.graph import WorkloadGraph
+from recpim.arch.graph.workload import WorkloadGraph
 from recpim.pim.config import ChipConfig
 
 T = TypeVar("T")

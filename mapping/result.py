@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 
-from recpim.arch.graph import OpKind
-from recpim.pim.config import Encoding, ReplicationPolicy
+from recpim.arch.graph.workload import OpKind
+from recpim.crossbar_numbers import Encoding
+from recpim.pim.config import ReplicationPolicy
 from recpim.pim.workload import Transfer
 from recpim.units import ceil_div
 

@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import replace
 from math import ceil, isqrt
 
-from recpim.arch.graph import FREE_KINDS, WorkloadGraph, WorkloadNode
+from recpim.arch.graph.workload import FREE_KINDS, WorkloadGraph, WorkloadNode
 from recpim.pim.analytic import HANDOFF_SLOTS
 from recpim.pim.config import ChipConfig
 from recpim.pim.workload import PipelineWorkload, Stage, StageKind, TileBuffer, Transfer, TransferKind

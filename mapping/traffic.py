@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from recpim.arch.graph import OpKind, WorkloadGraph
+from recpim.arch.graph.workload import OpKind, WorkloadGraph
 from recpim.pim.workload import TransferKind
 
 from .digital import Flow

@@ -17,12 +17,12 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from recpim.crossbar_numbers import Encoding, subtraction_allowed
 from recpim.errors import ConfigError
 from recpim.units import ceil_div
 from recpim.validation import config_problems, set_dotted
 
-# How signed weights sit on crossbar columns (mapping/crossbar.py), and how spare PEs are used.
-Encoding = Literal["offset", "differential", "sign_magnitude"]
+# How spare PEs are used. How signed weights sit on crossbar columns: recpim.crossbar_numbers.Encoding.
 ReplicationPolicy = Literal["none", "balance"]
 
 
@@ -243,7 +243,7 @@ class ChipConfig(_Frozen):
 
     @model_validator(mode="after")
     def _subtraction_needs_pairs(self) -> ChipConfig:
-        if self.crossbar.analog_subtraction and self.weight_encoding == "offset":
+        if self.crossbar.analog_subtraction and not subtraction_allowed(self.weight_encoding):
             raise ValueError("crossbar.analog_subtraction needs column pairs; allowed with weight_encoding "
                              "'differential' or 'sign_magnitude', not 'offset'")
         if self.crossbar.analog_subtraction and self.crossbar.cols % 2:

@@ -9,11 +9,10 @@ that load torch and optuna (training, scoring, the co-search) are imported on fi
 
 from __future__ import annotations
 
-from recpim.arch.graph import WorkloadGraph
-from recpim.arch.models import resolve_model
+from recpim.arch.graph.workload import WorkloadGraph
+from recpim.arch.model.spec import resolve_model_spec
 from recpim.mapping import MappingResult, map_model
-from recpim.mapping.evaluate import Evaluation
-from recpim.mapping.simulate import map_spec, simulate_model, simulate_model_detailed
+from recpim.mapping.cost import Evaluation, map_spec, simulate_model, simulate_model_detailed
 from recpim.pim.chip_model import ChipModel, build_chip_model
 from recpim.pim.config import ChipConfig, chip_schema
 from recpim.pim.cost_report import CostReport
@@ -35,7 +34,7 @@ __all__ = [
     "load_chip",
     "map_model",
     "map_spec",
-    "resolve_model",
+    "resolve_model_spec",
     "resolve_search_settings",
     "run_search",
     "run_sweep",
@@ -48,18 +47,18 @@ __all__ = [
 
 
 def train_supernet(*args, **kwargs):
-    """recpim.arch.training.train_supernet (imported on first use: it pulls in the training stack).
+    """recpim.arch.train.loop.train_supernet (imported on first use: it pulls in the training stack).
 
     device="cpu" | "auto" | "cuda[:N]", precision="fp32" | "bf16" | "fp16" and distributed (a
-    recpim.arch.distributed.DistContext, from init_from_env under torchrun) choose where it runs."""
-    from recpim.arch.training import train_supernet as train
+    recpim.arch.train.distributed.DistContext, from init_from_env under torchrun) choose where it runs."""
+    from recpim.arch.train.loop import train_supernet as train
 
     return train(*args, **kwargs)
 
 
 def score_subnet(*args, **kwargs):
-    """recpim.arch.scoring.score_subnet: log loss and AUC of a subnet with inherited weights (loads torch)."""
-    from recpim.arch.scoring import score_subnet as score
+    """recpim.arch.train.scoring.score_subnet: log loss and AUC of a subnet with inherited weights (loads torch)."""
+    from recpim.arch.train.scoring import score_subnet as score
 
     return score(*args, **kwargs)
 

@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recpim.arch.datasets import open_dataset
-from recpim.arch.training import TrainConfig, train_supernet
+from recpim.arch.data.datasets import open_dataset
+from recpim.arch.train.loop import TrainConfig, train_supernet
 from recpim.console import console
-from recpim.mapping.simulate import simulate_model
+from recpim.mapping.cost import simulate_model
 from recpim.pim.presets import load_chip
 from recpim.reports.breakdown import write_breakdown_report
 from recpim.reports.html import IndexSection, write_index

@@ -19,8 +19,8 @@ from typing import Any, Literal, get_args
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from recpim.arch.space import SearchSpace
-from recpim.arch.subnet import SubnetConfig, mutate, sample_subnet
+from recpim.arch.model.space import SearchSpace
+from recpim.arch.model.subnet import SubnetConfig, mutate, sample_subnet
 from recpim.errors import ConfigError, parse_json
 from recpim.pim.config import ChipConfig
 from recpim.search.metrics import CandidateMetrics

@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from recpim.arch.datasets import open_dataset
-from recpim.arch.lowering import lower_subnet
+from recpim.arch.data.datasets import open_dataset
+from recpim.arch.model.lowering import lower_subnet
 from recpim.errors import CapacityError, ConfigError, RecpimError
 from recpim.mapping.arithmetic import crossbar_arithmetic
-from recpim.mapping.evaluate import Evaluation, evaluate_cost
+from recpim.mapping.cost import Evaluation, evaluate_cost
 from recpim.pim.config import ChipConfig
 from recpim.pim.cost_report import CostReport
 from recpim.pim.engine import CostInputs, cost_inputs
@@ -51,7 +51,7 @@ class EvalContext:
     finetune_steps: int = 0
     finetune_feature_rows: int | None = None
     batch: int = 64
-    device: str = "cpu"                  # where workers score (arch/device.py); not part of the result
+    device: str = "cpu"                  # where workers score (arch/train/device.py); not part of the result
     max_bad_rows_fraction: float = 0.01  # open_dataset's limit on malformed rows
 
     def cache_key(self) -> tuple:
@@ -85,7 +85,7 @@ class _WorkerState:
     """What one process keeps between candidates of one search."""
 
     def __init__(self, context: EvalContext):
-        from recpim.arch.training import load_supernet
+        from recpim.arch.train.loop import load_supernet
 
         self.context = context
         loaded = load_supernet(context.supernet, device=context.device)
@@ -124,7 +124,7 @@ def cost_metrics(evaluation: Evaluation) -> CandidateMetrics:
 def evaluate_candidate(state: _WorkerState, index: int, candidate: Candidate, parent: int | None = None) -> Evaluated:
     """Evaluate one candidate (see the module docstring). Raises only for bugs, never for a
     candidate that is invalid, too large, over budget or otherwise rejected by recpim."""
-    from recpim.arch.scoring import FinetuneRecipe, score_subnet  # torch: only in workers that score
+    from recpim.arch.train.scoring import FinetuneRecipe, score_subnet  # torch: only in workers that score
 
     began = time.perf_counter()
 

@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from recpim.arch.space import SearchSpace
+from recpim.arch.model.space import SearchSpace
 from recpim.errors import ConfigError
 from recpim.search.candidate import Candidate, Evaluated, KnobRanges, mutate_candidate, sample_candidate
 from recpim.search.objectives import Objective

@@ -24,10 +24,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 from rich.progress import TextColumn
 
-from recpim.arch.checkpoints import read_checkpoint
-from recpim.arch.data_location import require_data
-from recpim.arch.device import resolve_device
-from recpim.arch.space import SearchSpace
+from recpim.arch.data.location import require_data
+from recpim.arch.model.space import SearchSpace
+from recpim.arch.train.checkpoints import read_checkpoint
+from recpim.arch.train.device import resolve_device
 from recpim.errors import ConfigError
 from recpim.interrupts import StopRequested, deferred_interrupts
 from recpim.pim.config import ChipConfig

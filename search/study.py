@@ -27,7 +27,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
 from recpim import __version__
-from recpim.arch.space import SearchSpace
+from recpim.arch.model.space import SearchSpace
 from recpim.errors import ConfigError
 from recpim.search.candidate import Candidate, Evaluated, KnobRanges
 from recpim.search.objectives import Objective

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from recpim import __version__
-from recpim.arch.models import resolve_model
+from recpim.arch.model.spec import resolve_model_spec
 from recpim.errors import CapacityError, ConfigError, RecpimError
-from recpim.mapping.simulate import simulate_model_detailed
+from recpim.mapping.cost import simulate_model_detailed
 from recpim.pim.config import ChipConfig
 from recpim.pim.cost_report import CostReport
 from recpim.pim.engine import ENGINES, Engine
@@ -152,7 +152,7 @@ def cache_key(chip: ChipConfig, model: str, engine: str, batch: int, bits: tuple
 @functools.lru_cache(maxsize=8)
 def _resolved_model(model: str, bits: tuple[int, int] = (8, 8)):
     """Lower a model spec once per worker process (lowering costs more than evaluating a point)."""
-    return resolve_model(model, weight_bits=bits[0], activation_bits=bits[1])
+    return resolve_model_spec(model, weight_bits=bits[0], activation_bits=bits[1])
 
 
 def _default_simulate(model: str, chip: ChipConfig, engine: str, batch: int, bits: tuple[int, int] = (8, 8)):
@@ -223,7 +223,7 @@ def run_sweep(model: str, chip: ChipConfig, settings: dict[str, list[Any]], engi
     """Evaluate `model` on every grid point of `settings` applied to `chip`.
 
     cache_dir None disables the cache. `simulate(model, chip, engine, batch) -> CostReport` defaults
-    to recpim.mapping.simulate.simulate_model; pass a module-level function to sweep another evaluator. The
+    to recpim.mapping.cost.simulate_model; pass a module-level function to sweep another evaluator. The
     model's bits are `weight_bits`/`activation_bits`, or swept as `model.weight_bits` and
     `model.activation_bits` (zoo and imported models; a subnet JSON carries its own bits).
     """

@@ -31,13 +31,13 @@ def zoo_points(chip, dataset, steps: int, batch: int = 64, score_rows: int = 102
     """DLRM and DeepFM on the synthetic schema: cost at 8 bits on `chip`; log loss after training alone."""
     import torch
 
-    from recpim.arch.crossbar_sim import CrossbarMode
-    from recpim.arch.fx_import import graph_from_module
-    from recpim.arch.ops import QuantBits
-    from recpim.arch.scoring import cached_split, log_loss
-    from recpim.arch.training import TrainConfig, run_training
-    from recpim.arch.zoo import DLRM, DeepFM
-    from recpim.mapping.evaluate import evaluate_cost
+    from recpim.arch.crossbar.matmul import CrossbarMode
+    from recpim.arch.graph.fx_import import graph_from_module
+    from recpim.arch.model.modules import QuantBits
+    from recpim.arch.model.zoo import DLRM, DeepFM
+    from recpim.arch.train.loop import TrainConfig, run_training
+    from recpim.arch.train.scoring import cached_split, log_loss
+    from recpim.mapping.cost import evaluate_cost
 
     val = cached_split(dataset, "val", score_rows)
     points = []

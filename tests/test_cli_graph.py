@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import networkx as nx
-import pytest
 from typer.testing import CliRunner
 
-from recpim.arch.graph import WorkloadGraph
+from recpim.arch.graph.workload import WorkloadGraph
 from recpim.cli import app
 from recpim.errors import RecpimError
 
@@ -55,7 +54,7 @@ def test_graph_out_writes_node_link_json_and_graphml(tmp_path):
 
 
 def test_graph_accepts_module_callable():
-    data = invoke_json("recpim.arch.zoo:build_mlp3")
+    data = invoke_json("recpim.arch.model.zoo:build_mlp3")
     assert data["total_macs"] == 668_672
 
 
@@ -66,10 +65,10 @@ def test_unknown_model_is_a_recpim_error_naming_the_choices():
 
 
 def test_graph_subnet_json(tmp_path):
-    lowering = pytest.importorskip("recpim.arch.lowering", reason="subnet lowering not available yet")
-    from recpim.arch.schema import avazu_schema
-    from recpim.arch.space import nasrec_small
-    from recpim.arch.subnet import sample_subnet
+    from recpim.arch.data.schema import avazu_schema
+    from recpim.arch.model import lowering
+    from recpim.arch.model.space import nasrec_small
+    from recpim.arch.model.subnet import sample_subnet
 
     subnet = sample_subnet(nasrec_small(), 1)
     path = tmp_path / "subnet.json"

@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recpim.arch.crossbar_sim import CrossbarArithmetic, CrossbarMode, crossbar_matmul, integer_codes
-from recpim.arch.ops import QuantBits, SlicedLinear, fake_quantize
+from recpim.arch.crossbar.matmul import CrossbarArithmetic, CrossbarMode, crossbar_matmul, integer_codes
+from recpim.arch.model.modules import QuantBits, SlicedLinear, fake_quantize
 from recpim.errors import ConfigError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: small torch ops on one thread

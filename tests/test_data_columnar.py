@@ -8,18 +8,17 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pyarrow  # noqa: F401  (a dependency of recpim: missing, the suite must fail, not skip)
 import pytest
 import torch
 from ctr_samples import AVAZU, CRITEO, KDD, needs_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recpim.arch import data_formats
-from recpim.arch.data_parsing import parse_int_cells
-from recpim.arch.datasets import SPLITS, open_dataset
+from recpim.arch.data import formats
+from recpim.arch.data.datasets import SPLITS, open_dataset
+from recpim.arch.data.parsing import parse_int_cells
 from recpim.errors import DataError
-
-pytest.importorskip("pyarrow", reason="the columnar reader needs pyarrow (a dependency of recpim)")
 
 REAL_SPECS = [f"criteo:{CRITEO}", f"avazu:{AVAZU}", f"kdd12:{KDD}", f"kdd12:{KDD / 'TestPublic.txt'}"]
 
@@ -124,7 +123,7 @@ def test_cache_gives_the_parsed_rows_without_reparsing(tmp_path, monkeypatch):
         raise AssertionError("the cache should have been read")
         yield  # pragma: no cover
 
-    monkeypatch.setattr(data_formats.TextFileSource, "iter_chunks", no_parsing)
+    monkeypatch.setattr(formats.TextFileSource, "iter_chunks", no_parsing)
     again = open_dataset(f"criteo:{path}", **options)
     assert_same(streamed(again), expected)
     assert again.bad_rows.to_dict() == reference.bad_rows.to_dict()
@@ -181,7 +180,7 @@ def test_too_many_bad_rows_stop_with_the_count_and_first_lines(tmp_path):
 def test_binary_column_cells_hold_the_exact_bytes():
     import pyarrow as pa
 
-    from recpim.arch.data_columnar import binary_column_cells
+    from recpim.arch.data.arrow_reader import binary_column_cells
 
     values = [b"", b"ab", b"\xff\x00z", b"a", b"abcd"]
     column = pa.array(values, pa.binary()).slice(1)  # a sliced array: offsets start past 0
@@ -197,7 +196,7 @@ def test_binary_column_cells_hold_the_exact_bytes():
 def test_arrow_integers_equal_the_numpy_reference(cells):
     import pyarrow as pa
 
-    from recpim.arch.data_columnar import arrow_int_parser, binary_column_cells
+    from recpim.arch.data.arrow_reader import arrow_int_parser, binary_column_cells
 
     batch = pa.record_batch([pa.array(cells, pa.binary())], names=["c0"])
     values, ok = arrow_int_parser(batch, len(cells))([0])

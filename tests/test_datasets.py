@@ -17,10 +17,10 @@ from ctr_samples import AVAZU, CRITEO, KDD, needs_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recpim.arch.data_formats import avazu_hour_fields
-from recpim.arch.data_parsing import fnv1a_64, hash_cells, parse_int_cells, stable_hash_id
-from recpim.arch.datasets import SPLITS, open_dataset
-from recpim.arch.schema import DatasetSchema, avazu_schema, criteo_schema, kdd_schema
+from recpim.arch.data.datasets import SPLITS, open_dataset
+from recpim.arch.data.formats import avazu_hour_fields
+from recpim.arch.data.parsing import fnv1a_64, hash_cells, parse_int_cells, stable_hash_id
+from recpim.arch.data.schema import DatasetSchema, avazu_schema, criteo_schema, kdd_schema
 from recpim.errors import ConfigError, DataError
 
 ALL_TRAIN = (1.0, 0.0, 0.0)  # keeps every row, in file order, in the train split
@@ -281,7 +281,7 @@ def test_fnv1a_matches_published_test_vectors():
 def test_hashing_is_stable_across_processes():
     assert fnv1a_64(b"0:68fd1e64") == 0x40F0D3933B8AFFA3
     assert stable_hash_id(b"68fd1e64", 0, 100_000) == 37197
-    code = ("import numpy as np; from recpim.arch.data_parsing import hash_cells; "
+    code = ("import numpy as np; from recpim.arch.data.parsing import hash_cells; "
             "print(hash_cells(np.array([[b'68fd1e64', b'80e26c9b', b'']]), (100000, 583, 9)).tolist())")
     env = {**os.environ, "PYTHONHASHSEED": "12345"}  # Python's own str hash would change with this
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

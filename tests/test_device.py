@@ -7,10 +7,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from recpim.arch.datasets import open_dataset
-from recpim.arch.device import PrecisionPolicy, available_devices, resolve_device
-from recpim.arch.ops import fake_quantize
-from recpim.arch.training import TrainConfig, load_supernet, train_supernet
+from recpim.arch.data.datasets import open_dataset
+from recpim.arch.model.modules import fake_quantize
+from recpim.arch.train.device import PrecisionPolicy, available_devices, resolve_device
+from recpim.arch.train.loop import TrainConfig, load_supernet, train_supernet
 from recpim.errors import ConfigError
 from recpim.search.executor import make_executor
 

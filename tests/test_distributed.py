@@ -13,11 +13,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from local_services import free_port
 
-from recpim.arch.checkpoints import load_checkpoint
-from recpim.arch.datasets import open_dataset
-from recpim.arch.distributed import DistContext
-from recpim.arch.space import nasrec_full
-from recpim.arch.training import TrainConfig, train_supernet
+from recpim.arch.data.datasets import open_dataset
+from recpim.arch.model.space import nasrec_full
+from recpim.arch.train.checkpoints import load_checkpoint
+from recpim.arch.train.distributed import DistContext
+from recpim.arch.train.loop import TrainConfig, train_supernet
 
 STEPS, HALF = 20, 10
 # Every NASRec-Full operator at small widths, small tables; batch 64 = 2 ranks x 32. Adagrad with
@@ -32,13 +32,13 @@ DATA = "synthetic:3000"
 
 
 def dataset():
-    from recpim.arch.synthetic import synthetic_schema
+    from recpim.arch.data.synthetic import synthetic_schema
 
     return open_dataset(DATA, schema=synthetic_schema(num_dense=4, num_sparse=5, vocab_size=500, embedding_dim=8))
 
 
 def untrained_supernet():
-    from recpim.arch.supernet import Supernet
+    from recpim.arch.model.supernet import Supernet
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(CONFIG["seed"])

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_mapping_placement import chain, small_chip
 
-from recpim.arch.graph import OpKind, WorkloadGraph, WorkloadNode
-from recpim.arch.models import resolve_model
+from recpim.arch.graph.workload import OpKind, WorkloadGraph, WorkloadNode
+from recpim.arch.model.spec import resolve_model_spec
 from recpim.mapping import map_model
 from recpim.mapping.crossbar import lossless_adc_bits, map_mvm
 from recpim.mapping.to_workload import workload_from_mapping
@@ -49,7 +49,7 @@ def test_buffer_accesses_grow_with_the_tiles_a_layer_spans():
 
 
 def test_buffer_energy_falls_as_crossbars_grow_on_vgg8():
-    graph = resolve_model("vgg8")
+    graph = resolve_model_spec("vgg8")
     energies = []
     for rows in (128, 256, 512):
         chip = load_chip("isaac").with_overrides({"crossbar.rows": rows, "crossbar.rows_read_at_once": 128})
@@ -81,7 +81,7 @@ def test_more_buffer_ports_or_tiles_shorten_a_buffer_bound_layer():
 
 
 def test_line_buffers_read_each_conv_input_once():
-    graph = resolve_model("vgg8")
+    graph = resolve_model_spec("vgg8")
     chip = load_chip("isaac")
     reuse = _workload(graph, chip).stage("features_2")
     window = _workload(graph, chip.with_overrides({"tile.buffer.input_reuse": "none"})).stage("features_2")
@@ -94,7 +94,7 @@ def test_line_buffers_read_each_conv_input_once():
 # ---------------------------------------------------------------- fused ReLU and pooling
 
 def test_fused_relu_and_pool_add_no_buffer_round_trip():
-    graph = resolve_model("vgg8")
+    graph = resolve_model_spec("vgg8")
     chip = load_chip("isaac")
     fused = _workload(graph, chip)
     separate = _workload(graph, chip.with_overrides({"mapping.fuse_activations": False}))
@@ -199,7 +199,7 @@ def test_periphery_area_scales_with_rows_and_columns(rows, cols):
 # ---------------------------------------------------------------- trends on VGG-8
 
 def test_vgg8_energy_rises_with_adc_bits_and_adcs_dominate_on_isaac():
-    graph = resolve_model("vgg8")
+    graph = resolve_model_spec("vgg8")
     energies = []
     for bits in (4, 6, 8, 10):
         report = _report(graph, load_chip("isaac").with_overrides({"adc.bits": bits}), batch=4)
@@ -211,7 +211,7 @@ def test_vgg8_energy_rises_with_adc_bits_and_adcs_dominate_on_isaac():
 
 
 def test_engines_agree_on_vgg8_with_the_new_stage_model():
-    graph = resolve_model("vgg8")
+    graph = resolve_model_spec("vgg8")
     chip = load_chip("neurosim-rram-22nm")
     analytic = _report(graph, chip, "analytic", batch=4)
     des = _report(graph, chip, "des", batch=4)

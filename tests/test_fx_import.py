@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from recpim.arch.fx_import import graph_from_module
-from recpim.arch.graph import OpKind, WorkloadGraph
+from recpim.arch.graph.fx_import import graph_from_module
+from recpim.arch.graph.workload import OpKind, WorkloadGraph
 from recpim.errors import UnsupportedModelError
 
 

@@ -1,7 +1,7 @@
 """Imports flow one way (../shared/DESIGN.md, "Layering"):
 
-    base utilities (recpim.units, errors, validation, paths, interrupts, runinfo, console)
-      -> arch, pim (independent of each other)
+    base utilities (recpim.units, errors, validation, paths, interrupts, runinfo, console, crossbar_numbers)
+      -> arch (inside it: data, graph, crossbar -> model -> train), pim (independent of each other)
       -> mapping -> search -> reports -> recpim.api -> recpim.cli and recpim.demo -> recpim.__main__
 
 This test reads every module's imports from its source (ast, nothing is executed) and fails on an
@@ -23,7 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"arch": "recpim.arch", "pim": "recpim.pim", "mapping": "recpim.mapping", "search": "recpim.search",
            "reports": "recpim.reports", "recpim": "recpim"}
 BASE = {"recpim", "recpim.units", "recpim.errors", "recpim.validation", "recpim.paths", "recpim.interrupts",
-        "recpim.runinfo", "recpim.console"}
+        "recpim.runinfo", "recpim.console", "recpim.crossbar_numbers"}
+# Inside arch/ (DESIGN.md, "Layout"): five rooms, ranked. data, graph and crossbar stand side by side
+# (none imports another), model builds on them, train on model.
+ARCH_ROOMS = {"recpim.arch.data": 0, "recpim.arch.graph": 0, "recpim.arch.crossbar": 0, "recpim.arch.model": 1,
+              "recpim.arch.train": 2}
 LAYERS = {"recpim.arch": 1, "recpim.pim": 1, "recpim.mapping": 2, "recpim.search": 3, "recpim.reports": 4,
           "recpim.api": 5, "recpim.demo": 6, "recpim.cli": 6, "recpim.__main__": 7}
 # Libraries worth deferring: slow to import (torch ~2 s, optuna ~1 s, networkx ~0.3 s, numpy ~0.2 s:
@@ -194,7 +198,40 @@ def test_imports_inside_functions_only_defer_something_heavy():
     assert not needless, "\n".join(needless)
 
 
-@pytest.mark.parametrize("module", ["recpim.arch.lowering", "recpim.mapping.evaluate", "recpim.pim.engine",
+def arch_room(module: str) -> str | None:
+    for room in ARCH_ROOMS:
+        if module == room or module.startswith(room + "."):
+            return room
+    return None
+
+
+def test_arch_holds_only_its_rooms():
+    """arch/ has no module at its top level but __init__.py: every module lives in one of the rooms."""
+    loose = sorted(p.name for p in (ROOT / "arch").glob("*.py") if p.name != "__init__.py")
+    assert not loose, f"modules outside arch's rooms: {loose}"
+    rooms = sorted(p.name for p in (ROOT / "arch").iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    assert rooms == sorted(r.rsplit(".", 1)[1] for r in ARCH_ROOMS)
+    for module in FILES:
+        if module.startswith("recpim.arch."):
+            assert arch_room(module), f"{module} is in no arch room: add it to ARCH_ROOMS"
+
+
+def test_arch_rooms_import_downward_only():
+    wrong = []
+    for module, found in IMPORTS.items():
+        room = arch_room(module)
+        if room is None:
+            continue
+        for item in found:
+            target = arch_room(item.target) if item.internal else None
+            if target is None or target == room:
+                continue
+            if ARCH_ROOMS[target] >= ARCH_ROOMS[room]:
+                wrong.append(f"{module}:{item.line} imports {item.target} ({target} is not below {room})")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("module", ["recpim.arch.model.lowering", "recpim.mapping.cost", "recpim.pim.engine",
                                     "recpim.cli", "recpim.reports.breakdown"])
 def test_cost_path_modules_load_no_torch(module):
     assert "torch" not in HEAVY_AT_IMPORT[module], f"{module} loads torch at import"

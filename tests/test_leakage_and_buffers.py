@@ -8,7 +8,7 @@ import math
 import pytest
 from typer.testing import CliRunner
 
-from recpim.arch.models import resolve_model
+from recpim.arch.model.spec import resolve_model_spec
 from recpim.cli import app
 from recpim.errors import ConfigError
 from recpim.mapping import map_model
@@ -27,14 +27,14 @@ def _report(graph, chip, engine="analytic"):
 
 
 def test_leakage_is_broken_down_by_component_and_sums_to_its_entry():
-    report, _ = _report(resolve_model("dlrm"), load_chip("default"))
+    report, _ = _report(resolve_model_spec("dlrm"), load_chip("default"))
     leakage = report.energy_pj_by_component["leakage"]
     assert leakage > 0 and math.isclose(math.fsum(report.leakage_pj_by_component.values()), leakage, rel_tol=1e-12)
     assert {"adc", "buffer", "router"} <= set(report.leakage_pj_by_component)
 
 
 def test_without_power_gating_every_tile_leaks():
-    graph = resolve_model("dlrm")
+    graph = resolve_model_spec("dlrm")
     chip = load_chip("default")
     gated, workload = _report(graph, chip)
     always_on, _ = _report(graph, chip.with_overrides({"chip.power_gating": False}))
@@ -72,7 +72,7 @@ def test_duplicate_yaml_keys_are_rejected_with_their_lines():
 
 
 def test_a_buffer_too_small_spills_to_dram_and_says_so():
-    graph = resolve_model(SUBNET)
+    graph = resolve_model_spec(SUBNET)
     roomy, _ = _report(graph, load_chip("isaac").with_overrides({"tile.buffer.size_kb": 1024}))
     tiny, workload = _report(graph, load_chip("isaac").with_overrides({"tile.buffer.size_kb": 0.001}))
     assert not roomy.notes or not any("DRAM" in note for note in roomy.notes)

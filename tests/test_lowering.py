@@ -10,13 +10,13 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from recpim.arch.graph import OpKind, WorkloadGraph
-from recpim.arch.lowering import lower_subnet
-from recpim.arch.ops import EmbeddingTables, SlicedLinear
-from recpim.arch.schema import DatasetSchema, avazu_schema, criteo_schema
-from recpim.arch.space import nasrec_full, nasrec_small
-from recpim.arch.standalone import StandaloneModel
-from recpim.arch.subnet import SubnetConfig, sample_subnet
+from recpim.arch.data.schema import DatasetSchema, avazu_schema, criteo_schema
+from recpim.arch.graph.workload import OpKind, WorkloadGraph
+from recpim.arch.model.lowering import lower_subnet
+from recpim.arch.model.modules import EmbeddingTables, SlicedLinear
+from recpim.arch.model.space import nasrec_full, nasrec_small
+from recpim.arch.model.standalone import StandaloneModel
+from recpim.arch.model.subnet import SubnetConfig, sample_subnet
 from recpim.errors import ConfigError
 
 # MACs do not depend on vocabulary sizes; small tables keep the torch models cheap to build.

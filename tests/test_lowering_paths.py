@@ -1,6 +1,6 @@
-"""One subnet, two ways into a WorkloadGraph: the direct lowering (arch/lowering.py) and the torch.fx
-import of the standalone model built from the same config (arch/fx_import.py). Both count with the
-one operator registry (arch/operators.py) and the one digital-cost table (arch/digital_cost.py),
+"""One subnet, two ways into a WorkloadGraph: the direct lowering (arch/model/lowering.py) and the torch.fx
+import of the standalone model built from the same config (arch/graph/fx_import.py). Both count with the
+one operator registry (arch/model/operators.py) and the one digital-cost table (arch/graph/digital_cost.py),
 so they must give the same MACs and the same digital ops. Lowering itself must not need torch."""
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recpim.arch.fx_import import graph_from_module
-from recpim.arch.graph import DIGITAL_KINDS, OpKind, WorkloadGraph
-from recpim.arch.lowering import lower_subnet
-from recpim.arch.operators import DENSE_OPERATORS, SPARSE_OPERATORS
-from recpim.arch.schema import DatasetSchema
-from recpim.arch.space import DenseOp, SparseOp, nasrec_full, nasrec_small
-from recpim.arch.standalone import StandaloneModel
-from recpim.arch.subnet import SubnetConfig, load_subnet, sample_subnet
+from recpim.arch.data.schema import DatasetSchema
+from recpim.arch.graph.fx_import import graph_from_module
+from recpim.arch.graph.workload import DIGITAL_KINDS, OpKind, WorkloadGraph
+from recpim.arch.model.lowering import lower_subnet
+from recpim.arch.model.operators import DENSE_OPERATORS, SPARSE_OPERATORS
+from recpim.arch.model.space import DenseOp, SparseOp, nasrec_full, nasrec_small
+from recpim.arch.model.standalone import StandaloneModel
+from recpim.arch.model.subnet import SubnetConfig, load_subnet, sample_subnet
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -95,9 +95,9 @@ def _without_torch(code: str) -> subprocess.CompletedProcess:
 
 def test_lowering_a_subnet_json_does_not_import_torch():
     code = ("import sys, json\n"
-            "from recpim.arch.lowering import lower_subnet\n"
-            "from recpim.arch.schema import criteo_schema\n"
-            "from recpim.arch.subnet import load_subnet\n"
+            "from recpim.arch.model.lowering import lower_subnet\n"
+            "from recpim.arch.data.schema import criteo_schema\n"
+            "from recpim.arch.model.subnet import load_subnet\n"
             "graph = lower_subnet(load_subnet('examples/subnet_full_seed0.json'), criteo_schema())\n"
             "print(json.dumps([graph.total_macs, 'torch' in sys.modules]))\n")
     result = _without_torch(code)

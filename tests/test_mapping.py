@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recpim.arch.graph import OpKind, WorkloadNode
+from recpim.arch.graph.workload import OpKind, WorkloadNode
 from recpim.errors import ConfigError
 from recpim.mapping import isaac_adc_bits, lossless_adc_bits, map_mvm
 from recpim.pim.config import ChipConfig

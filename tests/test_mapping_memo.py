@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pickle
 
-from recpim.api import load_chip, resolve_model
-from recpim.arch.graph import OpKind, WorkloadGraph, WorkloadNode
+from recpim.api import load_chip, resolve_model_spec
+from recpim.arch.graph.workload import OpKind, WorkloadGraph, WorkloadNode
 from recpim.mapping import map_model, memo
 from recpim.mapping.to_workload import workload_from_mapping
 from recpim.mapping.transfer_table import TransferTable
 
 
 def test_memoised_mapping_equals_a_fresh_one_and_is_reused():
-    chip, graph = load_chip("isaac"), resolve_model("vgg8")
+    chip, graph = load_chip("isaac"), resolve_model_spec("vgg8")
     first = map_model(graph, chip)
     assert map_model(graph, chip) is first
     assert map_model(graph, chip.with_overrides({})) is first          # an equal chip object
@@ -42,7 +42,7 @@ def test_a_changed_graph_is_mapped_again():
 
 def test_transfer_table_reads_as_its_records_and_pickles():
     chip = load_chip("isaac").with_overrides({"chip.tiles": 256, "chip.mesh_rows": 16, "chip.mesh_cols": 16})
-    graph = resolve_model("vgg8")
+    graph = resolve_model_spec("vgg8")
     mapping = map_model(graph, chip)
     table = mapping.transfers
     assert isinstance(table, TransferTable) and len(table) > 0

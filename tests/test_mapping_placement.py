@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recpim.arch.graph import OpKind, WorkloadGraph, WorkloadNode
+from recpim.arch.graph.workload import OpKind, WorkloadGraph, WorkloadNode
 from recpim.errors import CapacityError
 from recpim.mapping import map_model, map_mvm
 from recpim.pim.config import ChipConfig

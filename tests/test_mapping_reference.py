@@ -15,8 +15,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_mapping_placement import chain, small_chip
 
-from recpim.arch.graph import OpKind
-from recpim.arch.models import resolve_model
+from recpim.arch.graph.workload import OpKind
+from recpim.arch.model.spec import resolve_model_spec
 from recpim.errors import CapacityError
 from recpim.mapping import map_model
 from recpim.mapping.crossbar import CrossbarMapping
@@ -176,7 +176,7 @@ def assert_matches_reference(graph, chip: ChipConfig) -> None:
 ])
 def test_subnet_mapping_matches_the_slow_reference(chip_name, overrides):
     chip = load_chip(chip_name).with_overrides(overrides) if overrides else load_chip(chip_name)
-    assert_matches_reference(resolve_model(str(EXAMPLES / "subnet_small_seed0.json")), chip)
+    assert_matches_reference(resolve_model_spec(str(EXAMPLES / "subnet_small_seed0.json")), chip)
 
 
 @settings(max_examples=40, deadline=None)

@@ -59,10 +59,10 @@ def test_published_figures_match_the_reference_file():
 
 @pytest.fixture(scope="module")
 def vgg8():
-    from recpim.arch.models import resolve_model
-    from recpim.mapping.evaluate import evaluate_cost
+    from recpim.arch.model.spec import resolve_model_spec
+    from recpim.mapping.cost import evaluate_cost
 
-    return evaluate_cost(resolve_model("vgg8"), load_chip("neurosim-rram-22nm"), engine="analytic", batch=64)
+    return evaluate_cost(resolve_model_spec("vgg8"), load_chip("neurosim-rram-22nm"), engine="analytic", batch=64)
 
 
 @pytest.mark.slow

@@ -8,7 +8,8 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from recpim.arch.ops import (
+from recpim.arch.data.schema import DatasetSchema
+from recpim.arch.model.modules import (
     AttentionOp,
     DotProductOp,
     EFCOp,
@@ -21,10 +22,9 @@ from recpim.arch.ops import (
     num_pairs,
     source_segments,
 )
-from recpim.arch.schema import DatasetSchema
-from recpim.arch.space import nasrec_full
-from recpim.arch.standalone import StandaloneModel
-from recpim.arch.subnet import sample_subnet
+from recpim.arch.model.space import nasrec_full
+from recpim.arch.model.standalone import StandaloneModel
+from recpim.arch.model.subnet import sample_subnet
 from recpim.errors import ConfigError
 
 B, DIM = 3, 16

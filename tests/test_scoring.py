@@ -11,10 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tiny_supernet import SMALL_SCHEMA, small_full_space
 
-from recpim.arch import scoring
-from recpim.arch.crossbar_sim import CrossbarArithmetic
-from recpim.arch.datasets import open_dataset
-from recpim.arch.scoring import (
+from recpim.arch.crossbar.matmul import CrossbarArithmetic
+from recpim.arch.data.datasets import open_dataset
+from recpim.arch.model.subnet import sample_subnet
+from recpim.arch.model.supernet import Supernet, extract_standalone
+from recpim.arch.train import scoring
+from recpim.arch.train.loop import TrainConfig, train_supernet
+from recpim.arch.train.scoring import (
     SubnetScore,
     cached_split,
     log_loss,
@@ -24,9 +27,6 @@ from recpim.arch.scoring import (
     standalone_logits,
     train_standalone,
 )
-from recpim.arch.subnet import sample_subnet
-from recpim.arch.supernet import Supernet, extract_standalone
-from recpim.arch.training import TrainConfig, train_supernet
 from recpim.errors import ConfigError, DataError
 
 SPACE = small_full_space("test_scoring_full")

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from recpim.arch.space import nasrec_small
+from recpim.arch.model.space import nasrec_small
 from recpim.errors import ConfigError
 from recpim.pim.presets import load_chip
 from recpim.search.candidate import (

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from typer.testing import CliRunner
 
-from recpim.api import load_chip, resolve_model, simulate_model
+from recpim.api import load_chip, resolve_model_spec, simulate_model
 from recpim.cli import app
 from recpim.mapping import map_model
 from recpim.mapping.to_workload import workload_from_mapping
@@ -28,14 +28,14 @@ def contention_free(inputs):
 
 @pytest.fixture(scope="module")
 def dlrm_on_isaac():
-    graph = resolve_model("dlrm")
+    graph = resolve_model_spec("dlrm")
     chip = load_chip("isaac")
     return graph, chip, workload_from_mapping(graph, map_model(graph, chip), chip)
 
 
 @pytest.fixture(scope="module")
 def subnet_on_default():
-    graph = resolve_model(EXAMPLE_SUBNET)
+    graph = resolve_model_spec(EXAMPLE_SUBNET)
     chip = load_chip("default")
     return graph, chip, workload_from_mapping(graph, map_model(graph, chip), chip)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from recpim.arch.space import (
+from recpim.arch.model.space import (
     DenseOp,
     SearchSpace,
     SparseOp,
@@ -18,7 +18,7 @@ from recpim.arch.space import (
     nasrec_full,
     nasrec_small,
 )
-from recpim.arch.subnet import BlockConfig, SubnetConfig, load_subnet, sample_subnet
+from recpim.arch.model.subnet import BlockConfig, SubnetConfig, load_subnet, sample_subnet
 from recpim.cli import app
 from recpim.errors import ConfigError
 

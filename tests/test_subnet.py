@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recpim.arch.space import (
+from recpim.arch.model.space import (
     BINARY_DENSE_OPS,
     DenseOp,
     SearchSpace,
@@ -19,7 +19,7 @@ from recpim.arch.space import (
     nasrec_full,
     nasrec_small,
 )
-from recpim.arch.subnet import BlockConfig, SubnetConfig, load_subnet, mutate, sample_subnet
+from recpim.arch.model.subnet import BlockConfig, SubnetConfig, load_subnet, mutate, sample_subnet
 from recpim.errors import ConfigError
 
 SPACES = {"small": nasrec_small(), "full": nasrec_full()}

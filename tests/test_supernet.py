@@ -8,12 +8,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recpim.arch.crossbar_sim import CrossbarArithmetic
-from recpim.arch.schema import DatasetSchema
-from recpim.arch.space import SearchSpace, get_space, nasrec_full, nasrec_small
-from recpim.arch.subnet import SubnetConfig, sample_subnet
-from recpim.arch.supernet import Supernet, extract_standalone
-from recpim.arch.synthetic import synthetic_schema
+from recpim.arch.crossbar.matmul import CrossbarArithmetic
+from recpim.arch.data.schema import DatasetSchema
+from recpim.arch.data.synthetic import synthetic_schema
+from recpim.arch.model.space import SearchSpace, get_space, nasrec_full, nasrec_small
+from recpim.arch.model.subnet import SubnetConfig, sample_subnet
+from recpim.arch.model.supernet import Supernet, extract_standalone
 from recpim.errors import ConfigError
 
 # A NASRec-Full-shaped space at test size: every operator and merger, narrow widths, 4 blocks.

@@ -232,7 +232,7 @@ def test_outputs_round_trip_and_hold_one_row_per_point(tmp_path):
 
 
 def test_sweep_of_a_real_zoo_model_on_isaac():
-    api = pytest.importorskip("recpim.api", reason="recpim.api (simulate_model) is not written yet")
+    from recpim import api
     chip = api.load_chip("isaac")
     result = run_sweep("dlrm", chip, {"crossbar.rows": [128, 256], "adc.bits": [4, 8]}, backend="serial",
                        cache_dir=None, progress=False)

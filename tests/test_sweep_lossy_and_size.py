@@ -10,7 +10,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from recpim.arch.space import nasrec_small
+from recpim.arch.model.space import nasrec_small
 from recpim.cli import app
 from recpim.pim.presets import load_chip
 from recpim.search.run import SLOW_CANDIDATE_S, SearchSettings, slow_candidate_hint

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from recpim.arch.datasets import SPLITS, open_dataset
-from recpim.arch.schema import DatasetSchema
-from recpim.arch.synthetic import (
+from recpim.arch.data.datasets import SPLITS, open_dataset
+from recpim.arch.data.schema import DatasetSchema
+from recpim.arch.data.synthetic import (
     DENSE_LOGIT_STD,
     LINEAR_LOGIT_STD,
     PAIRWISE_LOGIT_STD,

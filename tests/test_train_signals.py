@@ -21,10 +21,10 @@ import sys, torch
 from recpim.interrupts import default_signals, terminate_as_interrupt
 terminate_as_interrupt()       # what the CLI's entry point does (and default_signals() when it is done)
 torch.set_num_threads(1)
-from recpim.arch.datasets import open_dataset
-from recpim.arch.space import nasrec_full
-from recpim.arch.synthetic import synthetic_schema
-from recpim.arch.training import TrainConfig, train_supernet
+from recpim.arch.data.datasets import open_dataset
+from recpim.arch.model.space import nasrec_full
+from recpim.arch.data.synthetic import synthetic_schema
+from recpim.arch.train.loop import TrainConfig, train_supernet
 space = nasrec_full(num_blocks=2, name="signal_test", dense_widths=(8, 16), sparse_widths=(4, 8),
                     merger_rows=2, attention_heads=2)
 dataset = open_dataset("synthetic:4000", schema=synthetic_schema(num_dense=4, num_sparse=5, vocab_size=30,

@@ -9,16 +9,16 @@ import torch
 from tiny_supernet import SMALL_SCHEMA, SMALL_TRAIN_DATA, small_full_space, small_train_config
 from typer.testing import CliRunner
 
-from recpim.arch.checkpoints import load_checkpoint, resume_state_path
-from recpim.arch.datasets import open_dataset
-from recpim.arch.optimizers import WarmupCosine
-from recpim.arch.training import (
+from recpim.arch.data.datasets import open_dataset
+from recpim.arch.train.checkpoints import load_checkpoint, resume_state_path
+from recpim.arch.train.loop import (
     TrainConfig,
     load_supernet,
     subnet_for_step,
     train_batches,
     train_supernet,
 )
+from recpim.arch.train.optimizers import WarmupCosine
 from recpim.errors import ConfigError, DataError
 
 SPACE = small_full_space("test_training_full")

@@ -12,11 +12,11 @@ import torch
 from tiny_supernet import SMALL_SCHEMA, SMALL_TRAIN_DATA, small_full_space, small_train_config
 from typer.testing import CliRunner
 
-from recpim.arch.checkpoints import load_checkpoint
-from recpim.arch.datasets import open_dataset
-from recpim.arch.schema import criteo_schema
-from recpim.arch.subnet import sample_subnet
-from recpim.arch.training import TrainConfig, TrainingDivergedError, load_supernet, train_supernet
+from recpim.arch.data.datasets import open_dataset
+from recpim.arch.data.schema import criteo_schema
+from recpim.arch.model.subnet import sample_subnet
+from recpim.arch.train.checkpoints import load_checkpoint
+from recpim.arch.train.loop import TrainConfig, TrainingDivergedError, load_supernet, train_supernet
 from recpim.cli import app
 from recpim.errors import ConfigError, DataError, RecpimError
 
@@ -39,7 +39,7 @@ def _config(**overrides) -> TrainConfig:
 
 def _no_step_runs(monkeypatch):
     """Fail the test if a training step starts (the refusal must come first)."""
-    import recpim.arch.training as training
+    import recpim.arch.train.loop as training
 
     def refuse(*args, **kwargs):
         raise AssertionError("a training step ran before the output path was checked")
@@ -67,7 +67,7 @@ def test_an_unwritable_checkpoint_path_is_refused_naming_it(dataset, tmp_path, m
 
 
 def test_a_save_that_fails_midway_leaves_no_partial_file(dataset, tmp_path, monkeypatch):
-    import recpim.arch.training as training
+    import recpim.arch.train.loop as training
 
     def half_written(state, path):
         Path(path).write_bytes(b"\0" * 4096)
@@ -131,7 +131,7 @@ def test_a_checkpoint_finds_its_data_from_another_folder_and_names_data_when_it_
                    checkpoint="ckpt.pt", space=SPACE)
     saved = load_supernet(run_dir / "ckpt.pt").checkpoint
     assert saved.data == f"criteo:{(run_dir / 'data' / 'head.tsv.gz').resolve()}"
-    assert saved.data_fingerprint["size_bytes"] == CRITEO.stat().st_size
+    assert saved.data_fingerprint.size_bytes == CRITEO.stat().st_size
 
     subnet = elsewhere / "subnet.json"
     subnet.write_text(sample_subnet(SPACE, 0).to_json())

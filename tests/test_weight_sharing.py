@@ -14,20 +14,20 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recpim.arch.datasets import open_dataset
-from recpim.arch.optimizers import make_optimizer
-from recpim.arch.scoring import FinetuneRecipe, finetune_logit, score_standalone, score_subnet
-from recpim.arch.space import nasrec_full
-from recpim.arch.subnet import SubnetConfig, sample_subnet
-from recpim.arch.supernet import Supernet, extract_standalone
-from recpim.arch.synthetic import HiddenCtrModel, synthetic_schema
-from recpim.arch.training import (
+from recpim.arch.data.datasets import open_dataset
+from recpim.arch.data.synthetic import HiddenCtrModel, synthetic_schema
+from recpim.arch.model.space import nasrec_full
+from recpim.arch.model.subnet import SubnetConfig, sample_subnet
+from recpim.arch.model.supernet import Supernet, extract_standalone
+from recpim.arch.train.loop import (
     TrainConfig,
     full_path_probability,
     train_batches,
     train_step,
     uses_full_path,
 )
+from recpim.arch.train.optimizers import make_optimizer
+from recpim.arch.train.scoring import FinetuneRecipe, finetune_logit, score_standalone, score_subnet
 from recpim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from recpim.arch.graph import OpKind, WorkloadGraph
-from recpim.arch.models import resolve_model
-from recpim.arch.schema import criteo_schema
-from recpim.arch.zoo import build_zoo_model, zoo_graph, zoo_names
+from recpim.arch.data.schema import criteo_schema
+from recpim.arch.graph.workload import OpKind, WorkloadGraph
+from recpim.arch.model.spec import resolve_model_spec
+from recpim.arch.model.zoo import build_zoo_model, zoo_graph, zoo_names
 from recpim.errors import RecpimError
 
 # NeuroSim's VGG-8 (reference/neurosim.md): (C_in, C_out, feature map side) of each 3x3 same-padded conv.
@@ -93,15 +93,15 @@ def test_unknown_names_list_what_is_allowed():
     with pytest.raises(RecpimError, match="dlrm, deepfm, autoint, mlp3, vgg8"):
         build_zoo_model("resnet50")
     with pytest.raises(RecpimError, match="module:callable"):
-        resolve_model("resnet50")
+        resolve_model_spec("resnet50")
     with pytest.raises(RecpimError, match="does not exist"):
-        resolve_model("missing.json")
+        resolve_model_spec("missing.json")
     with pytest.raises(RecpimError, match="no callable"):
-        resolve_model("math:nothing_here")
+        resolve_model_spec("math:nothing_here")
 
 
 def test_resolve_model_bits_and_callables(tmp_path):
-    graph = resolve_model("mlp3", weight_bits=4, activation_bits=6)
+    graph = resolve_model_spec("mlp3", weight_bits=4, activation_bits=6)
     assert {n.weight_bits for n in graph.nodes() if n.kind == OpKind.MVM} == {4}
     assert graph.weight_bits_total == 4 * (784 * 512 + 512 * 512 + 512 * 10)
     (tmp_path / "user_model.py").write_text(
@@ -111,33 +111,33 @@ def test_resolve_model_bits_and_callables(tmp_path):
         "def bare():\n    return WithInputs(4, 2)\n\n"
         "def wrong():\n    return 42\n"
     )
-    assert resolve_model(f"{tmp_path / 'user_model.py'}:make").total_macs == 30
-    assert resolve_model(f"{tmp_path / 'user_model.py'}:bare").total_macs == 8
+    assert resolve_model_spec(f"{tmp_path / 'user_model.py'}:make").total_macs == 30
+    assert resolve_model_spec(f"{tmp_path / 'user_model.py'}:bare").total_macs == 8
     with pytest.raises(RecpimError, match="must return"):
-        resolve_model(f"{tmp_path / 'user_model.py'}:wrong")
-    assert resolve_model("recpim.arch.zoo:build_mlp3").total_macs == graph.total_macs
+        resolve_model_spec(f"{tmp_path / 'user_model.py'}:wrong")
+    assert resolve_model_spec("recpim.arch.model.zoo:build_mlp3").total_macs == graph.total_macs
 
 
 def test_subnet_json_is_lowered_with_the_schema(tmp_path):
-    lowering = pytest.importorskip("recpim.arch.lowering", reason="subnet lowering not available yet")
-    from recpim.arch.space import nasrec_small
-    from recpim.arch.subnet import load_subnet, sample_subnet
+    from recpim.arch.model import lowering
+    from recpim.arch.model.space import nasrec_small
+    from recpim.arch.model.subnet import load_subnet, sample_subnet
 
     path = tmp_path / "subnet.json"
     path.write_text(sample_subnet(nasrec_small(), 0).to_json())
     expected = lowering.lower_subnet(load_subnet(path), criteo_schema())
-    graph = resolve_model(str(path), schema_name="criteo")
+    graph = resolve_model_spec(str(path), schema_name="criteo")
     assert graph.total_macs == expected.total_macs > 0
     with pytest.raises(RecpimError, match="criteo, avazu"):
-        resolve_model(str(path), schema_name="movielens")
+        resolve_model_spec(str(path), schema_name="movielens")
 
 
 def test_the_model_resolver_knows_the_zoo_without_torch():
     import subprocess
     import sys
 
-    from recpim.arch.models import ZOO_NAMES
-    from recpim.arch.zoo import ZOO
+    from recpim.arch.model.spec import ZOO_NAMES
+    from recpim.arch.model.zoo import ZOO
 
     assert tuple(ZOO) == ZOO_NAMES
     # importing the CLI (what `recpim chip` pays before it runs) does not load torch, nor does mapping a
@@ -154,7 +154,7 @@ def test_the_model_resolver_knows_the_zoo_without_torch():
 
 
 def test_zoo_baselines_are_typed_records_costed_on_the_chip():
-    from recpim.arch.datasets import open_dataset
+    from recpim.arch.data.datasets import open_dataset
     from recpim.pim.presets import load_chip
     from recpim.reports.search_outputs import zoo_marks
     from recpim.search.zoo_baselines import ZooBaseline, zoo_points

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recpim.arch.datasets import open_dataset
-from recpim.arch.space import DenseOp, SearchSpace, SparseOp, nasrec_full
-from recpim.arch.synthetic import synthetic_schema
-from recpim.arch.training import TrainConfig, train_supernet
+from recpim.arch.data.datasets import open_dataset
+from recpim.arch.data.synthetic import synthetic_schema
+from recpim.arch.model.space import DenseOp, SearchSpace, SparseOp, nasrec_full
+from recpim.arch.train.loop import TrainConfig, train_supernet
 
 DATA = "synthetic:3000"
 

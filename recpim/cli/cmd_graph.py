@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from recpim.arch.graph import OpKind, WorkloadGraph, WorkloadNode
-from recpim.arch.models import ACCEPTED_FORMS, resolve_model
+from recpim.arch.graph.workload import OpKind, WorkloadGraph, WorkloadNode
+from recpim.arch.model.spec import ACCEPTED_FORMS, resolve_model_spec
 from recpim.cli.output import console, print_json, print_table
 from recpim.paths import check_output_file
 
@@ -44,7 +44,7 @@ def graph_command(
     if out is not None:
         check_output_file(out, "--out")
         check_output_file(out.with_suffix(".graphml"), "--out (its .graphml beside it)")
-    workload = resolve_model(model, schema_name=schema, weight_bits=weight_bits, activation_bits=activation_bits)
+    workload = resolve_model_spec(model, schema_name=schema, weight_bits=weight_bits, activation_bits=activation_bits)
     if out is not None:
         json_path, graphml_path = write_graph_files(workload, out)
     if json_output:

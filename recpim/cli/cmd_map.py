@@ -15,7 +15,7 @@ def map_command(model: str, chip: str, replication: str | None = None, time_mult
     from recpim.mapping import map_model
 
     try:
-        from recpim.arch.models import resolve_model
+        from recpim.arch.model.spec import resolve_model_spec
     except ImportError as error:
         raise RecpimError(f"recpim map needs the model resolver and the chip presets: {error}") from None
 
@@ -27,7 +27,7 @@ def map_command(model: str, chip: str, replication: str | None = None, time_mult
         overrides["mapping.time_multiplexed"] = time_multiplexed
     if overrides:
         chip_config = chip_config.with_overrides(overrides)
-    return map_model(resolve_model(model, weight_bits=weight_bits, activation_bits=activation_bits), chip_config)
+    return map_model(resolve_model_spec(model, weight_bits=weight_bits, activation_bits=activation_bits), chip_config)
 
 
 def print_mapping(result) -> None:

@@ -71,7 +71,7 @@ def _check_data(settings, max_bad_rows_fraction: float) -> None:
     count and first lines (in the workers they would fail every candidate), and say what was skipped."""
     if settings.data.startswith("synthetic"):
         return
-    from recpim.arch.datasets import open_dataset
+    from recpim.arch.data.datasets import open_dataset
 
     dataset = open_dataset(settings.data, seed=settings.data_seed, max_bad_rows_fraction=max_bad_rows_fraction)
     dataset.in_memory  # noqa: B018 -- a file that fits in memory is read whole (and checked) here

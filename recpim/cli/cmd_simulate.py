@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the CostReport as JSON."),
     ) -> None:
         """Latency, throughput, energy and area of MODEL on a chip."""
-        from recpim.api import load_chip, resolve_model, simulate_model
+        from recpim.api import load_chip, resolve_model_spec, simulate_model
 
         if engine not in ("des", "analytic"):
             raise typer.BadParameter(f"got {engine!r}; allowed: des, analytic", param_hint="--engine")
@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
         if report_dir is not None:
             check_output_dir(report_dir, "--report")
         chip_config = load_chip(chip)
-        graph = resolve_model(model, weight_bits=weight_bits, activation_bits=activation_bits)
+        graph = resolve_model_spec(model, weight_bits=weight_bits, activation_bits=activation_bits)
         report = simulate_model(graph, chip_config, engine=engine, batch=batch, trace_path=trace)
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from recpim.arch.space import get_space
-from recpim.arch.subnet import sample_subnet
+from recpim.arch.model.space import get_space
+from recpim.arch.model.subnet import sample_subnet
 from recpim.cli.output import print_json, print_table
 from recpim.paths import check_output_file
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from recpim.arch.crossbar_arithmetic import CrossbarArithmetic
-from recpim.arch.data_location import fingerprint_note, require_data, resolve_data_spec
-from recpim.arch.space import get_space
+from recpim.arch.crossbar.arithmetic import CrossbarArithmetic
+from recpim.arch.data.location import fingerprint_note, require_data, resolve_data_spec
+from recpim.arch.model.space import get_space
 from recpim.cli.output import console, print_bad_rows, print_json, print_table
 from recpim.interrupts import StopRequested
 from recpim.paths import check_output_file
@@ -70,11 +70,11 @@ def train(
 
     Data-parallel: `torchrun --nproc-per-node N -m recpim supernet train ...` (or --nproc N); every
     rank trains the same subnet per step on its slice of the global --batch-size batch."""
-    from recpim.arch.checkpoints import resume_state_path
-    from recpim.arch.datasets import open_dataset
-    from recpim.arch.device import PrecisionPolicy, resolve_device
-    from recpim.arch.distributed import device_for_rank, init_from_env, launched_by_torchrun, shutdown
-    from recpim.arch.training import TrainConfig, train_supernet
+    from recpim.arch.data.datasets import open_dataset
+    from recpim.arch.train.checkpoints import resume_state_path
+    from recpim.arch.train.device import PrecisionPolicy, resolve_device
+    from recpim.arch.train.distributed import device_for_rank, init_from_env, launched_by_torchrun, shutdown
+    from recpim.arch.train.loop import TrainConfig, train_supernet
 
     if nproc > 1 and not launched_by_torchrun():
         raise typer.Exit(_relaunch_with_torchrun(nproc))
@@ -198,10 +198,10 @@ def evaluate(
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Score a subnet with the supernet's inherited weights: log loss and AUC."""
-    from recpim.arch.datasets import open_dataset
-    from recpim.arch.scoring import score_subnet
-    from recpim.arch.subnet import load_subnet
-    from recpim.arch.training import configure_threads, load_supernet
+    from recpim.arch.data.datasets import open_dataset
+    from recpim.arch.model.subnet import load_subnet
+    from recpim.arch.train.loop import configure_threads, load_supernet
+    from recpim.arch.train.scoring import score_subnet
 
     configure_threads()
     loaded = load_supernet(checkpoint, device=device)

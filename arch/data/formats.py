@@ -1,0 +1,502 @@
+"""The CTR text formats: Criteo Kaggle TSV, Avazu CSV and KDD Cup 2012 track 2, read in chunks.
+
+`FORMATS` is the one table of them: the dataset opener (datasets.py) reads it for the spec prefixes
+it accepts, each format's row checks and default schema, and how a path becomes a source. A new
+format is one `TextFormat` subclass and one entry there.
+
+Each format checks every row (column count, label, integers) and turns good rows into NASRec's
+features; `TextFileSource` streams a file as `ArrayChunk`s and records every malformed row in a
+`BadRowReport` (or raises `DataError` naming file, line and problem when on_bad_row="error").
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+import numpy as np
+
+from recpim.arch.data.arrow_reader import arrow_available, iter_arrow_chunks
+from recpim.arch.data.parsing import (
+    ArrayChunk,
+    BadRow,
+    BadRowReport,
+    hash_cells,
+    lines_before_gzip_failure,
+    log1p_clamped,
+    parse_int_cells,
+    raise_bad_row,
+    show,
+)
+from recpim.arch.data.schema import DatasetSchema, avazu_schema, criteo_schema, kdd_schema
+from recpim.errors import DataError
+
+ON_BAD_ROW = ("skip", "error")
+READERS = ("auto", "arrow", "python")
+"""auto: pyarrow's columnar reader when pyarrow is installed, else the per-row Python reader."""
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """The file's bytes, gunzipped on the fly when it starts with the gzip magic (whatever its name)."""
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
+
+
+class RowCheck(NamedTuple):
+    """Rows failing one check (mask over the chunk's well-formed rows) and how to describe row i."""
+
+    failed: np.ndarray
+    describe: Callable[[int], str]
+
+
+class Converted(NamedTuple):
+    dense: np.ndarray  # float32 [n, num_dense]
+    sparse_cells: np.ndarray  # bytes [n, num_sparse], hashed afterwards
+    label: np.ndarray  # float32 [n]
+    checks: list[RowCheck]
+
+
+def label_check(cells: np.ndarray, name: str) -> tuple[np.ndarray, RowCheck]:
+    ok = (cells == b"0") | (cells == b"1")
+    return (cells == b"1").astype(np.float32), RowCheck(~ok, lambda i: f"{name} must be 0 or 1, found {show(cells[i])}")
+
+
+IntParser = Callable[[list[int]], tuple[np.ndarray, np.ndarray]]
+"""Strict integers (values, ok) of some columns of a block, as parse_int_cells computes them from
+the block's cells (the columnar reader computes the same with pyarrow, arrow_reader.py)."""
+
+
+def int_columns(cells: np.ndarray, names: list[str], *, allow_empty: bool = True,
+                parsed: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, RowCheck]:
+    """Strict integers of [n, k] cells (or their `parsed` values and ok); the check names the first
+    offending column of a row."""
+    values, ok = parse_int_cells(cells) if parsed is None else parsed
+    if not allow_empty:
+        ok &= cells != b""
+
+    def describe(i: int) -> str:
+        j = int(np.argmin(ok[i]))
+        return f"{names[j]} is not an integer: {show(cells[i, j])}"
+
+    return values, RowCheck(~ok.all(axis=1), describe)
+
+
+def digit_columns(cells: np.ndarray, names: list[str]) -> RowCheck:
+    """Id columns that must be decimal digits (any length, empty = missing); ids are hashed, not parsed."""
+    planes = np.moveaxis(np.ascontiguousarray(cells).view(np.uint8).reshape(*cells.shape, -1), -1, 0)
+    ok = (((planes - np.uint8(ord("0"))) <= 9) | (planes == 0)).all(axis=0)
+
+    def describe(i: int) -> str:
+        j = int(np.argmin(ok[i]))
+        return f"{names[j]} is not a decimal id: {show(cells[i, j])}"
+
+    return RowCheck(~ok.all(axis=1), describe)
+
+
+class TextFormat:
+    """One delimited text format. Subclasses set the class attributes and implement `convert`."""
+
+    name: str
+    delimiter: bytes
+    column_names: tuple[str, ...]
+    dense_names: tuple[str, ...]
+    sparse_names: tuple[str, ...]
+    header: bytes | None = None  # the exact first line, when the format has one
+
+    @property
+    def num_columns(self) -> int:
+        return len(self.column_names)
+
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
+        """Check and transform [n, columns] cells; `ints(columns)` may supply the strict integers of
+        some columns (the same values and ok as parse_int_cells of those cells)."""
+        raise NotImplementedError
+
+
+CRITEO_DENSE = tuple(f"I{i}" for i in range(1, 14))
+CRITEO_SPARSE = tuple(f"C{i}" for i in range(1, 27))
+
+
+class CriteoFormat(TextFormat):
+    """Criteo Kaggle `train.txt`: tab-separated, no header: label, I1..I13 (integers, may be negative
+    or empty), C1..C26 (hashed hex strings, may be empty)."""
+
+    name = "criteo"
+    delimiter = b"\t"
+    column_names = ("label", *CRITEO_DENSE, *CRITEO_SPARSE)
+    dense_names = CRITEO_DENSE
+    sparse_names = CRITEO_SPARSE
+
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
+        label, label_ok = label_check(cells[:, 0], "label")
+        dense, ints_ok = int_columns(cells[:, 1:14], list(CRITEO_DENSE),
+                                     parsed=ints(list(range(1, 14))) if ints is not None else None)
+        return Converted(log1p_clamped(dense), cells[:, 14:], label, [label_ok, ints_ok])
+
+
+AVAZU_COLUMNS = (
+    "id", "click", "hour", "C1", "banner_pos", "site_id", "site_domain", "site_category", "app_id",
+    "app_domain", "app_category", "device_id", "device_ip", "device_model", "device_type",
+    "device_conn_type", "C14", "C15", "C16", "C17", "C18", "C19", "C20", "C21",
+)
+_EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
+
+
+def avazu_hour_fields(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Avazu's `hour` (YYMMDDHH, UTC, 20YY) -> (hour of day 0..23, weekday 0..6 with Monday 0, ok)."""
+    values, ok = parse_int_cells(cells)
+    ok &= np.char.str_len(cells) == 8
+    year, month = 2000 + values // 1_000_000, values // 10_000 % 100
+    day, hour = values // 100 % 100, values % 100
+    ok &= (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23)
+    safe_month = np.where(ok, month, 1)
+    month_start = ((np.where(ok, year, 2000) - 1970) * 12 + safe_month - 1).astype("datetime64[M]")
+    days_in_month = ((month_start + 1).astype("datetime64[D]") - month_start.astype("datetime64[D]")).astype(int)
+    ok &= day <= days_in_month
+    days = (month_start.astype("datetime64[D]") - np.datetime64("1970-01-01", "D")).astype(np.int64)
+    weekday = (days + np.where(ok, day, 1) - 1 + _EPOCH_WEEKDAY) % 7
+    return np.where(ok, hour, 0), np.where(ok, weekday, 0), ok
+
+
+class AvazuFormat(TextFormat):
+    """Avazu Kaggle `train`: CSV with header (CRLF). `id` is dropped, `click` is the label, `hour`
+    becomes two fields (hour of day, weekday) and the other 21 columns stay categorical: 23 sparse
+    fields and no dense feature."""
+
+    name = "avazu"
+    delimiter = b","
+    column_names = AVAZU_COLUMNS
+    dense_names = ()
+    sparse_names = ("hour_of_day", "weekday", *AVAZU_COLUMNS[3:])
+    header = b",".join(c.encode() for c in AVAZU_COLUMNS)
+
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
+        label, label_ok = label_check(cells[:, 1], "click")
+        hour_cells = cells[:, 2]
+        hour, weekday, hour_ok = avazu_hour_fields(hour_cells)
+        hour_bad = RowCheck(~hour_ok, lambda i: f"hour must be YYMMDDHH, found {show(hour_cells[i])}")
+        sparse = np.concatenate([hour[:, None].astype(bytes), weekday[:, None].astype(bytes), cells[:, 3:]], axis=1)
+        return Converted(np.zeros((len(cells), 0), np.float32), sparse, label, [label_ok, hour_bad])
+
+
+KDD_COLUMNS = (
+    "Click", "Impression", "DisplayURL", "AdID", "AdvertiserID", "Depth", "Position", "QueryID",
+    "KeywordID", "TitleID", "DescriptionID", "UserID",
+)
+KDD_ID_COLUMNS = (2, 3, 4, 7, 8, 9, 10, 11)
+KDD_TEST_PUBLIC_COLUMNS = (
+    "id", "click", "impression", "adid", "advertiserid", "depth", "position", "queryid", "keywordid",
+    "titleid", "description", "userid", "displayurl",
+)
+# TestPublic column feeding each training.txt column, in KDD_COLUMNS order.
+_KDD_TEST_PUBLIC_ORDER = [1, 2, 12, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+
+
+@dataclass
+class UserProfiles:
+    """KDD's userid_profile.txt (UserID, Gender, Age) as arrays indexed by UserID (-1 = unknown)."""
+
+    gender: np.ndarray
+    age: np.ndarray
+    bad_rows: BadRowReport
+    path: Path | None
+
+    @staticmethod
+    def empty() -> UserProfiles:
+        return UserProfiles(np.zeros(0, np.int16), np.zeros(0, np.int16), BadRowReport(), None)
+
+    def lookup(self, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gender and Age cells (bytes) of each user; empty (reserved id) where unknown."""
+        known = (user_ids >= 0) & (user_ids < len(self.gender))
+        index = np.where(known, user_ids, 0)
+        cells = []
+        for table in (self.gender, self.age):
+            values = table[index] if len(table) else np.full(len(user_ids), -1, np.int16)
+            present = known & (values >= 0)
+            cells.append(np.where(present, values.astype(bytes), b""))
+        return cells[0], cells[1]
+
+
+class KddFormat(TextFormat):
+    """KDD Cup 2012 track 2 `training.txt` (TSV, no header), or `TestPublic.txt` (CSV with header)
+    when `test_public` is set. As NASRec: label = Click > 0; dense = Impression, Depth, Position;
+    sparse = DisplayURL, AdID, AdvertiserID, QueryID, KeywordID, TitleID, DescriptionID, UserID and
+    the user's Gender and Age joined from userid_profile.txt (reserved id where unknown)."""
+
+    name = "kdd12"
+    dense_names = ("Impression", "Depth", "Position")
+    sparse_names = ("DisplayURL", "AdID", "AdvertiserID", "QueryID", "KeywordID", "TitleID", "DescriptionID",
+                    "UserID", "Gender", "Age")
+
+    def __init__(self, profiles: UserProfiles, test_public: bool = False):
+        self.profiles = profiles
+        self.test_public = test_public
+        if test_public:
+            self.delimiter, self.column_names = b",", KDD_TEST_PUBLIC_COLUMNS
+            self.header = b",".join(c.encode() for c in KDD_TEST_PUBLIC_COLUMNS)
+        else:
+            self.delimiter, self.column_names, self.header = b"\t", KDD_COLUMNS, None
+
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
+        def file_columns(columns: list[int]) -> list[int]:
+            return [_KDD_TEST_PUBLIC_ORDER[j] for j in columns] if self.test_public else columns
+
+        if self.test_public:
+            cells = cells[:, _KDD_TEST_PUBLIC_ORDER]
+        counts, counts_ok = int_columns(cells[:, [0, 1, 5, 6]], ["Click", "Impression", "Depth", "Position"],
+                                        parsed=ints(file_columns([0, 1, 5, 6])) if ints is not None else None)
+        clicks = counts[:, 0]
+        click_cells = cells[:, 0]
+        label_bad = (click_cells == b"") | (clicks < 0)
+        label_ok = RowCheck(label_bad, lambda i: f"Click must be a count >= 0, found {show(click_cells[i])}")
+        ids_ok = digit_columns(cells[:, KDD_ID_COLUMNS], [KDD_COLUMNS[j] for j in KDD_ID_COLUMNS])
+        user_ids, user_ok = (parse_int_cells(cells[:, 11]) if ints is None
+                             else tuple(a[:, 0] for a in ints(file_columns([11]))))
+        gender, age = self.profiles.lookup(np.where(user_ok & (cells[:, 11] != b""), user_ids, -1))
+        sparse = np.concatenate([cells[:, KDD_ID_COLUMNS], gender[:, None], age[:, None]], axis=1)
+        label = (clicks > 0).astype(np.float32)
+        return Converted(log1p_clamped(counts[:, 1:]), sparse, label, [counts_ok, label_ok, ids_ok])
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+def check_lines(fmt: TextFormat, lines: list[bytes], first_line: int, path: str, report: BadRowReport,
+                on_bad_row: str) -> tuple[Converted, np.ndarray]:
+    """Split and check consecutive lines (numbered from `first_line`); record (or raise on) bad ones.
+
+    Returns the good rows converted, and their positions in `lines`."""
+    stripped = [line.rstrip(b"\r\n") for line in lines]
+    separators = np.fromiter((line.count(fmt.delimiter) for line in stripped), np.int64, len(stripped))
+    well_formed = np.flatnonzero(separators == fmt.num_columns - 1)
+    if len(well_formed):
+        tokens = fmt.delimiter.join([stripped[i] for i in well_formed]).split(fmt.delimiter)
+        cells = np.array(tokens, dtype=bytes).reshape(len(well_formed), fmt.num_columns)
+    else:
+        cells = np.zeros((0, fmt.num_columns), dtype="S1")
+    converted = fmt.convert(cells)
+    failed = np.zeros(len(well_formed), bool)
+    for check in converted.checks:
+        failed |= check.failed
+    good = well_formed[~failed]
+
+    bad_positions = np.union1d(np.flatnonzero(separators != fmt.num_columns - 1), well_formed[failed])
+    report.rows_read += len(lines)
+    # Describe only the rows the report keeps (error mode: the first one, then raise).
+    num_described = max(report.max_examples - len(report.examples), 1 if on_bad_row == "error" else 0)
+    for p in bad_positions[:num_described]:
+        k = int(np.searchsorted(well_formed, p))  # p's row in `cells`, if it has the right column count
+        if k == len(well_formed) or well_formed[k] != p:
+            problem = (f"expected {fmt.num_columns} columns separated by {show(fmt.delimiter)}, "
+                       f"found {separators[p] + 1}")
+        else:
+            problem = next(check.describe(k) for check in converted.checks if check.failed[k])
+        bad = BadRow(path, first_line + int(p), problem)
+        if on_bad_row == "error":
+            raise_bad_row(bad)
+        report.examples.append(bad)
+    report.count += len(bad_positions)
+    report.rows_good += len(good)
+    keep = ~failed
+    return Converted(converted.dense[keep], converted.sparse_cells[keep], converted.label[keep], []), good
+
+
+def parse_lines(fmt: TextFormat, lines: list[bytes], first_line: int, first_row: int,
+                vocab_sizes: tuple[int, ...], path: str, report: BadRowReport, on_bad_row: str) -> ArrayChunk:
+    """Parse consecutive data lines (line numbers from `first_line`, data-row indices from `first_row`)."""
+    rows, good = check_lines(fmt, lines, first_line, path, report, on_bad_row)
+    return ArrayChunk(rows.dense, hash_cells(rows.sparse_cells, vocab_sizes), rows.label,
+                      first_row + good.astype(np.int64))
+
+
+def _read_failure(path: Path, handle: BinaryIO, error: BaseException, line: int) -> DataError:
+    """What went wrong reading `path` (a truncated or corrupt gzip stream, mostly), and where."""
+    raw = getattr(handle, "fileobj", None)  # a GzipFile's compressed file
+    gzipped = raw is not None
+    offset = (raw if gzipped else handle).tell() if not handle.closed else None
+    if gzipped:
+        line = max(line, lines_before_gzip_failure(path) or 0)
+    where = f"after line {line}" + (f", {offset} compressed bytes read" if gzipped else f", byte {offset}")
+    what = ("the gzip stream is truncated or corrupt (was the download or copy cut short?)" if gzipped
+            else "the file could not be read")
+    return DataError(f"{path}: {what} {where}: {type(error).__name__}: {error}")
+
+
+def iter_lines(path: Path, chunk_rows: int, skip_lines: int = 0) -> Iterator[tuple[int, list[bytes]]]:
+    """(first line number, lines) chunks of up to `chunk_rows` lines after `skip_lines` header lines.
+
+    A truncated or corrupt gzip file is a DataError naming the file and the line reached (gzip's
+    own EOFError would reach the command line as a bare "Aborted.")."""
+    with open_binary(path) as handle:
+        line_number = 1
+        try:
+            for _ in range(skip_lines):
+                handle.readline()
+            line_number = skip_lines + 1
+            while lines := list(itertools.islice(handle, chunk_rows)):
+                yield line_number, lines
+                line_number += len(lines)
+        except (EOFError, OSError, zlib.error) as error:
+            raise _read_failure(path, handle, error, line_number - 1) from None
+
+
+def read_first_line(path: Path) -> bytes:
+    with open_binary(path) as handle:
+        try:
+            return handle.readline().rstrip(b"\r\n")
+        except (EOFError, OSError, zlib.error) as error:
+            raise _read_failure(path, handle, error, 0) from None
+
+
+@dataclass
+class TextFileSource:
+    """A delimited text file streamed as ArrayChunks of hashed, transformed rows."""
+
+    path: Path
+    fmt: TextFormat
+    vocab_sizes: tuple[int, ...]
+    on_bad_row: str = "skip"
+    chunk_rows: int = 32_768
+    max_rows: int | None = None  # read only the first max_rows data rows (None: all)
+    side_file_bad_rows: BadRowReport | None = None  # side-file problems, reported on every pass
+    reader: str = "auto"  # READERS: who splits the lines (arrow_reader.py), same rows either way
+
+    def resolved_reader(self) -> str:
+        if self.reader not in READERS:
+            raise DataError(f"unknown reader {self.reader!r}; allowed: {', '.join(READERS)}")
+        if self.reader == "auto":
+            return "arrow" if arrow_available() else "python"
+        if self.reader == "arrow" and not arrow_available():
+            raise DataError("reader 'arrow' needs pyarrow (pip install pyarrow); reader 'python' needs nothing")
+        return self.reader
+
+    def iter_chunks(self, report: BadRowReport) -> Iterator[ArrayChunk]:
+        if self.side_file_bad_rows is not None:
+            report.count += self.side_file_bad_rows.count
+            report.side_rows_read += self.side_file_bad_rows.rows_read
+            report.examples += self.side_file_bad_rows.examples[: report.max_examples - len(report.examples)]
+        skip = 0
+        if self.fmt.header is not None:
+            first = read_first_line(self.path)
+            if first != self.fmt.header:
+                raise DataError(f"{self.path}:1: header {show(first, 200)} is not the {self.fmt.name} header "
+                                f"{show(self.fmt.header, 400)}")
+            skip = 1
+        if self.resolved_reader() == "arrow":
+            yield from iter_arrow_chunks(self, report)
+            return
+        row = 0
+        for first_line, lines in iter_lines(self.path, self.chunk_rows, skip):
+            if self.max_rows is not None:
+                lines = lines[: self.max_rows - row]
+            if not lines:
+                break
+            yield parse_lines(self.fmt, lines, first_line, row, self.vocab_sizes, str(self.path), report,
+                              self.on_bad_row)
+            row += len(lines)
+        if row == 0:
+            raise DataError(f"{self.path}: no data rows")
+
+
+class UserProfileFormat(TextFormat):
+    """KDD's userid_profile.txt: UserID, Gender, Age as tab-separated non-negative integers."""
+
+    name = "kdd12 user profiles"
+    delimiter = b"\t"
+    column_names = ("UserID", "Gender", "Age")
+    dense_names = column_names
+    sparse_names = ()
+
+    def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
+        values, ints_ok = int_columns(cells, list(self.column_names), allow_empty=False,
+                                      parsed=ints([0, 1, 2]) if ints is not None else None)
+        negative = RowCheck((values < 0).any(axis=1), lambda i: f"negative value in {show(b'|'.join(cells[i]))}")
+        # "dense" carries the raw int64 values here; they index the profile tables.
+        return Converted(values, cells[:, :0], np.zeros(len(cells), np.float32), [ints_ok, negative])
+
+
+def load_user_profiles(path: Path | None, on_bad_row: str, chunk_rows: int = 262_144) -> UserProfiles:
+    """Read KDD's user profile side file into tables indexed by UserID."""
+    if path is None:
+        return UserProfiles.empty()
+    fmt, report = UserProfileFormat(), BadRowReport()
+    parts = [check_lines(fmt, lines, first_line, str(path), report, on_bad_row)[0].dense
+             for first_line, lines in iter_lines(path, chunk_rows)]
+    table = np.concatenate(parts) if parts else np.zeros((0, 3), np.int64)
+    size = int(table[:, 0].max()) + 1 if len(table) else 0
+    gender, age = np.full(size, -1, np.int16), np.full(size, -1, np.int16)
+    gender[table[:, 0]] = table[:, 1]
+    age[table[:, 0]] = table[:, 2]
+    return UserProfiles(gender, age, report, path)
+
+
+def _first_existing(folder: Path, names: tuple[str, ...]) -> Path | None:
+    return next((folder / n for n in names if (folder / n).is_file()), None)
+
+
+def kdd_source(path: Path, vocab_sizes: tuple[int, ...], on_bad_row: str,
+               **options) -> tuple[TextFileSource, list[str]]:
+    """A KDD12 directory (training.txt and side files) or one file (training.txt or TestPublic.txt
+    format, detected from its first line). Returns the source and notes on what was joined."""
+    training_names = ("training.txt", "training.txt.gz")
+    if path.is_dir():
+        data_file = _first_existing(path, training_names)
+        if data_file is None:
+            raise DataError(f"no KDD Cup 2012 training file in {path}; looked for {', '.join(training_names)}")
+    else:
+        data_file = path
+    user_file = _first_existing(data_file.parent, ("userid_profile.txt", "userid_profile.txt.gz", "user.txt",
+                                                   "user.txt.gz"))
+    notes = []
+    if user_file is None:
+        notes.append(f"no userid_profile.txt/user.txt beside {data_file}: Gender and Age are all missing (id 0)")
+    profiles = load_user_profiles(user_file, on_bad_row)
+    test_public = read_first_line(data_file).startswith(b"id,click,")
+    source = TextFileSource(data_file, KddFormat(profiles, test_public), vocab_sizes, on_bad_row,
+                            side_file_bad_rows=profiles.bad_rows, **options)
+    return source, notes
+
+
+def single_file_source(path: Path, fmt: TextFormat, vocab_sizes: tuple[int, ...], on_bad_row: str,
+                       kind: str, **options) -> tuple[TextFileSource, list[str]]:
+    """A format whose rows are one text file (Criteo, Avazu)."""
+    if path.is_dir():
+        raise DataError(f"{kind}:PATH must name a file, {path} is a directory")
+    return TextFileSource(path, fmt, vocab_sizes, on_bad_row, **options), []
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """One entry of FORMATS: what `open_dataset("KIND:PATH")` needs to read a format."""
+
+    kind: str                                   # the spec prefix
+    text_format: type[TextFormat]               # row checks and features (its dense/sparse names)
+    default_schema: Callable[[], DatasetSchema]
+    path_form: str                              # what PATH names, for messages
+    open_source: Callable[..., tuple[TextFileSource, list[str]]]  # (path, vocab, on_bad_row, **options)
+
+
+def _kdd(path: Path, vocab_sizes: tuple[int, ...], on_bad_row: str, kind: str, **options):
+    return kdd_source(path, vocab_sizes, on_bad_row, **options)
+
+
+def _plain(format_class: type[TextFormat]) -> Callable[..., tuple[TextFileSource, list[str]]]:
+    def open_source(path: Path, vocab_sizes: tuple[int, ...], on_bad_row: str, kind: str, **options):
+        return single_file_source(path, format_class(), vocab_sizes, on_bad_row, kind, **options)
+    return open_source
+
+
+FORMATS: dict[str, FileFormat] = {entry.kind: entry for entry in (
+    FileFormat("criteo", CriteoFormat, criteo_schema, "PATH", _plain(CriteoFormat)),
+    FileFormat("avazu", AvazuFormat, avazu_schema, "PATH", _plain(AvazuFormat)),
+    FileFormat("kdd12", KddFormat, kdd_schema, "DIR_OR_FILE", _kdd),
+)}

@@ -1,0 +1,182 @@
+"""Supernet checkpoint files: CKPT (weights, step, config, space, schema, data) and CKPT.resume
+(optimizer, schedule and RNG state of an unfinished run), plain state dicts written atomically and
+read with torch.load(weights_only=True).
+
+`read_checkpoint(path) -> SupernetCheckpoint` is the typed view every reader uses: the search
+space travels in it as an object (no registry to prime), with the schema, the TrainConfig, the
+step and the weights. `read_resume_state(path) -> ResumeState` is what a run continues from, and
+`RunProvenance` what a supernet run saves beside its weights (space, schema, data). The
+string-keyed dicts stay at the disk boundary (this module); torch's optimizer and scheduler state
+dicts travel as torch gives them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recpim.arch.data.location import DataFingerprint
+from recpim.arch.data.schema import DatasetSchema
+from recpim.arch.model.space import SearchSpace
+from recpim.arch.train.config import TrainConfig
+from recpim.errors import ConfigError, RecpimError
+
+CHECKPOINT_FORMAT = "recpim-supernet-checkpoint"
+RESUME_FORMAT = "recpim-training-resume-state"
+# 2: input sharing, full-path warm-up, sparse embedding optimizer state (all in one file)
+# 3: the optimizer, schedule and RNG state in CKPT.resume beside the weights (removed when finished)
+CHECKPOINT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
+
+
+def save_checkpoint(path: Path | str, state: dict[str, Any]) -> Path:
+    """Write atomically (a partly written file never replaces a good one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        torch.save(state, partial)
+        os.replace(partial, path)
+    except BaseException as error:
+        partial.unlink(missing_ok=True)   # never leave a half-written file behind
+        if isinstance(error, OSError | RuntimeError):   # torch reports unopenable files as RuntimeError
+            raise RecpimError(f"cannot write the checkpoint {path}: {error}") from None
+        raise
+    return path
+
+
+def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    """A checkpoint's state dicts, read with weights_only=True; ConfigError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(str(path), [("", "checkpoint file not found")])
+    try:
+        # mmap: tensors are read when used, so loading a supernet for scoring skips the optimizer state
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means "not our checkpoint"
+        raise ConfigError(str(path), [("", f"not a readable checkpoint: {error}")]) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(str(path), [("format", f"not a {CHECKPOINT_FORMAT} file")])
+    if state.get("version") not in READABLE_VERSIONS:
+        raise ConfigError(str(path), [("version", f"{state.get('version')}; this recpim reads "
+                                                  f"{', '.join(map(str, READABLE_VERSIONS))}")])
+    return state
+
+
+@dataclass(frozen=True)
+class SupernetCheckpoint:
+    """A supernet checkpoint (CKPT) as read; the resume state of an unfinished run stays in CKPT.resume."""
+
+    path: Path
+    version: int
+    space: SearchSpace
+    schema: DatasetSchema
+    config: TrainConfig
+    step: int                             # steps trained (== total_steps when finished)
+    total_steps: int
+    model: dict[str, torch.Tensor]        # the supernet's state dict (memory-mapped)
+    losses_tail: tuple[float, ...]
+    data: str                             # the data's resolved path (older checkpoints: the spec as given)
+    data_fingerprint: DataFingerprint | None
+    snapshot: str | None                  # ties CKPT to its CKPT.resume (version 3)
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.total_steps
+
+
+def read_checkpoint(path: Path | str) -> SupernetCheckpoint:
+    """The typed checkpoint at `path`; ConfigError if it is not one (or lacks a field)."""
+    path = Path(path)
+    state = load_checkpoint(path)
+    missing = [key for key in ("model", "space", "schema", "config", "step", "total_steps") if key not in state]
+    if missing:
+        raise ConfigError(str(path), [(key, "missing from the checkpoint") for key in missing])
+    config = TrainConfig(**state["config"])
+    return SupernetCheckpoint(
+        path=path, version=int(state["version"]), space=SearchSpace(**state["space"]),
+        schema=DatasetSchema(**state["schema"]), config=config, step=int(state["step"]),
+        total_steps=int(state["total_steps"]), model=state["model"],
+        losses_tail=tuple(float(x) for x in state.get("losses_tail", ())),
+        data=state.get("data_path") or config.data,
+        data_fingerprint=DataFingerprint.from_dict(state.get("data_fingerprint")),
+        snapshot=state.get("snapshot"))
+
+
+def resume_state_path(checkpoint: Path | str) -> Path:
+    """Where the optimizer, schedule and RNG state of an unfinished run live: CKPT.resume."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + ".resume")
+
+
+@dataclass(frozen=True)
+class RunProvenance:
+    """What a supernet run saves beside its weights, so every reader knows what it was trained on."""
+
+    space: SearchSpace
+    schema: DatasetSchema
+    data_path: str                          # the data spec with its path made absolute
+    data_fingerprint: DataFingerprint | None
+
+    def to_state(self) -> dict[str, Any]:
+        return {"space": self.space.model_dump(mode="json"), "schema": self.schema.model_dump(mode="json"),
+                "data_path": self.data_path,
+                "data_fingerprint": None if self.data_fingerprint is None else self.data_fingerprint.to_dict()}
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    """What a run continues from: the checkpoint's weights and step and, for an unfinished run, the
+    optimizer, schedule and RNG state of CKPT.resume (a finished run has none: nothing is left)."""
+
+    config: TrainConfig
+    schema: DatasetSchema | None             # None: a standalone run's checkpoint (no schema saved)
+    step: int
+    model: dict[str, torch.Tensor]
+    losses_tail: tuple[float, ...]
+    optimizer: dict[str, Any] | None = None   # torch's optimizer.state_dict()
+    scheduler: dict[str, Any] | None = None
+    rng_torch: torch.Tensor | None = None
+
+    @property
+    def continues_optimizer(self) -> bool:
+        return self.optimizer is not None
+
+
+def load_training_state(checkpoint: Path | str) -> ResumeState:
+    """A checkpoint with its resume state (what run_training's `resume` takes). A finished run
+    needs none; an unfinished one refuses a missing or mismatched CKPT.resume."""
+    state = load_checkpoint(checkpoint)
+    resume = state
+    if "optimizer" not in state and state["step"] < state["total_steps"]:   # version 3, something left to run
+        resume = _read_resume_file(checkpoint, state)
+    return ResumeState(
+        config=TrainConfig(**state["config"]),
+        schema=DatasetSchema(**state["schema"]) if "schema" in state else None,
+        step=int(state["step"]), model=state["model"],
+        losses_tail=tuple(float(x) for x in state.get("losses_tail", ())),
+        optimizer=resume.get("optimizer"), scheduler=resume.get("scheduler"),
+        rng_torch=resume["rng"]["torch"] if "rng" in resume else None)
+
+
+def _read_resume_file(checkpoint: Path | str, state: dict[str, Any]) -> dict[str, Any]:
+    extra_path = resume_state_path(checkpoint)
+    if not extra_path.is_file():
+        raise ConfigError(f"resume {checkpoint}", [(str(extra_path), "the optimizer state of this unfinished run is "
+                                                                     "missing; without it the run cannot continue "
+                                                                     "(train again without --resume)")])
+    try:
+        extra = torch.load(extra_path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means "not our file"
+        raise ConfigError(str(extra_path), [("", f"not a readable resume state: {error}")]) from None
+    if not isinstance(extra, dict) or extra.get("format") != RESUME_FORMAT:
+        raise ConfigError(str(extra_path), [("format", f"not a {RESUME_FORMAT} file")])
+    if extra.get("snapshot") != state.get("snapshot"):
+        raise ConfigError(f"resume {checkpoint}", [(str(extra_path), f"is from another save (step {extra.get('step')}, "
+                                                                     f"the checkpoint's is {state['step']}): the "
+                                                                     "process died between the two writes; train "
+                                                                     "again without --resume")])
+    return extra

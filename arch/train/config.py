@@ -1,0 +1,39 @@
+"""TrainConfig: everything that decides a training run's result, saved with its checkpoint. Its own
+module (torch-free) so that the optimizers (arch/train/optimizers.py), the checkpoint reader
+(arch/train/checkpoints.py) and the training loop (arch/train/loop.py) all import it from below."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from recpim.arch.model.sharing import InputSharing
+from recpim.validation import ValidatedModel
+
+
+class TrainConfig(ValidatedModel):
+    """Everything that decides a training run's result (saved with its checkpoint)."""
+
+    config_source: ClassVar[str] = "train config"
+
+    data: str = "synthetic"                # dataset spec (open_dataset) the run was given
+    data_seed: int = 0                     # open_dataset's seed: the split (and the synthetic draw)
+    space: str = "nasrec_full"            # the space's name (a custom space is passed to train_supernet)
+    steps: int | None = Field(default=None, ge=1)  # None: one epoch of the train split
+    batch_size: int = Field(default=512, ge=1)
+    optimizer: Literal["adagrad", "adam"] = "adagrad"
+    lr: float = Field(default=0.12, gt=0)
+    warmup_fraction: float = Field(default=0.1, ge=0, lt=1)
+    grad_clip_norm: float | None = Field(default=5.0, gt=0)
+    seed: int = 0
+    quant_aware: bool = False              # forward each sampled subnet at its own bits (fake quant)
+    checkpoint_every: int = Field(default=0, ge=0)  # 0: at the end (and on interrupt) only
+    # ---- weight sharing (arch/train/loop.py's docstring); supernet runs only, standalone runs ignore them
+    input_sharing: InputSharing = "per_operator"
+    full_path_fraction: float = Field(default=0.1, ge=0, le=1)
+    # ---- optimizer details
+    adagrad_eps: float = Field(default=1e-2, gt=0)     # NASRec's scripts; torch's default is 1e-10
+    init: Literal["torch", "xavier"] = "torch"
+    sparse_embeddings: bool = True
+

@@ -1,0 +1,119 @@
+"""The supernet's optimizer: NASRec's Adagrad (or Adam) for the dense parameters with a warm-up +
+cosine schedule, and a sparse optimizer for the embedding tables' sparse gradients, stepped and
+checkpointed as one (arch/train/loop.py explains why each choice)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from recpim.arch.model.modules import EmbeddingTables
+from recpim.arch.train.config import TrainConfig
+
+
+class WarmupCosine:
+    """lr multiplier: linear warm-up over the first `warmup` steps, then cosine decay to 0 at
+    `total`. A plain object so LambdaLR's state_dict keeps (and restores) its numbers."""
+
+    def __init__(self, total: int, warmup: int):
+        self.total, self.warmup = total, warmup
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        span = max(1, self.total - self.warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - self.warmup) / span)))
+
+
+class SplitOptimizer:
+    """The dense parameters' optimizer and the embedding tables' sparse one, stepped, zeroed and
+    checkpointed as one (torch has no optimizer that is fused for dense and takes sparse grads)."""
+
+    def __init__(self, dense: torch.optim.Optimizer, sparse: torch.optim.Optimizer | None):
+        self.parts = [dense] + ([sparse] if sparse is not None else [])
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for part in self.parts:
+            part.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for part in self.parts:
+            part.step()
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [group for part in self.parts for group in part.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"parts": [part.state_dict() for part in self.parts]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for part, saved in zip(self.parts, state["parts"], strict=True):
+            part.load_state_dict(saved)
+
+
+class SplitScheduler:
+    """One LambdaLR per part of a SplitOptimizer, with the same schedule."""
+
+    def __init__(self, optimizer: SplitOptimizer, schedule: Callable[[int], float]):
+        self.parts = [torch.optim.lr_scheduler.LambdaLR(part, schedule) for part in optimizer.parts]
+
+    def step(self) -> None:
+        for part in self.parts:
+            part.step()
+
+    def get_last_lr(self) -> list[float]:
+        return [lr for part in self.parts for lr in part.get_last_lr()]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"parts": [part.state_dict() for part in self.parts]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for part, saved in zip(self.parts, state["parts"], strict=True):
+            part.load_state_dict(saved)
+
+
+def embedding_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [p for module in model.modules() if isinstance(module, EmbeddingTables) for p in module.parameters()]
+
+
+def use_sparse_embeddings(model: nn.Module, enabled: bool) -> None:
+    """Switch every EmbeddingTables of `model` to sparse (or dense) gradients."""
+    for module in model.modules():
+        if isinstance(module, EmbeddingTables):
+            module.sparse_gradients = enabled
+
+
+def _dense_optimizer(kind: type, params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    options: dict[str, Any] = {"lr": config.lr}
+    if kind is torch.optim.Adagrad:
+        options["eps"] = config.adagrad_eps
+    try:
+        return kind(params, fused=True, **options)
+    except (RuntimeError, TypeError):  # pragma: no cover - torch without a fused CPU kernel
+        return kind(params, foreach=True, **options)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int) -> tuple[SplitOptimizer, SplitScheduler]:
+    """Adagrad (or Adam) with the warm-up + cosine schedule; fused where torch offers it (one pass
+    over each updated tensor). Parameters a step did not use have no gradient and are left
+    untouched; the zero gradient of an unused slice of a used tensor leaves Adagrad's update of
+    that slice at exactly zero (Adam's moments would decay there, so Adagrad suits the supernet).
+    With config.sparse_embeddings the tables train with sparse gradients: sparse Adagrad (Adagrad
+    accepts them, unfused), or SparseAdam (lazy Adam) beside Adam."""
+    use_sparse_embeddings(model, config.sparse_embeddings)
+    sparse_params = embedding_parameters(model) if config.sparse_embeddings else []
+    sparse_ids = {id(p) for p in sparse_params}
+    dense_params = [p for p in model.parameters() if id(p) not in sparse_ids]
+    kind = torch.optim.Adagrad if config.optimizer == "adagrad" else torch.optim.Adam
+    sparse = None
+    if sparse_params:
+        sparse = (torch.optim.Adagrad(sparse_params, lr=config.lr, eps=config.adagrad_eps, foreach=False)
+                  if kind is torch.optim.Adagrad else torch.optim.SparseAdam(sparse_params, lr=config.lr))
+    optimizer = SplitOptimizer(_dense_optimizer(kind, dense_params, config), sparse)
+    schedule = WarmupCosine(total_steps, int(round(config.warmup_fraction * total_steps)))
+    return optimizer, SplitScheduler(optimizer, schedule)
