@@ -24,7 +24,7 @@ from math import ceil, isqrt
 from recpim.arch.graph.workload import FREE_KINDS, WorkloadGraph, WorkloadNode
 from recpim.pim.analytic import HANDOFF_SLOTS
 from recpim.pim.config import ChipConfig
-from recpim.pim.workload import PipelineWorkload, Stage, StageKind, TileBuffer, Transfer, TransferKind
+from recpim.pim.workload import Activity, PipelineWorkload, Stage, StageKind, TileBuffer, Transfer, TransferKind
 from recpim.units import ceil_div
 
 from .embedding import ON_CHIP
@@ -92,8 +92,8 @@ def spill_to_dram(nodes: dict[str, WorkloadNode], stages: list[Stage], layers: d
         bits = sum(ceil(b.write_bits * (over[b.tile] - capacity_bits) / over[b.tile]) for b in stage.buffers
                    if b.tile in over)
         if bits:
-            activity = {**stage.activity, "dram_bit": stage.activity.get("dram_bit", 0) + 2 * bits}
-            stage = replace(stage, dram_bits=stage.dram_bits + 2 * bits, activity=activity)
+            stage = replace(stage, dram_bits=stage.dram_bits + 2 * bits,
+                            activity=stage.activity.with_added(dram_bit=2 * bits))
         spilled.append(stage)
     notes = [f"tile {tile}'s buffer ({chip.tile.buffer.size_kb:g} KB) is {bits / 8192:.1f} KB short of what its "
              f"stages keep for {HANDOFF_SLOTS} inferences: the overflow goes to DRAM and back (raise "
@@ -162,7 +162,7 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
         if node.name not in has_work:
             continue
         predecessors = tuple(sorted(work_predecessors[node.name]))
-        noc = {"router_flit_hop": flit_hops.get(node.name, 0)}
+        hops = flit_hops.get(node.name, 0)
         if node.name in mvm:
             layer = mvm[node.name]
             xmap, placement = layer.crossbar, layer.placement
@@ -176,23 +176,23 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
                 row_groups=xmap.row_groups, dac_steps_per_read=xmap.dac_steps_per_read,
                 conversions_per_adc_per_read=placement.conversions_per_adc_per_read, buffers=buffers,
                 partial_sums=tuple(inside[node.name]), psum_adds=max(adds.values(), default=0), macs=layer.macs,
-                activity={
-                    "adc_conversion": conversions,
-                    "sample_hold": conversions,             # every conversion samples one held column
-                    "dac_drive": xmap.dac_drives,
-                    "row_periphery": xmap.dac_drives,       # each driven row passes its switch matrix
-                    "column_periphery": conversions,        # each conversion reads a column through its mux
-                    "cell_read": xmap.cell_reads,
-                    "shift_add": xmap.shift_add_ops,
-                    "register_byte": xmap.vectors * ceil_div(in_bits + out_bits, 8),
+                activity=Activity(
+                    adc_conversion=conversions,
+                    sample_hold=conversions,             # every conversion samples one held column
+                    dac_drive=xmap.dac_drives,
+                    row_periphery=xmap.dac_drives,       # each driven row passes its switch matrix
+                    column_periphery=conversions,        # each conversion reads a column through its mux
+                    cell_read=xmap.cell_reads,
+                    shift_add=xmap.shift_add_ops,
+                    register_byte=xmap.vectors * ceil_div(in_bits + out_bits, 8),
                     # inputs written and read on every tile, partial sums written and read at home
-                    "buffer_access": sum(ceil_div(b.write_bits, width) + ceil_div(b.read_bits, width)
-                                         for b in buffers) + 2 * ceil_div(psum_bits[node.name], width),
-                    "bus_bit": sum(b.read_bits for b in buffers) + xmap.vectors * out_bits,
-                    "psum_add": sum(adds.values()),
+                    buffer_access=sum(ceil_div(b.write_bits, width) + ceil_div(b.read_bits, width)
+                                      for b in buffers) + 2 * ceil_div(psum_bits[node.name], width),
+                    bus_bit=sum(b.read_bits for b in buffers) + xmap.vectors * out_bits,
+                    psum_add=sum(adds.values()),
                     **fused_ops[node.name],
-                    **noc,
-                },
+                    router_flit_hop=hops,
+                ),
             ))
         elif node.name in digital:
             op = digital[node.name]
@@ -202,19 +202,19 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
             stages.append(Stage(
                 name=node.name, kind=StageKind.DIGITAL, tile=op.tile, predecessors=predecessors,
                 digital_ops=work, buffers=(TileBuffer(op.tile, write_bits=in_bits, read_bits=in_bits),), macs=op.macs,
-                activity={"vector_op": work, "buffer_access": 2 * ceil_div(in_bits, width),
-                          "bus_bit": in_bits + out_bits, **noc},
+                activity=Activity(vector_op=work, buffer_access=2 * ceil_div(in_bits, width),
+                                  bus_bit=in_bits + out_bits, router_flit_hop=hops),
             ))
         elif node.name in tables:
             # Rows go from DRAM or the embedding arrays to the consumers' tiles, which buffer them.
             table = tables[node.name]
             out_bits = table.bits_read_per_inference
             on_chip = table.location == ON_CHIP
-            activity = dict(noc)
             if on_chip:
-                activity["cell_read"] = table.lookups * table.dim * ceil_div(table.bits, chip.crossbar.bits_per_cell)
+                cells = table.lookups * table.dim * ceil_div(table.bits, chip.crossbar.bits_per_cell)
+                activity = Activity(cell_read=cells, router_flit_hop=hops)
             else:
-                activity["dram_bit"] = out_bits
+                activity = Activity(dram_bit=out_bits, router_flit_hop=hops)
             stages.append(Stage(
                 name=node.name, kind=StageKind.EMBEDDING, tile=consumer_tile.get(node.name, 0),
                 predecessors=predecessors, dram_bits=0 if on_chip else out_bits,

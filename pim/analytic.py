@@ -22,7 +22,7 @@ import numpy as np
 
 from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
 from recpim.pim.timing import ChipTiming, vector_waves
-from recpim.pim.workload import PipelineWorkload, Stage, StageKind, Transfer
+from recpim.pim.workload import ActionEnergies, PipelineWorkload, Stage, StageKind, Transfer
 from recpim.units import ceil_div
 
 HANDOFF_SLOTS = 2  # double-buffered handoff between layers
@@ -217,7 +217,7 @@ def _periodic_advance(history: list[np.ndarray]) -> tuple[int, np.ndarray] | Non
     return None
 
 
-def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action: dict[str, float],
+def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action: ActionEnergies,
             leakage_mw: float, area_mm2_by_component: dict[str, float], chip_name: str, batch: int = 1,
             waves_per_event: int = DEFAULT_WAVES_PER_EVENT, area_mm2_of_tiles_used: float | None = None) -> CostReport:
     if batch < 1:

@@ -10,26 +10,13 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from recpim.pim.workload import ACTIVITY_KEYS, PipelineWorkload, StageKind
+from recpim.pim.workload import COMPONENT_OF_ACTIVITY, ActionEnergies, PipelineWorkload, StageKind
 
-# Which component each activity is charged to in the breakdown.
-COMPONENT_OF_ACTIVITY = {
-    "adc_conversion": "adc",
-    "dac_drive": "dac",
-    "cell_read": "crossbar",
-    "sample_hold": "sample_hold",
-    "shift_add": "shift_add",
-    "register_byte": "registers",
-    "buffer_access": "buffer",
-    "bus_bit": "bus",
-    "router_flit_hop": "noc",
-    "dram_bit": "dram",
-    "vector_op": "vector_unit",
-    "maxpool_op": "maxpool",
-    "psum_add": "shift_add",      # the tile's shift-and-add units merge partial sums across tiles
-    "row_periphery": "periphery",
-    "column_periphery": "periphery",
-}
+# The breakdown's components, in the order reports list them (each action's component is its
+# Activity field's metadata, pim/workload.py).
+COMPONENTS: tuple[str, ...] = ("adc", "dac", "crossbar", "sample_hold", "shift_add", "registers", "buffer", "bus",
+                               "noc", "dram", "vector_unit", "maxpool", "periphery")
+assert set(COMPONENTS) == set(COMPONENT_OF_ACTIVITY.values())
 LEAKAGE = "leakage"
 REPROGRAMMING = "crossbar_write"
 
@@ -47,20 +34,17 @@ class EnergyBreakdown:
     leakage_pj: float
 
 
-def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: dict[str, float],
+def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: ActionEnergies,
                          leakage_mw: float, elapsed_ns_per_inference: float, batch: int) -> EnergyBreakdown:
     """Price each stage's activity; leakage (mW x ns = pJ) and crossbar rewriting (time-multiplexed
     mappings, once per batch) are their own component and layer entries. The total is the sum of
     the component entries; the layer entries hold the same terms."""
-    missing = [key for key in ACTIVITY_KEYS if key not in energy_pj_per_action]
-    if missing:
-        raise KeyError(f"chip model lacks per-action energies for {missing}")
-    by_component = dict.fromkeys(COMPONENT_OF_ACTIVITY.values(), 0.0)
+    by_component = dict.fromkeys(COMPONENTS, 0.0)
     by_layer: dict[str, float] = {}
     for stage in workload.stages:
         layer_pj = 0.0
         for key, count in stage.activity.items():
-            pj = count * energy_pj_per_action[key]
+            pj = count * getattr(energy_pj_per_action, key)
             by_component[COMPONENT_OF_ACTIVITY[key]] += pj
             layer_pj += pj
         by_layer[stage.name] = layer_pj

@@ -24,7 +24,7 @@ import simpy
 from recpim.pim.analytic import DEFAULT_WAVES_PER_EVENT, HANDOFF_SLOTS, mvm_events
 from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
 from recpim.pim.timing import ChipTiming
-from recpim.pim.workload import PipelineWorkload, Stage, StageKind
+from recpim.pim.workload import ActionEnergies, PipelineWorkload, Stage, StageKind
 
 
 @dataclass
@@ -206,7 +206,7 @@ class _Simulation:
             raise RuntimeError(f"simulation stalled: stages {unfinished} did not finish the batch")
 
 
-def simulate(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action: dict[str, float],
+def simulate(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action: ActionEnergies,
              leakage_mw: float, area_mm2_by_component: dict[str, float], chip_name: str, batch: int = 1,
              waves_per_event: int = DEFAULT_WAVES_PER_EVENT, record_trace: bool = False,
              area_mm2_of_tiles_used: float | None = None,

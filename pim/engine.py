@@ -11,7 +11,7 @@ from recpim.pim.chip_model import CHIP, PE, TILE, ChipModel, build_chip_model
 from recpim.pim.config import ChipConfig
 from recpim.pim.cost_report import CostReport, Engine
 from recpim.pim.timing import ChipTiming
-from recpim.pim.workload import PipelineWorkload
+from recpim.pim.workload import ActionEnergies, PipelineWorkload
 
 ENGINES: tuple[str, ...] = get_args(Engine)
 
@@ -22,7 +22,7 @@ class CostInputs:
 
     chip_name: str
     timing: ChipTiming
-    energy_pj_per_action: dict[str, float]
+    energy_pj_per_action: ActionEnergies
     tile_leakage_mw: float
     shared_leakage_mw: float      # routers, off-chip links: on whenever the chip runs
     area_mm2_by_component: dict[str, float]
@@ -70,7 +70,7 @@ def cost_inputs(chip: ChipConfig, model: ChipModel | None = None) -> CostInputs:
     return CostInputs(
         chip_name=chip.name,
         timing=timing,
-        energy_pj_per_action=dict(model.energy_pj),
+        energy_pj_per_action=ActionEnergies.from_dict(model.energy_pj),
         tile_leakage_mw=per_tile,
         shared_leakage_mw=shared,
         area_mm2_by_component=model.area_mm2_by_component(),

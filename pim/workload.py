@@ -10,9 +10,10 @@ activity and their dynamic energies agree to float precision.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from functools import cached_property
+from typing import Any
 
 
 class StageKind(StrEnum):
@@ -25,24 +26,85 @@ class TransferKind(StrEnum):
     ACTIVATION = "activation"    # a producer's output delivered to a consumer
     PARTIAL_SUM = "partial_sum"  # a layer's partial sums on their way to the tile gathering them
 
-# Activity counted per inference; each key is priced by the chip model's energy of one action.
-ACTIVITY_KEYS = (
-    "adc_conversion",   # one ADC conversion
-    "dac_drive",        # one row driven for one input slice
-    "cell_read",        # one ReRAM cell read
-    "sample_hold",      # one column sampled
-    "shift_add",        # one shift-and-add op
-    "register_byte",    # one byte through a PE's input/output registers
-    "buffer_access",    # one access of the tile buffer's width (one port)
-    "bus_bit",          # one bit over a tile's bus
-    "router_flit_hop",  # one flit over one mesh hop
-    "dram_bit",         # one bit from off-chip DRAM
-    "vector_op",        # one digital op
-    "maxpool_op",       # one comparison of a tile's max-pool unit (pooling fused into a layer's output)
-    "psum_add",         # one addition merging partial sums that arrive from other tiles (tile adders)
-    "row_periphery",    # one row's switch matrix for one read (charged with every row drive)
-    "column_periphery", # one column's mux and bit line for one read-out (charged with every conversion)
-)
+def _count(component: str) -> Any:
+    """A count of one action per inference; `component` is the breakdown entry its energy goes to."""
+    return field(default=0, metadata={"component": component})
+
+
+def _energy(component: str) -> Any:
+    return field(default=0.0, metadata={"component": component})
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What one stage does per inference, action by action: exact integer counts, priced by the
+    chip model's energy of one action (`ActionEnergies`, the priced twin below). Each field's
+    metadata names the component its energy is charged to in the breakdown. The field order is the
+    order in which a stage's energies are added up (pim/cost_report.py)."""
+
+    adc_conversion: int = _count("adc")            # one ADC conversion
+    sample_hold: int = _count("sample_hold")       # one column sampled
+    dac_drive: int = _count("dac")                 # one row driven for one input slice
+    row_periphery: int = _count("periphery")       # one row's switch matrix for one read (with every row drive)
+    column_periphery: int = _count("periphery")    # one column's mux and bit line for one read-out (per conversion)
+    cell_read: int = _count("crossbar")            # one ReRAM cell read
+    shift_add: int = _count("shift_add")           # one shift-and-add op
+    register_byte: int = _count("registers")       # one byte through a PE's input/output registers
+    buffer_access: int = _count("buffer")          # one access of the tile buffer's width (one port)
+    bus_bit: int = _count("bus")                   # one bit over a tile's bus
+    # one addition merging partial sums that arrive from other tiles (the tile's shift-and-add units)
+    psum_add: int = _count("shift_add")
+    vector_op: int = _count("vector_unit")         # one digital op
+    maxpool_op: int = _count("maxpool")            # one comparison of a tile's max-pool unit (fused pooling)
+    router_flit_hop: int = _count("noc")           # one flit over one mesh hop
+    dram_bit: int = _count("dram")                 # one bit from off-chip DRAM
+
+    def items(self) -> Iterator[tuple[str, int]]:
+        for name in ACTIVITY_KEYS:
+            yield name, getattr(self, name)
+
+    def __add__(self, other: Activity) -> Activity:
+        return Activity(*(getattr(self, name) + getattr(other, name) for name in ACTIVITY_KEYS))
+
+    def with_added(self, **counts: int) -> Activity:
+        """These counts with `counts` added to the named actions."""
+        return replace(self, **{name: getattr(self, name) + count for name, count in counts.items()})
+
+
+@dataclass(frozen=True)
+class ActionEnergies:
+    """The energy of one action of each kind (pJ), as the chip model prices them: Activity's twin."""
+
+    adc_conversion: float = _energy("adc")
+    sample_hold: float = _energy("sample_hold")
+    dac_drive: float = _energy("dac")
+    row_periphery: float = _energy("periphery")
+    column_periphery: float = _energy("periphery")
+    cell_read: float = _energy("crossbar")
+    shift_add: float = _energy("shift_add")
+    register_byte: float = _energy("registers")
+    buffer_access: float = _energy("buffer")
+    bus_bit: float = _energy("bus")
+    psum_add: float = _energy("shift_add")
+    vector_op: float = _energy("vector_unit")
+    maxpool_op: float = _energy("maxpool")
+    router_flit_hop: float = _energy("noc")
+    dram_bit: float = _energy("dram")
+
+    @classmethod
+    def from_dict(cls, energy_pj: dict[str, float]) -> ActionEnergies:
+        """From the chip model's per-operation energies (a KeyError names any action it lacks)."""
+        missing = [key for key in ACTIVITY_KEYS if key not in energy_pj]
+        if missing:
+            raise KeyError(f"chip model lacks per-action energies for {missing}")
+        return cls(**{key: float(energy_pj[key]) for key in ACTIVITY_KEYS})
+
+
+ACTIVITY_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Activity))
+# Which component each action's energy is charged to (from the field metadata).
+COMPONENT_OF_ACTIVITY: dict[str, str] = {f.name: f.metadata["component"] for f in fields(Activity)}
+assert [f.name for f in fields(ActionEnergies)] == list(ACTIVITY_KEYS)
+assert all(f.metadata["component"] == COMPONENT_OF_ACTIVITY[f.name] for f in fields(ActionEnergies))
 
 
 @dataclass(frozen=True)
@@ -150,7 +212,7 @@ class Stage:
     dram_bits: int = 0                   # embedding rows, or inputs spilled from a full buffer (written and read)
     reram_lookup_rows: int = 0           # embedding rows read from on-chip ReRAM per inference
     macs: int = 0
-    activity: dict[str, int] = field(default_factory=dict)
+    activity: Activity = Activity()
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -179,9 +241,5 @@ class PipelineWorkload:
                 return stage
         raise KeyError(name)
 
-    def total_activity(self) -> dict[str, int]:
-        totals = dict.fromkeys(ACTIVITY_KEYS, 0)
-        for stage in self.stages:
-            for key, count in stage.activity.items():
-                totals[key] += count
-        return totals
+    def total_activity(self) -> Activity:
+        return sum((stage.activity for stage in self.stages), Activity())

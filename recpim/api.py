@@ -1,5 +1,7 @@
-"""The public Python API: every CLI command is a thin layer over one of these functions, so
-notebooks, scripts and the search use exactly what the CLI uses.
+"""The public Python API: one import that gathers the functions behind the CLI's commands (model
+specs, mapping, simulation, sweeps, supernet training and scoring, the co-search and its outputs),
+so notebooks and scripts use exactly what the CLI uses. The CLI's command modules import the same
+functions from their stage modules directly, each loading only what its command needs.
 
 It sits on top of the stages (arch, pim -> mapping -> search -> reports) and only re-exports them;
 recpim.demo.run_demo (the whole flow) is built on them and sits above, beside the CLI. The stages

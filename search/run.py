@@ -40,7 +40,7 @@ from recpim.search.lock import study_lock
 from recpim.search.objectives import Objective, pareto_front
 from recpim.search.progress import eta_bar
 from recpim.search.study import SearchStudy, storage_url
-from recpim.validation import ValidatedModel, set_dotted
+from recpim.validation import ValidatedModel
 
 BUDGET_ATTR = "recpim_budget"
 
@@ -68,15 +68,6 @@ class SearchSettings(ValidatedModel):
     finetune_feature_rows: int | None = Field(default=8192, ge=512)
     batch: int = Field(default=64, ge=1)
 
-    def with_overrides(self, overrides: dict[str, Any]) -> SearchSettings:
-        """These settings with {dotted key: value} replaced (e.g. "evolution.seed": 3), validated again."""
-        if not overrides:
-            return self
-        data = self.model_dump()
-        for dotted, value in overrides.items():
-            set_dotted(data, dotted, value, source="search settings")
-        return SearchSettings(**data)
-
     @property
     def knob_ranges(self) -> dict[str, tuple[KnobValue, ...]]:
         return {key: tuple(values) for key, values in self.chip_ranges.items()}
@@ -86,6 +77,54 @@ class SearchSettings(ValidatedModel):
                            objective=self.objective, accuracy=self.accuracy,
                            score_rows=self.score_rows, finetune_steps=self.finetune_steps,
                            finetune_feature_rows=self.finetune_feature_rows, batch=self.batch)
+
+
+@dataclass(frozen=True)
+class SearchOverrides:
+    """The options of `recpim search` that decide its result, as given (None: not given), applied on
+    top of a study's stored settings (resume) or the defaults by `SearchSettings.with_options`.
+    Typed fields across the CLI -> search seam; each lands in its place in SearchSettings below."""
+
+    seed: int | None = None
+    population: int | None = None
+    sample: int | None = None
+    children: int | None = None
+    objective: str | None = None
+    target_energy_pj: float | None = None
+    target_latency_ns: float | None = None
+    alpha: float | None = None
+    beta: float | None = None
+    max_area_mm2: float | None = None
+    max_power_w: float | None = None
+    max_crossbars: int | None = None
+    data: str | None = None
+    accuracy: str | None = None
+    score_rows: int | None = None
+    finetune_steps: int | None = None
+    finetune_feature_rows: int | None = None
+    batch: int | None = None
+    chip_ranges: dict[str, tuple[KnobValue, ...]] | None = None   # None: keep the stored ranges
+
+    def apply_to(self, settings: SearchSettings) -> SearchSettings:
+        """`settings` with every given option replaced, validated again (an error names the setting)."""
+        def given(**fields: Any) -> dict[str, Any]:
+            return {name: value for name, value in fields.items() if value is not None}
+
+        data = settings.model_dump()
+        data["evolution"].update(given(seed=self.seed, population=self.population, sample=self.sample,
+                                       children=self.children))
+        data["objective"].update(given(kind=self.objective))
+        data["objective"]["targets"].update(given(energy_pj_per_inference=self.target_energy_pj,
+                                                  latency_ns_per_inference=self.target_latency_ns,
+                                                  alpha=self.alpha, beta=self.beta))
+        data["objective"]["budgets"].update(given(area_mm2=self.max_area_mm2, power_w=self.max_power_w,
+                                                  crossbars=self.max_crossbars))
+        data.update(given(data=self.data, accuracy=self.accuracy, score_rows=self.score_rows,
+                          finetune_steps=self.finetune_steps, finetune_feature_rows=self.finetune_feature_rows,
+                          batch=self.batch))
+        if self.chip_ranges is not None:
+            data["chip_ranges"] = {key: list(values) for key, values in self.chip_ranges.items()}
+        return SearchSettings(**data)
 
 
 def file_sha256(path: str | Path) -> str:

@@ -257,7 +257,7 @@ def run_sweep(model: str, chip: ChipConfig, settings: dict[str, list[Any]], engi
     if tasks:
         _run_tasks(tasks, points, combos, cache, backend, workers, address, progress)
     return SweepResult(model=model, chip=chip.name, engine=engine, batch=batch, settings=dict(settings),
-                       points=[point for point in points if point is not None], base_chip=chip.model_dump(mode="json"))
+                       points=[point for point in points if point is not None], base_chip=chip)
 
 
 def _run_tasks(tasks, points, combos, cache, backend, workers, address, progress) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from recpim import __version__
+from recpim.pim.config import ChipConfig
 from recpim.pim.cost_report import CostReport
 from recpim.runinfo import write_resolved_inputs
 from recpim.validation import read_typed
@@ -119,7 +120,7 @@ class SweepResult:
     batch: int
     settings: dict[str, list[Any]]                 # swept key -> values, in grid order
     points: list[SweepPoint]                       # one per grid point, in grid order
-    base_chip: dict[str, Any] = field(default_factory=dict)   # the chip before overrides
+    base_chip: ChipConfig | None = None       # the chip before overrides (None: a file that did not save it)
     lossless_only: bool = False     # best points among ADC-lossless points only (`--lossless-only`)
 
     @property
@@ -166,14 +167,18 @@ class SweepResult:
                               "goal": METRICS[metric][0], "adc_lossy_layers": point.adc_lossy_layers}
                      for metric, point in self.best().items()},
             "lossless_only": self.lossless_only,
-            "base_chip": self.base_chip,
+            "base_chip": self._base_chip_json(),
         }
+
+    def _base_chip_json(self) -> dict[str, Any]:
+        return self.base_chip.model_dump(mode="json") if self.base_chip is not None else {}
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> SweepResult:
         return cls(model=data["model"], chip=data["chip"], engine=data["engine"], batch=data["batch"],
                    settings=data["settings"], points=[SweepPoint.from_json_dict(p) for p in data["points"]],
-                   base_chip=data.get("base_chip", {}), lossless_only=data.get("lossless_only", False))
+                   base_chip=ChipConfig.model_validate(data["base_chip"]) if data.get("base_chip") else None,
+                   lossless_only=data.get("lossless_only", False))
 
     def write_csv(self, path: Path | str) -> Path:
         """One row per grid point: index, status, the swept keys, the figures, the bottleneck, the message."""
@@ -199,7 +204,7 @@ class SweepResult:
     def write(self, out_dir: Path | str) -> dict[str, Path]:
         """sweep.json, sweep.csv and inputs.json (the resolved inputs, to re-run) in `out_dir`."""
         out_dir = Path(out_dir)
-        inputs = {"model": self.model, "chip": self.base_chip, "engine": self.engine, "batch": self.batch,
+        inputs = {"model": self.model, "chip": self._base_chip_json(), "engine": self.engine, "batch": self.batch,
                   "settings": self.settings}
         return {"json": self.write_json(out_dir / "sweep.json"), "csv": self.write_csv(out_dir / "sweep.csv"),
                 "inputs": write_resolved_inputs(out_dir, inputs)}

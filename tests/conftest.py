@@ -11,7 +11,16 @@ from hypothesis import settings
 from recpim.pim.analytic import analyze
 from recpim.pim.des import simulate
 from recpim.pim.timing import ChipTiming
-from recpim.pim.workload import ACTIVITY_KEYS, PipelineWorkload, Stage, StageKind, TileBuffer, Transfer
+from recpim.pim.workload import (
+    ACTIVITY_KEYS,
+    ActionEnergies,
+    Activity,
+    PipelineWorkload,
+    Stage,
+    StageKind,
+    TileBuffer,
+    Transfer,
+)
 
 # Hypothesis profiles. "random" (local runs): new examples every run, so a laptop keeps exploring.
 # "ci" (selected when $CI is set): derandomize=True, the examples follow from each test's source,
@@ -61,6 +70,7 @@ ENERGY_PJ_PER_ACTION = {"adc_conversion": 1.5625, "dac_drive": 0.39, "cell_read"
                         "router_flit_hop": 10.0, "dram_bit": 20.0, "vector_op": 0.5,
                         "maxpool_op": 0.33, "psum_add": 0.02, "row_periphery": 0.007, "column_periphery": 0.001}
 assert set(ENERGY_PJ_PER_ACTION) == set(ACTIVITY_KEYS)
+ENERGIES = ActionEnergies.from_dict(ENERGY_PJ_PER_ACTION)
 AREA_MM2_BY_COMPONENT = {"crossbar": 12.0, "adc": 30.0, "dac": 3.0, "buffer": 8.5, "noc": 5.0, "vector_unit": 2.5}
 LEAKAGE_MW = 50.0
 
@@ -71,14 +81,14 @@ def _mvm(name: str, tile: int, predecessors: tuple[str, ...], k: int, n: int, ve
                  steps_per_vector=steps, row_groups=1, conversions_per_adc_per_read=128,
                  buffers=(TileBuffer(tile, write_bits=vectors * k * 8, read_bits=vectors * k * 8),),
                  macs=k * n * vectors,
-                 activity={"adc_conversion": vectors * steps * n, "cell_read": vectors * steps * k * n,
-                           "dac_drive": vectors * steps * k, "buffer_access": vectors * (k + n) // 32})
+                 activity=Activity(**{"adc_conversion": vectors * steps * n, "cell_read": vectors * steps * k * n,
+                           "dac_drive": vectors * steps * k, "buffer_access": vectors * (k + n) // 32}))
 
 
 def pipeline(mlp_layers: int = 12) -> PipelineWorkload:
     """emb -> fc0 .. fc{n-1} (widths shrinking) with an interaction after fc1, over 3 tiles."""
     stages = [Stage(name="emb", kind=StageKind.EMBEDDING, tile=0, dram_bits=26 * 16 * 32,
-                    activity={"dram_bit": 26 * 16 * 32})]
+                    activity=Activity(**{"dram_bit": 26 * 16 * 32}))]
     previous = "emb"
     for index in range(mlp_layers):
         k, n = max(16, 512 >> (index // 3)), max(16, 256 >> (index // 3))
@@ -88,7 +98,7 @@ def pipeline(mlp_layers: int = 12) -> PipelineWorkload:
         if index == 1:
             stages.append(Stage(name="interaction", kind=StageKind.DIGITAL, tile=1, predecessors=(previous,),
                                 digital_ops=27 * 27 * 16, buffers=(TileBuffer(1, write_bits=2048, read_bits=2048),),
-                                macs=27 * 27 * 8, activity={"vector_op": 27 * 27 * 16}))
+                                macs=27 * 27 * 8, activity=Activity(**{"vector_op": 27 * 27 * 16})))
             previous = "interaction"
     names = [s.name for s in stages]
     transfers = tuple(Transfer(p, c, 256, ((0, 1),)) for p, c in zip(names, names[1:], strict=False)
@@ -108,14 +118,14 @@ def timing() -> ChipTiming:
 @pytest.fixture
 def cost_report():
     """An analytic CostReport of the 12-layer pipeline at batch 8."""
-    return analyze(pipeline(), timing(), ENERGY_PJ_PER_ACTION, LEAKAGE_MW, AREA_MM2_BY_COMPONENT, "isaac-like",
+    return analyze(pipeline(), timing(), ENERGIES, LEAKAGE_MW, AREA_MM2_BY_COMPONENT, "isaac-like",
                    batch=8)
 
 
 @pytest.fixture
 def des_cost_report():
     """The simulator's CostReport of the same pipeline (it has queueing waits per resource)."""
-    return simulate(pipeline(), timing(), ENERGY_PJ_PER_ACTION, LEAKAGE_MW, AREA_MM2_BY_COMPONENT, "isaac-like",
+    return simulate(pipeline(), timing(), ENERGIES, LEAKAGE_MW, AREA_MM2_BY_COMPONENT, "isaac-like",
                     batch=8)[0]
 
 

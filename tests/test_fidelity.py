@@ -43,7 +43,7 @@ def test_buffer_accesses_grow_with_the_tiles_a_layer_spans():
     spread = _workload(graph, small_chip(tiles=128, mesh=(8, 16), crossbars=1)).stage("fc0")
     packed = _workload(graph, small_chip(tiles=8, mesh=(2, 4), crossbars=16)).stage("fc0")
     assert len(spread.buffers) == 128 and len(packed.buffers) == 8
-    assert spread.activity["buffer_access"] > 4 * packed.activity["buffer_access"]
+    assert spread.activity.buffer_access > 4 * packed.activity.buffer_access
     # each tile of the packed layer reads exactly the rows its row tile holds (128 of 512), 8 bits each
     assert {b.read_bits for b in packed.buffers} == {128 * 8}
 
@@ -101,13 +101,13 @@ def test_fused_relu_and_pool_add_no_buffer_round_trip():
     assert not {"features_1", "features_3", "features_4"} & {s.name for s in fused.stages}
     kinds = {s.name: s.kind for s in separate.stages}
     assert kinds["features_1"] == kinds["features_4"] == StageKind.DIGITAL
-    saved = separate.total_activity()["buffer_access"] - fused.total_activity()["buffer_access"]
-    round_trips = sum(s.activity["buffer_access"] for s in separate.stages if s.kind == StageKind.DIGITAL
+    saved = separate.total_activity().buffer_access - fused.total_activity().buffer_access
+    round_trips = sum(s.activity.buffer_access for s in separate.stages if s.kind == StageKind.DIGITAL
                       and s.name not in {x.name for x in fused.stages})
     assert saved == round_trips > 0
     # their ops are charged to the units that do them, on the layer that feeds them
     conv = fused.stage("features_2")
-    assert conv.activity["vector_op"] == 128 * 32 * 32 and conv.activity["maxpool_op"] == 128 * 32 * 32
+    assert conv.activity.vector_op == 128 * 32 * 32 and conv.activity.maxpool_op == 128 * 32 * 32
     assert fused.stage("features_2").predecessors == ("features_0",)
 
 
@@ -118,7 +118,7 @@ def test_partial_sums_are_timed_and_load_the_links():
     chip = small_chip(tiles=8, mesh=(1, 8), crossbars=4).with_overrides({"chip.noc.link_bandwidth_gbps": 1.0})
     stage = _workload(graph, chip).stage("fc0")
     assert len(stage.partial_sums) == 7 and all(t.hops == 1 for t in stage.partial_sums)
-    assert stage.activity["psum_add"] > 0
+    assert stage.activity.psum_add > 0
     slow = _report(graph, chip, engine="des")
     fast = _report(graph, chip.with_overrides({"chip.noc.link_bandwidth_gbps": 1000.0}), engine="des")
     assert slow.latency_ns_per_inference > fast.latency_ns_per_inference

@@ -18,9 +18,18 @@ from recpim.pim.analytic import analyze, stage_ns
 from recpim.pim.des import simulate
 from recpim.pim.timing import ChipTiming, vector_waves
 from recpim.pim.trace import chrome_trace
-from recpim.pim.workload import ACTIVITY_KEYS, PipelineWorkload, Stage, StageKind, TileBuffer, Transfer
+from recpim.pim.workload import (
+    ACTIVITY_KEYS,
+    ActionEnergies,
+    Activity,
+    PipelineWorkload,
+    Stage,
+    StageKind,
+    TileBuffer,
+    Transfer,
+)
 
-ENERGY_PJ = {key: 0.1 * (index + 1) for index, key in enumerate(ACTIVITY_KEYS)}
+ENERGY_PJ = ActionEnergies.from_dict({key: 0.1 * (index + 1) for index, key in enumerate(ACTIVITY_KEYS)})
 AREA_MM2 = {"crossbar": 1.0, "adc": 2.0}
 
 
@@ -46,8 +55,8 @@ def mvm_stage(name, tile, predecessors, vectors, replicas, k, n, steps=8, row_gr
         name=name, kind=StageKind.MVM, tile=tile, predecessors=predecessors, replicas=replicas,
         vectors=vectors, steps_per_vector=steps, row_groups=row_groups, conversions_per_adc_per_read=128,
         buffers=(TileBuffer(tile, write_bits=vectors * k * 8, read_bits=vectors * k * 8),), macs=k * n * vectors,
-        activity={"adc_conversion": vectors * steps * n, "cell_read": vectors * steps * k * n,
-                  "dac_drive": vectors * steps * k, "buffer_access": vectors * (k + n)},
+        activity=Activity(**{"adc_conversion": vectors * steps * n, "cell_read": vectors * steps * k * n,
+                  "dac_drive": vectors * steps * k, "buffer_access": vectors * (k + n)}),
     )
 
 
@@ -56,7 +65,7 @@ def workloads(draw) -> PipelineWorkload:
     """A random DAG of embedding, MVM and digital stages over a few tiles, with transfers."""
     num_stages = draw(st.integers(2, 8))
     stages = [Stage(name="emb", kind=StageKind.EMBEDDING, tile=0, dram_bits=draw(st.integers(0, 20_000)),
-                    activity={"dram_bit": 1000})]
+                    activity=Activity(**{"dram_bit": 1000}))]
     transfers = []
     tiles = {"emb": 0}
     for index in range(1, num_stages):
@@ -72,7 +81,7 @@ def workloads(draw) -> PipelineWorkload:
             ops = draw(st.integers(1, 50_000))
             stage = Stage(name=name, kind=StageKind.DIGITAL, tile=tile, predecessors=predecessors, digital_ops=ops,
                           buffers=(TileBuffer(tile, write_bits=2048, read_bits=2048),), macs=ops // 2,
-                          activity={"vector_op": ops})
+                          activity=Activity(**{"vector_op": ops}))
         stages.append(stage)
         tiles[name] = tile
         for producer in predecessors:
@@ -89,7 +98,7 @@ def _off_path_bottleneck() -> PipelineWorkload:
     longest path. The old analytic formula fill + (batch - 1) x period charged s6's period after
     the emb -> s1 -> s2 fill (60.8 us at batch 2); the pipeline runs both branches at once and
     ends at 57.6 us, which the simulator (and now the marked-graph recursion) gives."""
-    emb = Stage(name="emb", kind=StageKind.EMBEDDING, tile=0, activity={"dram_bit": 1000})
+    emb = Stage(name="emb", kind=StageKind.EMBEDDING, tile=0, activity=Activity(**{"dram_bit": 1000}))
     s1 = mvm_stage("s1", 0, ("emb",), vectors=8, replicas=1, k=8, n=8)
     s2 = mvm_stage("s2", 0, ("s1",), vectors=16, replicas=1, k=8, n=8, row_groups=2)
     s6 = mvm_stage("s6", 0, ("emb",), vectors=18, replicas=1, k=8, n=8, row_groups=2)

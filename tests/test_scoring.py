@@ -132,7 +132,7 @@ def test_lossless_crossbar_scores_equal_quantised_scores(supernet, dataset):
     quantised = score_subnet(supernet, subnet, dataset, quant=True, max_rows=120)
     lossless = score_subnet(supernet, subnet, dataset, max_rows=120,
                             crossbar=CrossbarArithmetic(rows=32, rows_read_at_once=32, adc_bits=16))
-    assert lossless.crossbar["adc_bits"] == 16 and lossless.quantized
+    assert lossless.crossbar.adc_bits == 16 and lossless.quantized
     assert lossless.logloss == pytest.approx(quantised.logloss, rel=1e-4)
     narrow = score_subnet(supernet, subnet, dataset, max_rows=120,
                           crossbar=CrossbarArithmetic(rows=32, rows_read_at_once=32, adc_bits=3))

@@ -21,6 +21,7 @@ from recpim import __version__
 from recpim.errors import CapacityError, ConfigError, UnsupportedModelError
 from recpim.pim.analytic import analyze
 from recpim.pim.config import ChipConfig
+from recpim.pim.workload import ActionEnergies
 from recpim.search.sweep import (
     METRICS,
     SweepResult,
@@ -44,7 +45,7 @@ def pipeline_simulate(model: str, chip: ChipConfig, engine: str, batch: int):
     energy = dict(ENERGY_PJ_PER_ACTION, adc_conversion=0.05 * 2 ** chip.adc.bits)
     area = dict(AREA_MM2_BY_COMPONENT, crossbar=chip.crossbar.rows * chip.crossbar.cols / 1e4)
     chip_timing = replace(timing(), crossbar_read_ns=0.8 * chip.crossbar.rows)
-    return analyze(pipeline(), chip_timing, energy, LEAKAGE_MW, area, chip.name, batch=batch)
+    return analyze(pipeline(), chip_timing, ActionEnergies.from_dict(energy), LEAKAGE_MW, area, chip.name, batch=batch)
 
 
 def sweep(settings, **kwargs):

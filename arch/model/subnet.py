@@ -13,7 +13,6 @@ sorted. So two configs are equal exactly when they describe the same architectur
 from __future__ import annotations
 
 import json
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -111,12 +111,6 @@ def _input_set_problems(key: str, inputs: tuple[int, ...], block: int, max_input
     return []
 
 
-# The space SubnetConfig.from_dict checks a config in, for the duration of that call. A ContextVar,
-# not pydantic's validation context: a model with its own __init__ (the ConfigError conversion)
-# is validated through that __init__, which drops the context.
-_CHECKED_IN: ContextVar[SearchSpace | None] = ContextVar("subnet_checked_in", default=None)
-
-
 class SubnetConfig(BaseModel):
     """One candidate architecture (with its bit-widths) of the space named `space`.
     The final logit reads the last block's dense output and its flattened sparse output.
@@ -133,18 +127,12 @@ class SubnetConfig(BaseModel):
     blocks: tuple[BlockConfig, ...] = Field(min_length=1)
     _space: SearchSpace | None = PrivateAttr(default=None)
 
-    def __init__(self, **data: Any):
-        try:
-            super().__init__(**data)
-        except ValidationError as error:
-            raise ConfigError("subnet config", config_problems(error, type(self), rename=_block_numbers)) from None
-
     @model_validator(mode="after")
-    def _fits_its_space(self) -> SubnetConfig:
-        # the space to check in: the one from_dict was given, else the one this instance already
-        # carries (pydantic runs this again when a SubnetConfig is a field of another model), else
-        # the built-in space of that name
-        space = _CHECKED_IN.get() or (getattr(self, "__pydantic_private__", None) or {}).get("_space")
+    def _fits_its_space(self, info: ValidationInfo) -> SubnetConfig:
+        # the space to check in: the one passed in the validation context (from_dict's `space`),
+        # else the one this instance already carries, else the built-in space of that name. (No
+        # custom __init__ on this model: pydantic would validate through it and drop the context.)
+        space = (info.context or {}).get("space") or (getattr(self, "__pydantic_private__", None) or {}).get("_space")
         if space is None:
             space = get_space(self.space)
         elif space.name != self.space:
@@ -194,13 +182,10 @@ class SubnetConfig(BaseModel):
         """Read and check a config; `space`: the space to check it in (None: the built-in space it names)."""
         if not isinstance(data, dict):
             raise ConfigError(source, [("", f"expected a JSON object, got {type(data).__name__}")])
-        token = _CHECKED_IN.set(space)
         try:
-            return cls(**data)
-        except ConfigError as error:
-            raise ConfigError(source, error.problems) from None
-        finally:
-            _CHECKED_IN.reset(token)
+            return cls.model_validate(data, context={"space": space})
+        except ValidationError as error:
+            raise ConfigError(source, config_problems(error, cls, rename=_block_numbers)) from None
 
     @classmethod
     def from_json(cls, text: str, source: str = "subnet JSON", space: SearchSpace | None = None) -> SubnetConfig:

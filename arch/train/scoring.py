@@ -90,14 +90,14 @@ class SubnetScore:
     split: str
     finetune_steps: int = 0
     quantized: bool = False
-    crossbar: dict[str, Any] | None = None
+    crossbar: CrossbarArithmetic | None = None   # the chip's arithmetic the MVMs ran on (None: exact)
     source: str = "supernet"           # "supernet" (inherited weights) or "standalone" (trained alone)
     train_steps: int | None = None     # standalone only
     seconds: float = 0.0
     finetune_seconds: float = 0.0      # of `seconds`, spent fine-tuning the logit layer
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self)   # the crossbar arithmetic (a dataclass) becomes its dict too
 
 
 # ---- metrics
@@ -286,7 +286,7 @@ def score_subnet(supernet: Supernet, subnet: SubnetConfig, dataset: CtrDataset, 
     finally:
         supernet.train(was_training)
     return SubnetScore(loss, auc, len(data.label), split, finetune_steps, quant,
-                       crossbar.to_dict() if crossbar is not None else None, "supernet",
+                       crossbar, "supernet",
                        seconds=time.perf_counter() - began, finetune_seconds=finetune_seconds)
 
 
@@ -342,6 +342,6 @@ def train_standalone(subnet: SubnetConfig, dataset: CtrDataset, steps: int, seed
                      progress=progress, title="standalone")
     loss, auc = score_standalone(model, dataset, split, crossbar, max_rows)
     score = SubnetScore(loss, auc, len(cached_split(dataset, split, max_rows).label), split, 0, quant,
-                        crossbar.to_dict() if crossbar is not None else None, "standalone", steps,
+                        crossbar, "standalone", steps,
                         time.perf_counter() - began)
     return (score, model) if return_model else score

@@ -22,22 +22,10 @@ from recpim.pim.presets import load_chip
 if TYPE_CHECKING:   # the search stack (optuna, the supernet) loads only when a search runs
     from recpim.search.run import SearchSettings
 
-# Option name -> where it lives in SearchSettings (a dotted path) for merging with a study's settings.
-_RESULT_OPTIONS = {"seed": "evolution.seed", "population": "evolution.population", "sample": "evolution.sample",
-                   "children": "evolution.children", "objective": "objective.kind",
-                   "target_energy_pj": "objective.targets.energy_pj_per_inference",
-                   "target_latency_ns": "objective.targets.latency_ns_per_inference",
-                   "alpha": "objective.targets.alpha", "beta": "objective.targets.beta",
-                   "max_area_mm2": "objective.budgets.area_mm2", "max_power_w": "objective.budgets.power_w",
-                   "max_crossbars": "objective.budgets.crossbars", "data": "data", "accuracy": "accuracy",
-                   "score_rows": "score_rows", "finetune_steps": "finetune_steps",
-                   "finetune_feature_rows": "finetune_feature_rows", "batch": "batch"}
-
-
 def build_settings(options: dict[str, Any], stored: SearchSettings | None) -> SearchSettings:
     """SearchSettings from the options given (None: not given), on top of a study's stored settings
     (resume) or the defaults (a new search)."""
-    from recpim.search.run import resolve_settings
+    from recpim.search.run import SearchOverrides, resolve_settings
 
     if stored is None:
         if not options.get("supernet"):
@@ -53,17 +41,19 @@ def build_settings(options: dict[str, Any], stored: SearchSettings | None) -> Se
             given = resolve_settings(settings.chip, options["supernet"], settings.data)
             settings = settings.model_copy(update={"supernet": given.supernet,
                                                    "supernet_sha256": given.supernet_sha256})
-    overrides: dict[str, Any] = {}
+    sizes: dict[str, int] = {}
     if options.get("preset") is not None:
         if options["preset"] != "nasrec":
             raise ConfigError("recpim search", [("--preset", f"got {options['preset']!r}; allowed: nasrec")])
         from recpim.search.evolution import NASREC
 
-        overrides.update({f"evolution.{name}": getattr(NASREC, name) for name in ("population", "sample", "children")})
-    overrides.update({path: options[name] for name, path in _RESULT_OPTIONS.items() if options.get(name) is not None})
-    if stored is None or options.get("explore_chip") or options.get("chip_range"):
-        overrides["chip_ranges"] = {key: list(values) for key, values in _ranges(options, settings.chip).items()}
-    return settings.with_overrides(overrides)
+        sizes = {name: getattr(NASREC, name) for name in ("population", "sample", "children")}
+    chip_ranges = (_ranges(options, settings.chip)
+                   if stored is None or options.get("explore_chip") or options.get("chip_range") else None)
+    given = {name: options.get(name) for name in SearchOverrides.__dataclass_fields__ if name != "chip_ranges"}
+    for name, value in sizes.items():
+        given[name] = given[name] if given[name] is not None else value
+    return SearchOverrides(**given, chip_ranges=chip_ranges).apply_to(settings)
 
 
 def _check_data(settings, max_bad_rows_fraction: float) -> None:

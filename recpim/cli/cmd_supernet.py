@@ -226,7 +226,7 @@ def evaluate(
                 [["logloss", score.logloss], ["auc", score.auc], ["rows", score.rows],
                  ["finetune_steps", score.finetune_steps], ["quantized", score.quantized],
                  ["finetune_seconds", score.finetune_seconds],
-                 ["crossbar", score.crossbar or "-"], ["seconds", score.seconds]])
+                 ["crossbar", score.crossbar.to_dict() if score.crossbar else "-"], ["seconds", score.seconds]])
     if not saved.finished:
         console.print(f"note: the supernet stopped at step {saved.step} of {saved.total_steps}")
 
