@@ -19,14 +19,9 @@ from recpim.arch.data.synthetic import HiddenCtrModel, synthetic_schema
 from recpim.arch.model.space import nasrec_full
 from recpim.arch.model.subnet import SubnetConfig, sample_subnet
 from recpim.arch.model.supernet import Supernet, extract_standalone
-from recpim.arch.train.loop import (
-    TrainConfig,
-    full_path_probability,
-    train_batches,
-    train_step,
-    uses_full_path,
-)
+from recpim.arch.train.loop import TrainConfig, train_batches, train_step
 from recpim.arch.train.optimizers import make_optimizer
+from recpim.arch.train.sandwich import full_path_probability, uses_full_path
 from recpim.arch.train.scoring import FinetuneRecipe, finetune_logit, score_standalone, score_subnet
 from recpim.errors import ConfigError
 
