@@ -142,3 +142,24 @@ def test_a_streamed_sandwich_run_trains_and_resumes_bit_for_bit(tmp_path):
     assert whole.losses[3:] == resumed.losses
     for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_the_converged_truth_stops_on_a_validation_rise():
+    """A model that overfits a small train split (a large table per field, Adam at a high rate)
+    stops when its held-out loss has risen for `patience` checks, and keeps the best check's weights."""
+    from recpim.arch.data.synthetic import synthetic_schema
+    from recpim.arch.train.scoring import train_standalone_converged
+
+    schema = synthetic_schema(num_dense=4, num_sparse=5, vocab_size=400, embedding_dim=8)
+    dataset = open_dataset("synthetic:1200", schema=schema, seed=3)
+    subnet = sample_subnet(SPACE, 2)
+    config = small_train_config(SPACE, steps=1, optimizer="adam", lr=0.03, warmup_fraction=0.0)
+    # scored on the split it stopped on, so the kept weights must give the best check's loss again
+    result = train_standalone_converged(subnet, dataset, max_steps=400, config=config, check_every=10, patience=3,
+                                        split="test")
+    losses = result.stop_losses
+    assert result.stopped_early and result.steps_run < 400
+    best = losses.index(min(losses))
+    assert len(losses) - 1 - best == 3 and all(later > losses[best] for later in losses[best + 1:])
+    assert result.best_step == 10 * (best + 1) and result.score.train_steps == result.best_step
+    assert result.score.logloss == pytest.approx(min(losses), rel=1e-6)

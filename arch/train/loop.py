@@ -293,14 +293,16 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
                  provenance: RunProvenance | None = None, until_step: int | None = None, progress: bool = False,
                  title: str = "training", device: str | torch.device = "cpu", precision: Precision = "fp32",
                  distributed: DistContext | None = None,
-                 loss_fn: Callable[[CtrBatch, int], torch.Tensor] | None = None) -> TrainResult:
+                 loss_fn: Callable[[CtrBatch, int], torch.Tensor] | None = None,
+                 stop_when: Callable[[int], bool] | None = None) -> TrainResult:
     """The recipe's loop over `logits_fn(batch, step)`. With `checkpoint`, saves state dicts there;
     `resume` (load_training_state) continues where it stopped; `provenance` is saved beside the
     weights (a supernet run's space, schema and data); `until_step` stops early
     (the checkpoint then lets a later call continue). `device` and `precision`: arch/train/device.py;
     `distributed`: data-parallel ranks (arch/train/distributed.py; rank 0 alone saves and shows progress).
     `loss_fn(batch, step)`, when given, is the step's loss instead of BCE on `logits_fn`'s logits
-    (which may then be None)."""
+    (which may then be None). `stop_when(steps_done)`, called after every step, ends the run early
+    when it returns True (early stopping: arch/train/scoring.py train_standalone_converged)."""
     if (logits_fn is None) == (loss_fn is None):
         raise ConfigError("run_training", [("logits_fn", "give logits_fn or loss_fn, one of them")])
     configure_threads()
@@ -365,6 +367,8 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
                 bar.update(task, advance=1, loss=f"{loss:.4f}")
                 if config.checkpoint_every and result.step % config.checkpoint_every == 0 and result.step < stop:
                     snapshot(result.step)
+                if stop_when is not None and stop_when(result.step):
+                    break
             snapshot(result.step)   # still deferred: a signal now cannot cut the final save short
     except StopRequested:
         with deferred_interrupts():
