@@ -100,10 +100,12 @@ def test_smallest_variant_keeps_operators_and_connections():
             (small.dense_op, small.sparse_op, small.dense_inputs, small.sparse_inputs)
 
 
-def test_a_sandwich_step_trains_the_full_path_and_every_child():
-    """One sandwich step updates weights that only the full path uses and weights of each child."""
+@pytest.mark.parametrize("teacher", ["largest_subnet", "full_path"])
+def test_a_sandwich_step_trains_the_teacher_and_every_child(teacher):
+    """One sandwich step reaches strictly more weights than the step's one subnet: the teacher's
+    and every child's."""
     dataset = open_dataset("synthetic:1500", schema=SMALL_SCHEMA, seed=3)
-    config = small_train_config(SPACE, steps=4, sandwich_students=3, distill_weight=0.5)
+    config = small_train_config(SPACE, steps=4, sandwich_students=3, distill_weight=0.5, sandwich_teacher=teacher)
     torch.manual_seed(0)
     supernet = Supernet(SPACE, SMALL_SCHEMA, config.input_sharing)
     batch = next(train_batches(dataset, 64, seed=5))

@@ -3,9 +3,13 @@ the sandwich rule with in-place distillation (BigNAS, Yu et al. 2020; Once-for-A
 2020), and the penalty on the embedding rows a batch reads.
 
 The sandwich rule, adapted to NASRec's spaces: every step trains the largest network and several
-children on the same batch, their gradients summed in one update.
-- The largest network is the full supernet (Supernet.forward_full: every operator at maximum width
-  on every earlier source, NASRec's warm-up path), trained on the labels.
+children on the same batch, their gradients averaged in one update.
+- The largest network (the teacher, trained on the labels), `sandwich_teacher`: "largest_subnet"
+  (default) is the step's sampled subnet with every block at the space's largest widths -- a
+  single-operator space has no one largest child, so the step's operators and connections at full
+  width stand in for it; "full_path" is the whole supernet (Supernet.forward_full: every operator at
+  maximum width on every earlier source, NASRec's warm-up path), which costs 5-20x a subnet step in
+  wide spaces (measured in benchmarks/bench_ranking.py's wide space: 5.3 s against 0.3 s per step).
 - The children ("students") are the step's sampled subnet, the smallest variant of a second sample
   (every block at the space's smallest dense and sparse widths) and further samples; each draw is a
   function of (seed, step), so a resumed run trains the same children.
@@ -47,6 +51,14 @@ def smallest_variant(subnet: SubnetConfig) -> SubnetConfig:
     return smallest.validate_in(space)
 
 
+def largest_variant(subnet: SubnetConfig) -> SubnetConfig:
+    """`subnet` with every block at its space's largest dense and sparse widths: the top slice."""
+    space = subnet.search_space
+    blocks = tuple(block.model_copy(update={"dense_width": max(space.dense_widths),
+                                            "sparse_width": max(space.sparse_widths)}) for block in subnet.blocks)
+    return subnet.model_copy(update={"blocks": blocks}).validate_in(space)
+
+
 def sandwich_students(space: SearchSpace, seed: int, step: int, count: int) -> list[SubnetConfig]:
     """The `count` children of step `step`: its sampled subnet, the smallest variant of a second
     sample, then further samples (each drawn from (seed, step, k))."""
@@ -80,7 +92,11 @@ def supernet_step_loss(supernet: Supernet, space: SearchSpace, config: TrainConf
                        batch: CtrBatch, step: int) -> torch.Tensor:
     """The loss of supernet step `step` under `config`'s recipe (module docstring)."""
     if config.sandwich_students:
-        teacher = supernet.forward_full(batch.dense, batch.sparse)
+        if config.sandwich_teacher == "full_path":
+            teacher = supernet.forward_full(batch.dense, batch.sparse)
+        else:
+            teacher = supernet(batch.dense, batch.sparse, largest_variant(subnet_for_step(space, config.seed, step)),
+                               quant=config.quant_aware)
         losses = [F.binary_cross_entropy_with_logits(teacher.float(), batch.label)]
         for subnet in sandwich_students(space, config.seed, step, config.sandwich_students):
             student = supernet(batch.dense, batch.sparse, subnet, quant=config.quant_aware)
