@@ -135,8 +135,10 @@ def _converged_job(spec: str, data_seed: int, space_dump: dict, subnet_json: str
             "stopped_early": result.stopped_early, "seconds": result.score.seconds}
 
 
-def _baseline_job(spec: str, data_seed: int, name: str, config_dump: dict, seed: int, score_rows: int | None) -> dict:
-    """A hand-made model trained with the same recipe and steps, scored on the same rows."""
+def _baseline_job(spec: str, data_seed: int, name: str, config_dump: dict, seed: int, score_rows: int | None,
+                  test_split: bool = False) -> dict:
+    """A hand-made model trained with the same recipe and steps, scored on the same rows (and, with
+    `test_split`, on as many test rows too)."""
     from recpim.arch.model.zoo import DLRM, DeepFM, LogisticRegression
 
     dataset = _dataset(spec, data_seed)
@@ -155,7 +157,10 @@ def _baseline_job(spec: str, data_seed: int, name: str, config_dump: dict, seed:
     run_training(model, lambda batch, _step: logits(batch.dense, batch.sparse), dataset, config)
     model.eval()
     loss, auc = evaluate(logits, cached_split(dataset, "val", score_rows))
-    return {"logloss": loss, "auc": auc, "seconds": time.perf_counter() - began}
+    out = {"logloss": loss, "auc": auc, "seconds": time.perf_counter() - began}
+    if test_split:
+        out["logloss_test"], out["auc_test"] = evaluate(logits, cached_split(dataset, "test", score_rows))
+    return out
 
 
 class TruthCache:
