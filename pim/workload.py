@@ -40,11 +40,10 @@ class Activity:
     """What one stage does per inference, action by action: exact integer counts, priced by the
     chip model's energy of one action (`ActionEnergies`, the priced twin below). Each field's
     metadata names the component its energy is charged to in the breakdown. The field order is the
-    order in which a stage's energies are added up (pim/cost_report.py): the order in which the
-    mapping listed them before this record existed, so the sums come out as they did (but for an
-    MVM stage's fused vector ops, which it listed after the partial-sum adds)."""
+    order in which an MVM or embedding stage's energies are added up (pim/cost_report.py), the
+    order the mapping listed them in before this record existed, so every float sum is what it was;
+    a digital stage adds its vector ops first (DIGITAL_ORDER), as it listed them."""
 
-    vector_op: int = _count("vector_unit")         # one digital op
     adc_conversion: int = _count("adc")            # one ADC conversion
     sample_hold: int = _count("sample_hold")       # one column sampled
     dac_drive: int = _count("dac")                 # one row driven for one input slice
@@ -57,12 +56,14 @@ class Activity:
     bus_bit: int = _count("bus")                   # one bit over a tile's bus
     # one addition merging partial sums that arrive from other tiles (the tile's shift-and-add units)
     psum_add: int = _count("shift_add")
+    vector_op: int = _count("vector_unit")         # one digital op
     maxpool_op: int = _count("maxpool")            # one comparison of a tile's max-pool unit (fused pooling)
     router_flit_hop: int = _count("noc")           # one flit over one mesh hop
     dram_bit: int = _count("dram")                 # one bit from off-chip DRAM
 
-    def items(self) -> Iterator[tuple[str, int]]:
-        for name in ACTIVITY_KEYS:
+    def items(self, order: Sequence[str] | None = None) -> Iterator[tuple[str, int]]:
+        """(action, count) in field order, or in `order` (every action once)."""
+        for name in order or ACTIVITY_KEYS:
             yield name, getattr(self, name)
 
     def __add__(self, other: Activity) -> Activity:
@@ -77,7 +78,6 @@ class Activity:
 class ActionEnergies:
     """The energy of one action of each kind (pJ), as the chip model prices them: Activity's twin."""
 
-    vector_op: float = _energy("vector_unit")
     adc_conversion: float = _energy("adc")
     sample_hold: float = _energy("sample_hold")
     dac_drive: float = _energy("dac")
@@ -89,6 +89,7 @@ class ActionEnergies:
     buffer_access: float = _energy("buffer")
     bus_bit: float = _energy("bus")
     psum_add: float = _energy("shift_add")
+    vector_op: float = _energy("vector_unit")
     maxpool_op: float = _energy("maxpool")
     router_flit_hop: float = _energy("noc")
     dram_bit: float = _energy("dram")
@@ -103,6 +104,7 @@ class ActionEnergies:
 
 
 ACTIVITY_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Activity))
+DIGITAL_ORDER: tuple[str, ...] = ("vector_op", *(key for key in ACTIVITY_KEYS if key != "vector_op"))
 # Which component each action's energy is charged to (from the field metadata).
 COMPONENT_OF_ACTIVITY: dict[str, str] = {f.name: f.metadata["component"] for f in fields(Activity)}
 assert [f.name for f in fields(ActionEnergies)] == list(ACTIVITY_KEYS)
