@@ -56,7 +56,7 @@ class FewShotSupernet(nn.Module):
         choices = split_choices(self.space)
         if set(parts) != set(choices):
             allowed = ", ".join(op.value for op in choices)
-            raise ConfigError("few-shot supernet", [("parts", f"needs one part per dense operator of block 1: {allowed}")])
+            raise ConfigError("few-shot supernet", [("parts", f"one part per dense operator of block 1: {allowed}")])
         self.parts = nn.ModuleDict({op.value: parts[op] for op in split_choices(self.space)})
 
     @classmethod
