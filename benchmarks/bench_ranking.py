@@ -108,9 +108,35 @@ def _standalone_job(spec: str, data_seed: int, space_dump: dict, subnet_json: st
 
 def _score_job(spec: str, data_seed: int, space_dump: dict, checkpoint: str, subnet_json: str, quant: bool,
                score_rows: int | None, finetune_steps: int, recipe: FinetuneRecipe, search_rows: int) -> dict:
-    dataset = _dataset(spec, data_seed)
     supernet = load_supernet(checkpoint).supernet
     subnet = SubnetConfig.from_json(subnet_json, space=_space(space_dump))
+    return _scores(spec, data_seed, supernet, subnet, quant, score_rows, finetune_steps, recipe, search_rows)
+
+
+def _few_shot_job(spec: str, data_seed: int, space_dump: dict, checkpoint: str, subnet_jsons: list[str], quant: bool,
+                  score_rows: int | None, finetune_steps: int, recipe: FinetuneRecipe, search_rows: int,
+                  steps_per_part: int) -> tuple[dict, list[dict]]:
+    """Few-shot lever: the defaults' supernet split on block 1's dense operator, each part trained
+    `steps_per_part` more steps, every subnet scored on its part."""
+    from recpim.arch.train.few_shot import train_few_shot
+
+    loaded = load_supernet(checkpoint)
+    began = time.perf_counter()
+    few_shot = train_few_shot(loaded.supernet, _dataset(spec, data_seed), loaded.config, steps_per_part)
+    seconds = time.perf_counter() - began
+    steps = steps_per_part * len(few_shot.parts)
+    info = {"seconds": seconds, "steps": steps, "ms_per_step": 1e3 * seconds / max(1, steps)}
+    scores = []
+    for text in subnet_jsons:
+        subnet = SubnetConfig.from_json(text, space=_space(space_dump))
+        scores.append(_scores(spec, data_seed, few_shot.part(subnet), subnet, quant, score_rows, finetune_steps,
+                              recipe, search_rows))
+    return info, scores
+
+
+def _scores(spec: str, data_seed: int, supernet, subnet: SubnetConfig, quant: bool, score_rows: int | None,
+            finetune_steps: int, recipe: FinetuneRecipe, search_rows: int) -> dict:
+    dataset = _dataset(spec, data_seed)
     plain = score_subnet(supernet, subnet, dataset, quant=quant, max_rows=score_rows)
     tuned = score_subnet(supernet, subnet, dataset, quant=quant, max_rows=score_rows, finetune_steps=finetune_steps,
                          finetune=recipe)
@@ -302,9 +328,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             lever_scores.append((info, [pool.submit(_score_job, args.data, args.data_seed, space_dump, path,
                                                     subnet.to_json(), args.at_bits, rows, args.finetune_steps,
                                                     recipe, search_rows) for subnet in subnets]))
+        few_shot_future = (pool.submit(_few_shot_job, args.data, args.data_seed, space_dump, checkpoints[0],
+                                       [s.to_json() for s in subnets], args.at_bits, rows, args.finetune_steps, recipe,
+                                       search_rows, args.few_shot_steps) if args.few_shot_steps else None)
         truths = [[f.result() for f in futures] for futures in truth_futures]
         converged_runs = [f.result() for f in converged_futures]
         lever_results = [(info, [f.result() for f in futures]) for info, futures in lever_scores]
+        if few_shot_future is not None:
+            lever_results.append(few_shot_future.result())
+            levers.append(("few_shot", {"steps_per_part": args.few_shot_steps, "split": "block 1 dense operator",
+                                        "warm_start": "defaults"}))
         baselines = {name: [f.result() for f in futures] for name, futures in baseline_futures.items()}
         if cache:
             cache.save()
@@ -428,6 +461,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lever", action="append", default=[],
                         help="NAME:key=value,... another supernet with these TrainConfig overrides, scored against the "
                              "same truth (one row each in 'levers'); repeatable")
+    parser.add_argument("--few-shot-steps", type=int, default=0,
+                        help="few-shot lever: split the defaults' supernet on block 1's dense operator and train "
+                             "each part this many more steps (0: skip)")
     parser.add_argument("--converged-steps", type=int, default=4000,
                         help="the converged truth's step cap (early stopping on the test split); 0: skip it")
     parser.add_argument("--quick", action="store_true",

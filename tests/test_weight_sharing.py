@@ -219,14 +219,15 @@ def test_bench_ranking_json_has_its_keys(tmp_path):
                "synthetic:4000:interactions:stream", "--subnets", "3", "--supernet-steps", "6",
                "--standalone-steps", "4", "--converged-steps", "6", "--finetune-steps", "3", "--batch-size", "64",
                "--workers", "1", "--baselines", "logistic_regression", "dlrm", "deepfm", "--score-rows", "512",
-               "--lever", "sandwich:sandwich_students=2,distill_weight=0.5", "--out", str(out)]
+               "--lever", "sandwich:sandwich_students=2,distill_weight=0.5", "--few-shot-steps", "2",
+               "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"tau_plain", "tau_finetuned", "spearman_finetuned", "noise_ceiling_tau", "truth_span", "predicted_span",
             "top3_overlap", "subnets", "seconds", "tau_converged", "tau_search_scoring", "best_sampled_vs_dlrm",
             "best_sampled_vs_deepfm", "levers"} <= set(result)
     # one row per supernet lever, each with its own figures against the same truths
-    assert [row["lever"] for row in result["levers"]] == ["defaults", "sandwich"]
+    assert [row["lever"] for row in result["levers"]] == ["defaults", "sandwich", "few_shot"]
     assert result["levers"][1]["settings"] == {"sandwich_students": 2, "distill_weight": 0.5}
     assert result["levers"][0]["tau_finetuned"] == result["tau_finetuned"]
     assert all({"tau_plain", "tau_finetuned", "tau_converged", "gap_finetuned_median"} <= set(row)
