@@ -33,7 +33,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -46,6 +46,7 @@ from recpim.arch.data.datasets import CtrDataset, open_dataset
 from recpim.arch.model.space import DenseOp, SearchSpace, get_space, nasrec_full
 from recpim.arch.model.subnet import SubnetConfig, sample_subnet
 from recpim.arch.train.loop import TrainConfig, configure_threads, load_supernet, run_training, train_supernet
+from recpim.arch.train.probes import ProbeLog
 from recpim.arch.train.scoring import (
     FinetuneRecipe,
     cached_split,
@@ -90,11 +91,16 @@ def _worker_init() -> None:
     configure_threads(1)  # pinned: run_training's automatic choice would oversubscribe the cores
 
 
-def _train_supernet_job(spec: str, data_seed: int, space_dump: dict, config_dump: dict, path: str) -> dict:
+def _train_supernet_job(spec: str, data_seed: int, space_dump: dict, config_dump: dict, path: str,
+                        probe_subnets: list[str] = (), probe_every: int = 0) -> dict:
     dataset = _dataset(spec, data_seed)
-    result = train_supernet(dataset, TrainConfig(**config_dump), space=_space(space_dump), checkpoint=path)
+    space = _space(space_dump)
+    probed = [SubnetConfig.from_json(s, space=space) for s in probe_subnets]
+    probes = ProbeLog.sample(dataset, probed, probe_every) if probe_every and probed else None
+    result = train_supernet(dataset, TrainConfig(**config_dump), space=space, checkpoint=path, probes=probes)
     return {"seconds": result.seconds, "steps": result.step,
-            "ms_per_step": 1e3 * result.seconds / max(1, len(result.losses))}
+            "ms_per_step": 1e3 * result.seconds / max(1, len(result.losses)),
+            "probes": [asdict(r) for r in probes.records] if probes else []}
 
 
 def _standalone_job(spec: str, data_seed: int, space_dump: dict, subnet_json: str, config_dump: dict, seed: int,
@@ -301,8 +307,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         checkpoints = [str(Path(tmp) / f"supernet_{i}.pt") for i in range(len(lever_configs))]
         if args.keep_checkpoint:
             checkpoints[0] = args.keep_checkpoint
+        probe_subnets = [s.to_json() for s in subnets[:3]]
         supernet_futures = [pool.submit(_train_supernet_job, config.data, args.data_seed, space_dump,
-                                        config.model_dump(mode="json"), path)
+                                        config.model_dump(mode="json"), path, probe_subnets, args.probe_every)
                             for (_, config), path in zip(lever_configs, checkpoints, strict=True)]
         standalone_dump = standalone_config.model_dump(mode="json")
         cache = TruthCache(Path(args.truth_cache)) if args.truth_cache else None
@@ -383,7 +390,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "supernet_seconds": supernet_info["seconds"], "supernet_ms_per_step": supernet_info["ms_per_step"],
         "standalone_seconds_per_model": float(statistics.median(t["seconds"] for seeds in truths for t in seeds)),
         "levers": [{"lever": name, "settings": dict(overrides), "supernet_seconds": info["seconds"],
-                    "supernet_ms_per_step": info["ms_per_step"], **_figures(lever_scores_, truth, converged)}
+                    "supernet_ms_per_step": info["ms_per_step"], "probes": info.get("probes", []),
+                    **_figures(lever_scores_, truth, converged)}
                    for (name, overrides), (info, lever_scores_) in zip(levers, lever_results, strict=True)],
         "seconds": time.perf_counter() - began,
     }
@@ -461,6 +469,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lever", action="append", default=[],
                         help="NAME:key=value,... another supernet with these TrainConfig overrides, scored against the "
                              "same truth (one row each in 'levers'); repeatable")
+    parser.add_argument("--probe-every", type=int, default=0,
+                        help="log the inherited train/val log loss of the first 3 subnets every N supernet steps")
     parser.add_argument("--few-shot-steps", type=int, default=0,
                         help="few-shot lever: split the defaults' supernet on block 1's dense operator and train "
                              "each part this many more steps (0: skip)")

@@ -165,3 +165,13 @@ def test_the_converged_truth_stops_on_a_validation_rise():
     assert len(losses) - 1 - best == 3 and all(later > losses[best] for later in losses[best + 1:])
     assert result.best_step == 10 * (best + 1) and result.score.train_steps == result.best_step
     assert result.score.logloss == pytest.approx(min(losses), rel=1e-6)
+
+
+def test_probes_log_fixed_subnets_train_and_val_loss_during_training():
+    from recpim.arch.train.probes import ProbeLog
+
+    dataset = open_dataset("synthetic:1500", schema=SMALL_SCHEMA, seed=3)
+    probes = ProbeLog.sample(dataset, [sample_subnet(SPACE, 1), sample_subnet(SPACE, 2)], every=2, rows=128)
+    train_supernet(dataset, small_train_config(SPACE, steps=6), space=SPACE, probes=probes)
+    assert [(r.step, r.probe) for r in probes.records] == [(s, p) for s in (2, 4, 6) for p in (0, 1)]
+    assert all(0 < r.train_logloss < 5 and 0 < r.val_logloss < 5 for r in probes.records)

@@ -220,6 +220,7 @@ def test_bench_ranking_json_has_its_keys(tmp_path):
                "--standalone-steps", "4", "--converged-steps", "6", "--finetune-steps", "3", "--batch-size", "64",
                "--workers", "1", "--baselines", "logistic_regression", "dlrm", "deepfm", "--score-rows", "512",
                "--lever", "sandwich:sandwich_students=2,distill_weight=0.5", "--few-shot-steps", "2",
+               "--probe-every", "3",
                "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -232,6 +233,8 @@ def test_bench_ranking_json_has_its_keys(tmp_path):
     assert result["levers"][0]["tau_finetuned"] == result["tau_finetuned"]
     assert all({"tau_plain", "tau_finetuned", "tau_converged", "gap_finetuned_median"} <= set(row)
                for row in result["levers"])
+    assert [(r["step"], r["probe"]) for r in result["levers"][0]["probes"]] == [(3, 0), (3, 1), (3, 2), (6, 0),
+                                                                                 (6, 1), (6, 2)]
     best = min(row["standalone_mean"] for row in result["subnets"])
     assert result["best_sampled_vs_dlrm"] == pytest.approx(best - result["baselines"]["dlrm"])
     assert len(result["subnets"]) == 3 and all(len(row["standalone"]) == 2 for row in result["subnets"])

@@ -403,7 +403,8 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, sp
                    checkpoint: Path | str | None = None,
                    resume: bool = False, until_step: int | None = None, progress: bool = False,
                    device: str | torch.device = "cpu", precision: Precision = "fp32",
-                   distributed: DistContext | None = None, start_if_missing: bool = False) -> TrainResult:
+                   distributed: DistContext | None = None, start_if_missing: bool = False,
+                   probes: Callable[[Supernet, int], None] | None = None) -> TrainResult:
     """Train the supernet of `space` (default: the built-in space `config.space` names, which a
     given space must carry as its name) on `dataset`'s train split with NASRec's recipe.
 
@@ -411,7 +412,8 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, sp
     checkpoint file there it refuses (ConfigError), unless start_if_missing=True (`--resume-or-start`),
     which then starts at step 0. The checkpoint records the data's absolute path and fingerprint
     (arch/data/location.py). device, precision, distributed: run_training (none of them is part of
-    the config: a run may resume on another device or with another number of ranks)."""
+    the config: a run may resume on another device or with another number of ranks). `probes(supernet,
+    step)` is called after every step (arch/train/probes.py logs fixed subnets' losses)."""
     config = config or TrainConfig()
     if space is None:
         space = get_space(config.space)
@@ -452,4 +454,5 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, sp
         torch.manual_seed(config.seed)
         return run_training(supernet, None, dataset, config, checkpoint=checkpoint, resume=resume_state,
                             provenance=provenance, until_step=until_step, progress=progress, title="supernet",
-                            device=device, precision=precision, distributed=distributed, loss_fn=loss)
+                            device=device, precision=precision, distributed=distributed, loss_fn=loss,
+                            stop_when=None if probes is None else (lambda step: bool(probes(supernet, step))))
