@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 from typing import Literal
 
-from recpim.pim.workload import COMPONENT_OF_ACTIVITY, ActionEnergies, PipelineWorkload, StageKind
+from recpim.pim.workload import ACTIVITY_KEYS, COMPONENT_OF_ACTIVITY, ActionEnergies, PipelineWorkload, StageKind
 
 # The breakdown's components, in the order reports list them (each action's component is its
 # Activity field's metadata, pim/workload.py).
@@ -18,6 +19,9 @@ COMPONENTS: tuple[str, ...] = ("adc", "dac", "crossbar", "sample_hold", "shift_a
                                "noc", "dram", "vector_unit", "maxpool", "periphery")
 assert set(COMPONENTS) == set(COMPONENT_OF_ACTIVITY.values())
 LEAKAGE = "leakage"
+# Activity / ActionEnergies fields in ACTIVITY_KEYS order (one C-level call per stage) and their components.
+_action_values = attrgetter(*ACTIVITY_KEYS)
+_COMPONENT_PER_ACTION: tuple[str, ...] = tuple(COMPONENT_OF_ACTIVITY[key] for key in ACTIVITY_KEYS)
 REPROGRAMMING = "crossbar_write"
 
 
@@ -41,11 +45,12 @@ def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: Actio
     the component entries; the layer entries hold the same terms."""
     by_component = dict.fromkeys(COMPONENTS, 0.0)
     by_layer: dict[str, float] = {}
+    priced = tuple(zip(_COMPONENT_PER_ACTION, _action_values(energy_pj_per_action), strict=True))
     for stage in workload.stages:
         layer_pj = 0.0
-        for key, count in stage.activity.items():
-            pj = count * getattr(energy_pj_per_action, key)
-            by_component[COMPONENT_OF_ACTIVITY[key]] += pj
+        for count, (component, action_pj) in zip(_action_values(stage.activity), priced, strict=True):
+            pj = count * action_pj
+            by_component[component] += pj
             layer_pj += pj
         by_layer[stage.name] = layer_pj
     leakage_pj = leakage_mw * elapsed_ns_per_inference
