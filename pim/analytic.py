@@ -39,6 +39,7 @@ class MvmEvent:
     crossbar_ns: float
     partial_sums: tuple[tuple[Transfer, int], ...]   # (transfer, bytes of this event)
     psum_adds: int
+    psum_buffer_ns: float = 0.0   # partial sums written to the busiest receiving tile's buffer and read back
 
 
 def stage_ns(stage: Stage, timing: ChipTiming, waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> float:
@@ -60,7 +61,8 @@ def mvm_events(stage: Stage, timing: ChipTiming, waves_per_event: int) -> list[M
         reads = {b.tile: timing.wave_read_bits(b, stage, n) for b in stage.buffers if b.read_bits}
         psums = tuple((t, ceil_div(t.num_bytes * n, stage.vectors)) for t in stage.partial_sums)
         events.append(MvmEvent(n, reads, timing.mvm_ns(stage, waves), psums,
-                               ceil_div(stage.psum_adds * n, stage.vectors)))
+                               ceil_div(stage.psum_adds * n, stage.vectors),
+                               2 * timing.buffer_ns(ceil_div(stage.psum_buffer_bits * n, stage.vectors))))
     return events
 
 
@@ -77,10 +79,13 @@ def stage_cost(stage: Stage, timing: ChipTiming,
     if stage.dram_bits:
         busy["dram"] += dram_ns
     if stage.kind == StageKind.MVM:
-        # Crossbar events one after another; each event's output path (links, then the home tile's
-        # adders) runs beside the next events: a three-station flow shop in FIFO order. (The work
-        # of each event is mvm_events', written out here: this runs once per stage per sweep point.)
-        computed = linked = added = dram_ns + write_ns
+        # Crossbar events one after another; each event's output path (links, the home tile's buffer,
+        # then its adders) runs beside the next events, a four-station flow shop in FIFO order, or
+        # before the next event starts (tile.pipelining serial). (The work of each event is
+        # mvm_events', written out here: this runs once per stage per sweep point.)
+        computed = linked = buffered = added = dram_ns + write_ns
+        psum_buffer = f"tile{stage.psum_buffer_tile}.buffer"
+        serial = timing.serial_output_path
         buffer_ns, transfer_ns = timing.buffer_ns, timing.transfer_ns
         readers = [(f"tile{b.tile}.buffer", b.read_bits) for b in stage.buffers if b.read_bits]
         pieces = [(t.num_bytes, t.hops, [f"link{link[0]}-{link[1]}" for link in t.links]) for t in stage.partial_sums]
@@ -102,10 +107,17 @@ def stage_cost(stage: Stage, timing: ChipTiming,
                 if ns > psum_ns:
                     psum_ns = ns
             linked = max(computed, linked) + psum_ns
+            psum_buffer_ns = 0.0
+            if stage.psum_buffer_bits:
+                psum_buffer_ns = 2 * buffer_ns(-(-stage.psum_buffer_bits * n // vectors))
+                busy[psum_buffer] += psum_buffer_ns
+            buffered = max(linked, buffered) + psum_buffer_ns
             adds_ns = timing.adds_ns(-(-stage.psum_adds * n // vectors))
             busy[adders] += adds_ns
-            added = max(linked, added) + adds_ns
-        return max(computed, linked, added), dict(busy)
+            added = max(buffered, added) + adds_ns
+            if serial:
+                computed = added
+        return max(computed, linked, buffered, added), dict(busy)
     reads = {b.tile: b.read_bits for b in stage.buffers if b.read_bits}
     for tile, bits in reads.items():
         busy[f"tile{tile}.buffer"] += timing.buffer_ns(bits)
