@@ -22,7 +22,6 @@ from dataclasses import replace
 from math import ceil, isqrt
 
 from recpim.arch.graph.workload import FREE_KINDS, WorkloadGraph, WorkloadNode
-from recpim.pim.analytic import HANDOFF_SLOTS
 from recpim.pim.config import ChipConfig
 from recpim.pim.workload import Activity, PipelineWorkload, Stage, StageKind, TileBuffer, Transfer, TransferKind
 from recpim.units import ceil_div
@@ -62,43 +61,53 @@ def _mvm_buffers(layer: MvmLayerMapping, line_buffers: bool) -> tuple[TileBuffer
                  for tile, rows in layer.placement.input_rows_by_tile)
 
 
-def _resident_bits(node: WorkloadNode, layer: MvmLayerMapping | None, buffer: TileBuffer, line_buffers: bool) -> int:
-    """What a stage keeps in a tile's buffer for one inference: all it receives there, or for a
-    convolution read through line buffers only the kh + 1 input rows its windows span."""
+def _resident_bits(node: WorkloadNode, layer: MvmLayerMapping | None, buffer: TileBuffer, line_buffers: bool,
+                   received_bits: int) -> int:
+    """What a stage must hold in a tile's buffer at once (its share there of `received_bits`): for a
+    convolution read through line buffers, the kh input rows its windows span plus the window being
+    built; for a dense layer (or a convolution without line buffers), all it receives there, its
+    input vector."""
     if layer is None or not line_buffers or layer.input_elements == layer.crossbar.vectors * layer.crossbar.k_rows:
         return buffer.write_bits
     channels, height = node.input_shapes[0][-3], node.input_shapes[0][-2]
     kernel_rows = max(1, isqrt(layer.crossbar.k_rows // channels))
-    return min(buffer.write_bits, ceil(buffer.write_bits * (kernel_rows + 1) / height))
+    window_bits = layer.crossbar.k_rows * layer.crossbar.activation_bits
+    share = buffer.write_bits / received_bits if received_bits else 1.0
+    return min(buffer.write_bits, ceil(buffer.write_bits * kernel_rows / height) + ceil(window_bits * share))
 
 
 def spill_to_dram(nodes: dict[str, WorkloadNode], stages: list[Stage], layers: dict[str, MvmLayerMapping],
                   chip: ChipConfig, line_buffers: bool) -> tuple[list[Stage], list[str]]:
-    """Check every tile's buffer against what its stages keep resident (each for HANDOFF_SLOTS
-    inferences: the double-buffered handoff). Where it does not fit, the overflowing share of each
-    stage's inputs on that tile is written to DRAM and read back (2 x its bits, timed on the DRAM
-    channel): a buffer too small costs what it would, it is never silently large enough."""
+    """Check every tile's buffer against what its stages must hold at once (the window a layer works
+    on: _resident_bits). Where it does not fit, the overflowing share of each stage's inputs on that
+    tile is written to DRAM and read back (2 x its bits, timed on the DRAM channel): a buffer too
+    small costs what it would, it is never silently large enough. The notes name each spilling layer
+    and its bytes."""
     capacity_bits = int(chip.tile.buffer.size_kb * 8 * 1024)
     resident: dict[int, int] = defaultdict(int)
     for stage in stages:
+        received = sum(b.write_bits for b in stage.buffers)
         for buffer in stage.buffers:
-            resident[buffer.tile] += HANDOFF_SLOTS * _resident_bits(nodes[stage.name], layers.get(stage.name),
-                                                                    buffer, line_buffers)
+            resident[buffer.tile] += _resident_bits(nodes[stage.name], layers.get(stage.name), buffer,
+                                                    line_buffers, received)
     over = {tile: bits for tile, bits in resident.items() if bits > capacity_bits}
     if not over:
         return stages, []
     spilled = []
+    spilled_bytes: dict[str, int] = {}
     for stage in stages:
         bits = sum(ceil(b.write_bits * (over[b.tile] - capacity_bits) / over[b.tile]) for b in stage.buffers
                    if b.tile in over)
         if bits:
             stage = replace(stage, dram_bits=stage.dram_bits + 2 * bits,
                             activity=stage.activity.with_added(dram_bit=2 * bits))
+            spilled_bytes[stage.name] = ceil_div(bits, 8)
         spilled.append(stage)
     notes = [f"tile {tile}'s buffer ({chip.tile.buffer.size_kb:g} KB) is {bits / 8192:.1f} KB short of what its "
-             f"stages keep for {HANDOFF_SLOTS} inferences: the overflow goes to DRAM and back (raise "
-             "tile.buffer.size_kb to avoid it)" for tile, bits in sorted(over.items())
-             for bits in [bits - capacity_bits]]
+             "stages must hold at once: the overflow goes to DRAM and back (raise tile.buffer.size_kb to "
+             "avoid it)" for tile, bits in sorted(over.items()) for bits in [bits - capacity_bits]]
+    notes += [f"layer {name} spills {num_bytes:,} bytes of its inputs per inference to DRAM (and reads them back)"
+              for name, num_bytes in spilled_bytes.items()]
     return spilled, notes
 
 
@@ -129,6 +138,7 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
     inside: dict[str, list[Transfer]] = defaultdict(list)
     adds_on_tile: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     psum_bits: dict[str, int] = defaultdict(int)
+    psum_bits_on_tile: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     flit_hops: dict[str, int] = defaultdict(int)
     # (read row by row: routes are built only for the transfers a stage keeps)
     mesh = TransferTable.of(mapping.transfers)
@@ -144,6 +154,7 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
             if kind == TransferKind.PARTIAL_SUM:   # each arriving partial sum is added to the tile's own
                 adds_on_tile[producer][dst_tile] += ceil_div(num_bytes * 8, mvm[producer].crossbar.partial_sum_bits)
                 psum_bits[producer] += num_bytes * 8
+                psum_bits_on_tile[producer][dst_tile] += num_bytes * 8
             # (outputs of copies streaming to a fused op pass its unit on the way, not the buffer)
             continue
         key = (producer, consumer)
@@ -175,7 +186,11 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
                 replicas=placement.replication, vectors=xmap.vectors, steps_per_vector=xmap.input_cycles,
                 row_groups=xmap.row_groups, dac_steps_per_read=xmap.dac_steps_per_read,
                 conversions_per_adc_per_read=placement.conversions_per_adc_per_read, buffers=buffers,
-                partial_sums=tuple(inside[node.name]), psum_adds=max(adds.values(), default=0), macs=layer.macs,
+                partial_sums=tuple(inside[node.name]), psum_adds=max(adds.values(), default=0),
+                # the chain's tiles buffer what reaches them at once: the busiest one is timed
+                psum_buffer_bits=max(psum_bits_on_tile[node.name].values(), default=0),
+                psum_buffer_tile=max(psum_bits_on_tile[node.name].items(), key=lambda item: item[1],
+                                     default=(placement.home_tile, 0))[0], macs=layer.macs,
                 activity=Activity(
                     adc_conversion=conversions,
                     sample_hold=conversions,             # every conversion samples one held column

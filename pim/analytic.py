@@ -39,6 +39,7 @@ class MvmEvent:
     crossbar_ns: float
     partial_sums: tuple[tuple[Transfer, int], ...]   # (transfer, bytes of this event)
     psum_adds: int
+    psum_buffer_ns: float = 0.0   # partial sums written to the busiest receiving tile's buffer and read back
 
 
 def stage_ns(stage: Stage, timing: ChipTiming, waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> float:
@@ -60,7 +61,8 @@ def mvm_events(stage: Stage, timing: ChipTiming, waves_per_event: int) -> list[M
         reads = {b.tile: timing.wave_read_bits(b, stage, n) for b in stage.buffers if b.read_bits}
         psums = tuple((t, ceil_div(t.num_bytes * n, stage.vectors)) for t in stage.partial_sums)
         events.append(MvmEvent(n, reads, timing.mvm_ns(stage, waves), psums,
-                               ceil_div(stage.psum_adds * n, stage.vectors)))
+                               ceil_div(stage.psum_adds * n, stage.vectors),
+                               2 * timing.buffer_ns(ceil_div(stage.psum_buffer_bits * n, stage.vectors))))
     return events
 
 
@@ -77,22 +79,45 @@ def stage_cost(stage: Stage, timing: ChipTiming,
     if stage.dram_bits:
         busy["dram"] += dram_ns
     if stage.kind == StageKind.MVM:
-        # Crossbar events one after another; each event's output path (links, then the home tile's
-        # adders) runs beside the next events: a three-station flow shop in FIFO order.
-        computed = linked = added = dram_ns + write_ns
-        for event in mvm_events(stage, timing, waves_per_event):
-            for tile, bits in event.read_bits_by_tile.items():
-                busy[f"tile{tile}.buffer"] += timing.buffer_ns(bits)
-            computed += _parallel_buffer_ns(timing, event.read_bits_by_tile) + event.crossbar_ns
-            psum_ns = max((timing.transfer_ns(num_bytes, t.hops) for t, num_bytes in event.partial_sums), default=0.0)
-            for transfer, num_bytes in event.partial_sums:
-                for link in transfer.links:
-                    busy[f"link{link[0]}-{link[1]}"] += timing.transfer_ns(num_bytes, transfer.hops)
+        # Crossbar events one after another; each event's output path (links, the home tile's buffer,
+        # then its adders) runs beside the next events, a four-station flow shop in FIFO order, or
+        # before the next event starts (tile.pipelining serial). (The work of each event is
+        # mvm_events', written out here: this runs once per stage per sweep point.)
+        computed = linked = buffered = added = dram_ns + write_ns
+        psum_buffer = f"tile{stage.psum_buffer_tile}.buffer"
+        serial = timing.serial_output_path
+        buffer_ns, transfer_ns = timing.buffer_ns, timing.transfer_ns
+        readers = [(f"tile{b.tile}.buffer", b.read_bits) for b in stage.buffers if b.read_bits]
+        pieces = [(t.num_bytes, t.hops, [f"link{link[0]}-{link[1]}" for link in t.links]) for t in stage.partial_sums]
+        adders = f"tile{stage.tile}.adders"
+        vectors = stage.vectors
+        for waves, n in vector_waves(vectors, stage.replicas, waves_per_event):
+            read_ns = 0.0
+            for track, bits in readers:
+                ns = buffer_ns(-(-bits * n // vectors))
+                busy[track] += ns
+                if ns > read_ns:
+                    read_ns = ns
+            computed += read_ns + timing.mvm_ns(stage, waves)
+            psum_ns = 0.0
+            for num_bytes, hops, links in pieces:
+                ns = transfer_ns(-(-num_bytes * n // vectors), hops)
+                for link in links:
+                    busy[link] += ns
+                if ns > psum_ns:
+                    psum_ns = ns
             linked = max(computed, linked) + psum_ns
-            adds_ns = timing.adds_ns(event.psum_adds)
-            busy[f"tile{stage.tile}.adders"] += adds_ns
-            added = max(linked, added) + adds_ns
-        return max(computed, linked, added), dict(busy)
+            psum_buffer_ns = 0.0
+            if stage.psum_buffer_bits:
+                psum_buffer_ns = 2 * buffer_ns(-(-stage.psum_buffer_bits * n // vectors))
+                busy[psum_buffer] += psum_buffer_ns
+            buffered = max(linked, buffered) + psum_buffer_ns
+            adds_ns = timing.adds_ns(-(-stage.psum_adds * n // vectors))
+            busy[adders] += adds_ns
+            added = max(buffered, added) + adds_ns
+            if serial:
+                computed = added
+        return max(computed, linked, buffered, added), dict(busy)
     reads = {b.tile: b.read_bits for b in stage.buffers if b.read_bits}
     for tile, bits in reads.items():
         busy[f"tile{tile}.buffer"] += timing.buffer_ns(bits)
@@ -140,18 +165,26 @@ def handoff_bounds_ns(workload: PipelineWorkload, stage_times: dict[str, float],
     """Double-buffered handoff: producer P starts inference b only after consumer C has finished
     b - 2, so every path P -> ... -> C, closed by C's two slots, bounds the period by its length
     over 2 (a cycle of a marked graph). Only the longest path from each P to each C matters: one
-    forward pass in topological order fills longest[p, v] for all p at once (numpy columns)."""
+    forward pass in topological order fills to_stage[v, p] (the longest path p -> v) for all p at
+    once (contiguous numpy rows, written in place)."""
     index = {stage.name: i for i, stage in enumerate(workload.stages)}
-    longest = np.full((len(index), len(index)), -np.inf)
+    size = len(index)
+    to_stage = np.full((size, size), -np.inf)
+    row = np.empty(size)
     edges = []
     for stage in workload.stages:
-        v = index[stage.name]
+        v, name = index[stage.name], stage.name
         if stage.predecessors:
-            arrivals = [longest[:, index[p]] + transfer_ns.get((p, stage.name), 0.0) for p in stage.predecessors]
-            longest[:, v] = np.maximum.reduce(arrivals) + stage_times[stage.name]
-            edges += [(p, stage.name) for p in stage.predecessors]
-        longest[v, v] = stage_times[stage.name]
-    return {f"handoff {p}->{c}": float(longest[index[p], index[c]]) / HANDOFF_SLOTS for p, c in edges}
+            first, *rest = stage.predecessors
+            out = to_stage[v]
+            np.add(to_stage[index[first]], transfer_ns.get((first, name), 0.0), out=out)
+            for p in rest:
+                np.add(to_stage[index[p]], transfer_ns.get((p, name), 0.0), out=row)
+                np.maximum(out, row, out=out)
+            out += stage_times[name]
+            edges += [(p, name) for p in stage.predecessors]
+        to_stage[v, v] = stage_times[name]
+    return {f"handoff {p}->{c}": float(to_stage[index[c], index[p]]) / HANDOFF_SLOTS for p, c in edges}
 
 
 MAX_CYCLICITY = 4  # periodic regimes repeating every 1..4 inferences are recognised
@@ -168,32 +201,33 @@ def batch_makespan_ns(workload: PipelineWorkload, stage_times: dict[str, float],
     largest stage or handoff bound) per inference."""
     names = [stage.name for stage in workload.stages]
     index = {name: i for i, name in enumerate(names)}
-    times = [stage_times[name] for name in names]
-    inputs = [[(index[p], transfer_ns.get((p, stage.name), 0.0)) for p in stage.predecessors]
-              for stage in workload.stages]
     consumers: list[list[int]] = [[] for _ in names]
     for i, stage in enumerate(workload.stages):
         for producer in stage.predecessors:
             consumers[index[producer]].append(i)
+    # per stage: (its time, its inputs as (producer, transfer delay), its consumers)
+    plan = [(stage_times[stage.name], [(index[p], transfer_ns.get((p, stage.name), 0.0)) for p in stage.predecessors],
+             consumers[i]) for i, stage in enumerate(workload.stages)]
     history: list[list[float]] = []
     arrays: list[np.ndarray] = []
     for inference in range(min(batch, EXACT_INFERENCES)):
         done = [0.0] * len(names)
         before = history[-1] if history else None
         freed = history[-HANDOFF_SLOTS] if len(history) >= HANDOFF_SLOTS else None
-        for i in range(len(names)):
+        for i, (time_ns, inputs, after) in enumerate(plan):
             start = 0.0
-            for p, delay in inputs[i]:
+            for p, delay in inputs:
                 arrival = done[p] + delay
                 if arrival > start:
                     start = arrival
-            if before is not None and before[i] > start:
-                start = before[i]
-            if freed is not None:
-                for c in consumers[i]:
-                    if freed[c] > start:
-                        start = freed[c]
-            done[i] = start + times[i]
+            if before is not None:
+                if before[i] > start:
+                    start = before[i]
+                if freed is not None:
+                    for c in after:
+                        if freed[c] > start:
+                            start = freed[c]
+            done[i] = start + time_ns
         history.append(done)
         arrays.append(np.asarray(done))
         periodic = _periodic_advance(arrays)
@@ -205,14 +239,15 @@ def batch_makespan_ns(workload: PipelineWorkload, stage_times: dict[str, float],
 
 
 def _periodic_advance(history: list[np.ndarray]) -> tuple[int, np.ndarray] | None:
-    """(k, advance per k inferences) when the last two k-inference advances agree for every stage."""
+    """(k, advance per k inferences) when the last two k-inference advances agree for every stage
+    (to 1e-9 relative and absolute, np.allclose's test written out: it is called once per inference)."""
     latest = len(history) - 1
     for cycle in range(1, MAX_CYCLICITY + 1):
         if latest - 1 - cycle < 0:
             break
         now = history[latest] - history[latest - cycle]
         then = history[latest - 1] - history[latest - 1 - cycle]
-        if np.allclose(now, then, rtol=1e-9, atol=1e-9):
+        if (np.abs(now - then) <= 1e-9 + 1e-9 * np.abs(then)).all():
             return cycle, now
     return None
 

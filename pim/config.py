@@ -164,6 +164,12 @@ class TileConfig(_Frozen):
     maxpool: ComponentChoice = ComponentChoice()
     output_register_bytes: int = Field(default=3072, ge=0, le=1 << 24)
     output_register: ComponentChoice = ComponentChoice()
+    # How a layer's output path (partial sums over the mesh to its home tile, their write into and read
+    # back from that tile's buffer, the merge on its adders) meets the next waves' compute:
+    # "overlapped" - double-buffered, the next waves compute meanwhile (ISAAC's pipeline, ISCA 2016);
+    # "serial" - compute, buffer and merge one after another per group of output pixels (DNN+NeuroSim:
+    # a layer's latency sums its subarray, buffer, interconnect and accumulation latencies).
+    pipelining: Literal["overlapped", "serial"] = "overlapped"
 
 
 class NocConfig(ComponentChoice):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 from typing import Literal
 
 from recpim.pim.workload import (
+    ACTIVITY_KEYS,
     COMPONENT_OF_ACTIVITY,
     DIGITAL_ORDER,
     ActionEnergies,
@@ -24,6 +26,13 @@ COMPONENTS: tuple[str, ...] = ("adc", "dac", "crossbar", "sample_hold", "shift_a
                                "noc", "dram", "vector_unit", "maxpool", "periphery")
 assert set(COMPONENTS) == set(COMPONENT_OF_ACTIVITY.values())
 LEAKAGE = "leakage"
+# Activity / ActionEnergies fields in ACTIVITY_KEYS order (one C-level call per stage) and their components.
+# The order a stage's energies are added in decides the last bit of a float sum (see Activity): an MVM
+# or embedding stage adds them in field order, a digital stage its vector ops first.
+_ORDERS = {False: ACTIVITY_KEYS, True: DIGITAL_ORDER}   # keyed by "is a digital stage"
+_action_values = {digital: attrgetter(*order) for digital, order in _ORDERS.items()}
+_COMPONENT_PER_ACTION = {digital: tuple(COMPONENT_OF_ACTIVITY[key] for key in order)
+                         for digital, order in _ORDERS.items()}
 REPROGRAMMING = "crossbar_write"
 
 
@@ -47,12 +56,15 @@ def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: Actio
     the component entries; the layer entries hold the same terms."""
     by_component = dict.fromkeys(COMPONENTS, 0.0)
     by_layer: dict[str, float] = {}
+    priced = {digital: tuple(zip(_COMPONENT_PER_ACTION[digital], _action_values[digital](energy_pj_per_action),
+                                 strict=True)) for digital in _ORDERS}
     for stage in workload.stages:
         layer_pj = 0.0
-        # the order of the additions decides the last bit of a float sum: see Activity
-        for key, count in stage.activity.items(DIGITAL_ORDER if stage.kind == StageKind.DIGITAL else None):
-            pj = count * getattr(energy_pj_per_action, key)
-            by_component[COMPONENT_OF_ACTIVITY[key]] += pj
+        digital = stage.kind == StageKind.DIGITAL
+        for count, (component, action_pj) in zip(_action_values[digital](stage.activity), priced[digital],
+                                                 strict=True):
+            pj = count * action_pj
+            by_component[component] += pj
             layer_pj += pj
         by_layer[stage.name] = layer_pj
     leakage_pj = leakage_mw * elapsed_ns_per_inference

@@ -44,7 +44,8 @@ class _Simulation:
         self.env = simpy.Environment()
         self.rec = _Recorder(trace=[] if record_trace else None)
         env = self.env
-        tiles = {stage.tile for stage in workload.stages} | {b.tile for s in workload.stages for b in s.buffers}
+        tiles = ({stage.tile for stage in workload.stages} | {b.tile for s in workload.stages for b in s.buffers}
+                 | {s.psum_buffer_tile for s in workload.stages})
         self.buffers = {t: simpy.Resource(env, capacity=1) for t in tiles}
         self.adders = {t: simpy.Resource(env, capacity=1) for t in tiles}
         self.vector_units = {t: simpy.Resource(env, capacity=timing.vector_units) for t in tiles}
@@ -107,7 +108,9 @@ class _Simulation:
             yield from self._hold(self.crossbars[stage.name], f"{stage.name}.crossbars", "crossbar",
                                   event.crossbar_ns, label)
             self.macs_done += event.vectors * macs_per_vector
-            if event.partial_sums or event.psum_adds:
+            if self.timing.serial_output_path:
+                yield from self._output_path(stage, event, label)
+            elif event.partial_sums or event.psum_adds or event.psum_buffer_ns:
                 outputs.append(env.process(self._output_path(stage, event, label)))
         if outputs:
             yield env.all_of(outputs)
@@ -116,6 +119,9 @@ class _Simulation:
         sends = [self.env.process(self._send(transfer, num_bytes, label)) for transfer, num_bytes in event.partial_sums]
         if sends:
             yield self.env.all_of(sends)
+        if event.psum_buffer_ns:
+            tile = stage.psum_buffer_tile
+            yield from self._hold(self.buffers[tile], f"tile{tile}.buffer", "buffer", event.psum_buffer_ns, label)
         if event.psum_adds:
             yield from self._hold(self.adders[stage.tile], f"tile{stage.tile}.adders", "adders",
                                   self.timing.adds_ns(event.psum_adds), label)

@@ -33,6 +33,7 @@ class ChipTiming:
     flit_bits: int
     dram_bandwidth_gbps: float
     dram_latency_ns: float
+    serial_output_path: bool = False  # tile.pipelining == "serial": no overlap of output path and compute
 
     @classmethod
     def from_chip(cls, chip: ChipConfig, crossbar_read_ns: float, adc_conversion_ns: float,
@@ -55,6 +56,7 @@ class ChipTiming:
             flit_bits=chip.chip.noc.flit_bits,
             dram_bandwidth_gbps=chip.chip.dram.bandwidth_gbps,
             dram_latency_ns=chip.chip.dram.access_latency_ns,
+            serial_output_path=chip.tile.pipelining == "serial",
         )
 
     # ---- crossbars

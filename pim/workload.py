@@ -196,7 +196,9 @@ class Stage:
     shared by several rows) and then converting `conversions_per_adc_per_read` columns per ADC.
     `replicas` copies of the layer's crossbars work on different vectors at once. Partial sums
     from other tiles travel as `partial_sums` after each group of waves (hops of a reduction chain,
-    all at once) and are merged by the tiles' adders, `psum_adds` additions on the busiest tile.
+    all at once), are written to the receiving tiles' buffers and read back (`psum_buffer_bits` each way on
+    the busiest, `psum_buffer_tile`)
+    and are merged by the tiles' adders, `psum_adds` additions on the busiest tile.
     """
 
     name: str
@@ -212,6 +214,8 @@ class Stage:
     buffers: tuple[TileBuffer, ...] = ()
     partial_sums: tuple[Transfer, ...] = ()
     psum_adds: int = 0
+    psum_buffer_bits: int = 0            # partial sums reaching the busiest tile of the chain: written, read back
+    psum_buffer_tile: int = 0            # that tile
     digital_ops: int = 0
     dram_bits: int = 0                   # embedding rows, or inputs spilled from a full buffer (written and read)
     reram_lookup_rows: int = 0           # embedding rows read from on-chip ReRAM per inference

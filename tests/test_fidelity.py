@@ -231,3 +231,83 @@ def test_sweep_points_carry_the_energy_breakdown_and_sweep_the_models_bits(tmp_p
     low, high = (point.energy_pj_by_component["adc"] for point in bits.points)
     assert low < high   # fewer weight bits: fewer bit slices, fewer conversions
     assert [point.settings["model.weight_bits"] for point in bits.points] == [4, 8]
+
+
+# ---------------------------------------------------------------- output path timed where the dataflow serialises it
+
+def _psum_chain_chip(pipelining: str = "overlapped"):
+    return small_chip(tiles=8, mesh=(1, 8), crossbars=4).with_overrides({"tile.pipelining": pipelining})
+
+
+def test_partial_sum_buffer_traffic_lengthens_a_stage_in_both_engines():
+    from dataclasses import replace
+
+    from recpim.pim import analytic, des
+
+    graph = chain([(1024, 64, 4)], relu=False)   # 8 row tiles, one per tile: partial sums cross tiles
+    chip = _psum_chain_chip()
+    workload = _workload(graph, chip)
+    stage = workload.stage("fc0")
+    # the busiest receiving tile writes and reads back every partial sum that reaches it
+    assert stage.psum_buffer_bits == max(8 * t.num_bytes for t in stage.partial_sums)
+    untimed = replace(workload, stages=tuple(replace(s, psum_buffer_bits=0) for s in workload.stages))
+    inputs = cost_inputs(chip)
+    timing = inputs.timing
+    expected_ns = 2 * timing.buffer_ns(stage.psum_buffer_bits)
+    with_ns = analytic.stage_ns(stage, timing)
+    assert with_ns - analytic.stage_ns(untimed.stage("fc0"), timing) == pytest.approx(expected_ns)
+    common = dict(timing=timing, energy_pj_per_action=inputs.energy_pj_per_action, leakage_mw=0.0,
+                  area_mm2_by_component={}, chip_name="t", batch=1)
+    des_with = des.simulate(workload, **common)[0].stage_ns_by_layer["fc0"]
+    des_without = des.simulate(untimed, **common)[0].stage_ns_by_layer["fc0"]
+    assert des_with - des_without == pytest.approx(expected_ns)
+    assert des_with == pytest.approx(with_ns)
+
+
+def test_serial_pipelining_adds_the_output_path_to_every_event():
+    from recpim.pim import analytic
+
+    graph = chain([(1024, 64, 64)], relu=False)   # 64 vectors: several events per inference
+    overlapped, serial = _psum_chain_chip("overlapped"), _psum_chain_chip("serial")
+    stage = _workload(graph, serial).stage("fc0")
+    timing = cost_inputs(serial).timing
+    assert timing.serial_output_path and not cost_inputs(overlapped).timing.serial_output_path
+    events = analytic.mvm_events(stage, timing, analytic.DEFAULT_WAVES_PER_EVENT)
+    assert len(events) > 1
+    by_hand = sum(max((timing.buffer_ns(bits) for bits in e.read_bits_by_tile.values()), default=0.0)
+                  + e.crossbar_ns + max(timing.transfer_ns(b, t.hops) for t, b in e.partial_sums)
+                  + e.psum_buffer_ns + timing.adds_ns(e.psum_adds) for e in events)
+    stage_ns = analytic.stage_ns(stage, timing)
+    write_ns = max(timing.buffer_ns(b.write_bits) for b in stage.buffers)
+    assert stage_ns == pytest.approx(write_ns + by_hand)
+    assert stage_ns > analytic.stage_ns(_workload(graph, overlapped).stage("fc0"), cost_inputs(overlapped).timing)
+    for engine in ("analytic", "des"):   # one stage, no contention: both engines time the same series
+        a = _report(graph, serial, engine, batch=2)
+        assert a.stage_ns_by_layer["fc0"] == pytest.approx(stage_ns)
+        assert a.latency_ns_per_inference > _report(graph, overlapped, engine, batch=2).latency_ns_per_inference
+
+
+def test_vgg8_at_batch_1_fits_the_peers_buffer_sizes_with_line_buffers():
+    # NeuroSim's buffers: 0.5 KB per PE and 0.25 KB per tile (4 PEs per tile here: 2.25 KB)
+    chip = load_chip("neurosim-rram-22nm")
+    chip = chip.with_overrides({"tile.buffer.size_kb": 0.5 * chip.tile.pes + 0.25})
+    workload = _workload(resolve_model_spec("vgg8"), chip)
+    assert not workload.notes
+    assert all(s.dram_bits == 0 for s in workload.stages)
+
+
+def test_a_spill_names_the_layer_and_its_bytes():
+    graph = chain([(1024, 64, 4)], relu=False)
+    chip = _psum_chain_chip().with_overrides({"tile.buffer.size_kb": 0.001})
+    workload = _workload(graph, chip)
+    spilled = workload.stage("fc0").dram_bits
+    assert spilled > 0
+    assert any(f"layer fc0 spills {spilled // 2 // 8:,} bytes" in note for note in workload.notes)
+
+
+def test_vgg8_on_the_neurosim_chip_within_25_percent_of_neurosims_tops():
+    graph = resolve_model_spec("vgg8")
+    chip = load_chip("neurosim-rram-22nm")
+    for engine in ("analytic", "des"):
+        tops = _report(graph, chip, engine, batch=64).tops
+        assert 0.75 * 6.25 <= tops <= 1.25 * 6.25, (engine, tops)

@@ -76,7 +76,7 @@ def test_a_buffer_too_small_spills_to_dram_and_says_so():
     roomy, _ = _report(graph, load_chip("isaac").with_overrides({"tile.buffer.size_kb": 1024}))
     tiny, workload = _report(graph, load_chip("isaac").with_overrides({"tile.buffer.size_kb": 0.001}))
     assert not roomy.notes or not any("DRAM" in note for note in roomy.notes)
-    assert any("short of what its stages keep" in note for note in tiny.notes)
+    assert any("short of what its stages must hold" in note for note in tiny.notes)
     assert tiny.energy_pj_by_component["dram"] > roomy.energy_pj_by_component["dram"]
     assert tiny.latency_ns_per_batch > roomy.latency_ns_per_batch
     # nearly all of every stage's inputs go to DRAM and back
