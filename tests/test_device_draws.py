@@ -98,3 +98,30 @@ def test_cli_eval_prints_the_spread(tmp_path):
     assert "ideal cells" in table.output and "p90" in table.output
     refused = runner.invoke(app, [*common[:-2], "--chip", "isaac", "--device-draws", "2"])
     assert isinstance(refused.exception, ConfigError) and "--device-draws" in str(refused.exception)
+
+
+# ---- hardware-aware training
+def test_weight_noise_matches_the_sliced_cells():
+    from recpim.arch.train.hwa import weight_noise_std
+
+    arith = CrossbarArithmetic(cell_bits=2, encoding="differential", device=DeviceEffects(programming_sigma=0.1))
+    # 8-bit weights, 4 slices of 2-bit cells, two cells each: 0.1 sqrt(2 (1 + 16 + 256 + 4096)) / 127
+    assert weight_noise_std(arith, 8) == pytest.approx(0.1 * (2 * 4369) ** 0.5 / 127)
+    assert weight_noise_std(replace(arith, device=None), 8) == 0.0
+
+
+def test_weight_noise_mode_perturbs_linear_weights_only():
+    import torch
+    import torch.nn.functional as F
+
+    from recpim.arch.train.hwa import WeightNoiseMode
+
+    x, weight = torch.ones(2000, 4), torch.full((3, 4), 0.5, requires_grad=True)
+    with WeightNoiseMode(0.1, torch.Generator().manual_seed(0)):
+        noisy = F.linear(x, weight)
+        plain = torch.add(x, 1)
+    assert torch.equal(plain, x + 1)
+    # each call draws one noise matrix: y = x (W + 0.1 * 0.5 z)^T, the same for every row here
+    assert noisy.std(dim=1).max() > 0 and noisy.mean() != 2.0
+    noisy.sum().backward()
+    assert torch.equal(weight.grad, torch.full((3, 4), 2000.0))   # the gradient of the clean weight
