@@ -77,4 +77,6 @@ class NonidealConfig(BaseModel):
     @property
     def ideal(self) -> bool:
         """True when no effect is on (what the section's defaults give)."""
-        return self == NonidealConfig(seed=self.seed)
+        return (not self.off_current and self.programming_sigma == 0 and self.read_noise_sigma == 0
+                and self.stuck_at_off_rate == 0 and self.stuck_at_on_rate == 0
+                and (self.drift_nu == 0 or self.drift_time_s == self.drift_t0_s) and self.wire_resistance_ohm == 0)

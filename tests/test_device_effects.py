@@ -270,3 +270,11 @@ def test_drift_scales_every_cell_current():
     expected = factor * (x @ w + 8 * w.sum(0)).to(torch.float64)
     assert (analog - expected).abs().max().item() <= (1 + 2 + 4 + 8) * 2 * 0.5   # 4 cycles x 2 columns x 1/2
     assert not torch.equal(analog, (x @ w + 8 * w.sum(0)).to(torch.float64))
+
+
+def test_effects_at_zero_magnitude_count_as_ideal():
+    assert DeviceEffects(programming_sigma_unit="relative", programming_distribution="lognormal", cols=64).ideal
+    assert not DeviceEffects(read_noise_sigma=0.01).ideal and not DeviceEffects(drift_factor=0.9).ideal
+    chip = ChipConfig().with_overrides({"crossbar.nonideal.programming_sigma_unit": "relative",
+                                        "crossbar.nonideal.drift_nu": 0.1})
+    assert chip.crossbar.nonideal.ideal and crossbar_arithmetic(chip).device is None   # t = t0: no drift yet

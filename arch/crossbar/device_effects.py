@@ -59,7 +59,9 @@ class DeviceEffects:
     @property
     def ideal(self) -> bool:
         """True when no effect is on: the arithmetic is then exactly the ideal cells' one."""
-        return replace(self, cols=128, chip_seed=0) == DeviceEffects()
+        return (self.off_conductance == 0 and self.programming_sigma == 0 and self.read_noise_sigma == 0
+                and self.stuck_at_off_rate == 0 and self.stuck_at_on_rate == 0 and self.drift_factor == 1
+                and self.ir_drop_per_cell == 0)
 
     @property
     def random(self) -> bool:
