@@ -236,6 +236,10 @@ class MappingPolicy(_Frozen):
     fuse_activations: bool = True
 
 
+# Sections whose defaults switch a feature off (not cost figures a user should know were filled in).
+_OFF_BY_DEFAULT = frozenset({"crossbar.nonideal"})
+
+
 class ChipConfig(_Frozen):
     name: str = "custom"
     description: str = ""
@@ -291,7 +295,7 @@ class ChipConfig(_Frozen):
         def walk(model: BaseModel, prefix: str) -> None:
             for name in type(model).model_fields:
                 value = getattr(model, name)
-                if not isinstance(value, BaseModel):
+                if not isinstance(value, BaseModel) or prefix + name in _OFF_BY_DEFAULT:
                     continue
                 if name not in model.model_fields_set:
                     found.append(prefix + name)
