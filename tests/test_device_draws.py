@@ -125,3 +125,16 @@ def test_weight_noise_mode_perturbs_linear_weights_only():
     assert noisy.std(dim=1).max() > 0 and noisy.mean() != 2.0
     noisy.sum().backward()
     assert torch.equal(weight.grad, torch.full((3, 4), 2000.0))   # the gradient of the clean weight
+
+
+def test_supernet_hwa_training_injects_noise_and_zero_noise_is_plain(dataset):
+    import torch
+
+    from recpim.arch.train.hwa import train_supernet_hwa
+
+    config = TrainConfig(space=SPACE.name, steps=4, batch_size=64, optimizer="adam", lr=0.01, seed=0)
+    plain = train_supernet(dataset, config, space=SPACE).model.state_dict()
+    zero = train_supernet_hwa(dataset, config, 0.0, space=SPACE).model.state_dict()
+    noisy = train_supernet_hwa(dataset, config, 0.2, space=SPACE).model.state_dict()
+    assert all(torch.equal(plain[key], zero[key]) for key in plain)
+    assert any(not torch.equal(plain[key], noisy[key]) for key in plain if plain[key].is_floating_point())

@@ -7,8 +7,9 @@ N(0, sigma^2) level spacings (the pair encodings: two cells per slice, one of th
 sigma sqrt(cells_per_slice sum_s 4^(c s)) codes, a fraction `weight_noise_std` of the largest code
 2^(wb-1) - 1. `WeightNoiseMode` adds that fraction of max|W| times a fresh N(0, 1) to every weight
 matrix an F.linear reads (the gradient flows through the clean weight: the noise is a constant of
-the step). `train_standalone_hwa` trains a standalone subnet with it; the supernet's training loop
-does not take it yet.
+the step). `train_standalone_hwa` trains a standalone subnet with it and `train_supernet_hwa` the
+supernet (the mode wraps the whole training loop, so every step's sampled subnet sees fresh noise;
+the supernet's own code is unchanged).
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from recpim.arch.data.datasets import CtrDataset
 from recpim.arch.model.standalone import StandaloneModel
 from recpim.arch.model.subnet import SubnetConfig
 from recpim.arch.model.supernet import init_embeddings
-from recpim.arch.train.loop import TrainConfig, configure_threads, init_weights, run_training
+from recpim.arch.train.loop import (
+    TrainConfig,
+    TrainResult,
+    configure_threads,
+    init_weights,
+    run_training,
+    train_supernet,
+)
 from recpim.crossbar_numbers import PAIR_ENCODINGS
 from recpim.errors import ConfigError
 
@@ -85,3 +93,11 @@ def train_standalone_hwa(subnet: SubnetConfig, dataset: CtrDataset, steps: int, 
 
         run_training(model, logits, dataset, config, title="standalone (hardware-aware)")
     return model.eval()
+
+
+def train_supernet_hwa(dataset: CtrDataset, config: TrainConfig, weight_noise: float, noise_seed: int = 0,
+                       **training) -> TrainResult:
+    """recpim.arch.train.loop.train_supernet (its keyword arguments in `training`) with `weight_noise`
+    (weight_noise_std) injected into every weight matrix each training step reads."""
+    with WeightNoiseMode(weight_noise, torch.Generator().manual_seed(noise_seed)):
+        return train_supernet(dataset, config, **training)
