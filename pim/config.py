@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from recpim.crossbar_numbers import Encoding, subtraction_allowed
 from recpim.errors import ConfigError
+from recpim.pim.nonideal import NonidealConfig
 from recpim.units import ceil_div
 from recpim.validation import config_problems, set_dotted
 
@@ -93,6 +94,17 @@ class CrossbarConfig(ComponentChoice):
     # Array periphery beside the cells: per row (switch matrix, level shifters) and per column (mux).
     row_periphery: ComponentChoice = ComponentChoice()
     column_periphery: ComponentChoice = ComponentChoice()
+    # Device non-idealities the accuracy simulation applies (pim/nonideal.py); all off by default.
+    nonideal: NonidealConfig = NonidealConfig()
+
+    @model_serializer(mode="wrap")
+    def _omit_ideal_cells(self, handler):
+        """Leave `nonideal` out of a dump while it is all defaults, so the JSON of a chip that does not
+        model device effects (sweep and search records, memo keys) is what it was before the section."""
+        data = handler(self)
+        if isinstance(data, dict) and self.nonideal == NonidealConfig():
+            data.pop("nonideal", None)
+        return data
 
     @model_validator(mode="after")
     def _read_within_rows(self) -> CrossbarConfig:
@@ -230,6 +242,10 @@ class MappingPolicy(_Frozen):
     fuse_activations: bool = True
 
 
+# Sections whose defaults switch a feature off (not cost figures a user should know were filled in).
+_OFF_BY_DEFAULT = frozenset({"crossbar.nonideal"})
+
+
 class ChipConfig(_Frozen):
     name: str = "custom"
     description: str = ""
@@ -285,7 +301,7 @@ class ChipConfig(_Frozen):
         def walk(model: BaseModel, prefix: str) -> None:
             for name in type(model).model_fields:
                 value = getattr(model, name)
-                if not isinstance(value, BaseModel):
+                if not isinstance(value, BaseModel) or prefix + name in _OFF_BY_DEFAULT:
                     continue
                 if name not in model.model_fields_set:
                     found.append(prefix + name)
@@ -298,6 +314,8 @@ class ChipConfig(_Frozen):
     def with_overrides(self, overrides: dict[str, Any]) -> ChipConfig:
         """A new validated chip with dotted-key overrides applied ({'crossbar.rows': 256, ...})."""
         data = self.model_dump()
+        # `nonideal` is left out of dumps while ideal (CrossbarConfig): put its keys back to override them
+        data["crossbar"].setdefault("nonideal", NonidealConfig().model_dump())
         for dotted, value in overrides.items():
             set_dotted(data, dotted, value)
         return chip_config_from_dict(data, source=f"{self.name} with overrides {overrides}")

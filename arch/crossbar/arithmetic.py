@@ -4,9 +4,10 @@ without loading torch."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from recpim.arch.crossbar.device_effects import DeviceEffects
 from recpim.crossbar_numbers import ENCODINGS, Encoding, lossless_adc_bits, subtraction_allowed
 from recpim.errors import ConfigError
 
@@ -15,7 +16,7 @@ from recpim.errors import ConfigError
 class CrossbarArithmetic:
     """The numbers of a chip that decide crossbar arithmetic (built from a ChipConfig by a higher
     layer: crossbar.rows, crossbar.rows_read_at_once, crossbar.bits_per_cell, dac.bits, adc.bits,
-    weight_encoding, crossbar.analog_subtraction)."""
+    weight_encoding, crossbar.analog_subtraction; crossbar.nonideal as `device`)."""
 
     rows: int = 128
     rows_read_at_once: int = 128
@@ -24,6 +25,7 @@ class CrossbarArithmetic:
     adc_bits: int = 8
     encoding: Encoding = "offset"
     analog_subtraction: bool = False
+    device: DeviceEffects | None = None   # cell non-idealities (None or all off: ideal cells)
 
     def __post_init__(self) -> None:
         problems = []
@@ -39,8 +41,23 @@ class CrossbarArithmetic:
         elif self.analog_subtraction and not subtraction_allowed(self.encoding):
             problems.append(("analog_subtraction", "needs a column pair per weight; allowed with encoding "
                                                    "'differential' or 'sign_magnitude'"))
+        if self.device is not None and not isinstance(self.device, DeviceEffects):
+            problems.append(("device", f"expected DeviceEffects or None, got {type(self.device).__name__}"))
         if problems:
             raise ConfigError("crossbar arithmetic", problems)
+
+    @property
+    def ideal_cells(self) -> bool:
+        """True when the cells are ideal (no device effect on): the arithmetic is today's exact one."""
+        return self.device is None or self.device.ideal
+
+    def with_chip_seed(self, chip_seed: int) -> CrossbarArithmetic:
+        """The same arithmetic on another programmed chip (another draw of the device effects)."""
+        return self if self.device is None else replace(self, device=self.device.with_chip_seed(chip_seed))
+
+    def without_device_effects(self) -> CrossbarArithmetic:
+        """The same chip with ideal cells (the ideal-cell figure a Monte-Carlo score is shown beside)."""
+        return replace(self, device=None)
 
     def lossless_adc_bits(self, rows_summed: int | None = None) -> int:
         """ADC bits that digitise a partial sum of `rows_summed` rows (default rows_read_at_once)
@@ -57,4 +74,4 @@ class CrossbarArithmetic:
         return asdict(self)
 
 
-__all__ = ["CrossbarArithmetic", "ENCODINGS", "Encoding"]
+__all__ = ["CrossbarArithmetic", "DeviceEffects", "ENCODINGS", "Encoding"]

@@ -39,6 +39,11 @@ w [K, N] the way a weight-stationary crossbar does, so the ADC's resolution show
 With b >= max_g L_g the result equals the exact integer matmul; `crossbar_matmul` then skips the
 simulation (exact_if_lossless=True) and returns the exact product directly.
 
+Real cells: when the arithmetic carries device effects (arith.device: off current, programming
+variation, read noise, stuck-at faults, drift, IR drop) the product is simulated by
+recpim.arch.crossbar.device_sim instead, which perturbs each cell's conductance before the ADC; with
+every effect off (device None or all zero) nothing here changes.
+
 Cost: the simulation runs T x S (x2 for differential) small matmuls per call -- e.g. 32x the MACs
 of the plain matmul at 8-bit activations, 1-bit DACs, 8-bit weights and 2-bit cells -- as float
 BLAS calls on small integers (exact below 2^24, float64 otherwise), in row chunks that bound memory.
@@ -59,6 +64,7 @@ from torch.overrides import TorchFunctionMode
 
 # the arithmetic's numbers are torch-free (what the search's cost side and the CLI build without torch)
 from recpim.arch.crossbar.arithmetic import CrossbarArithmetic
+from recpim.arch.crossbar.device_sim import simulate_on_devices
 from recpim.crossbar_numbers import partial_sum_max
 from recpim.errors import ConfigError
 from recpim.units import ceil_div
@@ -91,10 +97,11 @@ def _check_integer_operand(name: str, values: torch.Tensor, bits: int) -> None:
 
 
 def crossbar_matmul(x: torch.Tensor, w: torch.Tensor, arith: CrossbarArithmetic, input_bits: int | None = None,
-                    weight_bits: int | None = None, exact_if_lossless: bool = True) -> torch.Tensor:
+                    weight_bits: int | None = None, exact_if_lossless: bool = True, layer: int = 0) -> torch.Tensor:
     """x [M, K] @ w [K, N] (signed integer values, any dtype) on simulated crossbars (see the module
     docstring); int64 [M, N]. input_bits / weight_bits: the signed operand widths (default: the
-    fewest bits that hold the values)."""
+    fewest bits that hold the values). layer: which layer of the chip this is (keys the device
+    effects' draws; unused with ideal cells)."""
     if x.dim() != 2 or w.dim() != 2 or x.shape[1] != w.shape[0]:
         raise ConfigError("crossbar_matmul", [("shapes", f"x {tuple(x.shape)} and w {tuple(w.shape)}; "
                                                          "expected [M, K] and [K, N]")])
@@ -108,7 +115,11 @@ def crossbar_matmul(x: torch.Tensor, w: torch.Tensor, arith: CrossbarArithmetic,
     groups = _row_groups(k, arith.rows, arith.rows_read_at_once)
     group_bits = [partial_sum_max(length, arith.dac_bits, arith.cell_bits).bit_length() + arith.sign_bit
                   for _, length in groups]
-    if (exact_if_lossless and arith.adc_bits >= max(group_bits, default=0)) or m == 0 or n == 0 or k == 0:
+    if m == 0 or n == 0 or k == 0:
+        return _exact_matmul(x, w)
+    if not arith.ideal_cells:
+        return simulate_on_devices(x, w, arith, a, wb, groups, group_bits, layer)
+    if exact_if_lossless and arith.adc_bits >= max(group_bits, default=0):
         return _exact_matmul(x, w)
     return _simulate(x, w, arith, a, wb, groups, group_bits)
 
@@ -202,12 +213,19 @@ class CrossbarMode(TorchFunctionMode):
     """Inside this mode every F.linear runs on simulated crossbars at the current `bits`
     (QuantBits-like: weight_bits, activation_bits); callers set `bits` per block (`at_bits`).
     Activation x and weight W are mapped to integer codes on ops.fake_quantize's grid,
-    y = crossbar_matmul(codes_x, codes_W^T) * scale_x * scale_W + bias. Inference only."""
+    y = crossbar_matmul(codes_x, codes_W^T) * scale_x * scale_W + bias. Inference only. The MVMs
+    are numbered from 0 in the order they run after entering the mode (`layer`, which keys the draws
+    of the device effects), so one forward pass per `with mode:` gives each layer the same cells."""
 
     def __init__(self, arith: CrossbarArithmetic):
         super().__init__()
         self.arith = arith
         self.bits: Any = None
+        self.layer = 0
+
+    def __enter__(self):
+        self.layer = 0
+        return super().__enter__()
 
     @contextmanager
     def at_bits(self, bits: Any):
@@ -229,7 +247,8 @@ class CrossbarMode(TorchFunctionMode):
         x_codes, x_scale, a = integer_codes(x, self.bits.activation_bits)
         w_codes, w_scale, wb = integer_codes(weight, self.bits.weight_bits)
         flat = x_codes.reshape(-1, x.shape[-1])
-        y = crossbar_matmul(flat, w_codes.t(), self.arith, input_bits=a, weight_bits=wb)
+        y = crossbar_matmul(flat, w_codes.t(), self.arith, input_bits=a, weight_bits=wb, layer=self.layer)
+        self.layer += 1
         y = (y.to(torch.float64) * float(x_scale) * float(w_scale)).to(x.dtype)
         y = y.reshape(*x.shape[:-1], weight.shape[0])
         return y if bias is None else y + bias

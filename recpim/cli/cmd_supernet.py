@@ -12,6 +12,7 @@ from recpim.arch.crossbar.arithmetic import CrossbarArithmetic
 from recpim.arch.data.location import fingerprint_note, require_data, resolve_data_spec
 from recpim.arch.model.space import get_space
 from recpim.cli.output import console, print_bad_rows, print_json, print_table
+from recpim.errors import ConfigError
 from recpim.interrupts import StopRequested
 from recpim.paths import check_output_file
 from recpim.pim.presets import load_chip
@@ -202,13 +203,19 @@ def evaluate(
     encoding: str | None = typer.Option(None, "--chip-encoding", help="offset | differential"),
     max_rows: int | None = typer.Option(None, "--max-rows", min=1, help="score the first rows of the split only"),
     seed: int = typer.Option(0, "--seed", help="seed of the fine-tuning batches"),
+    device_draws: int | None = typer.Option(None, "--device-draws", min=1,
+                                            help="score on N programmed chips of --chip (its crossbar.nonideal: "
+                                                 "variation, faults, read noise) and report mean, std and the "
+                                                 "90th-percentile log loss beside the ideal-cell figure (default: "
+                                                 "10 when the chip's cells are random)"),
     max_bad_rows_fraction: float = typer.Option(0.01, "--max-bad-rows-fraction", min=0.0, max=1.0,
                                                 help=BAD_FRACTION_HELP),
     data_cache: Path | None = typer.Option(None, "--data-cache", envvar="RECPIM_DATA_CACHE", help=DATA_CACHE_HELP),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " (scoring always runs in fp32)"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
-    """Score a subnet with the supernet's inherited weights: log loss and AUC."""
+    """Score a subnet with the supernet's inherited weights: log loss and AUC (on a chip with random
+    cells: over --device-draws programmed chips)."""
     from recpim.arch.data.datasets import open_dataset
     from recpim.arch.model.subnet import load_subnet
     from recpim.arch.train.loop import configure_threads, load_supernet
@@ -219,12 +226,17 @@ def evaluate(
     supernet, config, saved = loaded.supernet, loaded.config, loaded.checkpoint
     config_subnet = load_subnet(subnet, space=loaded.space)   # checked in the checkpoint's space
     crossbar = _crossbar(chip, adc_bits, rows_read, cell_bits, dac_bits, rows, encoding)
+    draws = _device_draws(crossbar, device_draws)
     if data is None:
         require_data(saved.data, "--data", what=f"the data {checkpoint} was trained on")
         if note := fingerprint_note(saved.data_fingerprint, saved.data):
             console.print(f"[yellow]note[/]: {note}")
     dataset = open_dataset(data or saved.data, schema=supernet.schema, seed=config.data_seed,
                            max_bad_rows_fraction=max_bad_rows_fraction, cache_dir=data_cache)
+    if draws:
+        _print_device_draws(supernet, config_subnet, dataset, crossbar, draws, subnet, checkpoint, saved,
+                            json_out, split=split, finetune_steps=finetune_steps, seed=seed, max_rows=max_rows)
+        return
     score = score_subnet(supernet, config_subnet, dataset, split=split, finetune_steps=finetune_steps, quant=quant,
                          crossbar=crossbar, seed=seed, max_rows=max_rows)
     result = {**score.to_dict(), "checkpoint": str(checkpoint), "subnet": str(subnet), "dataset": dataset.name,
@@ -238,6 +250,45 @@ def evaluate(
                  ["finetune_steps", score.finetune_steps], ["quantized", score.quantized],
                  ["finetune_seconds", score.finetune_seconds],
                  ["crossbar", score.crossbar.to_dict() if score.crossbar else "-"], ["seconds", score.seconds]])
+    if not saved.finished:
+        console.print(f"note: the supernet stopped at step {saved.step} of {saved.total_steps}")
+
+
+def _device_draws(crossbar, requested: int | None) -> int:
+    """How many programmed chips to score on: --device-draws, or the default when the chip's cells are
+    random; 0: score once (ideal cells, or device effects that do not vary from chip to chip)."""
+    from recpim.arch.train.device_draws import DEFAULT_DEVICE_DRAWS  # torch: only when scoring
+
+    random_cells = crossbar is not None and crossbar.device is not None and crossbar.device.random
+    if requested is not None and (crossbar is None or crossbar.ideal_cells):
+        raise ConfigError("recpim supernet eval", [("--device-draws", "needs --chip with device effects "
+                                                                      "(crossbar.nonideal: programming_sigma, "
+                                                                      "stuck-at rates, read_noise_sigma ...); "
+                                                                      "this chip's cells are ideal")])
+    if requested is not None:
+        return requested
+    return DEFAULT_DEVICE_DRAWS if random_cells else 0
+
+
+def _print_device_draws(supernet, subnet_config, dataset, crossbar, draws: int, subnet: Path, checkpoint: Path,
+                        saved, json_out: bool, **scoring) -> None:
+    from recpim.arch.train.device_draws import score_device_draws
+
+    result = score_device_draws(supernet, subnet_config, dataset, crossbar, draws, **scoring)
+    print_bad_rows(dataset)
+    if json_out:
+        print_json({**result.ideal.to_dict(), "device_draws": result.to_dict(), "checkpoint": str(checkpoint),
+                    "subnet": str(subnet), "dataset": dataset.name, "supernet_step": saved.step})
+        return
+    pct = f"p{result.percentile:g}"
+    print_table(f"subnet {subnet.name} on {dataset.name} ({scoring['split']}), {result.draws} programmed chips",
+                ["figure", "ideal cells", "mean", "std", f"pessimistic ({pct} / p{100 - result.percentile:g})"],
+                [["logloss", f"{result.ideal.logloss:.6f}", f"{result.mean_logloss:.6f}", f"{result.std_logloss:.6f}",
+                  f"{result.pessimistic_logloss:.6f}"],
+                 ["auc", f"{result.ideal.auc:.6f}", f"{result.mean_auc:.6f}", f"{result.std_auc:.6f}",
+                  f"{result.pessimistic_auc:.6f}"]])
+    console.print(f"chip seeds {result.chip_seeds[0]}..{result.chip_seeds[-1]}; {result.seconds_per_draw:.2f} s "
+                  f"per draw; rows {result.ideal.rows}; finetune_steps {result.ideal.finetune_steps}")
     if not saved.finished:
         console.print(f"note: the supernet stopped at step {saved.step} of {saved.total_steps}")
 
