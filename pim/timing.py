@@ -33,6 +33,7 @@ class ChipTiming:
     flit_bits: int
     dram_bandwidth_gbps: float
     dram_latency_ns: float
+    dram_ranks: int = 1              # ranks reading at once near memory (chip.embedding.dram_ranks)
 
     @classmethod
     def from_chip(cls, chip: ChipConfig, crossbar_read_ns: float, adc_conversion_ns: float,
@@ -55,6 +56,7 @@ class ChipTiming:
             flit_bits=chip.chip.noc.flit_bits,
             dram_bandwidth_gbps=chip.chip.dram.bandwidth_gbps,
             dram_latency_ns=chip.chip.dram.access_latency_ns,
+            dram_ranks=chip.chip.embedding.dram_ranks,
         )
 
     # ---- crossbars
@@ -114,10 +116,13 @@ class ChipTiming:
     def flits(self, num_bytes: int) -> int:
         return ceil_div(num_bytes * 8, self.flit_bits)
 
-    def dram_ns(self, bits: int) -> float:
-        if bits == 0:
+    def dram_ns(self, bits: int, rank_bits: int = 0) -> float:
+        """`bits` over the DRAM channel, after `rank_bits` read inside the ranks, all ranks at once
+        each at the channel's bandwidth (near memory); one access latency."""
+        if bits == 0 and rank_bits == 0:
             return 0.0
-        return self.dram_latency_ns + bits / self.dram_bandwidth_gbps
+        return self.dram_latency_ns + bits / self.dram_bandwidth_gbps + rank_bits / (
+            self.dram_ranks * self.dram_bandwidth_gbps)
 
     def reram_lookup_ns(self, rows: int) -> float:
         """Embedding rows read from on-chip ReRAM, one crossbar read per row."""
