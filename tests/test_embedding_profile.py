@@ -118,7 +118,7 @@ def test_cli_profile_writes_json_with_progress_off(tmp_path):
 
 
 def small_profile(names) -> DataProfile:
-    return DataProfile("test", 10, 0, tuple(FieldProfile(name, 1000, 10, 100, 1.0, ((0.01, 0.4), (0.1, 0.9)), 1.1)
+    return DataProfile("test", 10, 0, tuple(FieldProfile(name, 1000, 10, 100, 1.0, ((0.001, 0.04), (0.01, 0.4), (0.1, 0.9)), 1.1)
                                            for name in names))
 
 
@@ -142,7 +142,8 @@ def test_a_profile_drives_the_cache_hit_rate():
     for table in tables:
         kept = table.lookup.cache_rows
         fraction = min(1.0, kept / min(100, table.rows))   # rows never seen are never looked up
-        expected = 0.4 * fraction / 0.01 if fraction <= 0.01 else 0.4 + 0.5 * (fraction - 0.01) / 0.09 \
+        expected = 0.04 * fraction / 0.001 if fraction <= 0.001 else 0.04 + 0.36 * (fraction - 0.001) / 0.009 \
+            if fraction <= 0.01 else 0.4 + 0.5 * (fraction - 0.01) / 0.09 \
             if fraction <= 0.1 else 0.9 + 0.1 * (fraction - 0.1) / 0.9
         assert table.lookup.hit_rate == pytest.approx(expected)
     assert sum(t.lookup.cache_rows for t in tables) > 0

@@ -33,6 +33,7 @@ from recpim.errors import ConfigError, DataError
 PROFILE_KIND = "embedding_profile"
 # Fractions of a field's distinct ids at which the share of lookups is recorded (ascending).
 HOT_FRACTIONS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
+REPORTED_FRACTIONS = (0.001, 0.01, 0.1)   # the shares every profile reports (0.1 %, 1 %, 10 %)
 MAX_ZIPF_EXPONENT = 5.0
 
 
@@ -45,6 +46,13 @@ class FieldProfile:
     pooling: float         # ids per row of data
     hot_shares: tuple[tuple[float, float], ...]   # (fraction of distinct ids, share of lookups)
     zipf_exponent: float
+
+    def __post_init__(self) -> None:
+        recorded = [f for f, _ in self.hot_shares]
+        missing = [f for f in REPORTED_FRACTIONS if not any(math.isclose(f, r) for r in recorded)]
+        if missing:
+            raise ConfigError(f"profile field {self.name!r}", [("hot_shares", f"records fractions {recorded}; "
+                                                                              f"allowed: ones including {missing}")])
 
     def share_of_hottest(self, fraction: float) -> float:
         for f, share in self.hot_shares:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from recpim.cli.output import print_json, print_table
 from recpim.paths import check_output_file
@@ -25,9 +27,6 @@ def profile(
     as_json: bool = typer.Option(False, "--json", help="Print the profile JSON."),
 ) -> None:
     """Read a dataset once and write its embedding access profile (kind: embedding_profile)."""
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from recpim.arch.data.profile import profile_dataset
 
     if out is not None:
