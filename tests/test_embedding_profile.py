@@ -118,8 +118,8 @@ def test_cli_profile_writes_json_with_progress_off(tmp_path):
 
 
 def small_profile(names) -> DataProfile:
-    return DataProfile("test", 10, 0, tuple(FieldProfile(name, 1000, 10, 100, 1.0, ((0.001, 0.04), (0.01, 0.4), (0.1, 0.9)), 1.1)
-                                           for name in names))
+    shares = ((0.001, 0.04), (0.01, 0.4), (0.1, 0.9))
+    return DataProfile("test", 10, 0, tuple(FieldProfile(name, 1000, 10, 100, 1.0, shares, 1.1) for name in names))
 
 
 def test_profiles_match_tables_by_name_or_index():
@@ -149,3 +149,12 @@ def test_a_profile_drives_the_cache_hit_rate():
     assert sum(t.lookup.cache_rows for t in tables) > 0
     uniform = map_model(zoo_graph("dlrm"), chip).embeddings
     assert sum(t.lookup.memory_bits for t in tables) < sum(t.lookup.memory_bits for t in uniform)
+
+
+def test_recpim_report_renders_a_profile(tmp_path):
+    from recpim.reports.from_json import write_report_from_json
+
+    path = small_profile(["C1", "C2"]).write(tmp_path / "profile.json")
+    kind, files = write_report_from_json(path, tmp_path / "report")
+    assert kind == "embedding_profile" and files.html.is_file() and (tmp_path / "report" / "profile_skew.png").is_file()
+    assert "| C2 | 1000 | 100 |" in files.markdown.read_text()

@@ -298,7 +298,8 @@ def test_a_profile_and_the_embedding_knobs_reach_the_search_cost(reference, tmp_
     from recpim.search.evaluate import EvalContext, evaluate_candidate, worker_state
     from recpim.search.run import SearchOverrides
 
-    fields = tuple(FieldProfile(f"C{i}", 1000, 100, 50, 1.0, ((0.001, 0.2), (0.01, 0.6), (0.1, 0.95)), 1.3) for i in range(1, 40))
+    shares = ((0.001, 0.2), (0.01, 0.6), (0.1, 0.95))
+    fields = tuple(FieldProfile(f"C{i}", 1000, 100, 50, 1.0, shares, 1.3) for i in range(1, 40))
     path = DataProfile("skewed", 100, 0, fields).write(tmp_path / "profile.json")
     settings = SearchOverrides(profile=str(path)).apply_to(reference.settings)
     assert settings.profile == str(path) and settings.eval_context().profile.dataset == "skewed"
