@@ -50,6 +50,16 @@ def train(
     adagrad_eps: float = typer.Option(1e-2, "--adagrad-eps", min=0.0, help="Adagrad eps (NASRec: 1e-2)"),
     sparse_embeddings: bool = typer.Option(True, "--sparse-embeddings/--dense-embeddings",
                                            help="sparse embedding gradients with a sparse optimizer"),
+    sandwich_students: int = typer.Option(0, "--sandwich-students", min=0, max=8,
+                                          help="the sandwich rule: each step trains the step's subnet at full width "
+                                               "and this many children (0: one sampled subnet, NASRec)"),
+    distill_weight: float = typer.Option(0.0, "--distill-weight", min=0.0, max=1.0,
+                                         help="with --sandwich-students: the children's share of the full-width "
+                                              "model's predictions as targets (in-place distillation)"),
+    embedding_lr: float | None = typer.Option(None, "--embedding-lr", min=0.0,
+                                              help="the embedding tables' learning rate (default: --lr)"),
+    embedding_l2: float = typer.Option(0.0, "--embedding-l2", min=0.0,
+                                       help="L2 penalty on the embedding rows each batch reads"),
     resume: bool = typer.Option(False, "--resume", help="continue the run saved at --out (refused when there is "
                                                          "no checkpoint there)"),
     resume_or_start: bool = typer.Option(False, "--resume-or-start",
@@ -94,7 +104,8 @@ def train(
                          batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, quant_aware=quant_aware,
                          checkpoint_every=checkpoint_every, input_sharing=input_sharing,
                          full_path_fraction=full_path_fraction, init=init, adagrad_eps=adagrad_eps,
-                         sparse_embeddings=sparse_embeddings)
+                         sparse_embeddings=sparse_embeddings, sandwich_students=sandwich_students,
+                         distill_weight=distill_weight, embedding_lr=embedding_lr, embedding_l2=embedding_l2)
     dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed, max_bad_rows_fraction=max_bad_rows_fraction,
                            cache_dir=data_cache)
     try:
