@@ -6,7 +6,8 @@ per inference per byte stored, largest first: the table that saves the most DRAM
 of reserve), ties by size (smaller first) then name; each goes on chip if it still fits in what is
 left of the reserve, otherwise to DRAM (first fit: a smaller, later table may still fit).
 A table's bits are the node's weight_bits, or its activation_bits when weight_bits is unset.
-A lookup reads one whole row: lookups x dim x bits per inference.
+A lookup reads one whole row: lookups x dim x bits per inference. How the lookups are served
+(hot-row cache, pooling on chip, near memory or in the crossbars) is embedding_lookup.py's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from recpim.arch.graph.workload import OpKind, WorkloadNode
 from recpim.errors import ConfigError
 from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
+
+from .embedding_lookup import TableLookup, lookup_costs
 
 BYTES_PER_MB = 1 << 20
 
@@ -40,6 +43,11 @@ class EmbeddingPlacement:
     lookups: int              # rows read per inference
     table_bytes: int
     bits_read_per_inference: int
+    lookup: TableLookup | None = None   # how its lookups are served (embedding_lookup.py)
+
+    @property
+    def on_chip(self) -> bool:
+        return self.location == EmbeddingLocation.ONCHIP_RERAM
 
     @property
     def bytes_read_per_inference(self) -> int:
@@ -49,7 +57,10 @@ class EmbeddingPlacement:
         return {"name": self.name, "kind": "embedding", "location": self.location, "rows": self.rows,
                 "dim": self.dim, "bits": self.bits, "lookups": self.lookups, "table_bytes": self.table_bytes,
                 "bits_read_per_inference": self.bits_read_per_inference,
-                "bytes_read_per_inference": self.bytes_read_per_inference}
+                "bytes_read_per_inference": self.bytes_read_per_inference,
+                # (tables costed as before issue 25 serialise as before)
+                **({"lookup": self.lookup.to_json_dict()} if self.lookup is not None and not self.lookup.plain
+                   else {})}
 
 
 def place_embeddings(nodes: list[WorkloadNode], chip: ChipConfig) -> dict[str, EmbeddingPlacement]:
@@ -62,7 +73,9 @@ def place_embeddings(nodes: list[WorkloadNode], chip: ChipConfig) -> dict[str, E
         if table.table_bytes <= left:
             on_chip.add(table.name)
             left -= table.table_bytes
-    return {t.name: replace(t, location=ON_CHIP if t.name in on_chip else OFF_CHIP) for t in tables}
+    placed = [replace(t, location=ON_CHIP if t.name in on_chip else OFF_CHIP) for t in tables]
+    costs = lookup_costs(placed, {node.name: node for node in nodes}, chip)
+    return {t.name: replace(t, lookup=costs[t.name]) for t in placed}
 
 
 def _table(node: WorkloadNode) -> EmbeddingPlacement:

@@ -26,7 +26,7 @@ from recpim.pim.config import ChipConfig
 from recpim.pim.workload import Activity, PipelineWorkload, Stage, StageKind, TileBuffer, Transfer, TransferKind
 from recpim.units import ceil_div
 
-from .embedding import ON_CHIP
+from .embedding_lookup import embedding_stage
 from .memo import graph_edges
 from .result import MappingResult, MvmLayerMapping
 from .transfer_table import TransferTable
@@ -221,20 +221,10 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
                                   bus_bit=in_bits + out_bits, router_flit_hop=hops),
             ))
         elif node.name in tables:
-            # Rows go from DRAM or the embedding arrays to the consumers' tiles, which buffer them.
-            table = tables[node.name]
-            out_bits = table.bits_read_per_inference
-            on_chip = table.location == ON_CHIP
-            if on_chip:
-                cells = table.lookups * table.dim * ceil_div(table.bits, chip.crossbar.bits_per_cell)
-                activity = Activity(cell_read=cells, router_flit_hop=hops)
-            else:
-                activity = Activity(dram_bit=out_bits, router_flit_hop=hops)
-            stages.append(Stage(
-                name=node.name, kind=StageKind.EMBEDDING, tile=consumer_tile.get(node.name, 0),
-                predecessors=predecessors, dram_bits=0 if on_chip else out_bits,
-                reram_lookup_rows=table.lookups if on_chip else 0, activity=activity,
-            ))
+            # Rows (or pooled vectors) go from DRAM or the embedding arrays to the consumers' tiles,
+            # which buffer them; embedding_lookup.py prices the lookups.
+            stages.append(embedding_stage(tables[node.name], chip, consumer_tile.get(node.name, 0), predecessors,
+                                          hops))
     stages, notes = spill_to_dram({node.name: node for node in nodes}, stages, mvm, chip, line_buffers)
     transfers = tuple(Transfer(p, c, num_bytes, mesh.route(longest[(p, c)]) if (p, c) in longest else ())
                       for (p, c), (num_bytes, _) in merged.items())

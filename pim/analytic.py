@@ -75,8 +75,8 @@ def stage_cost(stage: Stage, timing: ChipTiming,
     for tile, bits in writes.items():
         busy[f"tile{tile}.buffer"] += timing.buffer_ns(bits)
     write_ns = _parallel_buffer_ns(timing, writes)
-    dram_ns = timing.dram_ns(stage.dram_bits)
-    if stage.dram_bits:
+    dram_ns = timing.dram_ns(stage.dram_bits, stage.dram_rank_bits)
+    if dram_ns:
         busy["dram"] += dram_ns
     if stage.kind == StageKind.MVM:
         # Crossbar events one after another; each event's output path (links, the home tile's buffer,
@@ -127,7 +127,12 @@ def stage_cost(stage: Stage, timing: ChipTiming,
         chunk_ns = [timing.digital_ns(ops) for ops in timing.digital_chunks(stage.digital_ops)]
         busy[f"tile{stage.tile}.vector_units"] = sum(chunk_ns) / timing.vector_units
         return dram_ns + write_ns + read_ns + max(chunk_ns, default=0.0), dict(busy)
-    return write_ns + read_ns + dram_ns + timing.reram_lookup_ns(stage.reram_lookup_rows), dict(busy)
+    # Embedding lookups: DRAM or the ReRAM reserve, then the bags' pooling on the tile's vector units.
+    pool_ns = [timing.digital_ns(ops) for ops in timing.digital_chunks(stage.digital_ops)] if stage.digital_ops else []
+    if pool_ns:
+        busy[f"tile{stage.tile}.vector_units"] += sum(pool_ns) / timing.vector_units
+    return (write_ns + read_ns + dram_ns + timing.reram_lookup_ns(stage.reram_lookup_rows) + max(pool_ns, default=0.0),
+            dict(busy))
 
 
 def transfer_times_ns(workload: PipelineWorkload, timing: ChipTiming) -> dict[tuple[str, str], float]:

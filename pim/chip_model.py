@@ -326,6 +326,9 @@ def build_chip_model(chip: ChipConfig) -> ChipModel:
     if chip.chip.embedding_reram_mb > 0:
         adc_context = next(instance.context for instance in instances if instance.name == "adc")
         rollup["embedding_reram"] = _embedding_reram(chip, rollup, adc_context, source)
+    if chip.chip.embedding.cache_kb > 0:
+        buffer_context = next(instance.context for instance in instances if instance.name == "buffer")
+        rollup["embedding_cache"] = _embedding_cache(chip, buffer_context, source)
 
     def totals(count_of) -> LevelTotals:
         on_chip = [e for e in rollup.values() if e.level != OFFCHIP]
@@ -375,6 +378,22 @@ def _embedding_reram(chip: ChipConfig, rollup: dict[str, ComponentRollup], adc_c
                            0, 0, arrays)
 
 
+def _embedding_cache(chip: ChipConfig, buffer_context: dict[str, Any], source: str) -> ComponentRollup:
+    """The hot-row cache of embedding lookups: the chip's buffer model (tile.buffer.model) at the
+    cache's size and kind, one port of the tile buffer's width; its energy per bit read."""
+    lookup = chip.chip.embedding
+    context = {**buffer_context, "size_kb": lookup.cache_kb, "kind": lookup.cache_kind, "ports": 1,
+               "energy_pj_per_access": None, "actions_per_ns": chip.clock_ghz}
+    figures = _evaluate("embedding_cache", "buffer", "chip.embedding", chip.tile.buffer, context, source, chip)
+    width = chip.tile.buffer.width_bits
+    per_bit = ComponentFigures(
+        energy_pj_per_action=figures.energy_pj_per_action / width, area_um2=figures.area_um2,
+        latency_ns=figures.latency_ns, leakage_mw=figures.leakage_mw, peak_power_mw=figures.peak_power_mw,
+        source=f"the tile buffer's model at {lookup.cache_kb:g} KB {lookup.cache_kind} ({figures.source}); "
+               f"per bit of a {width}-bit access")
+    return ComponentRollup("embedding_cache", "buffer", CHIP, f"{chip.tile.buffer.model} buffer", per_bit, 0, 0, 1)
+
+
 def _operation_energies(chip: ChipConfig, rollup: dict[str, ComponentRollup]) -> dict[str, float]:
     def e(name: str) -> float:
         return rollup[name].figures.energy_pj_per_action
@@ -395,4 +414,12 @@ def _operation_energies(chip: ChipConfig, rollup: dict[str, ComponentRollup]) ->
     }
     if "embedding_reram" in rollup:
         energies["embedding_reram_bit"] = e("embedding_reram")
+    lookup = chip.chip.embedding
+    io = lookup.dram_io_energy_fraction
+    energies.update({
+        "embedding_cache_bit": e("embedding_cache") if "embedding_cache" in rollup else 0.0,
+        "dram_rank_bit": e("dram") * (1 - io), "dram_channel_bit": e("dram") * io,
+        "near_memory_op": (lookup.near_memory_energy_pj_per_op if lookup.near_memory_energy_pj_per_op is not None
+                           else e("vector_unit")),
+    })
     return energies

@@ -211,6 +211,26 @@ class OffchipLinkConfig(ComponentChoice):
     bandwidth_gbps_per_link: float = Field(default=51.2, gt=0, le=1e6)
 
 
+class EmbeddingLookupConfig(_Frozen):
+    """How embedding lookups are served (recpim.mapping.embedding_lookup; docs/fidelity.md):
+    gather: rows read from DRAM or the ReRAM reserve and pooled on chip (recpim before issue 25);
+    near_memory: DRAM tables pooled by a reduction unit per rank, RecNMP-style, only the pooled
+    vector crossing the channel; in_crossbar: tables in the ReRAM reserve drive a bag's rows at
+    once and the column currents add them, ReCross-style, read out by the chip's ADCs.
+    cache_kb: a cache of hot rows (pinned from the access profile) in front of either memory."""
+
+    mode: Literal["gather", "near_memory", "in_crossbar"] = "gather"
+    cache_kb: float = Field(default=0.0, ge=0, le=1 << 20)
+    cache_kind: Literal["sram", "edram"] = "sram"
+    # Near memory: ranks read at once, each at the channel's bandwidth behind its own reduction unit
+    # (RecNMP: 4 DIMMs x 2 ranks). The share of a DRAM bit's energy spent on the channel I/O, which a
+    # rank-local read avoids (an assumption: DDR4 read I/O and termination are of this order).
+    dram_ranks: PositiveInt = Field(default=8, le=256)
+    dram_io_energy_fraction: float = Field(default=0.4, ge=0, le=1)
+    # One addition of a rank's reduction unit (None: the chip's vector unit energy per op).
+    near_memory_energy_pj_per_op: float | None = Field(default=None, ge=0, le=1e4)
+
+
 class ChipLevelConfig(_Frozen):
     tiles: PositiveInt = Field(default=168, le=1 << 20)
     mesh_rows: PositiveInt = Field(default=14, le=4096)
@@ -219,6 +239,7 @@ class ChipLevelConfig(_Frozen):
     dram: DramConfig = DramConfig()
     offchip_link: OffchipLinkConfig = OffchipLinkConfig()
     embedding_reram_mb: float = Field(default=0.0, ge=0, le=1 << 20)
+    embedding: EmbeddingLookupConfig = EmbeddingLookupConfig()
     leakage_fraction: float = Field(default=0.1, ge=0, le=1)
     # Tiles a model does not use are power-gated (leak nothing); false: every tile leaks all the time.
     power_gating: bool = True

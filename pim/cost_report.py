@@ -24,7 +24,10 @@ from recpim.pim.workload import (
 # Activity field's metadata, pim/workload.py).
 COMPONENTS: tuple[str, ...] = ("adc", "dac", "crossbar", "sample_hold", "shift_add", "registers", "buffer", "bus",
                                "noc", "dram", "vector_unit", "maxpool", "periphery")
-assert set(COMPONENTS) == set(COMPONENT_OF_ACTIVITY.values())
+# Components that appear in a breakdown only when used (embedding lookups' hot-row cache and the
+# reduction units of near-memory DRAM), so breakdowns without them read as before.
+OPTIONAL_COMPONENTS: tuple[str, ...] = ("embedding_cache", "near_memory")
+assert set(COMPONENTS) | set(OPTIONAL_COMPONENTS) == set(COMPONENT_OF_ACTIVITY.values())
 LEAKAGE = "leakage"
 # Activity / ActionEnergies fields in ACTIVITY_KEYS order (one C-level call per stage) and their components.
 # The order a stage's energies are added in decides the last bit of a float sum (see Activity): an MVM
@@ -54,7 +57,7 @@ def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: Actio
     """Price each stage's activity; leakage (mW x ns = pJ) and crossbar rewriting (time-multiplexed
     mappings, once per batch) are their own component and layer entries. The total is the sum of
     the component entries; the layer entries hold the same terms."""
-    by_component = dict.fromkeys(COMPONENTS, 0.0)
+    by_component = dict.fromkeys(COMPONENTS + OPTIONAL_COMPONENTS, 0.0)
     by_layer: dict[str, float] = {}
     priced = {digital: tuple(zip(_COMPONENT_PER_ACTION[digital], _action_values[digital](energy_pj_per_action),
                                  strict=True)) for digital in _ORDERS}
@@ -67,6 +70,9 @@ def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: Actio
             by_component[component] += pj
             layer_pj += pj
         by_layer[stage.name] = layer_pj
+    for name in OPTIONAL_COMPONENTS:
+        if not by_component[name]:
+            del by_component[name]
     leakage_pj = leakage_mw * elapsed_ns_per_inference
     by_component[LEAKAGE] = leakage_pj
     by_layer[LEAKAGE] = leakage_pj

@@ -144,11 +144,15 @@ class _Simulation:
             yield env.all_of([env.process(self._digital_chunk(stage, ops, inference)) for ops in chunks])
             self.macs_done += stage.macs
         else:
-            if stage.dram_bits:
-                yield from self._hold(self.dram, "dram", "dram", self.timing.dram_ns(stage.dram_bits), label)
+            if stage.dram_bits or stage.dram_rank_bits:
+                yield from self._hold(self.dram, "dram", "dram",
+                                      self.timing.dram_ns(stage.dram_bits, stage.dram_rank_bits), label)
             if stage.reram_lookup_rows:
                 read_ns = self.timing.reram_lookup_ns(stage.reram_lookup_rows)
                 yield from self._busy(f"{stage.name}.reram", read_ns, label)
+            if stage.digital_ops:   # the bags' pooling on the tile's vector units
+                chunks = self.timing.digital_chunks(stage.digital_ops)
+                yield env.all_of([env.process(self._digital_chunk(stage, ops, inference)) for ops in chunks])
 
     def _send(self, transfer, num_bytes: int, label: str):
         """Hold every link of the transfer's path (taken in a global order: no deadlock) while

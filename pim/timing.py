@@ -34,6 +34,7 @@ class ChipTiming:
     dram_bandwidth_gbps: float
     dram_latency_ns: float
     serial_output_path: bool = False  # tile.pipelining == "serial": no overlap of output path and compute
+    dram_ranks: int = 1              # ranks reading at once near memory (chip.embedding.dram_ranks)
 
     @classmethod
     def from_chip(cls, chip: ChipConfig, crossbar_read_ns: float, adc_conversion_ns: float,
@@ -57,6 +58,7 @@ class ChipTiming:
             dram_bandwidth_gbps=chip.chip.dram.bandwidth_gbps,
             dram_latency_ns=chip.chip.dram.access_latency_ns,
             serial_output_path=chip.tile.pipelining == "serial",
+            dram_ranks=chip.chip.embedding.dram_ranks,
         )
 
     # ---- crossbars
@@ -116,10 +118,13 @@ class ChipTiming:
     def flits(self, num_bytes: int) -> int:
         return ceil_div(num_bytes * 8, self.flit_bits)
 
-    def dram_ns(self, bits: int) -> float:
-        if bits == 0:
+    def dram_ns(self, bits: int, rank_bits: int = 0) -> float:
+        """`bits` over the DRAM channel, after `rank_bits` read inside the ranks, all ranks at once
+        each at the channel's bandwidth (near memory); one access latency."""
+        if bits == 0 and rank_bits == 0:
             return 0.0
-        return self.dram_latency_ns + bits / self.dram_bandwidth_gbps
+        return self.dram_latency_ns + bits / self.dram_bandwidth_gbps + rank_bits / (
+            self.dram_ranks * self.dram_bandwidth_gbps)
 
     def reram_lookup_ns(self, rows: int) -> float:
         """Embedding rows read from on-chip ReRAM, one crossbar read per row."""

@@ -60,6 +60,13 @@ class Activity:
     maxpool_op: int = _count("maxpool")            # one comparison of a tile's max-pool unit (fused pooling)
     router_flit_hop: int = _count("noc")           # one flit over one mesh hop
     dram_bit: int = _count("dram")                 # one bit from off-chip DRAM
+    # Embedding lookups (issue 25): a bit read from the hot-row cache; a bit read inside a DRAM rank
+    # and pooled there (near memory: no channel I/O); a pooled bit sent over the DRAM channel; one
+    # addition of a rank's reduction unit.
+    embedding_cache_bit: int = _count("embedding_cache")
+    dram_rank_bit: int = _count("dram")
+    dram_channel_bit: int = _count("dram")
+    near_memory_op: int = _count("near_memory")
 
     def items(self, order: Sequence[str] | None = None) -> Iterator[tuple[str, int]]:
         """(action, count) in field order, or in `order` (every action once)."""
@@ -93,6 +100,10 @@ class ActionEnergies:
     maxpool_op: float = _energy("maxpool")
     router_flit_hop: float = _energy("noc")
     dram_bit: float = _energy("dram")
+    embedding_cache_bit: float = _energy("embedding_cache")
+    dram_rank_bit: float = _energy("dram")
+    dram_channel_bit: float = _energy("dram")
+    near_memory_op: float = _energy("near_memory")
 
     @classmethod
     def from_dict(cls, energy_pj: dict[str, float]) -> ActionEnergies:
@@ -218,7 +229,8 @@ class Stage:
     psum_buffer_tile: int = 0            # that tile
     digital_ops: int = 0
     dram_bits: int = 0                   # embedding rows, or inputs spilled from a full buffer (written and read)
-    reram_lookup_rows: int = 0           # embedding rows read from on-chip ReRAM per inference
+    reram_lookup_rows: int = 0           # embedding rows (or in-crossbar reads) from on-chip ReRAM per inference
+    dram_rank_bits: int = 0              # embedding bits read inside DRAM ranks at once (near memory)
     macs: int = 0
     activity: Activity = Activity()
 

@@ -11,10 +11,12 @@ that load torch and optuna (training, scoring, the co-search) are imported on fi
 
 from __future__ import annotations
 
+from recpim.arch.data.profile import DataProfile, profile_dataset, read_profile
 from recpim.arch.graph.workload import WorkloadGraph
 from recpim.arch.model.spec import resolve_model_spec
 from recpim.mapping import MappingResult, map_model
 from recpim.mapping.cost import Evaluation, map_spec, simulate_model, simulate_model_detailed
+from recpim.mapping.embedding_profile import apply_profile
 from recpim.pim.chip_model import ChipModel, build_chip_model
 from recpim.pim.config import ChipConfig, chip_schema
 from recpim.pim.cost_report import CostReport
@@ -27,15 +29,19 @@ __all__ = [
     "ChipConfig",
     "ChipModel",
     "CostReport",
+    "DataProfile",
     "Evaluation",
     "MappingResult",
     "WorkloadGraph",
+    "apply_profile",
     "build_chip_model",
     "chip_schema",
     "list_presets",
     "load_chip",
     "map_model",
     "map_spec",
+    "profile_dataset",
+    "read_profile",
     "resolve_model_spec",
     "resolve_search_settings",
     "run_search",

@@ -1,7 +1,7 @@
 """Render the right report for a result JSON file: a CostReport (breakdown), a sweep, or a search.
 
 Files recpim writes say what they are in `kind` (cost_report, sweep, search, search_front,
-search_top_k); older files, and files without one, are told by their keys: a CostReport has
+search_top_k, embedding_profile); older files, and files without one, are told by their keys: a CostReport has
 `energy_pj_by_component`; a sweep has `points` and `settings`; a search has `front` (its report's
 search.json), `pareto_front` (`recpim search --json`) or is a list of front points (front.json
 before it carried a kind). A wrapper {"report": CostReport, "chip": {...}} (as a run might save
@@ -18,17 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recpim.arch.data.profile import DataProfile
 from recpim.errors import ConfigError
 from recpim.pim.config import ChipConfig, chip_config_from_dict
 from recpim.pim.cost_report import CostReport
 from recpim.reports.breakdown import write_breakdown_report
 from recpim.reports.document import ReportFiles
+from recpim.reports.profile_report import write_profile_report
 from recpim.reports.search_report import FrontPoint, ZooPoint, write_search_report
 from recpim.reports.sweep_report import write_sweep_report
 from recpim.search.sweep_result import SweepResult
 from recpim.validation import read_typed
 
-KINDS = ("breakdown", "sweep", "search")
+KINDS = ("breakdown", "sweep", "search", "embedding_profile")
 
 
 SEARCH_POINT_KINDS = ("search_front", "search_top_k")
@@ -41,7 +43,7 @@ def detect_kind(data: Any) -> str:
         kind = data.get("kind")
         if kind == "cost_report":
             return "breakdown"
-        if kind in ("sweep", "search"):
+        if kind in ("sweep", "search", "embedding_profile"):
             return kind
         if kind in SEARCH_POINT_KINDS or "pareto_front" in data:
             return "search"
@@ -145,6 +147,8 @@ def write_report_from_json(path: Path | str, out_dir: Path | str, chip: ChipConf
         return kind, write_breakdown_report(report, out_dir, chip=chip if chip is not None else own_chip)
     if kind == "sweep":
         return kind, write_sweep_report(read_typed(SweepResult, data, str(path)), out_dir)
+    if kind == "embedding_profile":
+        return kind, write_profile_report(DataProfile.from_json_dict(data, str(path)), out_dir)
     search = read_search_file(data, path, out_dir)
     return kind, write_search_report(search.front, out_dir, zoo=search.zoo, best_so_far=search.best_so_far,
                                      best_so_far_label=search.best_so_far_label, title=search.title)

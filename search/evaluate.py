@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from recpim.arch.data.datasets import open_dataset
+from recpim.arch.data.profile import DataProfile
 from recpim.arch.model.lowering import lower_subnet
 from recpim.errors import CapacityError, ConfigError, RecpimError
 from recpim.mapping.arithmetic import crossbar_arithmetic
 from recpim.mapping.cost import Evaluation, evaluate_cost
+from recpim.mapping.embedding_profile import apply_profile
 from recpim.pim.config import ChipConfig
 from recpim.pim.cost_report import CostReport
 from recpim.pim.engine import CostInputs, cost_inputs
@@ -53,12 +55,13 @@ class EvalContext:
     batch: int = 64
     device: str = "cpu"                  # where workers score (arch/train/device.py); not part of the result
     max_bad_rows_fraction: float = 0.01  # open_dataset's limit on malformed rows
+    profile: DataProfile | None = None   # embedding access profile (None: uniform access)
 
     def cache_key(self) -> tuple:
         # ChipConfig holds dicts (user tables), so it is keyed by its canonical JSON.
         return (self.chip.model_dump_json(), self.supernet, self.data, self.data_seed, self.objective,
                 self.accuracy, self.score_rows, self.finetune_steps, self.finetune_feature_rows, self.batch,
-                self.device, self.max_bad_rows_fraction)
+                self.device, self.max_bad_rows_fraction, self.profile)
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,8 @@ def evaluate_candidate(state: _WorkerState, index: int, candidate: Candidate, pa
         reasons = "; ".join(f"{path}: {message}" for path, message in error.problems)
         return done("infeasible", None, None, f"invalid chip: {reasons}")
     try:
-        graph = lower_subnet(candidate.subnet, state.dataset.schema, name=f"candidate{index}")
+        graph = apply_profile(lower_subnet(candidate.subnet, state.dataset.schema, name=f"candidate{index}"),
+                              context.profile)
         evaluation = evaluate_cost(graph, chip, engine="analytic", batch=context.batch,
                                    inputs=state.cost_inputs(chip))
     except CapacityError as error:
@@ -181,6 +185,7 @@ def resimulate_task(task: ResimulateTask) -> CostReport:
     point; the search itself ranks by the analytic model)."""
     state = worker_state(task.context)
     chip = task.candidate.chip_for(task.context.chip)
-    graph = lower_subnet(task.candidate.subnet, state.dataset.schema, name=f"candidate{task.index}")
+    graph = apply_profile(lower_subnet(task.candidate.subnet, state.dataset.schema, name=f"candidate{task.index}"),
+                          task.context.profile)
     evaluation = evaluate_cost(graph, chip, engine="des", batch=task.context.batch, inputs=state.cost_inputs(chip))
     return evaluation.report

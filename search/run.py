@@ -25,6 +25,7 @@ from pydantic import Field
 from rich.progress import TextColumn
 
 from recpim.arch.data.location import require_data
+from recpim.arch.data.profile import read_profile
 from recpim.arch.model.space import SearchSpace
 from recpim.arch.train.checkpoints import read_checkpoint
 from recpim.arch.train.device import resolve_device
@@ -67,6 +68,8 @@ class SearchSettings(ValidatedModel):
     finetune_steps: int = Field(default=500, ge=0)
     finetune_feature_rows: int | None = Field(default=8192, ge=512)
     batch: int = Field(default=64, ge=1)
+    # An embedding access profile (`recpim data profile`, absolute path): tables costed with its skew.
+    profile: str | None = None
 
     @property
     def knob_ranges(self) -> dict[str, tuple[KnobValue, ...]]:
@@ -76,7 +79,8 @@ class SearchSettings(ValidatedModel):
         return EvalContext(chip=self.chip, supernet=self.supernet, data=self.data, data_seed=self.data_seed,
                            objective=self.objective, accuracy=self.accuracy,
                            score_rows=self.score_rows, finetune_steps=self.finetune_steps,
-                           finetune_feature_rows=self.finetune_feature_rows, batch=self.batch)
+                           finetune_feature_rows=self.finetune_feature_rows, batch=self.batch,
+                           profile=read_profile(self.profile) if self.profile else None)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class SearchOverrides:
     finetune_steps: int | None = None
     finetune_feature_rows: int | None = None
     batch: int | None = None
+    profile: str | None = None
     chip_ranges: dict[str, tuple[KnobValue, ...]] | None = None   # None: keep the stored ranges
 
     def apply_to(self, settings: SearchSettings) -> SearchSettings:
@@ -121,7 +126,7 @@ class SearchOverrides:
                                                   crossbars=self.max_crossbars))
         data.update(given(data=self.data, accuracy=self.accuracy, score_rows=self.score_rows,
                           finetune_steps=self.finetune_steps, finetune_feature_rows=self.finetune_feature_rows,
-                          batch=self.batch))
+                          batch=self.batch, profile=self.profile))
         if self.chip_ranges is not None:
             data["chip_ranges"] = {key: list(values) for key, values in self.chip_ranges.items()}
         return SearchSettings(**data)

@@ -289,3 +289,26 @@ def test_recpim_report_renders_the_searchs_own_files_and_links_breakdown_pages(r
         page = Path(written["html"]).read_text()
         hrefs = re.findall(r'href="([^"]+)"', page)
         assert hrefs and all(href.endswith("breakdown.html") and (out / href).resolve().is_file() for href in hrefs)
+
+
+def test_a_profile_and_the_embedding_knobs_reach_the_search_cost(reference, tmp_path):
+    """--profile and chip.embedding knobs (--explore-chip) change what a candidate's tables cost."""
+    from recpim.arch.data.profile import DataProfile, FieldProfile
+    from recpim.search.candidate import Candidate
+    from recpim.search.evaluate import EvalContext, evaluate_candidate, worker_state
+    from recpim.search.run import SearchOverrides
+
+    shares = ((0.001, 0.2), (0.01, 0.6), (0.1, 0.95))
+    fields = tuple(FieldProfile(f"C{i}", 1000, 100, 50, 1.0, shares, 1.3) for i in range(1, 40))
+    path = DataProfile("skewed", 100, 0, fields).write(tmp_path / "profile.json")
+    settings = SearchOverrides(profile=str(path)).apply_to(reference.settings)
+    assert settings.profile == str(path) and settings.eval_context().profile.dataset == "skewed"
+    subnet = reference.history[0].candidate.subnet
+    energy = {}
+    for name, context in (("uniform", reference.settings.eval_context()), ("skewed", settings.eval_context())):
+        state = worker_state(EvalContext(**{**context.__dict__, "accuracy": "quant", "score_rows": 128}))
+        for cache_kb in (0, 64):
+            candidate = Candidate(subnet=subnet, chip_knobs={"chip.embedding.cache_kb": cache_kb})
+            energy[(name, cache_kb)] = evaluate_candidate(state, 0, candidate).metrics.energy_pj_per_inference
+    assert energy[("uniform", 0)] == energy[("skewed", 0)]          # no cache: skew changes nothing
+    assert energy[("skewed", 64)] < energy[("uniform", 64)]         # a cache catches more of skewed lookups

@@ -26,7 +26,7 @@ def graphs() -> dict[str, WorkloadGraph]:
 
 
 def test_zoo_has_the_promised_models():
-    assert set(zoo_names()) == {"dlrm", "deepfm", "autoint", "mlp3", "vgg8"}
+    assert set(zoo_names()) == {"dlrm", "dlrm_multihot", "deepfm", "autoint", "mlp3", "vgg8"}
 
 
 @pytest.mark.parametrize("name", ["dlrm", "deepfm", "autoint", "mlp3", "vgg8"])
@@ -90,7 +90,7 @@ def test_seed_fixes_weights_and_inputs():
 
 
 def test_unknown_names_list_what_is_allowed():
-    with pytest.raises(RecpimError, match="dlrm, deepfm, autoint, mlp3, vgg8"):
+    with pytest.raises(RecpimError, match="dlrm, dlrm_multihot, deepfm, autoint, mlp3, vgg8"):
         build_zoo_model("resnet50")
     with pytest.raises(RecpimError, match="module:callable"):
         resolve_model_spec("resnet50")

@@ -27,6 +27,7 @@ from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from recpim.arch.graph.digital_cost import ops_per_element  # the table the direct lowering counts with too
+from recpim.arch.graph.embedding import EmbeddingAccess
 from recpim.arch.graph.workload import OpKind, WorkloadGraph, WorkloadNode, tensor_bytes
 from recpim.errors import UnsupportedModelError
 
@@ -91,6 +92,7 @@ class _Lowered:
     ops: int = 0
     lookups: int = 0
     extra: dict | None = None
+    embedding: EmbeddingAccess | None = None
 
 
 def graph_from_module(
@@ -295,6 +297,7 @@ class _Importer:
             name=name, kind=kind, input_shapes=in_shapes, output_shape=out_shape, activation_bits=bits,
             weight_shape=lowered.weight_shape, weight_bits=self.weight_bits if has_weights else None,
             vectors=lowered.vectors, macs=lowered.macs, ops=lowered.ops, lookups=lowered.lookups,
+            embedding=lowered.embedding,
             bytes_read=0 if free or kind == OpKind.INPUT else sum(
                 tensor_bytes(n.output_shape, n.activation_bits) for n in in_nodes),
             bytes_written=0 if free or kind == OpKind.OUTPUT else tensor_bytes(out_shape, bits),
@@ -358,9 +361,7 @@ class _Importer:
         if isinstance(module, nn.Embedding):
             return self._embedding(node.args[0], tuple(module.weight.shape), meta)
         if isinstance(module, nn.EmbeddingBag):
-            lowered = self._embedding(node.args[0], tuple(module.weight.shape), meta)
-            lowered.ops = lowered.lookups * module.embedding_dim  # pooling the bag's rows
-            return lowered
+            return self._embedding_bag(node, module)
         if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d):
             return _Lowered(OpKind.MUL, ops=2 * out_total // self.batch, extra={"function": "batch_norm"})
         kind = _MODULE_KIND.get(type(module))
@@ -440,6 +441,22 @@ class _Importer:
     def _embedding(self, indices, weight_shape, meta) -> _Lowered:
         lookups = _numel(self._meta(indices).shape) // self.batch
         return _Lowered(OpKind.EMBEDDING, weight_shape=weight_shape, lookups=lookups)
+
+    def _embedding_bag(self, node, module: nn.EmbeddingBag) -> _Lowered:
+        """A bag per row of a 2-D id tensor (pooling = its width), or with 1-D ids and offsets, the
+        offsets' bags per sample and the mean ids per bag of the sample batch (measured pooling)."""
+        ids = _numel(self._meta(node.args[0]).shape)
+        offsets = node.args[1] if len(node.args) > 1 else node.kwargs.get("offsets")
+        if offsets is None:
+            bags, source = 1, "given"
+        else:
+            count = _numel(self._meta(offsets).shape) - (1 if module.include_last_offset else 0)
+            bags, source = max(1, count // self.batch), "measured"
+        pooling = max(1.0, ids / (self.batch * bags))
+        access = EmbeddingAccess(bags=bags, pooling=pooling, reduction=module.mode, pooling_source=source)
+        return _Lowered(OpKind.EMBEDDING, weight_shape=tuple(module.weight.shape), lookups=access.lookups,
+                        ops=access.lookups * module.embedding_dim,   # pooling the bag's rows
+                        embedding=access)
 
     def _pool(self, inputs, meta, kernel, adaptive: bool) -> _Lowered:
         if adaptive or kernel is None:

@@ -6,7 +6,9 @@ All shapes and counts are per sample (batch dimension excluded).
 
 Op kinds and what the mapping does with them:
 - ``input``: raw dense features / image; no compute.
-- ``embedding``: table lookups; weight_shape = (table rows, embedding dim); `lookups` rows read.
+- ``embedding``: table lookups; weight_shape = (table rows, embedding dim); `lookups` rows read;
+  `embedding` (an EmbeddingAccess, arch/graph/embedding.py): bags, pooling, reduction and access
+  distribution, None for a plain lookup (one-hot bags, uniform access).
 - ``mvm``: weight-stationary matrix-vector products on crossbars. weight_shape = (K, N): K inputs
   (crossbar rows), N outputs (columns), applied `vectors` times per sample (a conv's H_out*W_out
   positions, an EFC's embedding dim, attention's rows). macs = K * N * vectors.
@@ -26,6 +28,7 @@ from typing import Any
 
 import networkx as nx
 
+from recpim.arch.graph.embedding import EmbeddingAccess, one_hot
 from recpim.errors import ConfigError
 from recpim.units import BITS_PER_BYTE, ceil_div
 
@@ -72,6 +75,12 @@ class WorkloadNode:
     bytes_written: int = 0    # activations written per sample
     source: str = ""          # where it came from: "block3.dense.fc", a torch.fx node, ...
     extra: dict[str, Any] = field(default_factory=dict)
+    embedding: EmbeddingAccess | None = None   # embedding nodes: pooling and access (None: one-hot, uniform)
+
+    @property
+    def embedding_access(self) -> EmbeddingAccess:
+        """This embedding node's pooling and access: as given, or one-hot bags with uniform access."""
+        return self.embedding if self.embedding is not None else one_hot(self.lookups)
 
     @property
     def weight_count(self) -> int:
@@ -86,6 +95,10 @@ class WorkloadNode:
         data = asdict(self)
         data["kind"] = str(self.kind)
         data["weight_count"] = self.weight_count
+        if self.embedding is None:
+            del data["embedding"]   # (graphs without pooling data serialise as before)
+        else:
+            data["embedding"] = self.embedding.to_dict()
         return data
 
     @classmethod
@@ -97,6 +110,8 @@ class WorkloadNode:
         data["output_shape"] = tuple(data["output_shape"])
         if data.get("weight_shape") is not None:
             data["weight_shape"] = tuple(data["weight_shape"])
+        if data.get("embedding") is not None:
+            data["embedding"] = EmbeddingAccess.from_dict(data["embedding"])
         return cls(**data)
 
 

@@ -24,7 +24,7 @@ from recpim.errors import RecpimError
 
 # The zoo's names, known without importing torch (arch/model/zoo.py builds the modules; a test keeps the two
 # in step): a chip roll-up or a subnet JSON never loads torch through here.
-ZOO_NAMES = ("dlrm", "deepfm", "autoint", "mlp3", "vgg8")
+ZOO_NAMES = ("dlrm", "dlrm_multihot", "deepfm", "autoint", "mlp3", "vgg8")
 ACCEPTED_FORMS = (
     f"a zoo name ({', '.join(ZOO_NAMES)}), a path to a subnet JSON file, or 'module:callable' / 'file.py:callable' "
     "returning (nn.Module, sample_inputs)"

@@ -2,6 +2,13 @@
 
 - dlrm: DLRM with the DLRM paper's Criteo configuration (bottom MLP 512-256-64-16, top MLP 512-256-1,
   pairwise dot interaction) at embedding dim 16, 26 tables sized by recpim's Criteo schema.
+- dlrm_multihot: DLRM with the DLRM repository's benchmark configuration (facebookresearch/dlrm,
+  bench/dlrm_s_benchmark.sh: --arch-mlp-bot=512-512-64 --arch-mlp-top=1024-1024-1024-1
+  --arch-sparse-feature-size=64 --arch-embedding-size=8 x 1000000 --num-indices-per-lookup=100
+  --arch-interaction-op=dot): 512 dense features, 8 multi-hot features, each an nn.EmbeddingBag of
+  1 M rows x 64 (sum pooling) reading 100 rows per sample, pairwise dots of the 9 vectors (36 pairs).
+  Its 2 GB of float weights are built on torch's meta device (shapes only, no memory): enough to
+  trace and cost it; build_dlrm_multihot(device="cpu") gives trainable weights.
 - deepfm: DeepFM (first-order + FM second-order + DNN 400-400-400) on the Criteo schema.
 - autoint: AutoInt-like: every field (dense ones scaled per value) embedded in 16 dims, 3 interacting
   layers of 2-head self-attention (32 dims per head) with residual projections, then a logit.
@@ -64,6 +71,34 @@ class DLRM(nn.Module):
         dots = torch.bmm(stacked, stacked.transpose(1, 2))         # (B, 27, 27)
         pairs = dots[:, self.pair_rows, self.pair_cols]            # (B, 351)
         return torch.sigmoid(self.top_mlp(torch.cat([bottom, pairs], dim=1)))
+
+
+class DLRMMultiHot(nn.Module):
+    """DLRM over multi-hot features: each sparse input is a (batch, pooling) block of ids per table,
+    summed by an nn.EmbeddingBag; then DLRM's bottom MLP, dot interaction and top MLP."""
+
+    def __init__(self, dense_features: int = 512, tables: int = 8, rows: int = 1_000_000, dim: int = 64,
+                 bottom=(512,), top=(1024, 1024, 1024)):
+        super().__init__()
+        self.bottom_mlp = _mlp([dense_features, *bottom, dim], final_activation=True)
+        self.embeddings = nn.ModuleList(nn.EmbeddingBag(rows, dim, mode="sum") for _ in range(tables))
+        rows_, cols_ = torch.tril_indices(tables + 1, tables + 1, offset=-1)
+        self.register_buffer("pair_rows", rows_, persistent=False)
+        self.register_buffer("pair_cols", cols_, persistent=False)
+        self.top_mlp = _mlp([dim + rows_.numel(), *top, 1], final_activation=False)
+
+    def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:   # sparse: (B, tables, pooling)
+        bottom = self.bottom_mlp(dense)
+        vectors = [bottom] + [bag(sparse[:, i]) for i, bag in enumerate(self.embeddings)]
+        stacked = torch.stack(vectors, dim=1)
+        dots = torch.bmm(stacked, stacked.transpose(1, 2))
+        pairs = dots[:, self.pair_rows, self.pair_cols]
+        return torch.sigmoid(self.top_mlp(torch.cat([bottom, pairs], dim=1)))
+
+
+# facebookresearch/dlrm, bench/dlrm_s_benchmark.sh (the repository's benchmark configuration)
+DLRM_BENCHMARK = {"dense_features": 512, "tables": 8, "rows": 1_000_000, "dim": 64, "pooling": 100,
+                  "bottom": (512,), "top": (1024, 1024, 1024)}
 
 
 class DeepFM(nn.Module):
@@ -174,6 +209,19 @@ def build_dlrm(seed: int = 0) -> tuple[nn.Module, tuple]:
     return DLRM(schema), _ctr_inputs(schema, generator)
 
 
+def build_dlrm_multihot(seed: int = 0, pooling: int = DLRM_BENCHMARK["pooling"],
+                        device: str = "meta") -> tuple[nn.Module, tuple]:
+    """DLRM_BENCHMARK's model and a sample batch reading `pooling` ids per table; on the meta device
+    by default (shapes only: its 8 x 1 M x 64 floats would take 2 GB)."""
+    config = {key: value for key, value in DLRM_BENCHMARK.items() if key != "pooling"}
+    generator = _seeded(seed)
+    with torch.device(device):
+        module = DLRMMultiHot(**config)
+    dense = torch.rand(SAMPLE_BATCH, config["dense_features"], generator=generator).to(device)
+    sparse = torch.randint(0, config["rows"], (SAMPLE_BATCH, config["tables"], pooling), generator=generator)
+    return module, (dense, sparse.to(device))
+
+
 def build_deepfm(seed: int = 0) -> tuple[nn.Module, tuple]:
     generator, schema = _seeded(seed), criteo_schema()
     return DeepFM(schema), _ctr_inputs(schema, generator)
@@ -195,7 +243,8 @@ def build_vgg8(seed: int = 0) -> tuple[nn.Module, tuple]:
 
 
 ZOO: dict[str, Callable[[int], tuple[nn.Module, tuple]]] = {
-    "dlrm": build_dlrm, "deepfm": build_deepfm, "autoint": build_autoint, "mlp3": build_mlp3, "vgg8": build_vgg8,
+    "dlrm": build_dlrm, "dlrm_multihot": build_dlrm_multihot,
+    "deepfm": build_deepfm, "autoint": build_autoint, "mlp3": build_mlp3, "vgg8": build_vgg8,
 }
 
 

@@ -9,6 +9,7 @@ import typer
 
 from recpim.cli import (
     cmd_chip,
+    cmd_data,
     cmd_demo,
     cmd_graph,
     cmd_map,
@@ -38,7 +39,7 @@ def _root() -> None:
 
 # One module per command group; each exposes register(app). The order is the order of `recpim --help`.
 for _group in (cmd_chip, cmd_space, cmd_graph, cmd_map, cmd_simulate, cmd_supernet, cmd_search, cmd_sweep, cmd_report,
-               cmd_demo):
+               cmd_data, cmd_demo):
     _group.register(app)
 
 

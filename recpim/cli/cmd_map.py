@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from recpim.cli.output import activation_bits_option, console, print_json, print_table, weight_bits_option
@@ -10,9 +12,12 @@ from recpim.pim.presets import load_chip
 
 
 def map_command(model: str, chip: str, replication: str | None = None, time_multiplexed: bool | None = None,
-                weight_bits: int = 8, activation_bits: int = 8):
-    """Resolve MODEL and the chip, apply the policy overrides, and map (returns MappingResult)."""
+                weight_bits: int = 8, activation_bits: int = 8, profile=None):
+    """Resolve MODEL and the chip, apply the policy overrides and an embedding access profile (a
+    path written by `recpim data profile`), and map (returns MappingResult)."""
+    from recpim.arch.data.profile import read_profile
     from recpim.mapping import map_model
+    from recpim.mapping.embedding_profile import apply_profile
 
     try:
         from recpim.arch.model.spec import resolve_model_spec
@@ -27,7 +32,8 @@ def map_command(model: str, chip: str, replication: str | None = None, time_mult
         overrides["mapping.time_multiplexed"] = time_multiplexed
     if overrides:
         chip_config = chip_config.with_overrides(overrides)
-    return map_model(resolve_model_spec(model, weight_bits=weight_bits, activation_bits=activation_bits), chip_config)
+    graph = resolve_model_spec(model, weight_bits=weight_bits, activation_bits=activation_bits)
+    return map_model(apply_profile(graph, read_profile(profile) if profile is not None else None), chip_config)
 
 
 def print_mapping(result) -> None:
@@ -55,6 +61,13 @@ def print_mapping(result) -> None:
         print_table("embedding tables", ["name", "location", "rows x dim", "bits", "table bytes", "bits read"],
                     [[t.name, t.location, f"{t.rows}x{t.dim}", t.bits, t.table_bytes, t.bits_read_per_inference]
                      for t in result.embeddings])
+    lookups = [t for t in result.embeddings if t.lookup is not None and not t.lookup.plain]
+    if lookups:
+        print_table("embedding lookups per inference", ["name", "mode", "bags x pooling", "access", "cache rows",
+                                                        "hit rate", "cache bits", "memory bits", "channel bits"],
+                    [[t.name, t.lookup.mode, f"{t.lookup.bags}x{t.lookup.pooling:g}", t.lookup.access,
+                      t.lookup.cache_rows, f"{t.lookup.hit_rate:.3f}", t.lookup.cache_bits, t.lookup.memory_bits,
+                      t.lookup.channel_bits] for t in lookups])
     totals = result.totals_json_dict()
     print_table("totals", ["name", "value"], [[key, _short(value)] for key, value in totals.items()])
     for note in result.notes:
@@ -84,10 +97,12 @@ def register(app: typer.Typer) -> None:
             None, "--time-multiplexed/--no-time-multiplexed", help="Override mapping.time_multiplexed."),
         weight_bits: int = weight_bits_option(),
         activation_bits: int = activation_bits_option(),
+        profile: Path | None = typer.Option(None, "--profile", help="Embedding access profile JSON (recpim data "
+                                                                    "profile); default: uniform access."),
         as_json: bool = typer.Option(False, "--json", help="Print the full MappingResult as JSON."),
     ) -> None:
         """Map MODEL onto a chip: crossbars, PEs and tiles per layer, digital ops, embedding tables, NoC traffic."""
-        result = map_command(model, chip, replication, time_multiplexed, weight_bits, activation_bits)
+        result = map_command(model, chip, replication, time_multiplexed, weight_bits, activation_bits, profile)
         if as_json:
             print_json(result.to_json_dict())
         else:

@@ -129,6 +129,8 @@ def register(app: typer.Typer) -> None:
                                                          help="Fine-tune on the cached body features of this many "
                                                               "train rows (8192)."),
         batch: int | None = typer.Option(None, "--batch", min=1, help="Inferences per batch for the cost (64)."),
+        profile: Path | None = typer.Option(None, "--profile", help="Embedding access profile JSON (recpim data "
+                                                                    "profile): tables costed with its skew."),
         top_k: int = typer.Option(10, "--top-k", min=1, help="Candidates in top_k.json."),
         out: Path = typer.Option(Path("out/search"), "--out", help="Folder for the front, reports and study."),
         no_report: bool = typer.Option(False, "--no-report", help="Skip the Markdown/HTML report and plots."),
@@ -140,6 +142,11 @@ def register(app: typer.Typer) -> None:
         from recpim.search.study import SearchStudy
 
         options = dict(locals())
+        if profile is not None:   # resolved and checked now, stored with the study's settings
+            from recpim.arch.data.profile import read_profile
+
+            read_profile(profile)
+            options["profile"] = str(profile.resolve())
         check_output_dir(out, "--out")            # before any candidate is evaluated
         location = study or str(out / "study.db")
         stored = stored_settings(SearchStudy.open(location)) if resume else None

@@ -56,6 +56,8 @@ def register(app: typer.Typer) -> None:
         report_dir: Path | None = typer.Option(None, "--report", help="Write a breakdown report here."),
         weight_bits: int = weight_bits_option(),
         activation_bits: int = activation_bits_option(),
+        profile: Path | None = typer.Option(None, "--profile", help="Embedding access profile JSON (recpim data "
+                                                                    "profile); default: uniform access."),
         as_json: bool = typer.Option(False, "--json", help="Print the CostReport as JSON."),
     ) -> None:
         """Latency, throughput, energy and area of MODEL on a chip."""
@@ -75,6 +77,11 @@ def register(app: typer.Typer) -> None:
             check_output_dir(report_dir, "--report")
         chip_config = load_chip(chip)
         graph = resolve_model_spec(model, weight_bits=weight_bits, activation_bits=activation_bits)
+        if profile is not None:
+            from recpim.arch.data.profile import read_profile
+            from recpim.mapping.embedding_profile import apply_profile
+
+            graph = apply_profile(graph, read_profile(profile))
         report = simulate_model(graph, chip_config, engine=engine, batch=batch, trace_path=trace)
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
@@ -82,7 +89,8 @@ def register(app: typer.Typer) -> None:
             (out / "cost_report.json").write_text(json.dumps(result, indent=2))
             write_resolved_inputs(out, {"model": model, "chip": chip_config.model_dump(), "engine": engine,
                                         "batch": batch, "weight_bits": weight_bits,
-                                        "activation_bits": activation_bits})
+                                        "activation_bits": activation_bits,
+                                        **({"profile": str(profile.resolve())} if profile is not None else {})})
         if report_dir is not None:
             from recpim.reports.breakdown import write_breakdown_report
 
