@@ -86,7 +86,7 @@ def declared_zoo_graph(name: str, weight_bits: int = 8, activation_bits: int = 8
 
 def write_declared_graphs(names: tuple[str, ...] | None = None) -> list[Path]:
     """Import every zoo model with torch.fx and store its graph (run after editing zoo.py or the importer)."""
-    from recpim.arch.model.zoo import zoo_graph, zoo_names   # (here: it imports torch, which only this needs)
+    from recpim.arch.model.zoo import zoo_graph, zoo_names  # (here: it imports torch, which only this needs)
 
     GRAPH_DIR.mkdir(exist_ok=True)
     written = []

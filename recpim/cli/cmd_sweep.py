@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
             result = dataclasses.replace(result, lossless_only=True)
         files = {name: str(path) for name, path in result.write(out).items()}
         if not no_report:
-            from recpim.reports.sweep_report import write_sweep_report   # (here: matplotlib, for the plots only)
+            from recpim.reports.sweep_report import write_sweep_report  # (here: matplotlib, for the plots only)
 
             files.update({f"report_{k}": v for k, v in write_sweep_report(result, out).to_json_dict().items()
                           if k != "images"})
