@@ -61,9 +61,11 @@ POLL_S = 0.25               # how often map() checks `stop` while work is runnin
 WATCHDOG_S = 1.0            # how often a worker checks that its parent is alive
 PR_SET_PDEATHSIG = 1        # linux/prctl.h
 # What a local pool costs before its workers return their first results: spawning processes that import
-# recpim's mapping and cost stack and lower the model (benchmarks/bench_speed.py, "pool start-up": 1.1-1.9 s
-# on a 2-core machine under load). The auto backend switches to a pool only when that is repaid.
-POOL_START_S = 1.5
+# recpim's mapping and cost stack and lower the model. benchmarks/bench_speed.py ("2-worker pool start-up")
+# measured 3.7 s on 2 cores shared with other jobs (load average 8), when one VGG-8 sweep point took 28 ms
+# in the sweep's own process; a quiet machine starts a pool in about a third of that. Too high a guess
+# keeps a sweep serial a little longer than needed, too low a guess pays for a pool that does not repay it.
+POOL_START_S = 2.0
 
 
 class ExecutorError(RecpimError):

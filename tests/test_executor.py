@@ -91,15 +91,15 @@ def test_auto_hands_dear_items_to_a_pool_after_timing_the_first():
 
 @pytest.mark.parametrize(("mean_s", "left", "workers", "pays"), [
     (0.02, 27, 2, False),     # a 28-point analytic sweep: 0.54 s left, less than the pool's start-up
-    (0.5, 27, 2, True),       # the simulator: 13.5 s left, 1.5 + 6.75 s on two workers
+    (0.5, 27, 2, True),       # the simulator: 13.5 s left, 2 + 6.75 s on two workers
     (10.0, 27, 1, False),     # one worker is never quicker than this process
     (10.0, 1, 8, False),      # one item left: nothing to share
-    (1.0, 4, 2, True),        # 1.5 + 2 < 4
-    (1.0, 3, 2, False),       # 1.5 + 1.5 (two rounds on two workers: ceil is not modelled) = 3, not < 3
+    (1.0, 5, 2, True),        # 2 + 2.5 < 5
+    (1.0, 4, 2, False),       # 2 + 2 = 4, not < 4
 ])
 def test_auto_switches_exactly_when_the_pool_repays_its_start_up(mean_s, left, workers, pays):
     executor = make_executor("auto", workers=workers)
-    assert executor.pool_start_s == 1.5
+    assert executor.pool_start_s == 2.0
     assert executor.pool_pays(mean_s, left) is pays
 
 
