@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
+from typing import NamedTuple
 
 from recpim.arch.graph.workload import OpKind
 from recpim.crossbar_numbers import Encoding
@@ -193,8 +194,9 @@ class Reprogramming:
                 "write_latency_ns_per_batch": self.write_latency_ns_per_batch}
 
 
-@dataclass(frozen=True)
-class TileUsage:
+class TileUsage(NamedTuple):
+    """What one tile holds (a named tuple: a large mesh has thousands, built with every mapping)."""
+
     tile: int
     mesh_coord: tuple[int, int]
     pes_used: int          # in the busiest round
