@@ -111,9 +111,8 @@ class MvmLayerMapping:
         }
 
 
-@dataclass(frozen=True)
-class DigitalMapping:
-    """A digital op on the vector units of one tile."""
+class DigitalMapping(NamedTuple):
+    """A digital op on the vector units of one tile (a named tuple, like the other per-node records)."""
 
     name: str
     kind: OpKind
@@ -148,10 +147,9 @@ class IoSource(StrEnum):
     OUTPUT = "output"                # the model's outputs, leaving the mesh
 
 
-@dataclass(frozen=True)
-class IoTransfer:
+class IoTransfer(NamedTuple):
     """Bytes per inference entering a tile from off the mesh (model inputs, embedding rows) or leaving
-    it (the model's outputs)."""
+    it (the model's outputs). A named tuple: a recommender has one per (table, consumer tile)."""
 
     node: str
     consumer: str
