@@ -28,10 +28,6 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
     for cols in xmap.weight_cols_per_col_tile:
         prefix.append(prefix[-1] + cols)
 
-    def weight_cols_before(local: int) -> int:   # of crossbars 0..local-1 of one copy
-        row_tile, col_tile = divmod(local, col_tiles)
-        return row_tile * weight_per_row_tile + prefix[col_tile]
-
     on_tile: dict[tuple[int, int], int] = {}      # (round, tile) -> crossbars
     homes: list[int] = [0] * copies
     cut: dict[int, dict[tuple[int, int], int]] = {}   # copy -> (round, tile) -> crossbars, copies a segment cuts
@@ -61,7 +57,13 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
             counts = cut.setdefault(copy, {})
             counts[key] = counts.get(key, 0) + high - low
             columns = cut_cols.setdefault(copy, {})
-            columns[tile] = columns.get(tile, 0) + weight_cols_before(high) - weight_cols_before(low)
+            # weight columns of crossbars low..high-1 of the copy (crossbars row-tile-major: weight columns of
+            # crossbars 0..local-1 are row_tile x weight_per_row_tile + prefix[col_tile], (row_tile, col_tile) =
+            # divmod(local, col_tiles))
+            high_row, high_col = divmod(high, col_tiles)
+            low_row, low_col = divmod(low, col_tiles)
+            columns[tile] = columns.get(tile, 0) + ((high_row - low_row) * weight_per_row_tile + prefix[high_col]
+                                                    - prefix[low_col])
             cut_rows[tile].setdefault(copy, []).append((low // col_tiles, (high - 1) // col_tiles + 1))
     for copy, counts in cut.items():
         homes[copy] = _busiest(counts)[1]

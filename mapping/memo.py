@@ -99,11 +99,13 @@ def graph_edges(graph: WorkloadGraph) -> GraphEdges:
     version = graph.version
     entry = _edges.get(graph)
     if entry is None or entry[0] != version:
-        nx_graph = graph.graph
+        # networkx's adjacency dicts themselves (DiGraph._pred/_succ: node -> {neighbour: edge data}, both
+        # in node insertion order): its read-only views cost a wrapper object per node.
+        pred, succ = graph.graph._pred, graph.graph._succ
         edges = GraphEdges(
-            inputs={name: tuple((producer, edge["tensor_bytes"]) for producer, edge in nx_graph.pred[name].items())
-                    for name in nx_graph},
-            successors={name: len(nx_graph.succ[name]) for name in nx_graph})
+            inputs={name: tuple([(producer, edge["tensor_bytes"]) for producer, edge in into.items()])
+                    for name, into in pred.items()},
+            successors={name: len(out) for name, out in succ.items()})
         entry = (version, edges)
         _edges[graph] = entry
     return entry[1]

@@ -18,18 +18,18 @@ Choices (and why):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     """A run of one layer's crossbars on one tile in one round: crossbars
     [crossbar_first, crossbar_first + crossbars) of the layer (copy-major, then row-tile-major order)
-    sit in PEs [pe_first, pe_first + pes) of tile `tile`."""
+    sit in PEs [pe_first, pe_first + pes) of tile `tile`. A named tuple: a large mesh makes thousands
+    of them per mapping, and a frozen dataclass costs three times as much to build."""
 
     round: int
     tile: int

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
+from typing import NamedTuple
 
 from recpim.arch.graph.workload import OpKind
 from recpim.crossbar_numbers import Encoding
@@ -110,9 +111,8 @@ class MvmLayerMapping:
         }
 
 
-@dataclass(frozen=True)
-class DigitalMapping:
-    """A digital op on the vector units of one tile."""
+class DigitalMapping(NamedTuple):
+    """A digital op on the vector units of one tile (a named tuple, like the other per-node records)."""
 
     name: str
     kind: OpKind
@@ -147,10 +147,9 @@ class IoSource(StrEnum):
     OUTPUT = "output"                # the model's outputs, leaving the mesh
 
 
-@dataclass(frozen=True)
-class IoTransfer:
+class IoTransfer(NamedTuple):
     """Bytes per inference entering a tile from off the mesh (model inputs, embedding rows) or leaving
-    it (the model's outputs)."""
+    it (the model's outputs). A named tuple: a recommender has one per (table, consumer tile)."""
 
     node: str
     consumer: str
@@ -193,8 +192,9 @@ class Reprogramming:
                 "write_latency_ns_per_batch": self.write_latency_ns_per_batch}
 
 
-@dataclass(frozen=True)
-class TileUsage:
+class TileUsage(NamedTuple):
+    """What one tile holds (a named tuple: a large mesh has thousands, built with every mapping)."""
+
     tile: int
     mesh_coord: tuple[int, int]
     pes_used: int          # in the busiest round

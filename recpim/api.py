@@ -6,7 +6,7 @@ functions from their stage modules directly, each loading only what its command 
 It sits on top of the stages (arch, pim -> mapping -> search -> reports) and only re-exports them;
 recpim.demo.run_demo (the whole flow) is built on them and sits above, beside the CLI. The stages
 that load torch and optuna (training, scoring, the co-search) are imported on first use, so
-`import recpim.api` (as `recpim simulate` does) stays quick.
+`import recpim.api` stays quick.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One executor interface for parallel work (sweep points, search candidates).
 
-`make_executor("local" | "serial" | "ray", workers=None, address=None)` returns an Executor:
+`make_executor("auto" | "local" | "serial" | "ray", workers=None, address=None)` returns an Executor:
 
     with make_executor("local", workers=2) as executor:
         for index, result in executor.map(fn, items):   # completion order, with the item's index
@@ -21,6 +21,12 @@ systems, or a parent killed before the request took effect).
 
 Backends:
 - serial: in this process, one item after another (tests, debugging, pdb).
+- auto: serial while that is quicker, a local pool once it is not. It runs items in this process,
+  timing them; as soon as the items left would take longer one after another than a pool's start-up
+  (POOL_START_S, measured: spawned workers import recpim's stack and prepare their first item) plus
+  their share on `workers` processes, it hands the rest to a local pool. A few cheap points never pay
+  for a pool; a long sweep of dear points pays for it after its first point. Results do not depend
+  on the choice (the same function runs on the same items).
 - local: a process pool with the "spawn" start method. spawn never copies a parent that holds
   threads (torch, rich) into a child, so it is safe everywhere; the price is that `fn` and the
   items must be picklable: a module-level function and plain data.
@@ -47,13 +53,19 @@ from typing import Any, Literal
 
 from recpim.errors import ConfigError, RecpimError
 
-Backend = Literal["local", "ray", "serial"]
-BACKENDS: tuple[str, ...] = ("local", "ray", "serial")
+Backend = Literal["auto", "local", "ray", "serial"]
+BACKENDS: tuple[str, ...] = ("auto", "local", "ray", "serial")
 
 
 POLL_S = 0.25               # how often map() checks `stop` while work is running
 WATCHDOG_S = 1.0            # how often a worker checks that its parent is alive
 PR_SET_PDEATHSIG = 1        # linux/prctl.h
+# What a local pool costs before its workers return their first results: spawning processes that import
+# recpim's mapping and cost stack and lower the model. benchmarks/bench_speed.py ("2-worker pool start-up")
+# measured 3.7 s on 2 cores shared with other jobs (load average 8), when one VGG-8 sweep point took 28 ms
+# in the sweep's own process; a quiet machine starts a pool in about a third of that. Too high a guess
+# keeps a sweep serial a little longer than needed, too low a guess pays for a pool that does not repay it.
+POOL_START_S = 2.0
 
 
 class ExecutorError(RecpimError):
@@ -184,6 +196,50 @@ class LocalExecutor(Executor):
             process.join(timeout=5)
 
 
+class AutoExecutor(Executor):
+    """Serial in this process while that is quicker, then a local pool (see the module docs)."""
+
+    backend = "auto"
+
+    def __init__(self, workers: int, pool_start_s: float = POOL_START_S):
+        super().__init__(workers)
+        self.pool_start_s = pool_start_s
+        self._local: LocalExecutor | None = None
+        self.serial_items = 0          # how many items ran in this process (the rest went to the pool)
+
+    def pool_pays(self, mean_s: float, left: int) -> bool:
+        """Whether `left` items of `mean_s` seconds each finish sooner on a pool than one after another."""
+        if self.workers < 2 or left < 2:
+            return False
+        return self.pool_start_s + mean_s * left / min(self.workers, left) < mean_s * left
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any],
+            stop: Callable[[], None] | None = None) -> Iterator[tuple[int, Any]]:
+        items = list(items)
+        spent = 0.0
+        for index, item in enumerate(items):
+            if index and self.pool_pays(spent / index, len(items) - index):
+                self._local = self._local or LocalExecutor(self.workers)
+                for position, result in self._local.map(fn, items[index:], stop):
+                    yield index + position, result
+                return
+            if stop is not None:
+                stop()
+            start = time.perf_counter()
+            result = fn(item)
+            spent += time.perf_counter() - start
+            self.serial_items += 1
+            yield index, result
+
+    def close(self) -> None:
+        if self._local is not None:
+            self._local.close()
+
+    def terminate(self) -> None:
+        if self._local is not None:
+            self._local.terminate()
+
+
 def _call(fn: Callable[[Any], Any], item: Any) -> Any:
     """The one Ray task: calls `fn` (passed as an argument, so builtins and partials work too)."""
     return fn(item)
@@ -256,10 +312,10 @@ def default_workers() -> int:
 
 def make_executor(backend: str = "local", workers: int | None = None, address: str | None = None,
                   gpus_per_worker: float = 0.0) -> Executor:
-    """An executor for `backend` ('local', 'ray' or 'serial').
+    """An executor for `backend` ('auto', 'local', 'ray' or 'serial').
 
-    workers: processes for 'local' (default: the usable CPUs), a cap on tasks in flight for 'ray'
-    (default: none), ignored by 'serial'. address: the Ray cluster (host:port or 'auto'); only
+    workers: processes for 'local' and 'auto' (default: the usable CPUs), a cap on tasks in flight for
+    'ray' (default: none), ignored by 'serial'. address: the Ray cluster (host:port or 'auto'); only
     'ray' takes it. gpus_per_worker: GPUs Ray reserves per task (0: none); only 'ray' takes it.
     """
     if gpus_per_worker < 0 or (gpus_per_worker and backend != "ray"):
@@ -276,4 +332,6 @@ def make_executor(backend: str = "local", workers: int | None = None, address: s
         return SerialExecutor()
     if backend == "local":
         return LocalExecutor(workers or default_workers())
+    if backend == "auto":
+        return AutoExecutor(workers or default_workers())
     return RayExecutor(workers, address, gpus_per_worker)

@@ -216,7 +216,7 @@ def _write_cache(path: Path, entry: dict[str, Any]) -> None:
 
 
 def run_sweep(model: str, chip: ChipConfig, settings: dict[str, list[Any]], engine: str = "analytic",
-              batch: int = 64, backend: str = "local", workers: int | None = None,
+              batch: int = 64, backend: str = "auto", workers: int | None = None,
               cache_dir: Path | str | None = DEFAULT_CACHE_DIR, progress: bool = True, address: str | None = None,
               simulate: Callable[[str, ChipConfig, str, int], Any] | None = None,
               weight_bits: int = 8, activation_bits: int = 8) -> SweepResult:

@@ -34,7 +34,7 @@ def worker_pid(_: int) -> int:
     return os.getpid()
 
 
-@pytest.mark.parametrize("backend", ["serial", "local"])
+@pytest.mark.parametrize("backend", ["serial", "local", "auto"])
 def test_map_yields_every_index_once_with_its_result(backend):
     with make_executor(backend, workers=2) as executor:
         pairs = list(executor.map(math.factorial, range(10)))
@@ -55,20 +55,52 @@ def test_local_map_yields_in_completion_order_and_runs_in_other_processes():
     assert os.getpid() not in pids
 
 
-@pytest.mark.parametrize("backend", ["serial", "local"])
+@pytest.mark.parametrize("backend", ["serial", "local", "auto"])
 def test_an_error_in_fn_is_raised_by_map(backend):
     with make_executor(backend, workers=2) as executor, pytest.raises(ValueError, match="three"):
         list(executor.map(fail_on_three, range(6)))
 
 
 def test_bad_arguments_are_config_errors_naming_what_is_allowed():
-    with pytest.raises(ConfigError, match="allowed: local, ray, serial"):
+    with pytest.raises(ConfigError, match="allowed: auto, local, ray, serial"):
         make_executor("threads")
     with pytest.raises(ConfigError, match="workers"):
         make_executor("local", workers=0)
     with pytest.raises(ConfigError, match="only the 'ray' backend takes an address"):
         make_executor("local", address="127.0.0.1:6379")
-    assert set(BACKENDS) == {"local", "ray", "serial"}
+    assert set(BACKENDS) == {"auto", "local", "ray", "serial"}
+
+
+def test_auto_keeps_cheap_items_in_this_process():
+    with make_executor("auto", workers=2) as executor:
+        pids = executor.map_ordered(worker_pid, range(20))
+        assert executor.serial_items == 20 and executor._local is None   # no pool was started
+    assert set(pids) == {os.getpid()}
+
+
+def test_auto_hands_dear_items_to_a_pool_after_timing_the_first():
+    items = [0.3] * 6
+    with make_executor("auto", workers=2) as executor:
+        executor.pool_start_s = 0.05          # a pool that starts at once pays for 5 items of 0.3 s
+        pairs = list(executor.map(sleep_then_return, items))
+        assert executor.serial_items == 1 and executor._local is not None
+        pids = executor._local.map_ordered(worker_pid, range(2))
+    assert sorted(index for index, _ in pairs) == list(range(6)) and all(r == 0.3 for _, r in pairs)
+    assert os.getpid() not in pids
+
+
+@pytest.mark.parametrize(("mean_s", "left", "workers", "pays"), [
+    (0.02, 27, 2, False),     # a 28-point analytic sweep: 0.54 s left, less than the pool's start-up
+    (0.5, 27, 2, True),       # the simulator: 13.5 s left, 2 + 6.75 s on two workers
+    (10.0, 27, 1, False),     # one worker is never quicker than this process
+    (10.0, 1, 8, False),      # one item left: nothing to share
+    (1.0, 5, 2, True),        # 2 + 2.5 < 5
+    (1.0, 4, 2, False),       # 2 + 2 = 4, not < 4
+])
+def test_auto_switches_exactly_when_the_pool_repays_its_start_up(mean_s, left, workers, pays):
+    executor = make_executor("auto", workers=workers)
+    assert executor.pool_start_s == 2.0
+    assert executor.pool_pays(mean_s, left) is pays
 
 
 def test_ray_backend_without_ray_says_how_to_install_it(monkeypatch):

@@ -244,3 +244,16 @@ def test_cost_path_modules_load_no_torch(module):
 def test_the_cli_starts_without_the_heavy_stacks():
     """`recpim --help` and `recpim chip` pay for none of torch, optuna, matplotlib or pyarrow."""
     assert not HEAVY_AT_IMPORT["recpim.cli"] & {"torch", "optuna", "matplotlib", "pyarrow", "ray"}
+
+
+def test_each_command_module_loads_only_its_own_stack():
+    """recpim.cli loads a command's module only when that command runs (recpim/cli/__init__.py): what
+    each module loads at import is what that command pays before it starts."""
+    from recpim.cli import COMMANDS
+
+    assert not HEAVY_AT_IMPORT["recpim.cli"] & {"networkx", "numpy", "torch", "simpy", "matplotlib"}
+    assert not HEAVY_AT_IMPORT["recpim.cli.cmd_chip"] & {"networkx", "numpy", "torch", "simpy", "matplotlib"}
+    for name, (module, _) in COMMANDS.items():
+        assert f"recpim.cli.{module}" in FILES, name
+        if name not in ("supernet", "demo", "search"):    # training and search commands need torch
+            assert "torch" not in HEAVY_AT_IMPORT[f"recpim.cli.{module}"], name

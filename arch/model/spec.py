@@ -1,7 +1,8 @@
 """Turn a model spec (what a user types after `recpim graph|map|simulate|sweep`) into a WorkloadGraph.
 
 Accepted specs:
-- a zoo name (`dlrm`, `vgg8`, ...), imported with torch.fx;
+- a zoo name (`dlrm`, `vgg8`, ...), imported with torch.fx, or at the default 8 bits read from its stored
+  graph (zoo_declared.py: the same graph, without importing torch);
 - a path to a subnet JSON (a NASRec SubnetConfig), lowered with the dataset schema; the subnet
   carries its own bit widths, so `weight_bits`/`activation_bits` do not apply to it;
 - `module:callable` or `path/to/file.py:callable`: the callable is called with no arguments and
@@ -18,8 +19,7 @@ from pathlib import Path
 
 from recpim.arch.data.schema import SCHEMAS, DatasetSchema
 from recpim.arch.graph.workload import WorkloadGraph
-from recpim.arch.model.lowering import lower_subnet
-from recpim.arch.model.subnet import load_subnet
+from recpim.arch.model.zoo_declared import declared_zoo_graph
 from recpim.errors import RecpimError
 
 # The zoo's names, known without importing torch (arch/model/zoo.py builds the modules; a test keeps the two
@@ -42,6 +42,9 @@ def resolve_model_spec(spec: str, schema_name: str = "criteo", weight_bits: int 
                   activation_bits: int = 8) -> WorkloadGraph:
     """The WorkloadGraph a model spec names (see the module docstring for the accepted forms)."""
     if spec.lower() in ZOO_NAMES:
+        declared = declared_zoo_graph(spec.lower(), weight_bits, activation_bits)
+        if declared is not None:
+            return declared
         from recpim.arch.model.zoo import zoo_graph  # (here: it imports torch, which only tracing a zoo model needs)
 
         return zoo_graph(spec.lower(), weight_bits, activation_bits)
@@ -56,7 +59,12 @@ def resolve_model_spec(spec: str, schema_name: str = "criteo", weight_bits: int 
 
 
 def _subnet_graph(path: Path, schema: DatasetSchema) -> WorkloadGraph:
-    return lower_subnet(load_subnet(path), schema)   # torch-free (arch/model/lowering.py)
+    # torch-free (arch/model/lowering.py), imported here: the subnet and its lowering load numpy, which a zoo
+    # model's declared graph does not need.
+    from recpim.arch.model.lowering import lower_subnet
+    from recpim.arch.model.subnet import load_subnet
+
+    return lower_subnet(load_subnet(path), schema)
 
 
 def _callable_graph(spec: str, weight_bits: int, activation_bits: int) -> WorkloadGraph:

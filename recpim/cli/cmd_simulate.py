@@ -12,6 +12,7 @@ from recpim.cli.output import activation_bits_option, console, print_json, print
 from recpim.errors import ConfigError
 from recpim.paths import check_output_dir, check_output_file
 from recpim.pim.cost_report import CostReport
+from recpim.pim.presets import load_chip
 from recpim.runinfo import write_resolved_inputs
 
 
@@ -61,7 +62,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the CostReport as JSON."),
     ) -> None:
         """Latency, throughput, energy and area of MODEL on a chip."""
-        from recpim.api import load_chip, resolve_model_spec, simulate_model
+        # (here, and from their own modules rather than recpim.api: `recpim --help` loads none of the cost
+        # stack, and a simulation none of the sweep's executor)
+        from recpim.arch.model.spec import resolve_model_spec
+        from recpim.mapping.cost import simulate_model
 
         if engine not in ("des", "analytic"):
             raise typer.BadParameter(f"got {engine!r}; allowed: des, analytic", param_hint="--engine")

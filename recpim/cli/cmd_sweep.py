@@ -35,7 +35,9 @@ def register(app: typer.Typer) -> None:
             [], "--set", help="KEY=V1,V2,... or KEY=A..B (integers, inclusive); repeat for each swept key."),
         engine: str = typer.Option("analytic", "--engine", help="analytic or des (the SimPy simulator)."),
         batch: int = typer.Option(64, "--batch", min=1, help="Inferences per batch."),
-        backend: str = typer.Option("local", "--backend", help="local (process pool), serial or ray."),
+        backend: str = typer.Option("auto", "--backend",
+                                    help="auto (in this process while a pool would not pay for its start-up, "
+                                         "then a process pool), local (process pool), serial or ray."),
         workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes (default: all CPUs)."),
         address: str | None = typer.Option(None, "--address", help="Ray cluster address host:port (backend ray)."),
         out: Path = typer.Option(Path("out/sweep"), "--out", help="Folder for the results and the report."),
@@ -52,7 +54,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Sweep chip config keys over a grid and report energy, latency, area and EDP per point."""
         # The sweep's stack (mapping, the simulator, process pools, matplotlib) loads only when a sweep runs.
-        from recpim.reports.sweep_report import write_sweep_report
         from recpim.search.sweep import grid_size, parse_settings, run_sweep
 
         settings = parse_settings(sets)
@@ -72,6 +73,8 @@ def register(app: typer.Typer) -> None:
             result = dataclasses.replace(result, lossless_only=True)
         files = {name: str(path) for name, path in result.write(out).items()}
         if not no_report:
+            from recpim.reports.sweep_report import write_sweep_report  # (here: matplotlib, for the plots only)
+
             files.update({f"report_{k}": v for k, v in write_sweep_report(result, out).to_json_dict().items()
                           if k != "images"})
         if as_json:
