@@ -13,7 +13,7 @@ sample, and one timing of each engine. Figures that need a trained supernet or a
 their own benchmarks (bench_supernet.py, bench_ranking.py, bench_codesign.py, bench_evolution.py),
 whose settings the README states beside them.
 
-    .venv/bin/python benchmarks/check_readme.py [--json] [--strict]
+    .venv/bin/python benchmarks/check_readme.py [--json] [--strict] [--with-training]
 
 --strict exits 1 when a figure disagrees (a figure the README quotes but the script cannot find is
 always an error: the README's wording changed and this table must follow).
@@ -48,6 +48,7 @@ class Figure:
     measure: Callable[[], float]
     group: int = 1
     timing: bool = False       # printed beside the quote, never judged
+    slow: bool = False         # trains a model (a minute or two): only with --with-training
 
 
 # ---------------------------------------------------------------- measurements (memoised: one run each)
@@ -81,6 +82,22 @@ def zoo(name: str):
     from recpim.pim.presets import load_chip
 
     return evaluate_cost(zoo_graph(name), load_chip("isaac"), engine="analytic", batch=64).report
+
+
+@cache
+def zoo_trained() -> dict[str, float]:
+    """bench_codesign.py's zoo row: DLRM and DeepFM trained alone for its default --zoo-steps 400
+    (Adagrad lr 0.03, batch 256) on synthetic data, scored on the first 1024 val rows with every
+    linear layer on isaac's simulated crossbars at 8/8 bits (search/zoo_baselines.py)."""
+    import torch
+
+    from recpim.arch.data.datasets import open_dataset
+    from recpim.pim.presets import load_chip
+    from recpim.search.zoo_baselines import zoo_points
+
+    torch.set_num_threads(1)
+    points = zoo_points(load_chip("isaac"), open_dataset("synthetic"), steps=400, batch=64, score_rows=1024)
+    return {point.name: point.logloss for point in points}
 
 
 @cache
@@ -175,6 +192,11 @@ FIGURES: list[Figure] = [
            r"DeepFM " + NUMBER + r" pJ", lambda: zoo("deepfm").energy_pj_per_inference),
     Figure("DeepFM on isaac, throughput (inf/s)", "synthetic schema, 8/8 bits, analytic, batch 64",
            r"DeepFM [0-9.e+]+ pJ, " + NUMBER + r" inf/s", lambda: zoo("deepfm").throughput_inf_per_s),
+    Figure("DLRM on isaac, log loss (trained 400 steps)", "bench_codesign.py's zoo: synthetic, first 1024 val rows, "
+           "isaac's crossbars at 8/8 bits", r"DLRM [0-9.e+]+ pJ, [0-9.e+]+ inf/s, log loss " + NUMBER,
+           lambda: zoo_trained()["dlrm"], slow=True),
+    Figure("DeepFM on isaac, log loss (trained 400 steps)", "the same", r"DeepFM [0-9.e+]+ pJ, [0-9.e+]+ inf/s, "
+           r"log loss " + NUMBER, lambda: zoo_trained()["deepfm"], slow=True),
     Figure("Criteo 10k, logistic regression val log loss", "tests/test_datasets.py: Adagrad 0.02, batch 256, 125 "
            "steps", r"logistic regression on the validation split[^|]*\| log loss " + NUMBER,
            lambda: criteo_logistic_regression()["logloss"]),
@@ -209,9 +231,11 @@ def rounded_like(value: float, quoted: str) -> float:
     return round(value, digits - 1 - math.floor(math.log10(abs(value))))
 
 
-def check(readme: str) -> list[dict]:
+def check(readme: str, with_training: bool = False) -> list[dict]:
     rows = []
     for figure in FIGURES:
+        if figure.slow and not with_training:
+            continue
         match = re.search(figure.pattern, readme)
         quoted = match.group(figure.group) if match else None
         measured = figure.measure()
@@ -230,9 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a figure differs")
+    parser.add_argument("--with-training", action="store_true",
+                        help="also the zoo's log losses (trains DLRM and DeepFM: a few minutes)")
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    rows = check(README.read_text())
+    rows = check(README.read_text(), args.with_training)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
