@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="searched models vs DLRM/DeepFM with this supernet (see the module docstring)")
     parser.add_argument("--chip", default="default", help="--vs-zoo: the chip preset")
     parser.add_argument("--retrain", type=int, default=3, help="--vs-zoo: front candidates retrained standalone")
+    parser.add_argument("--zoo-seeds", type=int, default=3, help="--vs-zoo: seeds of every standalone training")
+    parser.add_argument("--fresh-search", action="store_true", help="--vs-zoo: start the study again (default: "
+                                                                      "resume the one in OUT/vs_zoo)")
     args = parser.parse_args(argv)
     if args.vs_zoo:
         from codesign_vs_zoo import print_vs_zoo, run_vs_zoo

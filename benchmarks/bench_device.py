@@ -21,8 +21,9 @@ from recpim.arch.data.parsing import CtrBatch
 from recpim.arch.model.space import get_space
 from recpim.arch.model.supernet import Supernet
 from recpim.arch.train.device import PrecisionPolicy, memory_stats, resolve_device
-from recpim.arch.train.loop import TrainConfig, configure_threads, subnet_for_step, train_step
+from recpim.arch.train.loop import TrainConfig, configure_threads, train_step
 from recpim.arch.train.optimizers import make_optimizer
+from recpim.arch.train.sandwich import subnet_for_step
 
 
 def measure(device: torch.device, precision: str, steps: int, repeats: int, batch_size: int) -> dict[str, float]:

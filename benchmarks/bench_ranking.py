@@ -46,13 +46,29 @@ from recpim.arch.data.datasets import CtrDataset, open_dataset
 from recpim.arch.model.space import DenseOp, SearchSpace, get_space, nasrec_full
 from recpim.arch.model.subnet import SubnetConfig, sample_subnet
 from recpim.arch.train.loop import TrainConfig, configure_threads, load_supernet, run_training, train_supernet
-from recpim.arch.train.scoring import FinetuneRecipe, cached_split, evaluate, score_subnet, train_standalone
+from recpim.arch.train.scoring import (
+    FinetuneRecipe,
+    cached_split,
+    evaluate,
+    score_subnet,
+    train_standalone,
+    train_standalone_converged,
+)
 
-# The space the issue measured: NASRec-Full's operators in 4 blocks, widths sized for 2 cores.
-BENCH_SPACE = nasrec_full(num_blocks=4, name="bench_ranking_full_4", dense_widths=(16, 32, 64, 128),
+# The spaces: NASRec-Full's operators in 4 blocks. The wide one (the default, issue 21) holds
+# DLRM-class models: dense widths to 512, where a Dot-Product projects the sparse rows to
+# round(sqrt(2 x 512)) = 32 rows and so sees all 26 sparse inputs; the narrow one is the earlier space
+# (widths to 128: its Dot-Product sees at most 16 rows).
+BENCH_SPACE = nasrec_full(num_blocks=4, name="bench_ranking_full_4_wide", dense_widths=(32, 128, 256, 512),
                           sparse_widths=(8, 16))
-DEFAULT_DATA = "synthetic:800000:interactions"
-CACHED_FEATURE_ROWS = 8192   # the cheaper fine-tuning scheme measured beside NASRec's
+NARROW_SPACE = nasrec_full(num_blocks=4, name="bench_ranking_full_4", dense_widths=(16, 32, 64, 128),
+                           sparse_widths=(8, 16))
+BENCH_SPACES = {space.name: space for space in (BENCH_SPACE, NARROW_SPACE)}
+# Streamed: fresh training rows every batch (the supernet never repeats a row); val/test are the fixed
+# 800 k-row draw's 80 k + 80 k rows.
+DEFAULT_DATA = "synthetic:800000:interactions:stream"
+CACHED_FEATURE_ROWS = 8192   # the cheaper fine-tuning scheme measured beside NASRec's (its old default)
+SEARCH_FEATURE_ROWS = 65536  # the search's scoring as measured here: cached features of 64 k train rows
 MAX_CACHED_ROWS = 3_000_000  # hold a 1-2 M-row benchmark file in memory (full shuffles, no re-parsing)
 
 
@@ -91,7 +107,7 @@ def _standalone_job(spec: str, data_seed: int, space_dump: dict, subnet_json: st
 
 
 def _score_job(spec: str, data_seed: int, space_dump: dict, checkpoint: str, subnet_json: str, quant: bool,
-               score_rows: int | None, finetune_steps: int, recipe: FinetuneRecipe) -> dict:
+               score_rows: int | None, finetune_steps: int, recipe: FinetuneRecipe, search_rows: int) -> dict:
     dataset = _dataset(spec, data_seed)
     supernet = load_supernet(checkpoint).supernet
     subnet = SubnetConfig.from_json(subnet_json, space=_space(space_dump))
@@ -100,13 +116,29 @@ def _score_job(spec: str, data_seed: int, space_dump: dict, checkpoint: str, sub
                          finetune=recipe)
     cached = score_subnet(supernet, subnet, dataset, quant=quant, max_rows=score_rows, finetune_steps=finetune_steps,
                           finetune=replace(recipe, feature_rows=CACHED_FEATURE_ROWS))
+    # the search's default scoring (FinetuneRecipe's default feature rows, recpim search --finetune-feature-rows)
+    search = score_subnet(supernet, subnet, dataset, quant=quant, max_rows=score_rows, finetune_steps=finetune_steps,
+                          finetune=replace(recipe, feature_rows=search_rows))
     return {"plain": plain.logloss, "finetuned": tuned.logloss, "finetuned_auc": tuned.auc,
             "finetune_seconds": tuned.finetune_seconds, "plain_seconds": plain.seconds,
-            "cached": cached.logloss, "cached_finetune_seconds": cached.finetune_seconds}
+            "cached": cached.logloss, "cached_finetune_seconds": cached.finetune_seconds,
+            "search": search.logloss, "search_finetune_seconds": search.finetune_seconds}
 
 
-def _baseline_job(spec: str, data_seed: int, name: str, config_dump: dict, seed: int, score_rows: int | None) -> dict:
-    """A hand-made model trained with the same recipe and steps, scored on the same rows."""
+def _converged_job(spec: str, data_seed: int, space_dump: dict, subnet_json: str, config_dump: dict, seed: int,
+                   max_steps: int, score_rows: int | None) -> dict:
+    dataset = _dataset(spec, data_seed)
+    subnet = SubnetConfig.from_json(subnet_json, space=_space(space_dump))
+    result = train_standalone_converged(subnet, dataset, max_steps, seed, config=TrainConfig(**config_dump),
+                                        max_rows=score_rows)
+    return {"logloss": result.score.logloss, "best_step": result.best_step, "steps_run": result.steps_run,
+            "stopped_early": result.stopped_early, "seconds": result.score.seconds}
+
+
+def _baseline_job(spec: str, data_seed: int, name: str, config_dump: dict, seed: int, score_rows: int | None,
+                  test_split: bool = False) -> dict:
+    """A hand-made model trained with the same recipe and steps, scored on the same rows (and, with
+    `test_split`, on as many test rows too)."""
     from recpim.arch.model.zoo import DLRM, DeepFM, LogisticRegression
 
     dataset = _dataset(spec, data_seed)
@@ -125,7 +157,10 @@ def _baseline_job(spec: str, data_seed: int, name: str, config_dump: dict, seed:
     run_training(model, lambda batch, _step: logits(batch.dense, batch.sparse), dataset, config)
     model.eval()
     loss, auc = evaluate(logits, cached_split(dataset, "val", score_rows))
-    return {"logloss": loss, "auc": auc, "seconds": time.perf_counter() - began}
+    out = {"logloss": loss, "auc": auc, "seconds": time.perf_counter() - began}
+    if test_split:
+        out["logloss_test"], out["auc_test"] = evaluate(logits, cached_split(dataset, "test", score_rows))
+    return out
 
 
 class TruthCache:
@@ -167,9 +202,51 @@ def _span(values: list[float]) -> float:
     return float(max(values) - min(values))
 
 
+def parse_lever(text: str) -> tuple[str, dict[str, Any]]:
+    """`NAME:key=value,key=value` (TrainConfig fields of the supernet) -> (NAME, overrides)."""
+    name, _, settings = text.partition(":")
+    overrides: dict[str, Any] = {}
+    for item in filter(None, settings.split(",")):
+        key, _, value = item.partition("=")
+        if key not in TrainConfig.model_fields:
+            raise SystemExit(f"--lever {text!r}: {key!r} is not a TrainConfig field")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value        # a word: per_operator, adam, largest_subnet ...
+    return name, overrides
+
+
+def _figures(scores: list[dict], truth: list[float], converged: list[float] | None) -> dict[str, Any]:
+    """The ranking figures of one supernet's scores against the truths."""
+    plain = [s["plain"] for s in scores]
+    tuned = [s["finetuned"] for s in scores]
+    out = {"tau_plain": _tau(plain, truth), "tau_finetuned": _tau(tuned, truth),
+           "tau_finetuned_cached": _tau([s["cached"] for s in scores], truth),
+           "tau_search_scoring": _tau([s["search"] for s in scores], truth),
+           "spearman_plain": float(spearmanr(plain, truth).statistic),
+           "spearman_finetuned": float(spearmanr(tuned, truth).statistic),
+           "predicted_span": _span(plain), "finetuned_span": _span(tuned),
+           "top3_overlap": _top3_overlap(plain, truth), "top3_overlap_finetuned": _top3_overlap(tuned, truth),
+           "gap_plain_median": float(statistics.median(abs(a - b) for a, b in zip(plain, truth, strict=True))),
+           "gap_finetuned_max": float(max(abs(a - b) for a, b in zip(tuned, truth, strict=True))),
+           "gap_finetuned_median": float(statistics.median(abs(a - b) for a, b in zip(tuned, truth, strict=True))),
+           "finetune_seconds_per_subnet": float(statistics.median(s["finetune_seconds"] for s in scores)),
+           "cached_finetune_seconds_per_subnet": float(statistics.median(s["cached_finetune_seconds"]
+                                                                         for s in scores)),
+           "search_finetune_seconds_per_subnet": float(statistics.median(s["search_finetune_seconds"]
+                                                                         for s in scores))}
+    if converged is not None:
+        out["tau_converged_plain"] = _tau(plain, converged)
+        out["tau_converged"] = _tau(tuned, converged)
+        out["tau_converged_search_scoring"] = _tau([s["search"] for s in scores], converged)
+        out["top3_overlap_converged"] = _top3_overlap(tuned, converged)
+    return out
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
-    space = BENCH_SPACE if args.space == BENCH_SPACE.name else get_space(args.space)
+    space = BENCH_SPACES.get(args.space) or get_space(args.space)
     space_dump = space.model_dump(mode="json")
     subnets = [sample_subnet(space, args.subnet_seed + i) for i in range(args.subnets)]
     supernet_config = TrainConfig(
@@ -177,21 +254,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch_size, optimizer=args.supernet_optimizer or args.optimizer,
         lr=args.supernet_lr or args.lr, seed=0, quant_aware=args.at_bits,
         input_sharing=args.input_sharing, full_path_fraction=args.full_path_fraction, init=args.init,
-        adagrad_eps=args.adagrad_eps, sparse_embeddings=not args.dense_embeddings)
+        adagrad_eps=args.adagrad_eps, sparse_embeddings=not args.dense_embeddings,
+        sandwich_students=args.sandwich_students, distill_weight=args.distill_weight,
+        embedding_lr=args.embedding_lr, embedding_l2=args.embedding_l2)
+    levers = [("defaults", {})] + [parse_lever(text) for text in args.lever]
+    lever_configs = [(name, TrainConfig(**{**supernet_config.model_dump(), **overrides}))
+                     for name, overrides in levers]
     # The supernet-only levers do not touch a standalone run: fixed here so the truth cache's keys
     # stay the same while a lever study changes them.
-    standalone_config = supernet_config.model_copy(update={"steps": args.standalone_steps, "quant_aware": False,
-                                                           "optimizer": args.optimizer, "lr": args.lr,
-                                                           "input_sharing": "per_operator",
-                                                           "full_path_fraction": 0.0})
+    standalone_config = supernet_config.model_copy(update={
+        "steps": args.standalone_steps, "quant_aware": False, "optimizer": args.optimizer, "lr": args.lr,
+        "input_sharing": "per_operator", "full_path_fraction": 0.0, "sandwich_students": 0, "distill_weight": 0.0,
+        "embedding_lr": None, "embedding_l2": 0.0, "sandwich_teacher": "largest_subnet"})
     recipe = FinetuneRecipe(lr=args.finetune_lr, optimizer=args.finetune_optimizer)
+    search_rows = SEARCH_FEATURE_ROWS
     rows = args.score_rows
     log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else (lambda *a: print(*a, flush=True))
     context = multiprocessing.get_context("spawn")
     with TemporaryDirectory() as tmp, ProcessPoolExecutor(args.workers, context, initializer=_worker_init) as pool:
-        checkpoint = args.keep_checkpoint or str(Path(tmp) / "supernet.pt")
-        supernet_future = pool.submit(_train_supernet_job, args.data, args.data_seed, space_dump,
-                                      supernet_config.model_dump(mode="json"), checkpoint)
+        checkpoints = [str(Path(tmp) / f"supernet_{i}.pt") for i in range(len(lever_configs))]
+        if args.keep_checkpoint:
+            checkpoints[0] = args.keep_checkpoint
+        supernet_futures = [pool.submit(_train_supernet_job, config.data, args.data_seed, space_dump,
+                                        config.model_dump(mode="json"), path)
+                            for (_, config), path in zip(lever_configs, checkpoints, strict=True)]
         standalone_dump = standalone_config.model_dump(mode="json")
         cache = TruthCache(Path(args.truth_cache)) if args.truth_cache else None
 
@@ -201,62 +287,77 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         truth_futures = [[truth(_standalone_job, args.data, args.data_seed, space_dump, subnet.to_json(),
                                 standalone_dump, seed, args.at_bits, rows)
                           for seed in range(args.truth_seeds)] for subnet in subnets]
+        converged_futures = ([truth(_converged_job, args.data, args.data_seed, space_dump, subnet.to_json(),
+                                    standalone_dump, 0, args.converged_steps, rows) for subnet in subnets]
+                             if args.converged_steps else [])
         baseline_futures: dict[str, list[Future]] = {
             name: [truth(_baseline_job, args.data, args.data_seed, name, standalone_dump, seed, rows)
                    for seed in range(args.truth_seeds)]
             for name in args.baselines}
-        supernet_info = supernet_future.result()
-        log(f"supernet: {supernet_info['steps']} steps in {supernet_info['seconds']:.0f} s "
-            f"({supernet_info['ms_per_step']:.1f} ms/step)")
-        score_futures = [pool.submit(_score_job, args.data, args.data_seed, space_dump, checkpoint, subnet.to_json(),
-                                     args.at_bits, rows, args.finetune_steps, recipe) for subnet in subnets]
+        lever_scores = []
+        for (name, _), future, path in zip(lever_configs, supernet_futures, checkpoints, strict=True):
+            info = future.result()
+            log(f"supernet [{name}]: {info['steps']} steps in {info['seconds']:.0f} s ({info['ms_per_step']:.1f} "
+                "ms/step)")
+            lever_scores.append((info, [pool.submit(_score_job, args.data, args.data_seed, space_dump, path,
+                                                    subnet.to_json(), args.at_bits, rows, args.finetune_steps,
+                                                    recipe, search_rows) for subnet in subnets]))
         truths = [[f.result() for f in futures] for futures in truth_futures]
-        scores = [f.result() for f in score_futures]
+        converged_runs = [f.result() for f in converged_futures]
+        lever_results = [(info, [f.result() for f in futures]) for info, futures in lever_scores]
         baselines = {name: [f.result() for f in futures] for name, futures in baseline_futures.items()}
         if cache:
             cache.save()
     truth = [float(np.mean([t["logloss"] for t in seeds])) for seeds in truths]
-    plain = [s["plain"] for s in scores]
-    tuned = [s["finetuned"] for s in scores]
-    cached = [s["cached"] for s in scores]
+    converged = [r["logloss"] for r in converged_runs] if converged_runs else None
+    supernet_info, scores = lever_results[0]
     fc_blocks = [sum(b.dense_op == DenseOp.FC for b in subnet.blocks) for subnet in subnets]
     rows_out = []
     for i, subnet in enumerate(subnets):
         rows_out.append({"index": i, "seed": args.subnet_seed + i, "standalone": [t["logloss"] for t in truths[i]],
-                         "standalone_mean": truth[i], "supernet_plain": plain[i], "supernet_finetuned": tuned[i],
-                         "supernet_finetuned_cached": cached[i],
+                         "standalone_mean": truth[i], "supernet_plain": scores[i]["plain"],
+                         "supernet_finetuned": scores[i]["finetuned"],
+                         "supernet_finetuned_cached": scores[i]["cached"],
+                         "supernet_search_scoring": scores[i]["search"],
+                         "converged": converged_runs[i] if converged_runs else None,
                          "fc_blocks": fc_blocks[i], "ops": [f"{b.dense_op.value}/{b.sparse_op.value}"
                                                             for b in subnet.blocks],
                          "subnet": subnet.to_dict()})
-        log(f"  subnet {i:2d}: standalone {' / '.join(f'{t:.4f}' for t in rows_out[-1]['standalone'])}  supernet "
-            f"{plain[i]:.4f}  fine-tuned {tuned[i]:.4f}  ({', '.join(rows_out[-1]['ops'])})")
+        log(f"  subnet {i:2d}: standalone {' / '.join(f'{t:.4f}' for t in rows_out[-1]['standalone'])}"
+            + (f"  converged {converged[i]:.4f}" if converged else "")
+            + f"  supernet {scores[i]['plain']:.4f}  fine-tuned {scores[i]['finetuned']:.4f}  "
+              f"({', '.join(rows_out[-1]['ops'])})")
+    baseline_means = {name: float(np.mean([r["logloss"] for r in runs])) for name, runs in baselines.items()}
     result: dict[str, Any] = {
         "data": args.data, "space": space.name, "subnets": rows_out, "at_bits": args.at_bits,
         "supernet_steps": args.supernet_steps, "standalone_steps": args.standalone_steps,
+        "converged_steps_cap": args.converged_steps,
         "truth_seeds": args.truth_seeds, "finetune_steps": args.finetune_steps,
         "train_config": supernet_config.model_dump(mode="json"),
-        "tau_plain": _tau(plain, truth), "tau_finetuned": _tau(tuned, truth),
-        "tau_finetuned_cached": _tau(cached, truth), "cached_feature_rows": CACHED_FEATURE_ROWS,
-        "cached_finetune_seconds_per_subnet": float(statistics.median(s["cached_finetune_seconds"] for s in scores)),
-        "spearman_plain": float(spearmanr(plain, truth).statistic),
-        "spearman_finetuned": float(spearmanr(tuned, truth).statistic),
+        **_figures(scores, truth, converged),
+        "cached_feature_rows": CACHED_FEATURE_ROWS, "search_feature_rows": search_rows,
         "noise_ceiling_tau": (_tau([t[0]["logloss"] for t in truths], [t[1]["logloss"] for t in truths])
                               if args.truth_seeds > 1 else None),
-        "truth_span": _span(truth), "truth_best": min(truth), "predicted_span": _span(plain),
-        "finetuned_span": _span(tuned), "top3_overlap": _top3_overlap(plain, truth),
-        "top3_overlap_finetuned": _top3_overlap(tuned, truth),
-        "gap_finetuned_max": float(max(abs(a - b) for a, b in zip(tuned, truth, strict=True))),
-        "gap_finetuned_median": float(statistics.median(abs(a - b) for a, b in zip(tuned, truth, strict=True))),
+        "truth_span": _span(truth), "truth_best": min(truth),
+        "converged_best": min(converged) if converged else None,
+        "converged_steps_median": (float(statistics.median(r["best_step"] for r in converged_runs))
+                                   if converged_runs else None),
         "fc_blocks_spearman_standalone": float(spearmanr(fc_blocks, truth).statistic),
-        "fc_blocks_spearman_supernet": float(spearmanr(fc_blocks, tuned).statistic),
-        "baselines": {name: float(np.mean([r["logloss"] for r in runs])) for name, runs in baselines.items()},
+        "fc_blocks_spearman_supernet": float(spearmanr(fc_blocks, [s["finetuned"] for s in scores]).statistic),
+        "baselines": baseline_means,
+        "best_sampled_vs_dlrm": (min(truth) - baseline_means["dlrm"]) if "dlrm" in baseline_means else None,
+        "best_sampled_vs_deepfm": (min(truth) - baseline_means["deepfm"]) if "deepfm" in baseline_means else None,
         "supernet_seconds": supernet_info["seconds"], "supernet_ms_per_step": supernet_info["ms_per_step"],
-        "finetune_seconds_per_subnet": float(statistics.median(s["finetune_seconds"] for s in scores)),
         "standalone_seconds_per_model": float(statistics.median(t["seconds"] for seeds in truths for t in seeds)),
+        "levers": [{"lever": name, "settings": dict(overrides), "supernet_seconds": info["seconds"],
+                    "supernet_ms_per_step": info["ms_per_step"], **_figures(lever_scores_, truth, converged)}
+                   for (name, overrides), (info, lever_scores_) in zip(levers, lever_results, strict=True)],
         "seconds": time.perf_counter() - began,
     }
     if result["noise_ceiling_tau"]:
         result["tau_finetuned_of_ceiling"] = result["tau_finetuned"] / result["noise_ceiling_tau"]
+        for row in result["levers"]:
+            row["tau_finetuned_of_ceiling"] = row["tau_finetuned"] / result["noise_ceiling_tau"]
     return result
 
 
@@ -271,15 +372,22 @@ def print_summary(result: dict[str, Any], out=sys.stdout) -> None:
          f"{result['standalone_steps']} steps x {result['truth_seeds']} seeds")
     line(f"  standalone log loss {result['truth_best']:.4f} .. {result['truth_best'] + result['truth_span']:.4f} "
          f"(span {result['truth_span']:.4f}); noise ceiling tau {ceiling if ceiling is None else round(ceiling, 3)}")
+    if result.get("converged_best") is not None:
+        line(f"  converged truth (early stopping, cap {result['converged_steps_cap']} steps): best "
+             f"{result['converged_best']:.4f}, median stop {result['converged_steps_median']:.0f} steps")
     line("  baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in result["baselines"].items()))
-    line(f"  supernet plain: tau {result['tau_plain']:.3f}, span {result['predicted_span']:.4f}, top-3 overlap "
-         f"{result['top3_overlap']}/3")
-    line(f"  fine-tuned ({result['finetune_steps']} steps, {result['finetune_seconds_per_subnet']:.1f} s/subnet): "
-         f"tau {result['tau_finetuned']:.3f}, spearman {result['spearman_finetuned']:.3f}, top-3 overlap "
-         f"{result['top3_overlap_finetuned']}/3, |supernet - standalone| median {result['gap_finetuned_median']:.4f}"
-         f" max {result['gap_finetuned_max']:.4f}")
-    line(f"  fine-tuned on {result['cached_feature_rows']} cached feature rows "
-         f"({result['cached_finetune_seconds_per_subnet']:.1f} s/subnet): tau {result['tau_finetuned_cached']:.3f}")
+    if result.get("best_sampled_vs_dlrm") is not None:
+        line(f"  best sampled subnet vs DLRM: {result['best_sampled_vs_dlrm']:+.4f}"
+             + (f", vs DeepFM: {result['best_sampled_vs_deepfm']:+.4f}" if result.get("best_sampled_vs_deepfm")
+                is not None else "") + " (negative: the subnet is better)")
+    for row in result["levers"]:
+        converged = (f", tau vs converged {row['tau_converged']:.3f}" if "tau_converged" in row else "")
+        line(f"  [{row['lever']}] {row['settings'] or ''} supernet {row['supernet_seconds']:.0f} s: tau plain "
+             f"{row['tau_plain']:.3f}, fine-tuned {row['tau_finetuned']:.3f} ({row['finetune_seconds_per_subnet']:.1f}"
+             f" s/subnet), search scoring {row['tau_search_scoring']:.3f} "
+             f"({row['search_finetune_seconds_per_subnet']:.1f} s/subnet), cached-8k {row['tau_finetuned_cached']:.3f}"
+             f"{converged}; top-3 {row['top3_overlap_finetuned']}/3; |fine-tuned - standalone| median "
+             f"{row['gap_finetuned_median']:.4f} (plain {row['gap_plain_median']:.4f})")
     line(f"  FC blocks vs log loss (spearman): standalone {result['fc_blocks_spearman_standalone']:+.2f}, supernet "
          f"{result['fc_blocks_spearman_supernet']:+.2f}")
     line(f"  total {result['seconds']:.0f} s")
@@ -289,7 +397,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=DEFAULT_DATA, help="dataset spec: synthetic:ROWS[:TASK], criteo:PATH, ...")
     parser.add_argument("--data-seed", type=int, default=0)
-    parser.add_argument("--space", default=BENCH_SPACE.name, help="a registered space name (default: the bench space)")
+    parser.add_argument("--space", default=BENCH_SPACE.name,
+                        help=f"a registered space name or one of {', '.join(BENCH_SPACES)} (default: the wide one)")
     parser.add_argument("--subnets", type=int, default=16)
     parser.add_argument("--subnet-seed", type=int, default=1000)
     parser.add_argument("--supernet-steps", type=int, default=4000)  # 3.2 epochs: more overfits (README)
@@ -312,6 +421,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--init", default="torch", choices=["torch", "xavier"])
     parser.add_argument("--adagrad-eps", type=float, default=1e-2)
     parser.add_argument("--dense-embeddings", action="store_true", help="dense embedding gradients (the old path)")
+    parser.add_argument("--sandwich-students", type=int, default=0, help="children per supernet step (0: NASRec's one)")
+    parser.add_argument("--distill-weight", type=float, default=0.0)
+    parser.add_argument("--embedding-lr", type=float, default=None)
+    parser.add_argument("--embedding-l2", type=float, default=0.0)
+    parser.add_argument("--lever", action="append", default=[],
+                        help="NAME:key=value,... another supernet with these TrainConfig overrides, scored against the "
+                             "same truth (one row each in 'levers'); repeatable")
+    parser.add_argument("--converged-steps", type=int, default=4000,
+                        help="the converged truth's step cap (early stopping on the test split); 0: skip it")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smaller run (8 subnets, 1500 supernet / 600 standalone steps, converged cap 2000, "
+                             "16 k val rows) for a first look")
     parser.add_argument("--baselines", nargs="*", default=["logistic_regression", "dlrm", "deepfm"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu", choices=["cpu"], help="only the CPU for now (issue 13)")
@@ -322,6 +443,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default="out/bench/ranking.json", help="also write the result (and inputs) here")
     parser.add_argument("--json", action="store_true", help="progress to stderr, one JSON object last on stdout")
     args = parser.parse_args(argv)
+    if args.quick:
+        given = set(argv if argv is not None else sys.argv[1:])
+        for option, value in (("--subnets", 8), ("--supernet-steps", 1500), ("--standalone-steps", 600),
+                              ("--converged-steps", 2000), ("--score-rows", 16384), ("--finetune-steps", 300)):
+            if option not in given:
+                setattr(args, option[2:].replace("-", "_"), value)
     if args.truth_seeds < 1 or args.subnets < 3:
         parser.error("--truth-seeds must be >= 1 and --subnets >= 3")
     return args

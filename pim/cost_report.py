@@ -10,7 +10,13 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from recpim.pim.workload import COMPONENT_OF_ACTIVITY, ActionEnergies, PipelineWorkload, StageKind
+from recpim.pim.workload import (
+    COMPONENT_OF_ACTIVITY,
+    DIGITAL_ORDER,
+    ActionEnergies,
+    PipelineWorkload,
+    StageKind,
+)
 
 # The breakdown's components, in the order reports list them (each action's component is its
 # Activity field's metadata, pim/workload.py).
@@ -43,7 +49,8 @@ def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: Actio
     by_layer: dict[str, float] = {}
     for stage in workload.stages:
         layer_pj = 0.0
-        for key, count in stage.activity.items():
+        # the order of the additions decides the last bit of a float sum: see Activity
+        for key, count in stage.activity.items(DIGITAL_ORDER if stage.kind == StageKind.DIGITAL else None):
             pj = count * getattr(energy_pj_per_action, key)
             by_component[COMPONENT_OF_ACTIVITY[key]] += pj
             layer_pj += pj

@@ -40,7 +40,9 @@ class Activity:
     """What one stage does per inference, action by action: exact integer counts, priced by the
     chip model's energy of one action (`ActionEnergies`, the priced twin below). Each field's
     metadata names the component its energy is charged to in the breakdown. The field order is the
-    order in which a stage's energies are added up (pim/cost_report.py)."""
+    order in which an MVM or embedding stage's energies are added up (pim/cost_report.py), the
+    order the mapping listed them in before this record existed, so every float sum is what it was;
+    a digital stage adds its vector ops first (DIGITAL_ORDER), as it listed them."""
 
     adc_conversion: int = _count("adc")            # one ADC conversion
     sample_hold: int = _count("sample_hold")       # one column sampled
@@ -59,8 +61,9 @@ class Activity:
     router_flit_hop: int = _count("noc")           # one flit over one mesh hop
     dram_bit: int = _count("dram")                 # one bit from off-chip DRAM
 
-    def items(self) -> Iterator[tuple[str, int]]:
-        for name in ACTIVITY_KEYS:
+    def items(self, order: Sequence[str] | None = None) -> Iterator[tuple[str, int]]:
+        """(action, count) in field order, or in `order` (every action once)."""
+        for name in order or ACTIVITY_KEYS:
             yield name, getattr(self, name)
 
     def __add__(self, other: Activity) -> Activity:
@@ -101,6 +104,7 @@ class ActionEnergies:
 
 
 ACTIVITY_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Activity))
+DIGITAL_ORDER: tuple[str, ...] = ("vector_op", *(key for key in ACTIVITY_KEYS if key != "vector_op"))
 # Which component each action's energy is charged to (from the field metadata).
 COMPONENT_OF_ACTIVITY: dict[str, str] = {f.name: f.metadata["component"] for f in fields(Activity)}
 assert [f.name for f in fields(ActionEnergies)] == list(ACTIVITY_KEYS)

@@ -84,7 +84,7 @@ def build_search_document(front: list[FrontPoint], out_dir: Path, zoo: list[ZooP
             logloss=[p.logloss for p in front], latency_ns=[p.latency_ns_per_inference for p in front],
             labels=[p.subnet_id for p in front], zoo=[(z.name, z.energy_pj_per_inference, z.logloss) for z in zoo],
             title="Log loss against energy per inference"), "Pareto front: log loss against energy",
-            "Colour: latency of one inference. Crosses: zoo models.")
+            "Colour: latency of one inference. Crosses: zoo models, and searched models trained alone as they are.")
     if best_so_far is not None and best_so_far[0]:
         steps, values = best_so_far
         doc.heading("Progress")

@@ -74,3 +74,30 @@ def zoo_points(chip, dataset, steps: int, batch: int = 64, score_rows: int = 102
                 f"bits on {chip.name}'s simulated crossbars, other ops float")
         points.append(ZooBaseline(**cost, logloss=logloss, logloss_float=logloss_float, logloss_note=note))
     return points
+
+
+def retrained_points(records, chip, dataset, steps: int, score_rows: int = 1024,
+                     data: str = "synthetic") -> list[ZooBaseline]:
+    """Searched candidates trained alone exactly as zoo_points trains DLRM and DeepFM (same steps,
+    optimizer, lr, batch and data), quantisation-aware at their own bits, and scored on the chip's
+    simulated crossbars: the accuracy a user gets from deploying them, on the zoo's footing (the
+    search's own log loss comes from inherited supernet weights). Cost: the search's own figures."""
+    from recpim.arch.train.loop import TrainConfig
+    from recpim.arch.train.scoring import train_standalone
+
+    points = []
+    arithmetic = crossbar_arithmetic(chip)
+    for record in records:
+        subnet = record.candidate.subnet
+        config = TrainConfig(data=data, space=subnet.space, steps=steps, batch_size=256, lr=ZOO_LR)
+        score = train_standalone(subnet, dataset, steps, 0, config=config, crossbar=arithmetic, max_rows=score_rows)
+        metrics = record.metrics
+        points.append(ZooBaseline(
+            name=f"searched c{record.index} (alone)", energy_pj_per_inference=metrics.energy_pj_per_inference,
+            latency_ns_per_inference=metrics.latency_ns_per_inference,
+            throughput_inf_per_s=metrics.throughput_inf_per_s,
+            des_energy_pj_per_inference=metrics.energy_pj_per_inference,
+            des_throughput_inf_per_s=metrics.throughput_inf_per_s, logloss=score.logloss,
+            logloss_note=f"trained alone for {steps} steps (Adagrad, lr {ZOO_LR}) at its own bits; logloss on "
+                         f"{chip.name}'s simulated crossbars"))
+    return points

@@ -14,11 +14,11 @@ from recpim.arch.train.checkpoints import load_checkpoint, resume_state_path
 from recpim.arch.train.loop import (
     TrainConfig,
     load_supernet,
-    subnet_for_step,
     train_batches,
     train_supernet,
 )
 from recpim.arch.train.optimizers import WarmupCosine
+from recpim.arch.train.sandwich import subnet_for_step
 from recpim.errors import ConfigError, DataError
 
 SPACE = small_full_space("test_training_full")

@@ -19,14 +19,9 @@ from recpim.arch.data.synthetic import HiddenCtrModel, synthetic_schema
 from recpim.arch.model.space import nasrec_full
 from recpim.arch.model.subnet import SubnetConfig, sample_subnet
 from recpim.arch.model.supernet import Supernet, extract_standalone
-from recpim.arch.train.loop import (
-    TrainConfig,
-    full_path_probability,
-    train_batches,
-    train_step,
-    uses_full_path,
-)
+from recpim.arch.train.loop import TrainConfig, train_batches, train_step
 from recpim.arch.train.optimizers import make_optimizer
+from recpim.arch.train.sandwich import full_path_probability, uses_full_path
 from recpim.arch.train.scoring import FinetuneRecipe, finetune_logit, score_standalone, score_subnet
 from recpim.errors import ConfigError
 
@@ -221,13 +216,23 @@ def test_the_interactions_task_needs_more_than_a_linear_model():
 def test_bench_ranking_json_has_its_keys(tmp_path):
     out = tmp_path / "ranking.json"
     command = [sys.executable, str(ROOT / "benchmarks" / "bench_ranking.py"), "--json", "--data",
-               "synthetic:4000:interactions", "--subnets", "3", "--supernet-steps", "6", "--standalone-steps", "4",
-               "--finetune-steps", "3", "--batch-size", "64", "--workers", "1", "--baselines", "logistic_regression",
-               "--out", str(out)]
+               "synthetic:4000:interactions:stream", "--subnets", "3", "--supernet-steps", "6",
+               "--standalone-steps", "4", "--converged-steps", "6", "--finetune-steps", "3", "--batch-size", "64",
+               "--workers", "1", "--baselines", "logistic_regression", "dlrm", "deepfm", "--score-rows", "512",
+               "--lever", "sandwich:sandwich_students=2,distill_weight=0.5", "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"tau_plain", "tau_finetuned", "spearman_finetuned", "noise_ceiling_tau", "truth_span", "predicted_span",
-            "top3_overlap", "subnets", "seconds"} <= set(result)
+            "top3_overlap", "subnets", "seconds", "tau_converged", "tau_search_scoring", "best_sampled_vs_dlrm",
+            "best_sampled_vs_deepfm", "levers"} <= set(result)
+    # one row per supernet lever, each with its own figures against the same truths
+    assert [row["lever"] for row in result["levers"]] == ["defaults", "sandwich"]
+    assert result["levers"][1]["settings"] == {"sandwich_students": 2, "distill_weight": 0.5}
+    assert result["levers"][0]["tau_finetuned"] == result["tau_finetuned"]
+    assert all({"tau_plain", "tau_finetuned", "tau_converged", "gap_finetuned_median"} <= set(row)
+               for row in result["levers"])
+    best = min(row["standalone_mean"] for row in result["subnets"])
+    assert result["best_sampled_vs_dlrm"] == pytest.approx(best - result["baselines"]["dlrm"])
     assert len(result["subnets"]) == 3 and all(len(row["standalone"]) == 2 for row in result["subnets"])
     assert -1 <= result["tau_finetuned"] <= 1 and result["truth_span"] >= 0
     assert json.loads(out.read_text())["seconds"] == result["seconds"]

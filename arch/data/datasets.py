@@ -1,6 +1,7 @@
 """CTR datasets as the supernet and the baselines consume them: `open_dataset(spec) -> CtrDataset`.
 
-Specs: ``synthetic`` / ``synthetic:ROWS`` / ``synthetic:ROWS:TASK`` (arch/data/synthetic.py; TASK
+Specs: ``synthetic`` / ``synthetic:ROWS`` / ``synthetic:ROWS:TASK`` / ``synthetic:ROWS:TASK:stream``
+(arch/data/synthetic.py; ``:stream`` draws fresh training rows for every batch; TASK
 ``fm`` or ``interactions``), ``criteo:PATH`` (Kaggle TSV),
 ``avazu:PATH`` (Kaggle CSV), ``kdd12:DIR_OR_FILE`` (KDD Cup 2012 track 2); files may be gzipped.
 
@@ -41,7 +42,7 @@ from recpim.arch.data.parsing import (
     split_code,
 )
 from recpim.arch.data.schema import DatasetSchema
-from recpim.arch.data.synthetic import SYNTHETIC_TASKS, synthetic_chunks, synthetic_schema
+from recpim.arch.data.synthetic import SYNTHETIC_TASKS, SyntheticStream, synthetic_chunks, synthetic_schema
 from recpim.errors import ConfigError, DataError
 
 __all__ = ["CtrBatch", "CtrDataset", "BadRow", "BadRowReport", "open_dataset", "SPLITS",
@@ -75,7 +76,8 @@ class CtrDataset:
     def __init__(self, name: str, schema: DatasetSchema, source: ChunkSource, *, seed: int = 0,
                  split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
                  max_cached_rows: int = DEFAULT_MAX_CACHED_ROWS, max_bad_examples: int = 20,
-                 max_bad_rows_fraction: float = DEFAULT_MAX_BAD_ROWS_FRACTION, notes: list[str] | None = None):
+                 max_bad_rows_fraction: float = DEFAULT_MAX_BAD_ROWS_FRACTION, notes: list[str] | None = None,
+                 train_stream: SyntheticStream | None = None):
         if not 0.0 <= max_bad_rows_fraction <= 1.0:
             raise ConfigError("dataset", [("max_bad_rows_fraction", f"must be in [0, 1], got {max_bad_rows_fraction}")])
         self.name = name
@@ -91,6 +93,8 @@ class CtrDataset:
         self._streaming: bool | None = None  # decided on first use
         self._report: BadRowReport | None = None  # of the last complete pass
         self._split_sizes: dict[str, int] | None = None
+        # Fresh rows for every training batch (`synthetic:ROWS:TASK:stream`); None: the train split's rows
+        self.train_stream = train_stream
 
     def __repr__(self) -> str:
         return f"CtrDataset({self.name!r}, num_dense={self.schema.num_dense}, num_sparse={self.schema.num_sparse})"
@@ -241,7 +245,8 @@ def _parse_spec(spec: str) -> tuple[str, str]:
     kind, _, rest = spec.partition(":")
     if kind not in DATASET_KINDS:
         forms = ", ".join(f"{entry.kind}:{entry.path_form}" for entry in FORMATS.values())
-        raise ConfigError("dataset spec", [("spec", f"{spec!r}: allowed are synthetic, synthetic:ROWS[:TASK], "
+        raise ConfigError("dataset spec", [("spec", f"{spec!r}: allowed are synthetic, "
+                                                    "synthetic:ROWS[:TASK[:stream]], "
                                                     f"{forms}")])
     if kind != "synthetic" and not rest:
         raise ConfigError("dataset spec", [("spec", f"{spec!r}: {kind} needs a path, e.g. {kind}:/data/train.txt")])
@@ -284,6 +289,7 @@ def open_dataset(spec: str, schema: DatasetSchema | None = None, on_bad_row: str
                   max_bad_examples=max_bad_examples, max_bad_rows_fraction=max_bad_rows_fraction)
     if kind == "synthetic":
         rows_text, _, task = rest.partition(":")
+        task, _, mode = task.partition(":")
         try:
             num_rows = int(rows_text) if rows_text else DEFAULT_SYNTHETIC_ROWS
         except ValueError:
@@ -294,11 +300,15 @@ def open_dataset(spec: str, schema: DatasetSchema | None = None, on_bad_row: str
         if task not in SYNTHETIC_TASKS:
             raise ConfigError("dataset spec", [("spec", f"{spec!r}: TASK {task!r}; allowed are "
                                                         f"{', '.join(SYNTHETIC_TASKS)}")])
+        if mode not in ("", "stream"):
+            raise ConfigError("dataset spec", [("spec", f"{spec!r}: {mode!r} after the task; allowed: nothing, or "
+                                                        "'stream' (fresh training rows every batch)")])
         if max_rows is not None:
             num_rows = min(num_rows, max_rows)
         schema = schema or synthetic_schema()
-        name = f"synthetic:{num_rows}" + (f":{task}" if task != "fm" else "")
-        return CtrDataset(name, schema, SyntheticSource(num_rows, seed, schema, task), **common)
+        name = f"synthetic:{num_rows}" + (f":{task}" if task != "fm" or mode else "") + (f":{mode}" if mode else "")
+        stream = SyntheticStream(seed, schema, task, first_row_index=num_rows) if mode == "stream" else None
+        return CtrDataset(name, schema, SyntheticSource(num_rows, seed, schema, task), train_stream=stream, **common)
 
     path = Path(rest).expanduser()
     if not path.exists():

@@ -24,6 +24,13 @@ Its extra parameters come from their own random stream, so the ``fm`` task's row
 Generation runs in fixed 8,192-row chunks, each seeded by (seed, chunk index): the
 data is a pure function of the seed (the first N rows of a larger draw equal a draw of N rows) and
 takes constant memory per chunk (1 M rows in about 3 s on one core).
+
+Streaming (spec ``synthetic:ROWS:TASK:stream``, `SyntheticStream`): the train split becomes an
+endless stream of fresh rows of the same hidden model, batch k drawn from a generator seeded by
+(seed, training seed, k), so a run can take more steps x batch than ROWS without seeing a row twice
+(a supernet then cannot overfit its train split); the val and test splits stay the fixed rows of
+the ROWS-row draw. Stream rows carry row indices from ROWS upwards, so they never collide with the
+fixed rows' indices; the stream is reproducible from its seeds and has no period short of 2^62 rows.
 """
 
 from __future__ import annotations
@@ -216,6 +223,36 @@ def synthetic_chunks(num_rows: int, seed: int = 0, schema: DatasetSchema | None 
         label = (rng.random(SYNTHETIC_CHUNK_ROWS) < model.click_probability(dense, sparse)).astype(np.float32)
         n = min(SYNTHETIC_CHUNK_ROWS, num_rows - start)
         yield ArrayChunk(dense[:n], sparse[:n], label[:n], np.arange(start, start + n, dtype=np.int64))
+
+
+STREAM_TAG = 0x57EA   # the stream's generators are seeded apart from the fixed draw's (0xDA7A)
+
+
+class SyntheticStream:
+    """Fresh training rows of a synthetic task: batch `index` of a run seeded `train_seed` is a
+    pure function of (seed, train_seed, index, batch_size); see the module docstring."""
+
+    def __init__(self, seed: int, schema: DatasetSchema, task: str, first_row_index: int,
+                 positive_rate: float = 0.25):
+        self.seed, self.schema, self.task, self.first_row_index = seed, schema, task, first_row_index
+        self.positive_rate = positive_rate
+        self._model: HiddenCtrModel | None = None
+
+    @property
+    def model(self) -> HiddenCtrModel:
+        if self._model is None:
+            self._model = HiddenCtrModel.build(self.schema, self.seed, self.positive_rate, self.task)
+        return self._model
+
+    def batch(self, train_seed: int, index: int, batch_size: int) -> ArrayChunk:
+        if index < 0 or batch_size < 1:
+            raise ConfigError("synthetic stream", [("index", f"batch {index} of {batch_size} rows: both must be "
+                                                             "non-negative (batch_size >= 1)")])
+        rng = np.random.default_rng([self.seed, STREAM_TAG, train_seed, index, batch_size])
+        dense, sparse = self.model.features(rng, batch_size)
+        label = (rng.random(batch_size) < self.model.click_probability(dense, sparse)).astype(np.float32)
+        start = self.first_row_index + index * batch_size
+        return ArrayChunk(dense, sparse, label, np.arange(start, start + batch_size, dtype=np.int64))
 
 
 def make_synthetic_ctr(num_rows: int, seed: int = 0, schema: DatasetSchema | None = None,

@@ -32,8 +32,15 @@ class TrainConfig(ValidatedModel):
     # ---- weight sharing (arch/train/loop.py's docstring); supernet runs only, standalone runs ignore them
     input_sharing: InputSharing = "per_operator"
     full_path_fraction: float = Field(default=0.1, ge=0, le=1)
+    # the sandwich rule (arch/train/sandwich.py): 0 trains one sampled subnet per step (NASRec); n >= 1
+    # trains the largest network and n children per step, the children distilled from it by distill_weight
+    sandwich_students: int = Field(default=0, ge=0, le=8)
+    distill_weight: float = Field(default=0.0, ge=0, le=1)
+    sandwich_teacher: Literal["largest_subnet", "full_path"] = "largest_subnet"
     # ---- optimizer details
     adagrad_eps: float = Field(default=1e-2, gt=0)     # NASRec's scripts; torch's default is 1e-10
     init: Literal["torch", "xavier"] = "torch"
     sparse_embeddings: bool = True
+    embedding_lr: float | None = Field(default=None, gt=0)   # the tables' optimizer (None: `lr`)
+    embedding_l2: float = Field(default=0.0, ge=0)           # L2 on the embedding rows a batch reads
 

@@ -36,6 +36,12 @@ benchmarks/bench_ranking.py; the README gives what each did):
   supernet (Supernet.forward_full) with a probability falling linearly from 1 to 0, otherwise the
   sampled subnet; which one is a function of (seed, step), so resumed runs make the same choices;
 - `adagrad_eps` 1e-2 and `init="xavier"`, as NASRec's scripts use them;
+- `sandwich_students` and `distill_weight` (arch/train/sandwich.py): the sandwich rule with in-place
+  distillation from the full supernet (BigNAS/OFA);
+- `embedding_lr` and `embedding_l2`: the tables' own learning rate, and an L2 penalty on the rows a
+  batch reads;
+- a data spec ending in `:stream` (synthetic data): fresh rows for every batch, so more steps never
+  repeat a row (arch/data/synthetic.py);
 - `sparse_embeddings`: embedding tables get sparse gradients and a sparse optimizer (sparse
   Adagrad, or SparseAdam beside Adam), as recommender trainers do: a step updates the rows it read,
   not every row of every table. Gradient clipping then covers the dense parameters only (the
@@ -64,7 +70,6 @@ from recpim.arch.data.location import data_fingerprint, resolve_data_spec
 from recpim.arch.data.parsing import CtrBatch
 from recpim.arch.model.modules import SlicedLinear
 from recpim.arch.model.space import SearchSpace, get_space
-from recpim.arch.model.subnet import SubnetConfig, sample_subnet
 from recpim.arch.model.supernet import Supernet
 from recpim.arch.train.checkpoints import (
     CHECKPOINT_FORMAT,
@@ -82,6 +87,7 @@ from recpim.arch.train.config import TrainConfig
 from recpim.arch.train.device import Precision, PrecisionPolicy, resolve_device
 from recpim.arch.train.distributed import DistContext, average_gradients, broadcast_parameters, mean_over_ranks
 from recpim.arch.train.optimizers import make_optimizer
+from recpim.arch.train.sandwich import supernet_step_loss
 from recpim.errors import ConfigError, DataError, RecpimError
 from recpim.interrupts import StopRequested, deferred_interrupts
 from recpim.paths import check_output_file
@@ -143,21 +149,27 @@ def init_weights(model: nn.Module, scheme: str) -> None:
                 nn.init.zeros_(module.bias)
 
 
-def train_step(model: nn.Module, logits_fn: Callable[[CtrBatch], torch.Tensor], batch: CtrBatch,
+def train_step(model: nn.Module, logits_fn: Callable[[CtrBatch], torch.Tensor] | None, batch: CtrBatch,
                optimizer: torch.optim.Optimizer, scheduler: Any, grad_clip_norm: float | None, *,
                policy: PrecisionPolicy | None = None, scaler: torch.amp.GradScaler | None = None,
-               distributed: DistContext | None = None) -> float:
-    """One step: BCE loss, backward, clip, Adagrad, schedule; returns the loss (of the global
+               distributed: DistContext | None = None,
+               loss_fn: Callable[[CtrBatch], torch.Tensor] | None = None) -> float:
+    """One step: BCE loss (or `loss_fn(batch)` when given: the sandwich rule's several forwards,
+    arch/train/sandwich.py), backward, clip, Adagrad, schedule; returns the loss (of the global
     batch when `distributed`: the ranks' gradients and losses are averaged, arch/train/distributed.py).
     `policy` runs the forward under autocast; `scaler` (fp16) scales the loss and skips steps
     whose gradients overflowed. A non-finite loss raises TrainingDivergedError before anything is
     updated."""
+    def compute() -> torch.Tensor:
+        if loss_fn is not None:
+            return loss_fn(batch).float()
+        return F.binary_cross_entropy_with_logits(logits_fn(batch).float(), batch.label)
+
     if policy is not None:
         with policy.autocast():
-            logits = logits_fn(batch)
+            loss = compute()
     else:
-        logits = logits_fn(batch)
-    loss = F.binary_cross_entropy_with_logits(logits.float(), batch.label)
+        loss = compute()
     if not bool(torch.isfinite(loss.detach())):
         raise TrainingDivergedError(f"the loss is {float(loss.detach())}", float(loss.detach()))
     optimizer.zero_grad(set_to_none=True)
@@ -181,6 +193,9 @@ def train_step(model: nn.Module, logits_fn: Callable[[CtrBatch], torch.Tensor], 
 
 
 def steps_per_epoch(dataset: CtrDataset, batch_size: int) -> int:
+    if dataset.train_stream is not None:
+        raise ConfigError("training", [("steps", f"{dataset.name} streams its train split (no epoch to count): give "
+                                                 "the number of steps")])
     rows = dataset.split_sizes()["train"]
     if rows < batch_size:
         raise DataError(f"{dataset.name}: the train split has {rows} rows, fewer than one batch of {batch_size}")
@@ -194,7 +209,14 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 def train_batches(dataset: CtrDataset, batch_size: int, seed: int, start_step: int = 0,
                   shard: slice | None = None) -> Iterator[CtrBatch]:
     """Endless full train batches, shuffled per epoch by (seed, epoch), from batch `start_step` on;
-    with `shard`, only those rows of each (global) batch (a data-parallel rank's part)."""
+    with `shard`, only those rows of each (global) batch (a data-parallel rank's part). A streamed
+    train split (synthetic ...:stream) gives fresh rows for every batch instead, batch k seeded by
+    (seed, k), so a resumed run continues the same stream."""
+    if dataset.train_stream is not None:
+        for index in itertools.count(start_step):
+            chunk = dataset.train_stream.batch(seed, index, batch_size)
+            yield (chunk if shard is None else chunk.take(np.arange(batch_size)[shard])).to_batch(copy=False)
+        return
     per_epoch = steps_per_epoch(dataset, batch_size)
     epoch, skip = divmod(start_step, per_epoch)
     while True:
@@ -202,25 +224,6 @@ def train_batches(dataset: CtrDataset, batch_size: int, seed: int, start_step: i
                                   shard=shard)
         yield from itertools.islice(batches, skip, None)
         epoch, skip = epoch + 1, 0
-
-
-def subnet_for_step(space: SearchSpace, seed: int, step: int) -> SubnetConfig:
-    """The subnet that supernet step `step` trains (single-operator any-connection sampling)."""
-    return sample_subnet(space, np.random.default_rng([seed, step]))
-
-
-def full_path_probability(step: int, warmup_steps: int) -> float:
-    """NASRec's warm-up: the chance that step `step` trains the full supernet, falling linearly
-    from 1 at step 0 to 0 at `warmup_steps` (and 0 from then on)."""
-    if warmup_steps <= 0 or step >= warmup_steps:
-        return 0.0
-    return 1.0 - step / warmup_steps
-
-
-def uses_full_path(seed: int, step: int, warmup_steps: int) -> bool:
-    """Whether step `step` trains the full supernet: a draw seeded by (seed, step), like the subnet."""
-    probability = full_path_probability(step, warmup_steps)
-    return probability > 0 and float(np.random.default_rng([seed, step, 0xF011]).random()) < probability
 
 
 @dataclass
@@ -285,16 +288,23 @@ def _progress(enabled: bool, total: int, start: int, title: str):
     return progress, task
 
 
-def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Tensor], dataset: CtrDataset,
+def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Tensor] | None, dataset: CtrDataset,
                  config: TrainConfig, *, checkpoint: Path | str | None = None, resume: ResumeState | None = None,
                  provenance: RunProvenance | None = None, until_step: int | None = None, progress: bool = False,
                  title: str = "training", device: str | torch.device = "cpu", precision: Precision = "fp32",
-                 distributed: DistContext | None = None) -> TrainResult:
+                 distributed: DistContext | None = None,
+                 loss_fn: Callable[[CtrBatch, int], torch.Tensor] | None = None,
+                 stop_when: Callable[[int], bool] | None = None) -> TrainResult:
     """The recipe's loop over `logits_fn(batch, step)`. With `checkpoint`, saves state dicts there;
     `resume` (load_training_state) continues where it stopped; `provenance` is saved beside the
     weights (a supernet run's space, schema and data); `until_step` stops early
     (the checkpoint then lets a later call continue). `device` and `precision`: arch/train/device.py;
-    `distributed`: data-parallel ranks (arch/train/distributed.py; rank 0 alone saves and shows progress)."""
+    `distributed`: data-parallel ranks (arch/train/distributed.py; rank 0 alone saves and shows progress).
+    `loss_fn(batch, step)`, when given, is the step's loss instead of BCE on `logits_fn`'s logits
+    (which may then be None). `stop_when(steps_done)`, called after every step, ends the run early
+    when it returns True (early stopping: arch/train/scoring.py train_standalone_converged)."""
+    if (logits_fn is None) == (loss_fn is None):
+        raise ConfigError("run_training", [("logits_fn", "give logits_fn or loss_fn, one of them")])
     configure_threads()
     device = resolve_device(device)
     policy = PrecisionPolicy(device, precision)
@@ -348,13 +358,17 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
             for step in range(start, stop):
                 interrupts.check()      # a step boundary: the state is consistent here
                 batch = CtrBatch(*(t.to(device, non_blocking=True) for t in next(batches)))
-                loss = train_step(model, lambda b, s=step: logits_fn(b, s), batch, optimizer, scheduler,
-                                  config.grad_clip_norm, policy=policy, scaler=scaler, distributed=distributed)
+                loss = train_step(model, None if logits_fn is None else (lambda b, s=step: logits_fn(b, s)),
+                                  batch, optimizer, scheduler,
+                                  config.grad_clip_norm, policy=policy, scaler=scaler, distributed=distributed,
+                                  loss_fn=None if loss_fn is None else (lambda b, s=step: loss_fn(b, s)))
                 result.losses.append(loss)
                 result.step = step + 1
                 bar.update(task, advance=1, loss=f"{loss:.4f}")
                 if config.checkpoint_every and result.step % config.checkpoint_every == 0 and result.step < stop:
                     snapshot(result.step)
+                if stop_when is not None and stop_when(result.step):
+                    break
             snapshot(result.step)   # still deferred: a signal now cannot cut the final save short
     except StopRequested:
         with deferred_interrupts():
@@ -429,15 +443,13 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, sp
         init_weights(supernet, config.init)
     warmup_steps = int(round(config.full_path_fraction * (config.steps or steps_per_epoch(dataset, config.batch_size))))
 
-    def logits(batch: CtrBatch, step: int) -> torch.Tensor:
-        if uses_full_path(config.seed, step, warmup_steps):
-            return supernet.forward_full(batch.dense, batch.sparse)
-        return supernet(batch.dense, batch.sparse, subnet_for_step(space, config.seed, step), quant=config.quant_aware)
+    def loss(batch: CtrBatch, step: int) -> torch.Tensor:
+        return supernet_step_loss(supernet, space, config, warmup_steps, batch, step)
 
     provenance = RunProvenance(space=space, schema=dataset.schema, data_path=resolve_data_spec(config.data),
                                data_fingerprint=data_fingerprint(config.data))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        return run_training(supernet, logits, dataset, config, checkpoint=checkpoint, resume=resume_state,
+        return run_training(supernet, None, dataset, config, checkpoint=checkpoint, resume=resume_state,
                             provenance=provenance, until_step=until_step, progress=progress, title="supernet",
-                            device=device, precision=precision, distributed=distributed)
+                            device=device, precision=precision, distributed=distributed, loss_fn=loss)

@@ -112,8 +112,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int) -> t
     kind = torch.optim.Adagrad if config.optimizer == "adagrad" else torch.optim.Adam
     sparse = None
     if sparse_params:
-        sparse = (torch.optim.Adagrad(sparse_params, lr=config.lr, eps=config.adagrad_eps, foreach=False)
-                  if kind is torch.optim.Adagrad else torch.optim.SparseAdam(sparse_params, lr=config.lr))
+        table_lr = config.embedding_lr or config.lr   # tables may learn at their own rate (issue 21's lever)
+        sparse = (torch.optim.Adagrad(sparse_params, lr=table_lr, eps=config.adagrad_eps, foreach=False)
+                  if kind is torch.optim.Adagrad else torch.optim.SparseAdam(sparse_params, lr=table_lr))
     optimizer = SplitOptimizer(_dense_optimizer(kind, dense_params, config), sparse)
     schedule = WarmupCosine(total_steps, int(round(config.warmup_fraction * total_steps)))
     return optimizer, SplitScheduler(optimizer, schedule)

@@ -234,8 +234,10 @@ def _finetune_batches(dataset: CtrDataset, recipe: FinetuneRecipe, seed: int, st
             batch = next(batches)
             yield body(batch), batch.label
         return
-    # at most one epoch: a small train split is cached once, not repeated
-    count = min(-(-recipe.feature_rows // recipe.batch_size), steps_per_epoch(dataset, recipe.batch_size))
+    # at most one epoch: a small train split is cached once, not repeated (a streamed one has no epoch)
+    count = -(-recipe.feature_rows // recipe.batch_size)
+    if dataset.train_stream is None:
+        count = min(count, steps_per_epoch(dataset, recipe.batch_size))
     parts = [next(batches) for _ in range(count)]
     features = torch.cat([body(batch) for batch in parts])[: recipe.feature_rows]
     labels = torch.cat([batch.label for batch in parts])[: recipe.feature_rows]
@@ -345,3 +347,63 @@ def train_standalone(subnet: SubnetConfig, dataset: CtrDataset, steps: int, seed
                         crossbar, "standalone", steps,
                         time.perf_counter() - began)
     return (score, model) if return_model else score
+
+
+@dataclass(frozen=True)
+class ConvergedScore:
+    """A standalone model trained until its held-out loss stops improving (the converged truth)."""
+
+    score: SubnetScore             # at the best step, on `split`
+    best_step: int                 # the step whose weights were kept
+    steps_run: int                 # where training stopped (a rise, or the step cap)
+    stopped_early: bool            # True: stopped by `patience` checks without improvement
+    stop_losses: tuple[float, ...]  # the held-out loss at every check
+
+
+def train_standalone_converged(subnet: SubnetConfig, dataset: CtrDataset, max_steps: int, seed: int = 0, *,
+                               config: TrainConfig | None = None, check_every: int = 250, patience: int = 2,
+                               stop_split: str = "test", stop_rows: int | None = 16_384, split: str = "val",
+                               quant: bool = False, max_rows: int | None = None) -> ConvergedScore:
+    """A truth that means what users deploy: `subnet` trained alone until its log loss on
+    `stop_split` (test by default, so the `split` every ranking figure is read on stays untouched)
+    has not improved for `patience` checks of every `check_every` steps, or `max_steps` (the cap,
+    over which the learning-rate schedule runs) are done; the weights of the best check are kept
+    and scored on `split`. A fixed-step truth rewards the subnets that learn fastest; this one
+    rewards what a converged model reaches."""
+    if check_every < 1 or patience < 1 or max_steps < 1:
+        raise ConfigError("converged truth", [("check_every", f"check_every={check_every}, patience={patience}, "
+                                                              f"max_steps={max_steps}: each must be >= 1")])
+    began = time.perf_counter()
+    configure_threads()
+    config = (config or TrainConfig(space=subnet.space)).model_copy(update={"steps": max_steps, "seed": seed})
+    stop_data = cached_split(dataset, stop_split, stop_rows)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = StandaloneModel(subnet, dataset.schema, quantize=quant)
+        init_weights(model, config.init)
+        init_embeddings(model.embeddings)
+        losses: list[float] = []
+        best: dict[str, Any] = {"loss": float("inf"), "step": 0, "state": None}
+
+        def check(steps_done: int) -> bool:
+            if steps_done % check_every and steps_done < max_steps:
+                return False
+            model.eval()
+            loss, _ = evaluate(lambda d, s: standalone_logits(model, d, s), stop_data)
+            model.train()
+            losses.append(loss)
+            if loss < best["loss"]:
+                best.update(loss=loss, step=steps_done,
+                            state={k: v.detach().clone() for k, v in model.state_dict().items()})
+            return len(losses) - 1 - losses.index(min(losses)) >= patience   # `patience` checks without a new best
+
+        result = run_training(model, lambda batch, _step: model(batch.dense, batch.sparse), dataset, config,
+                              title="standalone (converged)", stop_when=check)
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    model.eval()
+    loss, auc = score_standalone(model, dataset, split, None, max_rows)
+    score = SubnetScore(loss, auc, len(cached_split(dataset, split, max_rows).label), split, 0, quant, None,
+                        "standalone", int(best["step"]), time.perf_counter() - began)
+    return ConvergedScore(score=score, best_step=int(best["step"]), steps_run=result.step,
+                          stopped_early=result.step < max_steps, stop_losses=tuple(losses))

@@ -1,0 +1,128 @@
+"""What one supernet step trains: NASRec's single sampled subnet (with its full-path warm-up), or
+the sandwich rule with in-place distillation (BigNAS, Yu et al. 2020; Once-for-All, Cai et al.
+2020), and the penalty on the embedding rows a batch reads.
+
+The sandwich rule, adapted to NASRec's spaces: every step trains the largest network and several
+children on the same batch, their gradients averaged in one update.
+- The largest network (the teacher, trained on the labels), `sandwich_teacher`: "largest_subnet"
+  (default) is the step's sampled subnet with every block at the space's largest widths -- a
+  single-operator space has no one largest child, so the step's operators and connections at full
+  width stand in for it; "full_path" is the whole supernet (Supernet.forward_full: every operator at
+  maximum width on every earlier source, NASRec's warm-up path), which costs 5-20x a subnet step in
+  wide spaces (measured in benchmarks/bench_ranking.py's wide space: 5.3 s against 0.3 s per step).
+- The children ("students") are the step's sampled subnet, the smallest variant of a second sample
+  (every block at the space's smallest dense and sparse widths) and further samples; each draw is a
+  function of (seed, step), so a resumed run trains the same children.
+- In-place distillation: each student learns from the labels and from the largest network's
+  predictions of the same batch, `distill_weight` of the way: (1 - w) BCE(student, label) +
+  w BCE(student, sigmoid(teacher)). The teacher's predictions are detached: a student's loss never
+  pushes the teacher towards the student.
+Why: with one sampled subnet per step, an operator's weights (and, with per-operator input sharing,
+each producer's input columns in each consumer) see a small fraction of the steps, so the shared
+weights learn little per step (issue 21); the sandwich trains more of them on every batch, and
+distillation gives the small children a smoother target than the noisy click labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from recpim.arch.data.parsing import CtrBatch
+from recpim.arch.model.space import SearchSpace
+from recpim.arch.model.subnet import SubnetConfig, sample_subnet
+from recpim.arch.model.supernet import Supernet
+from recpim.arch.train.config import TrainConfig
+
+
+def subnet_for_step(space: SearchSpace, seed: int, step: int) -> SubnetConfig:
+    """The subnet that supernet step `step` trains (single-operator any-connection sampling)."""
+    return sample_subnet(space, np.random.default_rng([seed, step]))
+
+
+def smallest_variant(subnet: SubnetConfig) -> SubnetConfig:
+    """`subnet` with every block at its space's smallest dense and sparse widths (same operators,
+    connections, mergers and bits): the bottom slice of the sandwich."""
+    space = subnet.search_space
+    blocks = tuple(block.model_copy(update={"dense_width": min(space.dense_widths),
+                                            "sparse_width": min(space.sparse_widths)}) for block in subnet.blocks)
+    smallest = subnet.model_copy(update={"blocks": blocks})
+    return smallest.validate_in(space)
+
+
+def largest_variant(subnet: SubnetConfig) -> SubnetConfig:
+    """`subnet` with every block at its space's largest dense and sparse widths: the top slice."""
+    space = subnet.search_space
+    blocks = tuple(block.model_copy(update={"dense_width": max(space.dense_widths),
+                                            "sparse_width": max(space.sparse_widths)}) for block in subnet.blocks)
+    return subnet.model_copy(update={"blocks": blocks}).validate_in(space)
+
+
+def sandwich_students(space: SearchSpace, seed: int, step: int, count: int) -> list[SubnetConfig]:
+    """The `count` children of step `step`: its sampled subnet, the smallest variant of a second
+    sample, then further samples (each drawn from (seed, step, k))."""
+    students = [subnet_for_step(space, seed, step)][:count]
+    if count >= 2:
+        students.append(smallest_variant(sample_subnet(space, np.random.default_rng([seed, step, 1]))))
+    students += [sample_subnet(space, np.random.default_rng([seed, step, k])) for k in range(2, count)]
+    return students
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, label: torch.Tensor,
+                      weight: float) -> torch.Tensor:
+    """(1 - weight) BCE(student, label) + weight BCE(student, sigmoid(teacher)); the teacher's
+    logits are detached, so no gradient of this loss reaches the teacher."""
+    hard = F.binary_cross_entropy_with_logits(student_logits.float(), label)
+    if weight == 0:
+        return hard
+    soft_targets = torch.sigmoid(teacher_logits.detach().float())
+    soft = F.binary_cross_entropy_with_logits(student_logits.float(), soft_targets)
+    return (1.0 - weight) * hard + weight * soft
+
+
+def embedding_penalty(supernet: Supernet, batch: CtrBatch) -> torch.Tensor:
+    """Mean over the batch of the squared norm of the embedding rows it reads (L2 on the rows a
+    step touches, which the sparse optimizers cannot apply as weight decay)."""
+    rows = supernet.embeddings(batch.sparse)
+    return rows.float().pow(2).sum(dim=(1, 2)).mean()
+
+
+def supernet_step_loss(supernet: Supernet, space: SearchSpace, config: TrainConfig, warmup_steps: int,
+                       batch: CtrBatch, step: int) -> torch.Tensor:
+    """The loss of supernet step `step` under `config`'s recipe (module docstring)."""
+    if config.sandwich_students:
+        if config.sandwich_teacher == "full_path":
+            teacher = supernet.forward_full(batch.dense, batch.sparse)
+        else:
+            teacher = supernet(batch.dense, batch.sparse, largest_variant(subnet_for_step(space, config.seed, step)),
+                               quant=config.quant_aware)
+        losses = [F.binary_cross_entropy_with_logits(teacher.float(), batch.label)]
+        for subnet in sandwich_students(space, config.seed, step, config.sandwich_students):
+            student = supernet(batch.dense, batch.sparse, subnet, quant=config.quant_aware)
+            losses.append(distillation_loss(student, teacher, batch.label, config.distill_weight))
+        loss = torch.stack(losses).mean()
+    else:
+        if uses_full_path(config.seed, step, warmup_steps):
+            logits = supernet.forward_full(batch.dense, batch.sparse)
+        else:
+            logits = supernet(batch.dense, batch.sparse, subnet_for_step(space, config.seed, step),
+                              quant=config.quant_aware)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), batch.label)
+    if config.embedding_l2:
+        loss = loss + config.embedding_l2 * embedding_penalty(supernet, batch)
+    return loss
+
+
+def full_path_probability(step: int, warmup_steps: int) -> float:
+    """NASRec's warm-up: the chance that step `step` trains the full supernet, falling linearly
+    from 1 at step 0 to 0 at `warmup_steps` (and 0 from then on)."""
+    if warmup_steps <= 0 or step >= warmup_steps:
+        return 0.0
+    return 1.0 - step / warmup_steps
+
+
+def uses_full_path(seed: int, step: int, warmup_steps: int) -> bool:
+    """Whether step `step` trains the full supernet: a draw seeded by (seed, step), like the subnet."""
+    probability = full_path_probability(step, warmup_steps)
+    return probability > 0 and float(np.random.default_rng([seed, step, 0xF011]).random()) < probability
