@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.recpim-installed
 
-.PHONY: demo test test-deep lint bench install clean
+.PHONY: demo test test-deep lint bench check-readme install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test-deep: $(STAMP)
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# Reruns every cheap figure the README quotes with the settings it states; prints quoted vs measured.
+check-readme: $(STAMP)
+	$(BIN)/python benchmarks/check_readme.py
 
 clean:
 	rm -rf out .pytest_cache

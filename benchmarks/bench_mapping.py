@@ -1,6 +1,7 @@
 """Speed of what a sweep of thousands of points repeats: mapping + stage building, the analytic model,
 and the CLI's start-up. Prints medians of several runs (min in brackets: the machine's other load
-shows as the gap).
+shows as the gap). Targets are printed beside the cold rows only: a warm row reuses the mapping
+memo's stored result (or its per-chip shapes), which no target was set for.
 
 Targets (issue 14): mapping + stage building of the NASRec-Full example subnet on isaac <= 2 ms;
 VGG-8 mapped on a 4096-tile mesh <= 20 ms; `recpim chip isaac --json` <= 0.4 s and `recpim --help`
@@ -60,22 +61,24 @@ def main() -> None:
     # layer shapes on a known chip (a search's next subnet: the per-chip shape cache).
     rows = [
         ("mapping, cold", cold(lambda: map_model(subnet, chip)), 30, 2e-3),
-        ("mapping, new graph on a known chip", lambda: map_model(next(fresh), chip), 30, 2e-3),
+        ("mapping, new graph on a known chip", lambda: map_model(next(fresh), chip), 30, None),
         ("mapping, warm (same graph and chip)", lambda: map_model(subnet, chip), 30, None),
         ("stage building", lambda: workload_from_mapping(subnet, mapping, chip), 30, None),
         ("mapping + stage building, cold", cold(lambda: workload_from_mapping(subnet, map_model(subnet, chip), chip)),
          30, 2e-3),
         ("mapping + stage building, warm", lambda: workload_from_mapping(subnet, map_model(subnet, chip), chip),
-         30, 2e-3),
+         30, None),
         ("analytic model, batch 64", lambda: run_engine(workload, inputs, "analytic", batch=64), 30, None),
     ]
     vgg8 = resolve_model_spec("vgg8")
     mesh = chip.with_overrides({"chip.tiles": 4096, "chip.mesh_rows": 64, "chip.mesh_cols": 64})
     rows.append(("VGG-8 on a 4096-tile mesh, cold", cold(lambda: map_model(vgg8, mesh)), 5, 20e-3))
-    rows.append(("VGG-8 on a 4096-tile mesh, warm", lambda: map_model(vgg8, mesh), 5, 20e-3))
+    rows.append(("VGG-8 on a 4096-tile mesh, warm", lambda: map_model(vgg8, mesh), 5, None))
     for name, fn, repeats, target in rows:
         median, fastest = timed(fn, repeats)
-        goal = f"(target <= {target * 1e3:g} ms)" if target else ""
+        # Targets apply to cold rows only: a memoised row hands back a stored result and cannot miss.
+        memoised = "warm" in name or "known chip" in name
+        goal = f"(target <= {target * 1e3:g} ms)" if target else ("(memoised: no target)" if memoised else "")
         print(f"{name:36s} {median * 1e3:9.2f} ms [{fastest * 1e3:.2f}] {goal}")
     for args, target in ((["chip", "isaac", "--json"], 0.4), (["--help"], 0.5)):
         median, fastest = timed(lambda a=args: subprocess.run([RECPIM, *a], capture_output=True, check=True), 3)

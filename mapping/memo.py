@@ -9,7 +9,9 @@ Two caches, both exact (they hand back what the computation would return, which 
   garbage-collected.
 
 A chip is identified by its canonical JSON (ChipConfig is frozen: equal JSON, equal mapping),
-computed once per chip object. clear() empties everything (benchmarks use it to time cold calls).
+computed once per chip object. clear() empties everything the mapping keeps between calls: both
+caches, the chips' canonical JSON, the graphs' edge tables and the snake-walk coordinates
+(placement.snake_coords_tuple), so a benchmark can time a truly cold call.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import TypeVar
 
 from recpim.arch.graph.workload import WorkloadGraph
 from recpim.pim.config import ChipConfig
+
+from .placement import snake_coords_tuple
 
 T = TypeVar("T")
 
@@ -112,6 +116,15 @@ def graph_edges(graph: WorkloadGraph) -> GraphEdges:
 
 
 def clear() -> None:
+    _chip_keys.clear()
     _per_chip.clear()
     _per_graph.clear()
     _edges.clear()
+    snake_coords_tuple.cache_clear()
+
+
+def sizes() -> dict[str, int]:
+    """How many entries each table holds (all 0 after clear())."""
+    return {"chip_keys": len(_chip_keys), "per_chip": sum(len(t) for t in _per_chip.values()),
+            "per_graph": sum(len(entry[1]) for entry in _per_graph.values()), "edges": len(_edges),
+            "snake_coords": snake_coords_tuple.cache_info().currsize}

@@ -64,6 +64,19 @@ def pytest_runtest_makereport(item, call):
             report.longrepr = f"skipped on recpim's own code (must fail instead): {reason}"
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """End every run with its skip count and each reason (the README quotes them): a skip is a test a
+    reader might believe ran, so the count is printed even when it is zero."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    reasons: dict[str, int] = {}
+    for report in skipped:
+        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    terminalreporter.section(f"skips: {len(skipped)}", sep="-")
+    for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0])):
+        terminalreporter.write_line(f"{count:4d} x {reason}")
+
 # ISAAC-like per-action energies (pJ): an 8-bit ADC conversion, a 1-bit DAC drive, a 256-bit eDRAM access...
 ENERGY_PJ_PER_ACTION = {"adc_conversion": 1.5625, "dac_drive": 0.39, "cell_read": 0.0012, "sample_hold": 0.0001,
                         "shift_add": 0.05, "register_byte": 0.01, "buffer_access": 17.25, "bus_bit": 0.05,

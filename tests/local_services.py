@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,21 @@ import pytest
 # Ray maps "127.0.0.1" to the machine's outward address unless told this is a single-machine
 # cluster; usage stats would try to reach the network.
 RAY_LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout_s: float) -> None:
+    """Wait until the Ray head's GCS accepts connections: `ray start --block` returns at once, and on
+    a loaded machine a driver that connects before the head is up gives up after 5 seconds."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"`ray start --head` exited with {process.returncode} before its port {port} opened")
+        with socket.socket() as probe:
+            probe.settimeout(1.0)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    pytest.fail(f"the Ray head did not open port {port} within {timeout_s:.0f} s")
 
 
 def free_port() -> int:
@@ -44,6 +60,7 @@ def local_ray_head(num_cpus: int) -> Iterator[tuple[str, dict[str, str]]]:
          f"--num-cpus={num_cpus}", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        _wait_for_port(port, head, timeout_s=180.0)
         yield f"127.0.0.1:{port}", env
     finally:
         head.send_signal(signal.SIGTERM)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import random
-from typing import Any, Literal, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 import annotated_types
 import pytest
@@ -175,6 +175,63 @@ def test_arbitrary_text_loads_or_fails_with_config_error(text):
     except ConfigError:
         return
     build_chip_model(chip)  # whatever loads must also roll up
+
+
+PRESETS = ("isaac", "puma", "default", "neurosim-rram-22nm")
+PRESET_DATA = {name: load_chip(name).model_dump() for name in PRESETS}
+PRESET_LEAVES = {name: [leaf for leaf in _leaves(ChipConfig, data) if leaf[2] in ("number", "bool", "literal")
+                        and _get(data, leaf[0]) is not None] for name, data in PRESET_DATA.items()}
+
+
+def _nudged(value: Any, how: int, field: Any, kind: str) -> Any:
+    """A plausible edit of one value: halve, double or step a number, flip a bool, pick another literal."""
+    if kind == "bool":
+        return not value
+    if kind == "literal":
+        allowed = [a for a in get_args(field.annotation) if a != value]
+        return allowed[how % len(allowed)] if allowed else value
+    if isinstance(value, int):
+        return [value * 2, max(1, value // 2), value + 1][how % 3]
+    return value * [0.5, 2.0, 1.1][how % 3]
+
+
+def mutate_preset(rng: random.Random) -> tuple[str, list[tuple[tuple, Any]], dict]:
+    """A preset with one to four of its leaves edited as an architect would: (preset, edits, data)."""
+    name = rng.choice(PRESETS)
+    data = copy.deepcopy(PRESET_DATA[name])
+    edits = []
+    for path, field, kind in rng.sample(PRESET_LEAVES[name], rng.randint(1, 4)):
+        value = _nudged(_get(data, path), rng.randrange(3), field, kind)
+        _set(data, path, value)
+        edits.append((path, value))
+    return name, edits, data
+
+
+def _load_and_roll_up(data: dict) -> str:
+    """"refused" (a ConfigError naming what is wrong), or "rolled up" with sane figures."""
+    try:
+        chip = load_chip_config(dump(data))
+        model = build_chip_model(chip)
+    except ConfigError as error:
+        assert error.problems and all(isinstance(path, str) and message for path, message in error.problems)
+        return "refused"
+    assert model.chip.area_mm2 > 0 and model.chip.power_mw > 0
+    assert all(math.isfinite(pj) and pj >= 0 for pj in model.energy_pj.values())
+    return "rolled up"
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_a_preset_with_a_few_values_edited_rolls_up_or_is_refused_cleanly(seed):
+    _, _, data = mutate_preset(random.Random(seed))
+    _load_and_roll_up(data)
+
+
+def test_most_edited_presets_load_and_roll_up():
+    """The property above reaches its roll-up branch: most structured edits give a loadable chip
+    (random text almost never does)."""
+    outcomes = [_load_and_roll_up(mutate_preset(random.Random(seed))[2]) for seed in range(60)]
+    assert outcomes.count("rolled up") >= 30, outcomes.count("rolled up")
 
 
 @settings(max_examples=40, deadline=None)

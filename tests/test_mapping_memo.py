@@ -25,6 +25,15 @@ def test_memoised_mapping_equals_a_fresh_one_and_is_reused():
     assert other.to_json_dict() != first.to_json_dict()
 
 
+def test_clear_empties_every_table_the_mapping_keeps():
+    chip, graph = load_chip("isaac"), resolve_model_spec("dlrm")
+    map_model(graph, chip)
+    filled = memo.sizes()
+    assert all(filled.values()), filled
+    memo.clear()
+    assert set(memo.sizes().values()) == {0}, memo.sizes()
+
+
 def test_a_changed_graph_is_mapped_again():
     chip = load_chip("isaac")
     graph = WorkloadGraph("tiny")

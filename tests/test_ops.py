@@ -137,11 +137,26 @@ def test_sliced_sparse_ops_equal_exact_ops():
     torch.testing.assert_close(fm(sparse, 64), exact_fm(sparse))
 
 
-def test_fm_is_the_sum_of_pairwise_row_products():
-    sparse = torch.randn(B, 5, DIM, dtype=torch.float64)
-    pairwise = sum(sparse[:, i] * sparse[:, j] for i in range(5) for j in range(i + 1, 5))
-    interaction = 0.5 * (sparse.sum(1).square() - sparse.square().sum(1))
-    torch.testing.assert_close(interaction, pairwise)
+def test_fm_merger_is_layer_norm_of_the_projected_sum_of_pairwise_row_products():
+    # Three sparse rows of dim 2, worked by hand: pairwise products summed per dim are
+    # dim 0: 1*3 + 1*0 + 3*0 = 3, dim 1: 2*(-1) + 2*4 + (-1)*4 = 2.
+    sparse = torch.tensor([[[1.0, 2.0], [3.0, -1.0], [0.0, 4.0]]], dtype=torch.float64)
+    fm = FMMerger(2, max_width=4).double()
+    with torch.no_grad():
+        fm.linear.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [7.0, 7.0]]))
+        fm.norm.weight.copy_(torch.tensor([1.0, 2.0, 0.5, 9.0]))
+        fm.norm.bias.copy_(torch.tensor([0.0, 1.0, -1.0, 9.0]))
+    projected = torch.tensor([[3.0, 2.0, 5.0]], dtype=torch.float64)   # W[:3] (3, 2): the width-3 slice
+    mean, var = 10 / 3, ((3 - 10 / 3) ** 2 + (2 - 10 / 3) ** 2 + (5 - 10 / 3) ** 2) / 3
+    by_hand = (projected - mean) / (var + 1e-5) ** 0.5 * torch.tensor([1.0, 2.0, 0.5]) + torch.tensor([0.0, 1.0, -1.0])
+    torch.testing.assert_close(fm(sparse, 3), by_hand.double())
+    # Random rows: the operator equals the pairwise definition (not the square-of-sum shortcut it uses).
+    rows = torch.randn(B, 5, DIM, dtype=torch.float64)
+    pairwise = sum(rows[:, i] * rows[:, j] for i in range(5) for j in range(i + 1, 5))
+    wide = FMMerger(DIM, max_width=64).double()
+    expected = torch.nn.functional.layer_norm(pairwise @ wide.linear.weight[:32].T, (32,), wide.norm.weight[:32],
+                                              wide.norm.bias[:32], 1e-5)
+    torch.testing.assert_close(wide(rows, 32), expected)
 
 
 def test_fake_quantize_levels_and_straight_through_gradient():

@@ -1,0 +1,169 @@
+"""recpim's own figures pinned as regression values: the chip presets' roll-ups, VGG-8 on the
+NeuroSim preset, and DLRM / DeepFM on ISAAC, the figures the README quotes (issue 27, item 4).
+
+Why: these are numbers users read and compare. A change that moves one must do it on purpose, so
+tests/test_golden_figures.py holds them to 1e-9. How far they are from the published figures
+(NeuroSim V1.4, ISAAC) is not tested here: benchmarks/check_readme.py prints that beside the README,
+and docs/neurosim_comparison.md explains it.
+
+Updating: run `.venv/bin/python tests/golden_figures.py`, which prints GOLDEN measured now; paste it
+over GOLDEN below, update LAST_UPDATED, and say in the commit which change moved which figure and why.
+The README quotes some of these (its NeuroSim table and zoo row): rerun benchmarks/check_readme.py.
+
+Which figures move with what: the chip roll-ups (area, power) with component models and presets;
+dynamic energy with the mapping's activity counts or a component's energy per action; latency,
+throughput, TOPS, and (through leakage x time) total energy and TOPS/W with the timing of the cost
+engines (pim/analytic.py, pim/des.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LAST_UPDATED = "2026-12-04, branch audit from main 74f6e14 (issue 27: first pinned)"
+REL = 1e-9
+
+# case -> figure -> value (as measured by CASES below).
+GOLDEN: dict[str, dict[str, float]] = {
+    "chip isaac": {
+        "area_mm2": 85.42472,
+        "power_mw": 65808.07999999999,
+        "leakage_mw": 0.0,
+    },
+    "chip puma": {
+        "area_mm2": 103.62931756732803,
+        "power_mw": 35522.70730385417,
+        "leakage_mw": 4415.460730385416,
+    },
+    "chip default": {
+        "area_mm2": 50.179781351762315,
+        "power_mw": 17603.415931329604,
+        "leakage_mw": 1491.382380908721,
+    },
+    "chip neurosim-rram-22nm": {
+        "area_mm2": 429.3892673750635,
+        "power_mw": 10711.397655272891,
+        "leakage_mw": 3.8160691079640463,
+    },
+    "vgg8 neurosim-rram-22nm analytic": {
+        "dynamic_energy_pj_per_inference": 167133307.3873962,
+        "energy_pj_per_inference": 167422661.2636127,
+        "latency_ns_per_inference": 400376.75,
+        "throughput_inf_per_s": 12977.23068837264,
+        "tops": 15.985808729914885,
+        "tops_per_w": 7.357636813934248,
+        "area_mm2": 429.3892673750635,
+    },
+    "vgg8 neurosim-rram-22nm des": {
+        "dynamic_energy_pj_per_inference": 167133307.3873962,
+        "energy_pj_per_inference": 167513047.658806,
+        "latency_ns_per_inference": 438225.25,
+        "throughput_inf_per_s": 9888.369195860434,
+        "tops": 12.18084061320095,
+        "tops_per_w": 7.353666793222144,
+        "area_mm2": 429.3892673750635,
+    },
+    "dlrm isaac analytic": {
+        "dynamic_energy_pj_per_inference": 377267.4707465278,
+        "energy_pj_per_inference": 377267.4707465278,
+        "latency_ns_per_inference": 11461.375,
+        "throughput_inf_per_s": 197951.58769158678,
+        "tops": 0.19242161213783462,
+        "tops_per_w": 2.5765910802659535,
+        "area_mm2": 85.42472,
+    },
+    "dlrm isaac des": {
+        "dynamic_energy_pj_per_inference": 377267.4707465278,
+        "energy_pj_per_inference": 377267.4707465278,
+        "latency_ns_per_inference": 11684.708333333334,
+        "throughput_inf_per_s": 197814.9433477835,
+        "tops": 0.19228878509041983,
+        "tops_per_w": 2.5765910802659535,
+        "area_mm2": 85.42472,
+    },
+    "deepfm isaac analytic": {
+        "dynamic_energy_pj_per_inference": 407134.6018663194,
+        "energy_pj_per_inference": 407134.6018663194,
+        "latency_ns_per_inference": 3981.2916666666665,
+        "throughput_inf_per_s": 362640.8184349971,
+        "tops": 0.35684799400131645,
+        "tops_per_w": 2.4169549713760263,
+        "area_mm2": 85.42472,
+    },
+    "deepfm isaac des": {
+        "dynamic_energy_pj_per_inference": 407134.6018663194,
+        "energy_pj_per_inference": 407134.6018663194,
+        "latency_ns_per_inference": 6806.041666666668,
+        "throughput_inf_per_s": 356951.0523897711,
+        "tops": 0.35124911627889693,
+        "tops_per_w": 2.4169549713760268,
+        "area_mm2": 85.42472,
+    },
+}
+
+
+def chip_figures(preset: str) -> dict[str, float]:
+    from recpim.pim.chip_model import build_chip_model
+    from recpim.pim.presets import load_chip
+
+    model = build_chip_model(load_chip(preset))
+    return {"area_mm2": model.chip.area_mm2, "power_mw": model.chip.power_mw, "leakage_mw": model.chip.leakage_mw}
+
+
+def report_figures(report) -> dict[str, float]:
+    return {"dynamic_energy_pj_per_inference": report.dynamic_energy_pj_per_inference,
+            "energy_pj_per_inference": report.energy_pj_per_inference,
+            "latency_ns_per_inference": report.latency_ns_per_inference,
+            "throughput_inf_per_s": report.throughput_inf_per_s, "tops": report.tops,
+            "tops_per_w": report.tops_per_w, "area_mm2": report.area_mm2}
+
+
+def vgg8_on_neurosim(engine: str) -> dict[str, float]:
+    """The README's NeuroSim table: `recpim simulate vgg8 --chip neurosim-rram-22nm --engine E` (batch 64)."""
+    from recpim.arch.model.spec import resolve_model_spec
+    from recpim.mapping.cost import evaluate_cost
+    from recpim.pim.presets import load_chip
+
+    return report_figures(evaluate_cost(resolve_model_spec("vgg8"), load_chip("neurosim-rram-22nm"),
+                                        engine=engine, batch=64).report)
+
+
+def zoo_graph(name: str):
+    """DLRM or DeepFM on the synthetic schema at 8/8 bits, as search/zoo_baselines.py costs it (the
+    README's zoo row, from bench_codesign.py)."""
+    import torch
+
+    from recpim.arch.data.synthetic import synthetic_schema
+    from recpim.arch.graph.fx_import import graph_from_module
+    from recpim.arch.model.zoo import DLRM, DeepFM
+
+    schema = synthetic_schema()
+    torch.manual_seed(0)
+    model = {"dlrm": DLRM, "deepfm": DeepFM}[name](schema)
+    sample = (torch.rand(2, schema.num_dense), torch.zeros(2, schema.num_sparse, dtype=torch.long))
+    return graph_from_module(model, sample, name, 8, 8)
+
+
+def zoo_on_isaac(name: str, engine: str) -> dict[str, float]:
+    from recpim.mapping.cost import evaluate_cost
+    from recpim.pim.presets import load_chip
+
+    return report_figures(evaluate_cost(zoo_graph(name), load_chip("isaac"), engine=engine, batch=64).report)
+
+
+CASES: dict[str, Callable[[], dict[str, float]]] = {
+    **{f"chip {p}": (lambda p=p: chip_figures(p)) for p in ("isaac", "puma", "default", "neurosim-rram-22nm")},
+    **{f"vgg8 neurosim-rram-22nm {e}": (lambda e=e: vgg8_on_neurosim(e)) for e in ("analytic", "des")},
+    **{f"{m} isaac {e}": (lambda m=m, e=e: zoo_on_isaac(m, e))
+       for m in ("dlrm", "deepfm") for e in ("analytic", "des")},
+}
+
+
+if __name__ == "__main__":
+    print("GOLDEN: dict[str, dict[str, float]] = {")
+    for case, measure in CASES.items():
+        print(f"    {case!r}: {{")
+        for figure, value in measure().items():
+            print(f"        {figure!r}: {value!r},")
+        print("    },")
+    print("}")
