@@ -20,84 +20,86 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-LAST_UPDATED = "2026-12-04, branch audit from main 74f6e14 (issue 27: first pinned)"
+LAST_UPDATED = ("2026-12-04, after merging issue 22 (partial-sum buffer traffic timed; neurosim-rram-22nm "
+                "runs 'serial' pipelining): VGG-8 on neurosim-rram-22nm and DLRM/DeepFM latency, throughput, TOPS "
+                "and total energy moved")
 REL = 1e-9
 
 # case -> figure -> value (as measured by CASES below).
 GOLDEN: dict[str, dict[str, float]] = {
-    "chip isaac": {
-        "area_mm2": 85.42472,
-        "power_mw": 65808.07999999999,
-        "leakage_mw": 0.0,
+    'chip isaac': {
+        'area_mm2': 85.42472,
+        'power_mw': 65808.07999999999,
+        'leakage_mw': 0.0,
     },
-    "chip puma": {
-        "area_mm2": 103.62931756732803,
-        "power_mw": 35522.70730385417,
-        "leakage_mw": 4415.460730385416,
+    'chip puma': {
+        'area_mm2': 103.62931756732803,
+        'power_mw': 35522.70730385417,
+        'leakage_mw': 4415.460730385416,
     },
-    "chip default": {
-        "area_mm2": 50.179781351762315,
-        "power_mw": 17603.415931329604,
-        "leakage_mw": 1491.382380908721,
+    'chip default': {
+        'area_mm2': 50.179781351762315,
+        'power_mw': 17603.415931329604,
+        'leakage_mw': 1491.382380908721,
     },
-    "chip neurosim-rram-22nm": {
-        "area_mm2": 429.3892673750635,
-        "power_mw": 10711.397655272891,
-        "leakage_mw": 3.8160691079640463,
+    'chip neurosim-rram-22nm': {
+        'area_mm2': 429.3892673750635,
+        'power_mw': 10711.397655272891,
+        'leakage_mw': 3.8160691079640463,
     },
-    "vgg8 neurosim-rram-22nm analytic": {
-        "dynamic_energy_pj_per_inference": 167133307.3873962,
-        "energy_pj_per_inference": 167422661.2636127,
-        "latency_ns_per_inference": 400376.75,
-        "throughput_inf_per_s": 12977.23068837264,
-        "tops": 15.985808729914885,
-        "tops_per_w": 7.357636813934248,
-        "area_mm2": 429.3892673750635,
+    'vgg8 neurosim-rram-22nm analytic': {
+        'dynamic_energy_pj_per_inference': 167133307.3873962,
+        'energy_pj_per_inference': 167758321.199772,
+        'latency_ns_per_inference': 701436.75,
+        'throughput_inf_per_s': 6007.886430482101,
+        'tops': 7.400725598165474,
+        'tops_per_w': 7.34291525564977,
+        'area_mm2': 429.3892673750635,
     },
-    "vgg8 neurosim-rram-22nm des": {
-        "dynamic_energy_pj_per_inference": 167133307.3873962,
-        "energy_pj_per_inference": 167513047.658806,
-        "latency_ns_per_inference": 438225.25,
-        "throughput_inf_per_s": 9888.369195860434,
-        "tops": 12.18084061320095,
-        "tops_per_w": 7.353666793222144,
-        "area_mm2": 429.3892673750635,
+    'vgg8 neurosim-rram-22nm des': {
+        'dynamic_energy_pj_per_inference': 167133307.3873962,
+        'energy_pj_per_inference': 167802105.34378284,
+        'latency_ns_per_inference': 778171.75,
+        'throughput_inf_per_s': 5614.568594862314,
+        'tops': 6.916222868633548,
+        'tops_per_w': 7.340999288872392,
+        'area_mm2': 429.3892673750635,
     },
-    "dlrm isaac analytic": {
-        "dynamic_energy_pj_per_inference": 377267.4707465278,
-        "energy_pj_per_inference": 377267.4707465278,
-        "latency_ns_per_inference": 11461.375,
-        "throughput_inf_per_s": 197951.58769158678,
-        "tops": 0.19242161213783462,
-        "tops_per_w": 2.5765910802659535,
-        "area_mm2": 85.42472,
+    'dlrm isaac analytic': {
+        'dynamic_energy_pj_per_inference': 377267.4707465278,
+        'energy_pj_per_inference': 377267.4707465278,
+        'latency_ns_per_inference': 11628.041666666666,
+        'throughput_inf_per_s': 197849.5964370585,
+        'tops': 0.19232247011099282,
+        'tops_per_w': 2.5765910802659535,
+        'area_mm2': 85.42472,
     },
-    "dlrm isaac des": {
-        "dynamic_energy_pj_per_inference": 377267.4707465278,
-        "energy_pj_per_inference": 377267.4707465278,
-        "latency_ns_per_inference": 11684.708333333334,
-        "throughput_inf_per_s": 197814.9433477835,
-        "tops": 0.19228878509041983,
-        "tops_per_w": 2.5765910802659535,
-        "area_mm2": 85.42472,
+    'dlrm isaac des': {
+        'dynamic_energy_pj_per_inference': 377267.4707465278,
+        'energy_pj_per_inference': 377267.4707465278,
+        'latency_ns_per_inference': 11851.375,
+        'throughput_inf_per_s': 197713.09281587077,
+        'tops': 0.1921897798549666,
+        'tops_per_w': 2.576591080265954,
+        'area_mm2': 85.42472,
     },
-    "deepfm isaac analytic": {
-        "dynamic_energy_pj_per_inference": 407134.6018663194,
-        "energy_pj_per_inference": 407134.6018663194,
-        "latency_ns_per_inference": 3981.2916666666665,
-        "throughput_inf_per_s": 362640.8184349971,
-        "tops": 0.35684799400131645,
-        "tops_per_w": 2.4169549713760263,
-        "area_mm2": 85.42472,
+    'deepfm isaac analytic': {
+        'dynamic_energy_pj_per_inference': 407134.6018663194,
+        'energy_pj_per_inference': 407134.6018663194,
+        'latency_ns_per_inference': 4114.625,
+        'throughput_inf_per_s': 362367.04951122915,
+        'tops': 0.3565785982623368,
+        'tops_per_w': 2.4169549713760268,
+        'area_mm2': 85.42472,
     },
-    "deepfm isaac des": {
-        "dynamic_energy_pj_per_inference": 407134.6018663194,
-        "energy_pj_per_inference": 407134.6018663194,
-        "latency_ns_per_inference": 6806.041666666668,
-        "throughput_inf_per_s": 356951.0523897711,
-        "tops": 0.35124911627889693,
-        "tops_per_w": 2.4169549713760268,
-        "area_mm2": 85.42472,
+    'deepfm isaac des': {
+        'dynamic_energy_pj_per_inference': 407134.6018663194,
+        'energy_pj_per_inference': 407134.6018663194,
+        'latency_ns_per_inference': 6927.750000000002,
+        'throughput_inf_per_s': 356685.80369601736,
+        'tops': 0.35098810466777713,
+        'tops_per_w': 2.416954971376026,
+        'area_mm2': 85.42472,
     },
 }
 
