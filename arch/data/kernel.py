@@ -1,0 +1,140 @@
+"""The numba kernel of the compiled reader (compiled_reader.py): split, check and hash raw text bytes.
+
+Imported only when the compiled reader runs (numba takes a while to import); numba compiles the
+kernel on first use and caches the machine code on disk, so later processes load it at once.
+The rules are written out in compiled_reader.py's docstring; they are the per-row reader's.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+LABEL, DENSE_INT, HASHED, IGNORED = 0, 1, 2, 3
+_PRIME = np.uint64(0x100000001B3)  # FNV-1a 64
+_NEWLINE, _RETURN, _MINUS, _ZERO, _ONE, _NINE = 10, 13, 45, 48, 49, 57
+_MAX_DIGITS = 18
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _parse_line(buf, begin, limit, roles, delimiter, start_state, modulus, single_row,
+                out_label, out_dense, out_ids, row):  # pragma: no cover - compiled; tested through the reader
+    """Parse the line starting at `begin` (ending at the first "\\n" or at `limit`) into row `row`
+    of the outputs. Returns (the row is good, the position of its "\\n" or `limit`)."""
+    num_columns = roles.shape[0]
+    ok = True
+    column = 0
+    dense_at = 0
+    hashed_at = 0
+    c = begin
+    while True:
+        if column >= num_columns:
+            ok = False
+            while c < limit and buf[c] != _NEWLINE:
+                c += 1
+            break
+        role = roles[column]
+        cell_begin = c
+        if role == HASHED:  # FNV-1a over the cell's non-NUL bytes
+            state = start_state[hashed_at]
+            while c < limit:
+                byte = buf[c]
+                if byte == delimiter or byte == _NEWLINE:
+                    break
+                if byte != 0:
+                    state = (state ^ np.uint64(byte)) * _PRIME
+                c += 1
+            if c == cell_begin or buf[cell_begin] == 0 or single_row[hashed_at]:
+                out_ids[row, hashed_at] = 0
+            else:
+                out_ids[row, hashed_at] = np.int64(np.uint64(1) + state % modulus[hashed_at])
+            hashed_at += 1
+        elif role == DENSE_INT:  # -?[0-9]{1,18}, then NUL padding only; empty (or NUL first) is 0
+            value = np.int64(0)
+            digits = 0
+            negative = False
+            cell_ok = True
+            in_padding = False
+            while c < limit:
+                byte = buf[c]
+                if byte == delimiter or byte == _NEWLINE:
+                    break
+                if in_padding:
+                    if byte != 0:
+                        cell_ok = False
+                elif _ZERO <= byte <= _NINE:
+                    digits += 1
+                    if digits <= _MAX_DIGITS:
+                        value = value * 10 + (np.int64(byte) - _ZERO)
+                elif byte == 0:
+                    in_padding = True
+                elif byte == _MINUS and c == cell_begin:
+                    negative = True
+                else:
+                    cell_ok = False
+                c += 1
+            empty = c == cell_begin or buf[cell_begin] == 0
+            if not empty and (digits < 1 or digits > _MAX_DIGITS):
+                cell_ok = False
+            ok = ok and cell_ok
+            out_dense[row, dense_at] = -value if negative else value
+            dense_at += 1
+        elif role == LABEL:  # "0" or "1", then NUL padding only
+            first = 0
+            if c < limit and buf[c] != delimiter and buf[c] != _NEWLINE:
+                first = np.int64(buf[c])
+                c += 1
+            label_ok = first == _ZERO or first == _ONE
+            while c < limit:
+                byte = buf[c]
+                if byte == delimiter or byte == _NEWLINE:
+                    break
+                if byte != 0:
+                    label_ok = False
+                c += 1
+            ok = ok and label_ok
+            out_label[row] = 1.0 if first == _ONE else 0.0
+        else:
+            while c < limit and buf[c] != delimiter and buf[c] != _NEWLINE:
+                c += 1
+        column += 1
+        if c >= limit or buf[c] == _NEWLINE:
+            break
+        c += 1  # the delimiter
+    return ok and column == num_columns, c
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def parse_block(buf, begin, end, max_lines, roles, delimiter, start_state, modulus, single_row,
+                out_label, out_dense, out_ids, out_line, first_out, first_index, bad_line, bad_begin,
+                bad_end):  # pragma: no cover - compiled; tested through the reader
+    """Parse up to max_lines lines of buf[begin:end] (each ends at "\\n", except perhaps the last).
+
+    Good rows go to out_*[first_out:] (out_line: first_index + the line's ordinal in this call); bad
+    ones to bad_* (the line's ordinal in this call, first byte, and end without its line break). Returns (lines parsed,
+    good rows, bad rows, the position after the last line parsed)."""
+    lines = 0
+    good = 0
+    bad = 0
+    p = begin
+    while lines < max_lines and p < end:
+        row = first_out + good
+        ok, q = _parse_line(buf, p, end, roles, delimiter, start_state, modulus, single_row,
+                            out_label, out_dense, out_ids, row)
+        line_end = q
+        while line_end > p and buf[line_end - 1] == _RETURN:
+            line_end -= 1
+        if line_end < q:  # trailing carriage returns are not part of the last cell: parse again without
+            ok, _ = _parse_line(buf, p, line_end, roles, delimiter, start_state, modulus, single_row,
+                                out_label, out_dense, out_ids, row)
+        if ok:
+            out_line[row] = first_index + lines
+            good += 1
+        else:
+            bad_line[bad] = lines
+            bad_begin[bad] = p
+            bad_end[bad] = line_end
+            bad += 1
+        lines += 1
+        p = q + 1 if q < end else q
+    return lines, good, bad, p
