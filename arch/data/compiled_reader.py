@@ -27,6 +27,7 @@ layout (`KernelLayout`; Criteo); the others (Avazu's hour split, KDD's profile j
 
 from __future__ import annotations
 
+import importlib.util
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -61,11 +62,8 @@ class KernelLayout:
 
 
 def compiled_available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether numba is installed (without importing it: that takes a while)."""
+    return importlib.util.find_spec("numba") is not None
 
 
 class _Kernel:
