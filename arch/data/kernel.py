@@ -138,3 +138,59 @@ def parse_block(buf, begin, end, max_lines, roles, delimiter, start_state, modul
         lines += 1
         p = q + 1 if q < end else q
     return lines, good, bad, p
+
+
+# ---- the memmap cache's read (cache.py): the split, range checks and the gather in one pass ----------------------
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_TO_UNIT = 2.0 ** -53
+_MAX_DENSE = 44.0  # log(max(x, 0) + 1) of any int64 is below 43.7
+OK, BAD_ROW_INDEX, BAD_ID, BAD_DENSE, BAD_LABEL = 0, 1, 2, 3, 4
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def gather_split(dense, sparse, label, row_index, code, split_state, train, train_plus_val, vocab, previous_row,
+                 rows_read, out_dense, out_sparse, out_label, out_row, sizes):  # pragma: no cover - compiled
+    """Copy the rows of split `code` (-1: every row) of one cached chunk into out_* and count every
+    row's split into sizes[0..2], checking what is copied: row indices strictly increasing from
+    previous_row and below rows_read (every row), ids within their vocabulary, dense features in
+    [0, 44] (log1p of an int64), labels 0 or 1. The split is parsing.assign_splits's, bit for bit.
+
+    Returns (rows copied, problem: OK or BAD_*, the chunk's row where it was found, the column)."""
+    n = row_index.shape[0]
+    num_dense = dense.shape[1]
+    num_sparse = sparse.shape[1]
+    out = 0
+    last = previous_row
+    for i in range(n):
+        r = row_index[i]
+        if r <= last or r >= rows_read:
+            return out, BAD_ROW_INDEX, i, 0
+        last = r
+        z = np.uint64(r) * _GOLDEN_GAMMA + split_state + _GOLDEN_GAMMA
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z = z ^ (z >> np.uint64(31))
+        uniform = np.float64(z >> np.uint64(11)) * _TO_UNIT
+        split = 0 if uniform < train else (1 if uniform < train_plus_val else 2)
+        sizes[split] += 1
+        if code >= 0 and split != code:
+            continue
+        for f in range(num_sparse):
+            value = np.int64(sparse[i, f])
+            if value < 0 or value >= vocab[f]:
+                return out, BAD_ID, i, f
+            out_sparse[out, f] = value
+        for f in range(num_dense):
+            x = dense[i, f]
+            if not (0.0 <= x <= _MAX_DENSE):
+                return out, BAD_DENSE, i, f
+            out_dense[out, f] = x
+        y = label[i]
+        if y != 0.0 and y != 1.0:
+            return out, BAD_LABEL, i, 0
+        out_label[out] = y
+        out_row[out] = r
+        out += 1
+    return out, OK, n, 0
