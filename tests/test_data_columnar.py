@@ -154,6 +154,108 @@ def test_cache_gives_the_parsed_rows_without_reparsing(tmp_path, monkeypatch):
     assert len([p for p in cache.iterdir()]) == 2
 
 
+def _only_entry(cache: Path) -> Path:
+    entries = [p for p in cache.iterdir()]
+    assert len(entries) == 1
+    return entries[0]
+
+
+def _truncate(entry: Path) -> None:
+    path = entry / "sparse.bin"
+    path.write_bytes(path.read_bytes()[:-1000])
+
+
+def _random_of_the_same_size(name: str):
+    def damage(entry: Path) -> None:
+        path = entry / name
+        path.write_bytes(np.random.default_rng(0).bytes(path.stat().st_size))
+    return damage
+
+
+def _garbage_meta(entry: Path) -> None:
+    (entry / "meta.json").write_bytes(b"\x00{not json at all")
+
+
+def _meta_of_another_shape(entry: Path) -> None:
+    import json
+
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["rows"] += 5
+    (entry / "meta.json").write_text(json.dumps(meta))
+
+
+def _no_meta(entry: Path) -> None:
+    (entry / "meta.json").unlink()
+
+
+def _late_ids_out_of_range(entry: Path) -> None:
+    """Ids past their vocabulary in the last rows only: the damage shows part-way through a pass."""
+    ids = np.memmap(entry / "sparse.bin", dtype=np.int32, mode="r+").reshape(-1, 26)
+    ids[-50:, 3] = 10**9
+    ids.flush()
+
+
+DAMAGE = {"truncated sparse.bin": _truncate, "random sparse.bin": _random_of_the_same_size("sparse.bin"),
+          "random dense.bin": _random_of_the_same_size("dense.bin"),
+          "random row_index.bin": _random_of_the_same_size("row_index.bin"),
+          "random label.bin": _random_of_the_same_size("label.bin"), "garbage meta.json": _garbage_meta,
+          "meta.json of another shape": _meta_of_another_shape, "no meta.json": _no_meta,
+          "late ids out of range": _late_ids_out_of_range}
+
+
+@needs_data
+@pytest.mark.parametrize("in_memory", [False, True], ids=["streamed", "in-memory"])
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_cache_entry_is_named_rebuilt_and_gives_the_parsed_rows(tmp_path, capsys, monkeypatch, damage,
+                                                                          in_memory):
+    cache = tmp_path / "cache"
+    options = dict(cache_dir=cache, chunk_rows=1000, seed=4, max_cached_rows=10**6 if in_memory else 0)
+    reference = open_dataset(f"criteo:{CRITEO}", chunk_rows=1000, seed=4, max_cached_rows=0)
+    expected = streamed(reference, shuffle_seed=None)
+    assert_same(streamed(open_dataset(f"criteo:{CRITEO}", **options), shuffle_seed=None), expected)
+    entry = _only_entry(cache)
+    capsys.readouterr()
+    DAMAGE[damage](entry)
+
+    damaged = open_dataset(f"criteo:{CRITEO}", **options)
+    assert_same(streamed(damaged, shuffle_seed=None), expected)
+    assert damaged.bad_rows.to_dict() == reference.bad_rows.to_dict()
+    assert damaged.split_sizes() == reference.split_sizes()
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"data cache entry {entry} is damaged" in said and f"rebuilding it from {CRITEO}" in said
+    # Rebuilt: the next run reads the cache again, and says nothing.
+    assert _only_entry(cache) == entry and (entry / "meta.json").is_file()
+
+    def no_parsing(self, report):
+        raise AssertionError("the rebuilt cache should have been read")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(formats.TextFileSource, "iter_chunks", no_parsing)
+    assert_same(streamed(open_dataset(f"criteo:{CRITEO}", **options), shuffle_seed=None), expected)
+    assert "damaged" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "in /proc", "empty"])
+def test_a_cache_folder_that_cannot_be_written_is_refused_before_parsing(tmp_path, monkeypatch, where):
+    from recpim.errors import ConfigError
+
+    data = tmp_path / "rows.tsv"
+    data.write_bytes(b"1\t" + b"\t".join([b"3"] * 13 + [b"ab"] * 26) + b"\n")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    cache_dir = {"a file": a_file, "under a file": a_file / "cache", "in /proc": Path("/proc/recpim-cache"),
+                 "empty": ""}[where]
+
+    def no_parsing(self, report):
+        raise AssertionError("nothing may be parsed before the cache folder is checked")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(formats.TextFileSource, "iter_chunks", no_parsing)
+    with pytest.raises(ConfigError, match="invalid cache_dir") as error:
+        open_dataset(f"criteo:{data}", cache_dir=cache_dir)
+    assert str(cache_dir) in str(error.value) or where == "empty"
+
+
 @needs_data
 def test_a_pass_cut_short_leaves_no_cache_entry(tmp_path):
     cache = tmp_path / "cache"

@@ -36,6 +36,7 @@ import numpy as np
 from recpim.arch.data.formats import TextFileSource
 from recpim.arch.data.parsing import ArrayChunk, BadRow, BadRowReport, assign_splits, fnv1a_64, raise_bad_row
 from recpim.console import notes
+from recpim.errors import ConfigError
 from recpim.paths import check_output_dir
 
 PREPROCESS_VERSION = 2  # bump whenever parsing, hashing, the dense transform or the cache's layout changes
@@ -56,8 +57,6 @@ def check_cache_dir(path: str | Path, option: str = "cache_dir") -> Path:
     written)."""
     text = str(path)
     if not text.strip():
-        from recpim.errors import ConfigError
-
         raise ConfigError(option, [(repr(text), "is empty; give a folder for the parsed data (created if missing)")])
     return check_output_dir(Path(text).expanduser(), option)
 
@@ -147,15 +146,13 @@ def _read_meta(entry: Path, identity: dict[str, Any], num_dense: int, vocab_size
 
 @dataclass
 class CachedSource:
-    """A TextFileSource behind the memmap cache in `directory` (see the module docstring)."""
+    """A TextFileSource behind the memmap cache in `directory` (see the module docstring; open_dataset
+    checks the folder with check_cache_dir first)."""
 
     inner: TextFileSource
     directory: Path
     num_dense: int
     rebuilt: list[str] = field(default_factory=list)  # what was said about each damaged entry rebuilt
-
-    def __post_init__(self) -> None:
-        self.directory = check_cache_dir(self.directory)
 
     @property
     def path(self) -> Path:

@@ -29,7 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
-from recpim.arch.data.cache import CachedSource
+from recpim.arch.data.cache import CachedSource, check_cache_dir
 from recpim.arch.data.formats import FORMATS, ON_BAD_ROW, READERS
 from recpim.arch.data.parsing import (
     SPLITS,
@@ -330,11 +330,12 @@ def open_dataset(spec: str, schema: DatasetSchema | None = None, on_bad_row: str
     path = Path(rest).expanduser()
     if not path.exists():
         raise DataError(f"{kind} data not found: {path}")
+    cache_folder = None if cache_dir is None else check_cache_dir(cache_dir)  # before anything is parsed
     entry = FORMATS[kind]
     schema = schema or entry.default_schema()
     _check_schema(kind, schema, len(entry.text_format.dense_names), len(entry.text_format.sparse_names))
     source, notes = entry.open_source(path, schema.vocab_sizes, on_bad_row, kind, chunk_rows=chunk_rows,
                                       max_rows=max_rows, reader=reader)
     name = f"{kind}:{source.path}"
-    chunks: ChunkSource = source if cache_dir is None else CachedSource(source, Path(cache_dir), schema.num_dense)
+    chunks: ChunkSource = source if cache_folder is None else CachedSource(source, cache_folder, schema.num_dense)
     return CtrDataset(name, schema, chunks, notes=notes, **common)
