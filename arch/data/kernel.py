@@ -177,18 +177,25 @@ def gather_split(dense, sparse, label, row_index, code, split_state, train, trai
         sizes[split] += 1
         if code >= 0 and split != code:
             continue
+        # Copy first, then check the whole row (no early exit inside the loops, so they vectorise).
+        bad_id = False
         for f in range(num_sparse):
             value = np.int64(sparse[i, f])
-            if value < 0 or value >= vocab[f]:
-                return out, BAD_ID, i, f
+            bad_id |= (value < 0) | (value >= vocab[f])
             out_sparse[out, f] = value
+        bad_dense = False
         for f in range(num_dense):
             x = dense[i, f]
-            if not (0.0 <= x <= _MAX_DENSE):
-                return out, BAD_DENSE, i, f
+            bad_dense |= not (0.0 <= x <= _MAX_DENSE)
             out_dense[out, f] = x
         y = label[i]
-        if y != 0.0 and y != 1.0:
+        if bad_id or bad_dense or (y != 0.0 and y != 1.0):
+            for f in range(num_sparse):
+                if sparse[i, f] < 0 or sparse[i, f] >= vocab[f]:
+                    return out, BAD_ID, i, f
+            for f in range(num_dense):
+                if not (0.0 <= dense[i, f] <= _MAX_DENSE):
+                    return out, BAD_DENSE, i, f
             return out, BAD_LABEL, i, 0
         out_label[out] = y
         out_row[out] = r
