@@ -49,6 +49,7 @@ from recpim.errors import DataError
 
 BLOCK_BYTES = 4 << 20  # bytes read (and parsed) at a time: memory flat in the number of rows
 
+LOG_TABLE_SIZE = 1 << 15  # dense integers below this take log(x + 1) from a table of numpy's own values
 LABEL, DENSE_INT, HASHED, IGNORED = 0, 1, 2, 3
 """Column roles of a KernelLayout (the same numbers as kernel.py's)."""
 
@@ -85,29 +86,35 @@ class _Kernel:
         vocab = np.asarray(vocab_sizes, np.uint64)
         self.modulus = np.maximum(vocab - np.uint64(1), np.uint64(1))
         self.single_row = vocab == np.uint64(1)
+        self.log_table = log1p_clamped(np.arange(LOG_TABLE_SIZE, dtype=np.int64))  # numpy's own values
         self.bad_line, self.bad_begin, self.bad_end = (np.empty(max_lines, np.int64) for _ in range(3))
+        self.big_row, self.big_column, self.big_value = (np.empty(max_lines * self.num_dense, np.int64)
+                                                         for _ in range(3))
         self.new_chunk(max_lines)
 
     def new_chunk(self, rows: int) -> None:
         """Fresh output arrays for the next chunk (the chunk yielded before keeps its own)."""
         self.label = np.empty(rows, np.float32)
-        self.dense = np.empty((rows, self.num_dense), np.int64)
+        self.dense = np.empty((rows, self.num_dense), np.float32)
         self.ids = np.empty((rows, self.num_hashed), np.int64)
         self.row_index = np.empty(rows, np.int64)
         self.filled = 0
 
     def chunk(self) -> ArrayChunk:
         n = self.filled
-        return ArrayChunk(log1p_clamped(self.dense[:n]), self.ids[:n], self.label[:n], self.row_index[:n])
+        return ArrayChunk(self.dense[:n], self.ids[:n], self.label[:n], self.row_index[:n])
 
     def __call__(self, buf: np.ndarray, begin: int, end: int, max_lines: int, first_index: int,
                  ) -> tuple[int, int, int]:
         """Parse up to max_lines lines (data rows first_index ...) into the chunk's arrays: (lines, bad
         rows, the position after the last line parsed)."""
-        lines, good, bad, stop = self.parse(buf, begin, end, max_lines, self.roles, self.delimiter,
-                                            self.start_state, self.modulus, self.single_row, self.label,
-                                            self.dense, self.ids, self.row_index, self.filled, first_index,
-                                            self.bad_line, self.bad_begin, self.bad_end)
+        lines, good, bad, stop, big = self.parse(buf, begin, end, max_lines, self.roles, self.delimiter,
+                                                 self.start_state, self.modulus, self.single_row, self.log_table,
+                                                 self.label, self.dense, self.ids, self.row_index, self.filled,
+                                                 first_index, self.bad_line, self.bad_begin, self.bad_end,
+                                                 self.big_row, self.big_column, self.big_value, 0)
+        if big:  # integers past the table: numpy's transform, as the other readers apply it
+            self.dense[self.big_row[:big], self.big_column[:big]] = log1p_clamped(self.big_value[:big])
         self.filled += int(good)
         return int(lines), int(bad), int(stop)
 

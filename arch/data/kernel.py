@@ -17,10 +17,12 @@ _MAX_DIGITS = 18
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _parse_line(buf, begin, limit, roles, delimiter, start_state, modulus, single_row,
-                out_label, out_dense, out_ids, row):  # pragma: no cover - compiled; tested through the reader
+def _parse_line(buf, begin, limit, roles, delimiter, start_state, modulus, single_row, log_table,
+                out_label, out_dense, out_ids, row, big_row, big_column, big_value, num_big):  # pragma: no cover
     """Parse the line starting at `begin` (ending at the first "\\n" or at `limit`) into row `row`
-    of the outputs. Returns (the row is good, the position of its "\\n" or `limit`)."""
+    of the outputs. A dense integer x becomes log_table[max(x, 0)] (numpy's own log1p, tabulated),
+    or, past the table, is listed in big_* for numpy to transform. Returns (the row is good, the
+    position of its "\\n" or `limit`, the number of big_* entries)."""
     num_columns = roles.shape[0]
     ok = True
     column = 0
@@ -77,7 +79,15 @@ def _parse_line(buf, begin, limit, roles, delimiter, start_state, modulus, singl
             if not empty and (digits < 1 or digits > _MAX_DIGITS):
                 cell_ok = False
             ok = ok and cell_ok
-            out_dense[row, dense_at] = -value if negative else value
+            if negative or value == 0:
+                out_dense[row, dense_at] = log_table[0]
+            elif value < log_table.shape[0]:
+                out_dense[row, dense_at] = log_table[value]
+            else:
+                big_row[num_big] = row
+                big_column[num_big] = dense_at
+                big_value[num_big] = value
+                num_big += 1
             dense_at += 1
         elif role == LABEL:  # "0" or "1", then NUL padding only
             first = 0
@@ -101,13 +111,13 @@ def _parse_line(buf, begin, limit, roles, delimiter, start_state, modulus, singl
         if c >= limit or buf[c] == _NEWLINE:
             break
         c += 1  # the delimiter
-    return ok and column == num_columns, c
+    return ok and column == num_columns, c, num_big
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def parse_block(buf, begin, end, max_lines, roles, delimiter, start_state, modulus, single_row,
-                out_label, out_dense, out_ids, out_line, first_out, first_index, bad_line, bad_begin,
-                bad_end):  # pragma: no cover - compiled; tested through the reader
+def parse_block(buf, begin, end, max_lines, roles, delimiter, start_state, modulus, single_row, log_table,
+                out_label, out_dense, out_ids, out_line, first_out, first_index, bad_line, bad_begin, bad_end,
+                big_row, big_column, big_value, num_big):  # pragma: no cover - compiled; tested through the reader
     """Parse up to max_lines lines of buf[begin:end] (each ends at "\\n", except perhaps the last).
 
     Good rows go to out_*[first_out:] (out_line: first_index + the line's ordinal in this call); bad
@@ -119,14 +129,18 @@ def parse_block(buf, begin, end, max_lines, roles, delimiter, start_state, modul
     p = begin
     while lines < max_lines and p < end:
         row = first_out + good
-        ok, q = _parse_line(buf, p, end, roles, delimiter, start_state, modulus, single_row,
-                            out_label, out_dense, out_ids, row)
+        big_before = num_big
+        ok, q, num_big = _parse_line(buf, p, end, roles, delimiter, start_state, modulus, single_row, log_table,
+                                     out_label, out_dense, out_ids, row, big_row, big_column, big_value, num_big)
         line_end = q
         while line_end > p and buf[line_end - 1] == _RETURN:
             line_end -= 1
         if line_end < q:  # trailing carriage returns are not part of the last cell: parse again without
-            ok, _ = _parse_line(buf, p, line_end, roles, delimiter, start_state, modulus, single_row,
-                                out_label, out_dense, out_ids, row)
+            ok, _, num_big = _parse_line(buf, p, line_end, roles, delimiter, start_state, modulus, single_row,
+                                         log_table, out_label, out_dense, out_ids, row, big_row, big_column,
+                                         big_value, big_before)
+        if not ok:
+            num_big = big_before  # the row's slot is reused by the next line: forget its big values
         if ok:
             out_line[row] = first_index + lines
             good += 1
@@ -137,7 +151,7 @@ def parse_block(buf, begin, end, max_lines, roles, delimiter, start_state, modul
             bad += 1
         lines += 1
         p = q + 1 if q < end else q
-    return lines, good, bad, p
+    return lines, good, bad, p, num_big
 
 
 # ---- the memmap cache's read (cache.py): the split, range checks and the gather in one pass ----------------------
