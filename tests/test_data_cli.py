@@ -80,3 +80,65 @@ def test_search_checks_its_data_before_starting_workers(tmp_path):
                                  "--score-rows", "16", "--finetune-steps", "0", "--max-bad-rows-fraction", "0.05"])
     assert result.exit_code == 0, result.output
     assert "196 good rows, 4 bad row(s) skipped" in result.output
+
+
+@pytest.fixture
+def never_parses(monkeypatch):
+    from recpim.arch.data import formats
+
+    def no_parsing(self, report):
+        raise AssertionError("the data were parsed before --data-cache was checked")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(formats.TextFileSource, "iter_chunks", no_parsing)
+
+
+@needs_data
+@pytest.mark.parametrize("command", ["train", "eval"])
+@pytest.mark.parametrize("where", ["a file", "under a file", "in /proc", "RECPIM_DATA_CACHE a file"])
+def test_a_bad_data_cache_is_refused_before_the_data_are_read(tmp_path, never_parses, command, where):
+    from recpim.errors import ConfigError
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    folder = {"a file": a_file, "under a file": a_file / "cache", "in /proc": Path("/proc/recpim-cache"),
+              "RECPIM_DATA_CACHE a file": a_file}[where]
+    env = {"RECPIM_DATA_CACHE": str(folder)} if where.startswith("RECPIM") else {}
+    option = [] if env else ["--data-cache", str(folder)]
+    args = ([*TRAIN, "--data", f"criteo:{CRITEO}", "--out", str(tmp_path / "a.pt")] if command == "train" else
+            ["supernet", "eval", str(tmp_path / "none.pt"), "--subnet", str(tmp_path / "none.json"),
+             "--data", f"criteo:{CRITEO}"])
+    result = CliRunner().invoke(app, [*args, *option], env=env)
+    assert isinstance(result.exception, ConfigError), result.output
+    message = str(result.exception)
+    assert "invalid --data-cache (or RECPIM_DATA_CACHE)" in message and str(folder) in message
+    assert not (tmp_path / "a.pt").exists()
+
+
+@needs_data
+def test_a_bad_data_cache_is_a_message_not_a_traceback(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    env = {**os.environ, "RECPIM_THREADS": "1", "RECPIM_DATA_CACHE": str(a_file)}
+    done = subprocess.run([sys.executable, "-m", "recpim", *TRAIN, "--data", f"criteo:{CRITEO}",
+                           "--out", str(tmp_path / "c.pt")], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr + done.stdout
+    assert f"error: invalid --data-cache (or RECPIM_DATA_CACHE): 1 problem(s)\n  {a_file}: is a file" in done.stderr
+
+
+@needs_data
+def test_training_on_a_damaged_cache_rebuilds_it_and_says_so(tmp_path):
+    path = criteo_with_bad_rows(tmp_path)
+    cache = tmp_path / "cache"
+    args = [*TRAIN, "--data", f"criteo:{path}", "--max-bad-rows-fraction", "0.05", "--data-cache", str(cache)]
+    runner = CliRunner()
+    first = runner.invoke(app, [*args, "--out", str(tmp_path / "a.pt")])
+    assert first.exit_code == 0, first.output
+    (entry,) = list(cache.iterdir())
+    sparse = entry / "sparse.bin"
+    sparse.write_bytes(sparse.read_bytes()[: sparse.stat().st_size // 2])
+    again = runner.invoke(app, [*args, "--out", str(tmp_path / "b.pt")])
+    assert again.exit_code == 0, again.output
+    said = " ".join(again.output.split())
+    assert f"data cache entry {entry} is damaged (sparse.bin has" in said and f"rebuilding it from {path}" in said
+    assert json.loads(again.stdout)["bad_rows"] == 4 and (entry / "meta.json").is_file()

@@ -33,7 +33,7 @@ LAYERS = {"recpim.arch": 1, "recpim.pim": 1, "recpim.mapping": 2, "recpim.search
 # Libraries worth deferring: slow to import (torch ~2 s, optuna ~1 s, networkx ~0.3 s, numpy ~0.2 s:
 # the CLI's start-up should not pay for every command's stack) or optional/platform-specific.
 HEAVY = {"torch", "optuna", "matplotlib", "pyarrow", "sqlalchemy", "networkx", "numpy", "scipy", "simpy",
-         "ray", "playwright", "resource"}
+         "ray", "playwright", "resource", "numba"}
 
 
 @dataclass(frozen=True)

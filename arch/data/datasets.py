@@ -12,9 +12,10 @@ epochs never reparse, shuffles are full permutations); otherwise every pass stre
 `chunk_rows` chunks in constant memory (shuffles permute rows within each chunk).
 
 Text files are split by pyarrow's streaming CSV reader when pyarrow is installed (`reader="auto"`,
-arrow_reader.py), else by the per-row Python reader; both give the same rows. With `cache_dir`
-the first complete pass writes the parsed rows as numpy memmaps (data_cache.py) and every later
-pass, in this run or a later one, reads them instead of the text.
+arrow_reader.py), or by the compiled (numba) reader for Criteo (compiled_reader.py), else by the
+per-row Python reader; all give the same rows. With `cache_dir` the first complete pass writes the
+parsed rows as numpy memmaps (cache.py) and every later pass, in this run or a later one, reads
+them instead of the text, checking what it reads (a damaged entry is rebuilt, and says so).
 
 Bad rows are never dropped silently: every complete pass counts them (`bad_rows`), and a pass
 whose bad rows exceed `max_bad_rows_fraction` of the rows read (default 1 %) stops with a
@@ -29,7 +30,7 @@ from typing import Protocol
 
 import numpy as np
 
-from recpim.arch.data.cache import CachedSource
+from recpim.arch.data.cache import CachedSource, check_cache_dir
 from recpim.arch.data.formats import FORMATS, ON_BAD_ROW, READERS
 from recpim.arch.data.parsing import (
     SPLITS,
@@ -57,6 +58,14 @@ DEFAULT_MAX_BAD_ROWS_FRACTION = 0.01
 
 class ChunkSource(Protocol):
     def iter_chunks(self, report: BadRowReport) -> Iterator[ArrayChunk]: ...
+
+
+class SplitChunkSource(ChunkSource, Protocol):
+    """A source that selects a split's rows itself (the memmap cache: split, checks and copy in one
+    compiled pass), counting every row's split into `sizes`."""
+
+    def split_chunks(self, report: BadRowReport, code: int, seed: int, fractions: tuple[float, float, float],
+                     sizes: np.ndarray) -> Iterator[ArrayChunk]: ...
 
 
 class SyntheticSource:
@@ -110,6 +119,18 @@ class CtrDataset:
             splits = assign_splits(chunk.row_index, self.seed, self.split_fractions)
             sizes += np.bincount(splits, minlength=len(SPLITS))
             yield chunk, splits
+        self._finish_pass(report, sizes)
+
+    def _split_pass(self, code: int) -> Iterator[ArrayChunk]:
+        """One pass yielding only split `code`'s rows, selected by the source itself."""
+        report = BadRowReport(max_examples=self._max_bad_examples)
+        sizes = np.zeros(len(SPLITS), np.int64)
+        source: SplitChunkSource = self._source  # type: ignore[assignment]
+        yield from source.split_chunks(report, code, self.seed, self.split_fractions, sizes)
+        self._finish_pass(report, sizes)
+
+    def _finish_pass(self, report: BadRowReport, sizes: np.ndarray) -> None:
+        """Record a complete pass's report and split sizes, or refuse too many bad rows."""
         if report.rows_good == 0:
             raise DataError(f"{self.name}: no valid rows ({report.summary()})")
         if report.bad_fraction > self.max_bad_rows_fraction:
@@ -183,6 +204,11 @@ class CtrDataset:
         self._ensure_mode()
         if self._cache is not None:
             yield self._cache[split]
+            return
+        if hasattr(self._source, "split_chunks"):
+            for part in self._split_pass(code):
+                if len(part):
+                    yield part
             return
         for chunk, splits in self._pass():
             part = chunk.take(splits == code)
@@ -276,7 +302,8 @@ def open_dataset(spec: str, schema: DatasetSchema | None = None, on_bad_row: str
     split (and, for synthetic data, the draw). max_rows: read only the first rows of a file.
     max_bad_rows_fraction: a complete pass with more bad rows than this fraction of the rows read
     is a DataError. reader: "auto" (pyarrow when installed), "arrow" or "python" (same rows).
-    cache_dir: keep the parsed rows of text files there (memmaps; cache.py).
+    cache_dir: keep the parsed rows of text files there (memmaps; cache.py); checked writable here,
+    before anything is parsed (a ConfigError naming the folder otherwise).
     """
     kind, rest = _parse_spec(spec)
     if on_bad_row not in ON_BAD_ROW:
@@ -313,11 +340,12 @@ def open_dataset(spec: str, schema: DatasetSchema | None = None, on_bad_row: str
     path = Path(rest).expanduser()
     if not path.exists():
         raise DataError(f"{kind} data not found: {path}")
+    cache_folder = None if cache_dir is None else check_cache_dir(cache_dir)  # before anything is parsed
     entry = FORMATS[kind]
     schema = schema or entry.default_schema()
     _check_schema(kind, schema, len(entry.text_format.dense_names), len(entry.text_format.sparse_names))
     source, notes = entry.open_source(path, schema.vocab_sizes, on_bad_row, kind, chunk_rows=chunk_rows,
                                       max_rows=max_rows, reader=reader)
     name = f"{kind}:{source.path}"
-    chunks: ChunkSource = source if cache_dir is None else CachedSource(source, Path(cache_dir).expanduser())
+    chunks: ChunkSource = source if cache_folder is None else CachedSource(source, cache_folder, schema.num_dense)
     return CtrDataset(name, schema, chunks, notes=notes, **common)

@@ -22,6 +22,14 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 
 from recpim.arch.data.arrow_reader import arrow_available, iter_arrow_chunks
+from recpim.arch.data.compiled_reader import (
+    DENSE_INT,
+    HASHED,
+    LABEL,
+    KernelLayout,
+    compiled_available,
+    iter_compiled_chunks,
+)
 from recpim.arch.data.parsing import (
     ArrayChunk,
     BadRow,
@@ -37,8 +45,9 @@ from recpim.arch.data.schema import DatasetSchema, avazu_schema, criteo_schema, 
 from recpim.errors import DataError
 
 ON_BAD_ROW = ("skip", "error")
-READERS = ("auto", "arrow", "python")
-"""auto: pyarrow's columnar reader when pyarrow is installed, else the per-row Python reader."""
+READERS = ("auto", "compiled", "arrow", "python")
+"""auto: the compiled (numba) reader for formats with a kernel layout when numba is installed, else
+pyarrow's columnar reader when pyarrow is installed, else the per-row Python reader (the reference)."""
 
 
 def open_binary(path: Path) -> BinaryIO:
@@ -110,6 +119,7 @@ class TextFormat:
     dense_names: tuple[str, ...]
     sparse_names: tuple[str, ...]
     header: bytes | None = None  # the exact first line, when the format has one
+    kernel_layout: KernelLayout | None = None  # each column's role, for the compiled reader (None: it has none)
 
     @property
     def num_columns(self) -> int:
@@ -134,6 +144,7 @@ class CriteoFormat(TextFormat):
     column_names = ("label", *CRITEO_DENSE, *CRITEO_SPARSE)
     dense_names = CRITEO_DENSE
     sparse_names = CRITEO_SPARSE
+    kernel_layout = KernelLayout((LABEL, *[DENSE_INT] * 13, *[HASHED] * 26))
 
     def convert(self, cells: np.ndarray, ints: IntParser | None = None) -> Converted:
         label, label_ok = label_check(cells[:, 0], "label")
@@ -310,6 +321,16 @@ def check_lines(fmt: TextFormat, lines: list[bytes], first_line: int, path: str,
     return Converted(converted.dense[keep], converted.sparse_cells[keep], converted.label[keep], []), good
 
 
+def describe_bad_line(fmt: TextFormat, line: bytes) -> str:
+    """The per-row reader's problem with one line it rejects (the compiled reader's bad rows)."""
+    scratch = BadRowReport(max_examples=1)
+    check_lines(fmt, [line], 1, "", scratch, "skip")
+    if not scratch.examples:
+        raise DataError(f"the compiled reader rejected a line the per-row reader accepts ({show(line, 200)}); "
+                        "read with reader='python' and report this")
+    return scratch.examples[0].problem
+
+
 def parse_lines(fmt: TextFormat, lines: list[bytes], first_line: int, first_row: int,
                 vocab_sizes: tuple[int, ...], path: str, report: BadRowReport, on_bad_row: str) -> ArrayChunk:
     """Parse consecutive data lines (line numbers from `first_line`, data-row indices from `first_row`)."""
@@ -374,7 +395,15 @@ class TextFileSource:
         if self.reader not in READERS:
             raise DataError(f"unknown reader {self.reader!r}; allowed: {', '.join(READERS)}")
         if self.reader == "auto":
+            if self.fmt.kernel_layout is not None and compiled_available():
+                return "compiled"
             return "arrow" if arrow_available() else "python"
+        if self.reader == "compiled":
+            if self.fmt.kernel_layout is None:
+                raise DataError(f"reader 'compiled' has no kernel layout for the {self.fmt.name} format (it reads "
+                                f"{', '.join(FORMATS_WITH_KERNEL)}); use reader 'arrow' or 'python'")
+            if not compiled_available():
+                raise DataError("reader 'compiled' needs numba (pip install numba); reader 'arrow' needs pyarrow")
         if self.reader == "arrow" and not arrow_available():
             raise DataError("reader 'arrow' needs pyarrow (pip install pyarrow); reader 'python' needs nothing")
         return self.reader
@@ -391,7 +420,14 @@ class TextFileSource:
                 raise DataError(f"{self.path}:1: header {show(first, 200)} is not the {self.fmt.name} header "
                                 f"{show(self.fmt.header, 400)}")
             skip = 1
-        if self.resolved_reader() == "arrow":
+        reader = self.resolved_reader()
+        if reader == "compiled":
+            yield from iter_compiled_chunks(
+                self, self.fmt.kernel_layout, report, lambda: open_binary(self.path),
+                lambda line: describe_bad_line(self.fmt, line),
+                lambda handle, error, line: _read_failure(self.path, handle, error, line))
+            return
+        if reader == "arrow":
             yield from iter_arrow_chunks(self, report)
             return
         row = 0
@@ -494,6 +530,9 @@ def _plain(format_class: type[TextFormat]) -> Callable[..., tuple[TextFileSource
         return single_file_source(path, format_class(), vocab_sizes, on_bad_row, kind, **options)
     return open_source
 
+
+FORMATS_WITH_KERNEL = ("criteo",)
+"""Formats the compiled reader reads (those whose TextFormat has a kernel_layout)."""
 
 FORMATS: dict[str, FileFormat] = {entry.kind: entry for entry in (
     FileFormat("criteo", CriteoFormat, criteo_schema, "PATH", _plain(CriteoFormat)),

@@ -23,6 +23,13 @@ PRECISION_HELP = "fp32 | bf16 | fp16 (autocast; fp16 with a grad scaler, CUDA on
 DATA_CACHE_HELP = "keep parsed text data there (numpy memmaps) so later epochs and runs do not reparse"
 BAD_FRACTION_HELP = "stop with an error when more than this fraction of the rows read is malformed"
 
+def _checked_data_cache(data_cache: Path | None) -> Path | None:
+    """--data-cache (or RECPIM_DATA_CACHE), created and proven writable; a clear error otherwise."""
+    from recpim.arch.data.cache import check_cache_dir
+
+    return None if data_cache is None else check_cache_dir(data_cache, "--data-cache (or RECPIM_DATA_CACHE)")
+
+
 supernet_app = typer.Typer(help="Train the NASRec supernet on CTR data; score subnets with inherited weights.",
                            no_args_is_help=True)
 
@@ -87,6 +94,7 @@ def train(
     from recpim.arch.train.distributed import device_for_rank, init_from_env, launched_by_torchrun, shutdown
     from recpim.arch.train.loop import TrainConfig, train_supernet
 
+    data_cache = _checked_data_cache(data_cache)   # before any rank starts or any data is parsed
     if nproc > 1 and not launched_by_torchrun():
         raise typer.Exit(_relaunch_with_torchrun(nproc))
     torch_device = resolve_device(device)
@@ -222,6 +230,7 @@ def evaluate(
     from recpim.arch.train.scoring import score_subnet
 
     configure_threads()
+    data_cache = _checked_data_cache(data_cache)   # before the checkpoint is loaded or any data is parsed
     loaded = load_supernet(checkpoint, device=device)
     supernet, config, saved = loaded.supernet, loaded.config, loaded.checkpoint
     config_subnet = load_subnet(subnet, space=loaded.space)   # checked in the checkpoint's space
