@@ -20,13 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from recpim.crossbar_numbers import Encoding, subtraction_allowed
 from recpim.errors import ConfigError
 from recpim.units import ceil_div
-from recpim.validation import config_problems, set_dotted
+from recpim.validation import StrictScalars, config_problems, set_dotted
 
 # How spare PEs are used. How signed weights sit on crossbar columns: recpim.crossbar_numbers.Encoding.
 ReplicationPolicy = Literal["none", "balance"]
 
 
-class _Frozen(BaseModel):
+class _Frozen(StrictScalars):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 

@@ -32,6 +32,7 @@ KINDS = ("breakdown", "sweep", "search")
 
 
 SEARCH_POINT_KINDS = ("search_front", "search_top_k")
+KNOWN_KINDS = ("cost_report", "sweep", "search", *SEARCH_POINT_KINDS)
 
 
 def detect_kind(data: Any) -> str:
@@ -39,6 +40,8 @@ def detect_kind(data: Any) -> str:
         return "search"                      # front.json / top_k.json as written before they had a kind
     if isinstance(data, dict):
         kind = data.get("kind")
+        if kind is not None and kind not in KNOWN_KINDS:
+            raise ConfigError("result JSON", [("kind", f"got {kind!r}; allowed: {', '.join(KNOWN_KINDS)}")])
         if kind == "cost_report":
             return "breakdown"
         if kind in ("sweep", "search"):
@@ -144,7 +147,10 @@ def write_report_from_json(path: Path | str, out_dir: Path | str, chip: ChipConf
         report, own_chip = read_cost_report(data, path)
         return kind, write_breakdown_report(report, out_dir, chip=chip if chip is not None else own_chip)
     if kind == "sweep":
-        return kind, write_sweep_report(read_typed(SweepResult, data, str(path)), out_dir)
+        sweep = read_typed(SweepResult, data, str(path))
+        if problems := sweep.problems():
+            raise ConfigError(f"sweep JSON {path}", problems)
+        return kind, write_sweep_report(sweep, out_dir)
     search = read_search_file(data, path, out_dir)
     return kind, write_search_report(search.front, out_dir, zoo=search.zoo, best_so_far=search.best_so_far,
                                      best_so_far_label=search.best_so_far_label, title=search.title)

@@ -40,7 +40,7 @@ from recpim.search.lock import study_lock
 from recpim.search.objectives import Objective, pareto_front
 from recpim.search.progress import eta_bar
 from recpim.search.study import SearchStudy, storage_url
-from recpim.validation import ValidatedModel
+from recpim.validation import MAX_SEED, ValidatedModel
 
 BUDGET_ATTR = "recpim_budget"
 
@@ -55,7 +55,7 @@ class SearchSettings(ValidatedModel):
     supernet_sha256: str
     space: SearchSpace                         # the supernet's search space (from its checkpoint)
     data: str = "synthetic"
-    data_seed: int = 0
+    data_seed: int = Field(default=0, ge=0, le=MAX_SEED)
     objective: Objective = Objective()
     evolution: EvolutionSettings = EvolutionSettings()
     chip_ranges: dict[str, list[KnobValue]] = {}

@@ -53,6 +53,7 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(str(path), [("", "checkpoint file not found")])
+    _require_torch_archive(path, f"not a recpim checkpoint ({CHECKPOINT_FORMAT})")
     try:
         # mmap: tensors are read when used, so loading a supernet for scoring skips the optimizer state
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -64,6 +65,36 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         raise ConfigError(str(path), [("version", f"{state.get('version')}; this recpim reads "
                                                   f"{', '.join(map(str, READABLE_VERSIONS))}")])
     return state
+
+
+def _require_torch_archive(path: Path, what: str) -> None:
+    """A ConfigError naming `path` unless it starts like a file torch.save writes (a zip archive):
+    an empty, truncated-to-nothing or foreign file is told as such, not by torch's unpickler."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as error:
+        raise ConfigError(str(path), [("", f"cannot be read: {error.strerror or error}")]) from None
+    if not head:
+        raise ConfigError(str(path), [("", f"{what}: the file is empty")])
+    if head != b"PK\x03\x04":
+        raise ConfigError(str(path), [("", f"{what}: not a file written by torch.save (no zip archive header)")])
+
+
+def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], source: Path | str) -> None:
+    """module.load_state_dict(weights), with missing, unexpected and wrongly shaped tensors told as a
+    ConfigError naming `source` and each tensor (the checkpoint does not belong to this model)."""
+    expected = module.state_dict()
+    problems = [(key, "missing from the checkpoint") for key in expected if key not in weights]
+    problems += [(key, "not a tensor of this model") for key in weights if key not in expected]
+    problems += [(key, f"shape {tuple(weights[key].shape)} in the checkpoint, {tuple(tensor.shape)} in the model")
+                 for key, tensor in expected.items()
+                 if key in weights and tuple(weights[key].shape) != tuple(tensor.shape)]
+    if problems:
+        shown = problems[:8] + ([("...", f"{len(problems) - 8} more")] if len(problems) > 8 else [])
+        raise ConfigError(f"{source} (weights do not fit the model its config describes; a damaged or edited "
+                          "checkpoint?)", shown)
+    module.load_state_dict(weights)
 
 
 @dataclass(frozen=True)
@@ -168,6 +199,7 @@ def _read_resume_file(checkpoint: Path | str, state: dict[str, Any]) -> dict[str
         raise ConfigError(f"resume {checkpoint}", [(str(extra_path), "the optimizer state of this unfinished run is "
                                                                      "missing; without it the run cannot continue "
                                                                      "(train again without --resume)")])
+    _require_torch_archive(extra_path, f"not a recpim resume state ({RESUME_FORMAT})")
     try:
         extra = torch.load(extra_path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure means "not our file"

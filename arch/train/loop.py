@@ -74,6 +74,7 @@ from recpim.arch.train.checkpoints import (
     RunProvenance,
     SupernetCheckpoint,
     load_training_state,
+    load_weights,
     read_checkpoint,
     resume_state_path,
     save_checkpoint,
@@ -270,7 +271,7 @@ def load_supernet(path: Path | str, device: str | torch.device = "cpu") -> Loade
     checkpoint = read_checkpoint(path)
     with torch.random.fork_rng(devices=[]):
         supernet = Supernet(checkpoint.space, checkpoint.schema, checkpoint.config.input_sharing)
-    supernet.load_state_dict(checkpoint.model)
+    load_weights(supernet, checkpoint.model, checkpoint.path)
     supernet.to(resolve_device(device))
     supernet.eval()
     return LoadedSupernet(supernet, checkpoint)
@@ -307,7 +308,7 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
     optimizer, scheduler = make_optimizer(model, config, total)
     start, losses_tail = 0, []
     if resume is not None:
-        model.load_state_dict(resume.model)
+        load_weights(model, resume.model, checkpoint or "the resume state")
         if resume.continues_optimizer:       # a finished run's checkpoint has none (nothing is left to run)
             optimizer.load_state_dict(resume.optimizer)
             scheduler.load_state_dict(resume.scheduler)

@@ -11,11 +11,14 @@ import typer
 from recpim.arch.crossbar.arithmetic import CrossbarArithmetic
 from recpim.arch.data.location import fingerprint_note, require_data, resolve_data_spec
 from recpim.arch.model.space import get_space
+from recpim.arch.train.config import MAX_STEPS
 from recpim.cli.output import console, print_bad_rows, print_json, print_table
+from recpim.errors import ConfigError
 from recpim.interrupts import StopRequested
 from recpim.paths import check_output_file
 from recpim.pim.presets import load_chip
 from recpim.runinfo import write_resolved_inputs
+from recpim.validation import MAX_SEED
 
 DEVICE_HELP = "auto (CUDA when present) | cpu | cuda | cuda:N"
 PRECISION_HELP = "fp32 | bf16 | fp16 (autocast; fp16 with a grad scaler, CUDA only)"
@@ -31,10 +34,12 @@ def train(
     data: str = typer.Option("synthetic", "--data", help="synthetic | synthetic:ROWS | criteo:PATH | avazu:PATH | "
                                                           "kdd12:PATH"),
     space: str = typer.Option("full", "--space", help="small | full (or a registered space name)"),
-    steps: int | None = typer.Option(None, "--steps", min=1, help="training steps (default: one epoch)"),
+    steps: int | None = typer.Option(None, "--steps", min=1, max=MAX_STEPS, help="training steps (default: one epoch)"),
     out: Path = typer.Option(..., "--out", help="checkpoint file to write (a state dict)"),
-    seed: int = typer.Option(0, "--seed", help="seed of initialisation, batch order and subnet sampling"),
-    data_seed: int = typer.Option(0, "--data-seed", help="seed of the train/val/test split (and synthetic draw)"),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED,
+                             help="seed of initialisation, batch order and subnet sampling"),
+    data_seed: int = typer.Option(0, "--data-seed", min=0, max=MAX_SEED,
+                                  help="seed of the train/val/test split (and synthetic draw)"),
     batch_size: int = typer.Option(512, "--batch-size", min=1, help="rows per step (NASRec: 512)"),
     lr: float = typer.Option(0.12, "--lr", min=0.0, help="learning rate (NASRec: Adagrad 0.12)"),
     optimizer: str = typer.Option("adagrad", "--optimizer", help="adagrad (NASRec) | adam"),
@@ -76,6 +81,10 @@ def train(
     from recpim.arch.train.distributed import device_for_rank, init_from_env, launched_by_torchrun, shutdown
     from recpim.arch.train.loop import TrainConfig, train_supernet
 
+    if resume and resume_or_start:
+        raise ConfigError("supernet train", [("--resume, --resume-or-start",
+                                               "give one: --resume continues the run at --out and refuses when "
+                                               "there is none; --resume-or-start starts one then")])
     if nproc > 1 and not launched_by_torchrun():
         raise typer.Exit(_relaunch_with_torchrun(nproc))
     torch_device = resolve_device(device)
@@ -190,7 +199,7 @@ def evaluate(
     rows: int | None = typer.Option(None, "--chip-rows", min=1, help="crossbar rows"),
     encoding: str | None = typer.Option(None, "--chip-encoding", help="offset | differential"),
     max_rows: int | None = typer.Option(None, "--max-rows", min=1, help="score the first rows of the split only"),
-    seed: int = typer.Option(0, "--seed", help="seed of the fine-tuning batches"),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="seed of the fine-tuning batches"),
     max_bad_rows_fraction: float = typer.Option(0.01, "--max-bad-rows-fraction", min=0.0, max=1.0,
                                                 help=BAD_FRACTION_HELP),
     data_cache: Path | None = typer.Option(None, "--data-cache", envvar="RECPIM_DATA_CACHE", help=DATA_CACHE_HELP),
