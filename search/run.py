@@ -28,14 +28,14 @@ from recpim.arch.data.location import require_data
 from recpim.arch.model.space import SearchSpace
 from recpim.arch.train.checkpoints import read_checkpoint
 from recpim.arch.train.device import resolve_device
-from recpim.errors import ConfigError
+from recpim.errors import ConfigError, RecpimError
 from recpim.interrupts import StopRequested, deferred_interrupts
 from recpim.pim.config import ChipConfig
 from recpim.pim.cost_report import CostReport
 from recpim.search.candidate import Evaluated, KnobValue
 from recpim.search.evaluate import EvalContext, EvalTask, ResimulateTask, evaluate_task, resimulate_task
 from recpim.search.evolution import EvolutionSettings, RegularizedEvolution
-from recpim.search.executor import default_workers, make_executor
+from recpim.search.executor import WorkerDied, default_workers, make_executor
 from recpim.search.lock import study_lock
 from recpim.search.objectives import Objective, pareto_front
 from recpim.search.progress import eta_bar
@@ -271,6 +271,14 @@ def run_search(settings: SearchSettings | None, budget: int | None, study: str |
                                resimulate, interrupts.check, device, gpus_per_worker, max_bad_rows_fraction)
         except StopRequested as stop:
             raise SearchInterrupted(url, _candidates_held(study), str(stop)) from None
+        except WorkerDied as error:
+            raise SearchAborted(f"{error}: the study {study} holds {_candidates_held(study)} evaluated candidates "
+                                f"(every one that finished); continue with: recpim search --resume --study "
+                                f"{study}") from None
+
+
+class SearchAborted(RecpimError):
+    """A search stopped by a failure outside recpim (a worker killed); the study keeps what finished."""
 
 
 def _candidates_held(study: str | Path) -> int:

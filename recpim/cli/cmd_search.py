@@ -16,6 +16,7 @@ from rich.table import Table
 
 from recpim.cli.output import console, notes, print_bad_rows, print_json
 from recpim.errors import ConfigError
+from recpim.interrupts import exit_code, signal_of
 from recpim.paths import check_output_dir
 from recpim.pim.presets import load_chip
 from recpim.validation import MAX_SEED
@@ -185,12 +186,22 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]interrupted[/] ({stop.signal_name}): the study {location} holds "
                           f"{stop.evaluated} evaluated candidates (every one that finished); the ones in flight were "
                           f"cancelled. Continue with: recpim search --resume --study {location}")
-            raise typer.Exit(130) from None
-        except KeyboardInterrupt:
-            console.print(f"[yellow]interrupted[/]: every finished candidate is in {location}; continue with "
-                          f"recpim search --resume --study {location}")
-            raise typer.Exit(130) from None
-        write_search_outputs(result, out, report=not no_report)
+            raise typer.Exit(exit_code(stop)) from None
+        except KeyboardInterrupt as stop:
+            console.print(f"[yellow]interrupted[/] ({signal_of(stop).name}): every finished candidate is in "
+                          f"{location}; continue with recpim search --resume --study {location}")
+            raise typer.Exit(exit_code(stop)) from None
+        try:
+            write_search_outputs(result, out, report=not no_report)
+        except (OSError, KeyboardInterrupt) as error:
+            what = (f"interrupted ({signal_of(error).name})" if isinstance(error, KeyboardInterrupt)
+                    else f"cannot write {getattr(error, 'filename', None) or out}: "
+                         f"{(error.strerror or str(error)).lower()}")
+            notes.print(f"[red]error[/]: {what} while writing the search's outputs in {out}; the study {location} "
+                        f"holds all {len(result.history)} evaluated candidates; free some space if needed and run "
+                        f"`recpim search --resume --study {location} --out {out}` to write the outputs (nothing "
+                        "is evaluated again)")
+            raise typer.Exit(exit_code(error) if isinstance(error, KeyboardInterrupt) else 1) from None
         if as_json:
             print_json(search_json(result))
         else:

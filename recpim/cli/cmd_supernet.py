@@ -14,7 +14,7 @@ from recpim.arch.model.space import get_space
 from recpim.arch.train.config import MAX_STEPS
 from recpim.cli.output import console, print_bad_rows, print_json, print_table
 from recpim.errors import ConfigError
-from recpim.interrupts import StopRequested
+from recpim.interrupts import StopRequested, exit_code, is_second, signal_of
 from recpim.paths import check_output_file
 from recpim.pim.presets import load_chip
 from recpim.runinfo import write_resolved_inputs
@@ -114,12 +114,14 @@ def train(
         if main_rank:
             console.print(f"interrupted ({stop}): the steps done are saved in {out}; continue with the same options "
                           "and --resume")
-        raise typer.Exit(130) from None
-    except KeyboardInterrupt:
+        raise typer.Exit(exit_code(stop)) from None
+    except KeyboardInterrupt as stop:
         if main_rank:
-            console.print(f"interrupted twice: the current step was not saved; {out} keeps the last checkpoint "
-                          "written (if any); continue with the same options and --resume")
-        raise typer.Exit(130) from None
+            what = "interrupted twice: the current step was not saved" if is_second(stop) else \
+                f"interrupted ({signal_of(stop).name}) outside a training step"
+            console.print(f"{what}; {out} keeps the last checkpoint written (if any); continue with the same "
+                          "options and --resume")
+        raise typer.Exit(exit_code(stop)) from None
     finally:
         shutdown()
     if not main_rank:
