@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -66,8 +65,9 @@ def train(
     data_cache: Path | None = typer.Option(None, "--data-cache", envvar="RECPIM_DATA_CACHE", help=DATA_CACHE_HELP),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("fp32", "--precision", help=PRECISION_HELP),
-    nproc: int = typer.Option(1, "--nproc", min=1, help="data-parallel processes on this machine (runs torchrun "
-                                                       "--standalone --nproc-per-node N; see README 'Scaling up')"),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="data-parallel processes on this machine (checked, "
+                                                       "started and stopped by recpim, as torchrun's standalone mode "
+                                                       "would; see README 'Scaling up')"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
@@ -78,7 +78,13 @@ def train(
     from recpim.arch.data.datasets import open_dataset
     from recpim.arch.train.checkpoints import resume_state_path
     from recpim.arch.train.device import PrecisionPolicy, resolve_device
-    from recpim.arch.train.distributed import device_for_rank, init_from_env, launched_by_torchrun, shutdown
+    from recpim.arch.train.distributed import (
+        RankLost,
+        device_for_rank,
+        init_from_env,
+        launched_by_torchrun,
+        shutdown,
+    )
     from recpim.arch.train.loop import TrainConfig, train_supernet
 
     if resume and resume_or_start:
@@ -86,7 +92,11 @@ def train(
                                                "give one: --resume continues the run at --out and refuses when "
                                                "there is none; --resume-or-start starts one then")])
     if nproc > 1 and not launched_by_torchrun():
-        raise typer.Exit(_relaunch_with_torchrun(nproc))
+        from recpim.arch.train.launch import check_ranks, launch_ranks
+
+        check_ranks(nproc, device, precision, batch_size)   # once, before any rank starts
+        check_output_file(out, "--out")
+        raise typer.Exit(launch_ranks(nproc, _argv_without_nproc()))
     torch_device = resolve_device(device)
     PrecisionPolicy(torch_device, precision)  # refuse a bad --precision before reading any data
     distributed = init_from_env(torch_device)
@@ -115,6 +125,9 @@ def train(
             console.print(f"interrupted ({stop}): the steps done are saved in {out}; continue with the same options "
                           "and --resume")
         raise typer.Exit(exit_code(stop)) from None
+    except RankLost:
+        distributed = None     # a peer is gone: destroying the process group would wait for it
+        raise
     except KeyboardInterrupt as stop:
         if main_rank:
             what = "interrupted twice: the current step was not saved" if is_second(stop) else \
@@ -123,7 +136,8 @@ def train(
                           "options and --resume")
         raise typer.Exit(exit_code(stop)) from None
     finally:
-        shutdown()
+        if distributed is not None:
+            shutdown()
     if not main_rank:
         return
     summary = result.to_dict()
@@ -147,9 +161,8 @@ def train(
     print_table("supernet training", ["name", "value"], rows)
 
 
-def _relaunch_with_torchrun(nproc: int) -> int:
-    """Run this same command under torchrun with `nproc` local processes; its exit status."""
-
+def _argv_without_nproc() -> list[str]:
+    """This command's arguments without --nproc (what each rank runs)."""
     argv, skip = [], False
     for arg in sys.argv[1:]:
         if skip:
@@ -158,10 +171,7 @@ def _relaunch_with_torchrun(nproc: int) -> int:
             skip = True
         elif not arg.startswith("--nproc="):
             argv.append(arg)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               "-m", "recpim", *argv]
-    console.print(f"launching: {' '.join(command)}")
-    return subprocess.run(command, check=False).returncode
+    return argv
 
 
 def _crossbar(chip: str | None, adc_bits: int | None, rows_read: int | None, cell_bits: int | None,
