@@ -21,13 +21,13 @@ from recpim.crossbar_numbers import Encoding, subtraction_allowed
 from recpim.errors import ConfigError
 from recpim.pim.nonideal import NonidealConfig
 from recpim.units import ceil_div
-from recpim.validation import config_problems, set_dotted
+from recpim.validation import StrictScalars, config_problems, set_dotted
 
 # How spare PEs are used. How signed weights sit on crossbar columns: recpim.crossbar_numbers.Encoding.
 ReplicationPolicy = Literal["none", "balance"]
 
 
-class _Frozen(BaseModel):
+class _Frozen(StrictScalars):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 

@@ -45,6 +45,27 @@ class Interrupts:
             raise StopRequested(self.requested)
 
 
+def signal_of(interrupt: BaseException) -> signal.Signals:
+    """The signal behind a KeyboardInterrupt recpim raised (StopRequested, the SIGTERM handler's, a
+    second signal's, or one that names its signal); SIGINT for Python's own Ctrl-C."""
+    signum = getattr(interrupt, "signum", None)
+    if signum is not None:
+        return signal.Signals(signum)
+    name = str(interrupt).removeprefix("second ")
+    return signal.Signals[name] if name in signal.Signals.__members__ else signal.SIGINT
+
+
+def exit_code(interrupt: BaseException) -> int:
+    """128 + the signal's number, what a shell reports for a process that signal ended: 130 for
+    Ctrl-C (SIGINT), 143 for SIGTERM (timeout, systemctl stop, Slurm's scancel)."""
+    return 128 + int(signal_of(interrupt))
+
+
+def is_second(interrupt: BaseException) -> bool:
+    """Whether the interrupt is a second signal (the user insisted while a save was pending)."""
+    return str(interrupt).startswith("second ")
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 

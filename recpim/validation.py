@@ -10,14 +10,21 @@ allowed keys and the closest one when a key is unknown.
 from __future__ import annotations
 
 import difflib
+import types
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from recpim.errors import ConfigError
 
 Problem = tuple[str, str]
+
+# Seeds: non-negative and within a signed 64-bit integer, which numpy's SeedSequence, torch.manual_seed
+# and every JSON reader take (numpy refuses negative seeds, torch seeds past 2**64).
+MAX_SEED = 2**63 - 1
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
@@ -72,7 +79,51 @@ def config_problems(error: ValidationError, model: type[BaseModel] | None = None
     return problems
 
 
-class ValidatedModel(BaseModel):
+_SCALARS = (bool, int, float)
+
+
+def _scalar_kinds(annotation: Any) -> frozenset[type] | None:
+    """{bool, int, float} the annotation allows when it is made of those (and None) only; None
+    when it allows anything else (a string, a Literal, a model...), which pydantic checks alone."""
+    args = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
+        else (annotation,)
+    kinds = frozenset(arg for arg in args if arg is not type(None))
+    return kinds if kinds and kinds <= set(_SCALARS) else None
+
+
+def strict_scalar(model: type[BaseModel], field_name: str, value: Any) -> Any:
+    """`value` unless a bool, int or float field is given another type: pydantic's lax mode would turn
+    "yes" into True, "8" into 8 (also full-width "８") and 1 into True; configs are strict instead."""
+    field = model.model_fields.get(field_name)
+    kinds = _scalar_kinds(field.annotation) if field is not None else None
+    if kinds is None or value is None:
+        return value
+    if isinstance(value, bool):
+        ok = bool in kinds
+    elif isinstance(value, int):
+        ok = int in kinds or float in kinds
+    elif isinstance(value, float):
+        ok = float in kinds
+    else:
+        ok = False
+    if not ok:
+        wanted = " or ".join({bool: "true/false", int: "an integer", float: "a number"}[kind]
+                             for kind in _SCALARS if kind in kinds)
+        raise PydanticCustomError("strict_scalar", f"{wanted} (not a {type(value).__name__}: values are not "
+                                                   "converted)")
+    return value
+
+
+class StrictScalars(BaseModel):
+    """A base whose bool, int and float fields take only those types (see strict_scalar)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_scalars(cls, value: Any, info: ValidationInfo) -> Any:
+        return strict_scalar(cls, info.field_name, value)
+
+
+class ValidatedModel(StrictScalars):
     """A frozen, closed (unknown keys rejected) configuration record whose construction raises
     ConfigError naming `config_source` and every bad key."""
 

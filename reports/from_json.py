@@ -34,6 +34,7 @@ KINDS = ("breakdown", "sweep", "search", "embedding_profile")
 
 
 SEARCH_POINT_KINDS = ("search_front", "search_top_k")
+KNOWN_KINDS = ("cost_report", "sweep", "search", "embedding_profile", *SEARCH_POINT_KINDS)
 
 
 def detect_kind(data: Any) -> str:
@@ -41,6 +42,8 @@ def detect_kind(data: Any) -> str:
         return "search"                      # front.json / top_k.json as written before they had a kind
     if isinstance(data, dict):
         kind = data.get("kind")
+        if kind is not None and kind not in KNOWN_KINDS:
+            raise ConfigError("result JSON", [("kind", f"got {kind!r}; allowed: {', '.join(KNOWN_KINDS)}")])
         if kind == "cost_report":
             return "breakdown"
         if kind in ("sweep", "search", "embedding_profile"):
@@ -146,7 +149,10 @@ def write_report_from_json(path: Path | str, out_dir: Path | str, chip: ChipConf
         report, own_chip = read_cost_report(data, path)
         return kind, write_breakdown_report(report, out_dir, chip=chip if chip is not None else own_chip)
     if kind == "sweep":
-        return kind, write_sweep_report(read_typed(SweepResult, data, str(path)), out_dir)
+        sweep = read_typed(SweepResult, data, str(path))
+        if problems := sweep.problems():
+            raise ConfigError(f"sweep JSON {path}", problems)
+        return kind, write_sweep_report(sweep, out_dir)
     if kind == "embedding_profile":
         return kind, write_profile_report(DataProfile.from_json_dict(data, str(path)), out_dir)
     search = read_search_file(data, path, out_dir)

@@ -14,10 +14,11 @@ finished work (at least every POLL_S seconds); when it raises (recpim.interrupts
 after Ctrl-C), nothing more is dispatched, and leaving the executor's `with` block on a
 KeyboardInterrupt kills the workers instead of waiting for the work they hold.
 
-Workers die with their parent: each local worker ignores SIGINT (the parent decides what an
-interrupt means; a Ctrl-C reaches the whole process group), asks Linux for SIGKILL when its parent
-dies (PR_SET_PDEATHSIG), and runs a watchdog thread that exits when the parent is gone (other
-systems, or a parent killed before the request took effect).
+Workers die with their parent: each local worker ignores SIGINT and SIGTERM (the parent decides
+what an interrupt means; a Ctrl-C reaches the whole process group, and so does the SIGTERM of
+`timeout`, `systemctl stop` or Slurm's `scancel`; the parent then kills its workers), asks Linux
+for SIGKILL when its parent dies (PR_SET_PDEATHSIG), and runs a watchdog thread that exits when
+the parent is gone (other systems, or a parent killed before the request took effect).
 
 Backends:
 - serial: in this process, one item after another (tests, debugging, pdb).
@@ -49,6 +50,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
 
 from recpim.errors import ConfigError, RecpimError
@@ -72,6 +74,10 @@ class ExecutorError(RecpimError):
     """An execution backend is unavailable (Ray missing, cluster unreachable)."""
 
 
+class WorkerDied(ExecutorError):
+    """A local worker process ended abruptly (killed by a signal, or by the kernel for memory)."""
+
+
 def _watch_parent(parent: int) -> None:
     while True:
         time.sleep(WATCHDOG_S)
@@ -82,6 +88,7 @@ def _watch_parent(parent: int) -> None:
 def worker_init(parent: int) -> None:
     """Initializer of every local worker process (see the module docstring)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -169,7 +176,13 @@ class LocalExecutor(Executor):
                 # Polled, so `stop` is heard within POLL_S even while every worker is busy.
                 done, pending = wait(pending, timeout=POLL_S if stop else None, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=index_of.__getitem__):
-                    yield index_of[future], future.result()
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        raise WorkerDied(f"a worker process ended abruptly while it held item {index_of[future]} "
+                                         "(killed by a signal, or by the kernel when memory ran out); the work "
+                                         "finished before it is kept") from None
+                    yield index_of[future], result
                 if stop is not None:
                     stop()
         finally:

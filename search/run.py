@@ -29,19 +29,19 @@ from recpim.arch.data.profile import read_profile
 from recpim.arch.model.space import SearchSpace
 from recpim.arch.train.checkpoints import read_checkpoint
 from recpim.arch.train.device import resolve_device
-from recpim.errors import ConfigError
+from recpim.errors import ConfigError, RecpimError
 from recpim.interrupts import StopRequested, deferred_interrupts
 from recpim.pim.config import ChipConfig
 from recpim.pim.cost_report import CostReport
 from recpim.search.candidate import Evaluated, KnobValue
 from recpim.search.evaluate import EvalContext, EvalTask, ResimulateTask, evaluate_task, resimulate_task
 from recpim.search.evolution import EvolutionSettings, RegularizedEvolution
-from recpim.search.executor import default_workers, make_executor
+from recpim.search.executor import WorkerDied, default_workers, make_executor
 from recpim.search.lock import study_lock
 from recpim.search.objectives import Objective, pareto_front
 from recpim.search.progress import eta_bar
 from recpim.search.study import SearchStudy, storage_url
-from recpim.validation import ValidatedModel
+from recpim.validation import MAX_SEED, ValidatedModel
 
 BUDGET_ATTR = "recpim_budget"
 
@@ -56,7 +56,7 @@ class SearchSettings(ValidatedModel):
     supernet_sha256: str
     space: SearchSpace                         # the supernet's search space (from its checkpoint)
     data: str = "synthetic"
-    data_seed: int = 0
+    data_seed: int = Field(default=0, ge=0, le=MAX_SEED)
     objective: Objective = Objective()
     evolution: EvolutionSettings = EvolutionSettings()
     chip_ranges: dict[str, list[KnobValue]] = {}
@@ -276,6 +276,14 @@ def run_search(settings: SearchSettings | None, budget: int | None, study: str |
                                resimulate, interrupts.check, device, gpus_per_worker, max_bad_rows_fraction)
         except StopRequested as stop:
             raise SearchInterrupted(url, _candidates_held(study), str(stop)) from None
+        except WorkerDied as error:
+            raise SearchAborted(f"{error}: the study {study} holds {_candidates_held(study)} evaluated candidates "
+                                f"(every one that finished); continue with: recpim search --resume --study "
+                                f"{study}") from None
+
+
+class SearchAborted(RecpimError):
+    """A search stopped by a failure outside recpim (a worker killed); the study keeps what finished."""
 
 
 def _candidates_held(study: str | Path) -> int:

@@ -44,6 +44,7 @@ def storage_url(location: str | Path) -> str:
     """A storage URL as given (it holds '://'), or a SQLite URL for a file path."""
     text = str(location)
     if "://" in text:
+        _check_driver(text)
         return text
     path = Path(text).expanduser().resolve()
     _check_sqlite_file(path, text)
@@ -52,6 +53,33 @@ def storage_url(location: str | Path) -> str:
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+# The pip package of each database driver module SQLAlchemy imports (what the error names).
+DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
+                   "pymysql": "PyMySQL", "pg8000": "pg8000", "asyncpg": "asyncpg", "oracledb": "oracledb",
+                   "cx_Oracle": "cx_Oracle", "pyodbc": "pyodbc", "pymssql": "pymssql"}
+
+
+def _check_driver(url: str) -> None:
+    """A storage URL whose database driver is importable; otherwise a ConfigError naming the package
+    to install (Optuna's own error is an ImportError traceback that names none)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    shown = url.split("@")[-1] if "@" in url else url     # never print a password
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as error:
+        raise ConfigError("--study", [(shown, f"not a storage URL SQLAlchemy knows ({error}); give a study file "
+                                              "path or e.g. postgresql+psycopg2://USER:PASSWORD@HOST/DB")]) from None
+    try:
+        dialect.import_dbapi() if hasattr(dialect, "import_dbapi") else dialect.dbapi()
+    except ImportError as error:
+        module = (error.name or "").split(".")[0]
+        package = DRIVER_PACKAGES.get(module, module or "its driver")
+        raise ConfigError("--study", [(f"{parsed.drivername}://...{shown if '@' in url else ''}",
+                                       f"the database driver for {parsed.get_backend_name()} is not installed "
+                                       f"({error}); install it with `pip install {package}`")]) from None
 
 
 def _check_sqlite_file(path: Path, given: str) -> None:

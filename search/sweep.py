@@ -55,6 +55,8 @@ def parse_value(text: str) -> Any:
         return lowered == "true"
     if lowered in ("none", "null"):
         return None
+    if not text.isascii():     # int() and float() read full-width and other Unicode digits ('８' -> 8)
+        return text
     for kind in (int, float):
         try:
             return kind(text)
@@ -107,6 +109,10 @@ def validate_keys(chip: ChipConfig, settings: dict[str, list[Any]]) -> None:
             if bad:
                 problems.append((key, f"got {bad}; allowed: integers 1..32"))
             continue
+        if key.startswith("model."):
+            problems.append((key, f"not a model key a sweep takes; allowed: {', '.join(MODEL_KEYS)} (every other "
+                                  f"key is a chip key: {', '.join(sorted(data))})"))
+            continue
         try:
             node = get_dotted(data, key, root="the chip")
         except ConfigError as error:
@@ -115,6 +121,11 @@ def validate_keys(chip: ChipConfig, settings: dict[str, list[Any]]) -> None:
             if isinstance(node, dict):
                 leaves = ", ".join(f"{key}.{name}" for name in sorted(node))
                 problems.append((key, f"names a section, not a value; allowed: {leaves}"))
+            elif isinstance(node, bool | int | float):   # a number or switch: a text value is a typo, never valid
+                texts = [v for v in values if isinstance(v, str)]
+                if texts:
+                    wanted = "true/false" if isinstance(node, bool) else "numbers (ASCII digits)"
+                    problems.append((key, f"got {texts}; allowed: {wanted} (the chip has {node!r})"))
         if not values:
             problems.append((key, "no values to sweep"))
     if problems:

@@ -151,6 +151,38 @@ class SweepResult:
     def counts(self) -> dict[str, int]:
         return {status: sum(point.status == status for point in self.points) for status in STATUSES}
 
+    def problems(self) -> list[tuple[str, str]]:
+        """(key path, what is wrong) for what a file read back cannot hold (`recpim report` refuses it
+        rather than drawing it): an "ok" point without all its figures, a figure that is NaN, infinite
+        or negative, a point's settings that are not the swept keys, a component energy below zero or
+        components that do not add up to the point's energy."""
+        found: list[tuple[str, str]] = []
+        swept = set(self.settings)
+        for number, point in enumerate(self.points):
+            where = f"points.{number}"
+            if set(point.settings) != swept:
+                found.append((f"{where}.settings", f"keys {sorted(point.settings)}; the sweep's keys are "
+                                                   f"{sorted(swept)}"))
+            if point.status != "ok":
+                continue
+            missing = [name for name in METRICS if name not in point.figures]
+            if missing:
+                found.append((f"{where}.figures", f"missing {', '.join(missing)} (an ok point has every figure)"))
+            for name, value in point.figures.items():
+                if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                    found.append((f"{where}.figures.{name}", f"got {value!r}; allowed: a finite number >= 0"))
+            components = point.energy_pj_by_component
+            for name, value in components.items():
+                if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                    found.append((f"{where}.energy_pj_by_component.{name}", f"got {value!r}; allowed: a finite "
+                                                                            "number >= 0"))
+            total = point.figures.get("energy_pj_per_inference")
+            if components and isinstance(total, int | float) and math.isfinite(total) and \
+                    not math.isclose(sum(components.values()), total, rel_tol=1e-6, abs_tol=1e-9):
+                found.append((f"{where}.energy_pj_by_component", f"adds up to {sum(components.values()):.6g} pJ; "
+                                                                 f"the point's energy is {total:.6g} pJ"))
+        return found
+
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "kind": "sweep",

@@ -59,6 +59,26 @@ def open_binary(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
 
 
+TEXT_SAMPLE_BYTES = 1 << 16
+
+
+def require_text(path: Path, fmt_name: str) -> None:
+    """A DataError naming `path` when its first 64 KB (gunzipped) are not text: a NUL byte, or more than
+    5 % of them not UTF-8 (an image, an archive, a model file given as --data). pyarrow's own report of
+    such a file is an 'Exception ignored' traceback and the raw bytes of its first line."""
+    with open_binary(path) as handle:
+        try:
+            sample = handle.read(TEXT_SAMPLE_BYTES)
+        except (EOFError, OSError, zlib.error):
+            return                     # a damaged gzip stream: the reader names it with the line reached
+    nul = sample.find(b"\x00")
+    undecodable = sample.decode("utf-8", "replace").count("\ufffd")
+    if nul >= 0 or undecodable > 0.05 * max(len(sample), 1):
+        why = (f"a NUL byte at offset {nul}" if nul >= 0
+               else f"{undecodable} of its first {len(sample)} bytes are not UTF-8 text")
+        raise DataError(f"{path}: not a text file ({why}); {fmt_name} data is delimited text, optionally gzipped")
+
+
 class RowCheck(NamedTuple):
     """Rows failing one check (mask over the chunk's well-formed rows) and how to describe row i."""
 
@@ -414,6 +434,7 @@ class TextFileSource:
             report.side_rows_read += self.side_file_bad_rows.rows_read
             report.examples += self.side_file_bad_rows.examples[: report.max_examples - len(report.examples)]
         skip = 0
+        require_text(self.path, self.fmt.name)
         if self.fmt.header is not None:
             first = read_first_line(self.path)
             if first != self.fmt.header:

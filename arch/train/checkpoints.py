@@ -11,7 +11,9 @@ dicts travel as torch gives them."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,56 @@ CHECKPOINT_VERSION = 3
 READABLE_VERSIONS = (2, 3)
 
 
+# Room kept free beyond a save's own bytes (zip headers, the file system's metadata).
+SPACE_MARGIN_BYTES = 1 << 20
+
+
+class CheckpointWriteError(RecpimError):
+    """A checkpoint could not be written (no space left, a read-only file system ...); the previous
+    checkpoint, if any, is kept whole."""
+
+
+def state_bytes(state: Any) -> int:
+    """The bytes of the tensors in a (nested) state dict: what torch.save writes, within its headers."""
+    if isinstance(state, torch.Tensor):
+        return state.numel() * state.element_size()
+    if isinstance(state, dict):
+        return sum(state_bytes(value) for value in state.values())
+    if isinstance(state, list | tuple):
+        return sum(state_bytes(value) for value in state)
+    return 0
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _no_space(path: Path, needed: int, free: int | None) -> CheckpointWriteError:
+    have = f"{_mb(free)} free" if free is not None else "too little free"
+    return CheckpointWriteError(f"no space left on device for the checkpoint {path}: this save needs about "
+                                f"{_mb(needed)} and {path.parent} has {have}; the previous checkpoint there (if any) "
+                                "is kept whole: free some space (or give another --out) and continue with --resume")
+
+
+def require_space(path: Path | str, needed: int) -> None:
+    """CheckpointWriteError (no space left on device, with both sizes) unless `path`'s folder has room
+    for `needed` bytes more: checked before writing, so a full disk never cuts a save short."""
+    path = Path(path)
+    free = _free_bytes(path.parent)
+    if free is not None and free < needed + SPACE_MARGIN_BYTES:
+        raise _no_space(path, needed, free)
+
+
 def save_checkpoint(path: Path | str, state: dict[str, Any]) -> Path:
-    """Write atomically (a partly written file never replaces a good one)."""
+    """Write atomically (a partly written file never replaces a good one); a full disk is told as
+    such, with the bytes needed and free."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
@@ -43,9 +93,43 @@ def save_checkpoint(path: Path | str, state: dict[str, Any]) -> Path:
     except BaseException as error:
         partial.unlink(missing_ok=True)   # never leave a half-written file behind
         if isinstance(error, OSError | RuntimeError):   # torch reports unopenable files as RuntimeError
-            raise RecpimError(f"cannot write the checkpoint {path}: {error}") from None
+            needed, free = state_bytes(state), _free_bytes(path.parent)
+            full = getattr(error, "errno", None) == errno.ENOSPC or "unexpected pos" in str(error) or \
+                "No space left" in str(error) or (free is not None and free < needed + SPACE_MARGIN_BYTES)
+            if full:
+                raise _no_space(path, needed, free) from None
+            raise CheckpointWriteError(f"cannot write the checkpoint {path}: {error}") from None
         raise
     return path
+
+
+def pending_resume_path(checkpoint: Path | str) -> Path:
+    """A save's new CKPT.resume while its CKPT is being written (CKPT.resume.next)."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + ".resume.next")
+
+
+def save_snapshot(checkpoint: Path | str, state: dict[str, Any], resume: dict[str, Any] | None) -> None:
+    """One save of a run: CKPT and, for an unfinished run, CKPT.resume (None: the run finished, and its
+    CKPT.resume is removed). The previous good pair stays until the new one is whole: the free space
+    is checked first; the new resume state is written beside the old one (CKPT.resume.next), then
+    CKPT replaces the old CKPT atomically, and only then does CKPT.resume.next become CKPT.resume
+    (a reader also finds it there, by the snapshot id both carry, should the process die in between).
+    A failed write removes what it began and leaves the previous CKPT and CKPT.resume as they were."""
+    checkpoint = Path(checkpoint)
+    pending = pending_resume_path(checkpoint)
+    require_space(checkpoint, state_bytes(state) + (state_bytes(resume) if resume is not None else 0))
+    if resume is not None:
+        save_checkpoint(pending, resume)
+    try:
+        save_checkpoint(checkpoint, state)
+    except BaseException:
+        pending.unlink(missing_ok=True)
+        raise
+    if resume is not None:
+        os.replace(pending, resume_state_path(checkpoint))
+    else:
+        resume_state_path(checkpoint).unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
@@ -53,6 +137,7 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(str(path), [("", "checkpoint file not found")])
+    _require_torch_archive(path, f"not a recpim checkpoint ({CHECKPOINT_FORMAT})")
     try:
         # mmap: tensors are read when used, so loading a supernet for scoring skips the optimizer state
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -64,6 +149,36 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         raise ConfigError(str(path), [("version", f"{state.get('version')}; this recpim reads "
                                                   f"{', '.join(map(str, READABLE_VERSIONS))}")])
     return state
+
+
+def _require_torch_archive(path: Path, what: str) -> None:
+    """A ConfigError naming `path` unless it starts like a file torch.save writes (a zip archive):
+    an empty, truncated-to-nothing or foreign file is told as such, not by torch's unpickler."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as error:
+        raise ConfigError(str(path), [("", f"cannot be read: {error.strerror or error}")]) from None
+    if not head:
+        raise ConfigError(str(path), [("", f"{what}: the file is empty")])
+    if head != b"PK\x03\x04":
+        raise ConfigError(str(path), [("", f"{what}: not a file written by torch.save (no zip archive header)")])
+
+
+def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], source: Path | str) -> None:
+    """module.load_state_dict(weights), with missing, unexpected and wrongly shaped tensors told as a
+    ConfigError naming `source` and each tensor (the checkpoint does not belong to this model)."""
+    expected = module.state_dict()
+    problems = [(key, "missing from the checkpoint") for key in expected if key not in weights]
+    problems += [(key, "not a tensor of this model") for key in weights if key not in expected]
+    problems += [(key, f"shape {tuple(weights[key].shape)} in the checkpoint, {tuple(tensor.shape)} in the model")
+                 for key, tensor in expected.items()
+                 if key in weights and tuple(weights[key].shape) != tuple(tensor.shape)]
+    if problems:
+        shown = problems[:8] + ([("...", f"{len(problems) - 8} more")] if len(problems) > 8 else [])
+        raise ConfigError(f"{source} (weights do not fit the model its config describes; a damaged or edited "
+                          "checkpoint?)", shown)
+    module.load_state_dict(weights)
 
 
 @dataclass(frozen=True)
@@ -164,19 +279,33 @@ def load_training_state(checkpoint: Path | str) -> ResumeState:
 
 def _read_resume_file(checkpoint: Path | str, state: dict[str, Any]) -> dict[str, Any]:
     extra_path = resume_state_path(checkpoint)
+    pending = pending_resume_path(checkpoint)
+    if pending.is_file():        # the process died after CKPT was replaced, before CKPT.resume was
+        try:
+            extra = _load_resume(pending)
+        except ConfigError:
+            extra = None
+        if extra is not None and extra.get("snapshot") == state.get("snapshot"):
+            return extra
     if not extra_path.is_file():
         raise ConfigError(f"resume {checkpoint}", [(str(extra_path), "the optimizer state of this unfinished run is "
                                                                      "missing; without it the run cannot continue "
                                                                      "(train again without --resume)")])
+    extra = _load_resume(extra_path)
+    if extra.get("snapshot") != state.get("snapshot"):
+        raise ConfigError(f"resume {checkpoint}", [(str(extra_path), f"is from another save (step {extra.get('step')}, "
+                                                                     f"the checkpoint's is {state['step']}): the "
+                                                                     "process died between the two writes; train "
+                                                                     "again without --resume")])
+    return extra
+
+
+def _load_resume(extra_path: Path) -> dict[str, Any]:
+    _require_torch_archive(extra_path, f"not a recpim resume state ({RESUME_FORMAT})")
     try:
         extra = torch.load(extra_path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure means "not our file"
         raise ConfigError(str(extra_path), [("", f"not a readable resume state: {error}")]) from None
     if not isinstance(extra, dict) or extra.get("format") != RESUME_FORMAT:
         raise ConfigError(str(extra_path), [("format", f"not a {RESUME_FORMAT} file")])
-    if extra.get("snapshot") != state.get("snapshot"):
-        raise ConfigError(f"resume {checkpoint}", [(str(extra_path), f"is from another save (step {extra.get('step')}, "
-                                                                     f"the checkpoint's is {state['step']}): the "
-                                                                     "process died between the two writes; train "
-                                                                     "again without --resume")])
     return extra

@@ -9,7 +9,12 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from recpim.arch.model.sharing import InputSharing
-from recpim.validation import ValidatedModel
+from recpim.validation import MAX_SEED, ValidatedModel
+
+# Far beyond any real run (NASRec's one Criteo epoch is ~70 k steps), and small enough that the
+# warm-up (a fraction of the steps) and the cosine schedule stay meaningful; 2**63 steps would never
+# leave the warm-up.
+MAX_STEPS = 10**9
 
 
 class TrainConfig(ValidatedModel):
@@ -18,15 +23,15 @@ class TrainConfig(ValidatedModel):
     config_source: ClassVar[str] = "train config"
 
     data: str = "synthetic"                # dataset spec (open_dataset) the run was given
-    data_seed: int = 0                     # open_dataset's seed: the split (and the synthetic draw)
+    data_seed: int = Field(default=0, ge=0, le=MAX_SEED)   # open_dataset's seed: the split (and the synthetic draw)
     space: str = "nasrec_full"            # the space's name (a custom space is passed to train_supernet)
-    steps: int | None = Field(default=None, ge=1)  # None: one epoch of the train split
+    steps: int | None = Field(default=None, ge=1, le=MAX_STEPS)  # None: one epoch of the train split
     batch_size: int = Field(default=512, ge=1)
     optimizer: Literal["adagrad", "adam"] = "adagrad"
     lr: float = Field(default=0.12, gt=0)
     warmup_fraction: float = Field(default=0.1, ge=0, lt=1)
     grad_clip_norm: float | None = Field(default=5.0, gt=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     quant_aware: bool = False              # forward each sampled subnet at its own bits (fake quant)
     checkpoint_every: int = Field(default=0, ge=0)  # 0: at the end (and on interrupt) only
     # ---- weight sharing (arch/train/loop.py's docstring); supernet runs only, standalone runs ignore them

@@ -34,7 +34,12 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     """torch.device for a --device value; a ConfigError naming the devices available otherwise."""
     if isinstance(spec, torch.device):
         spec = str(spec)
-    spec = (spec or "auto").strip().lower()
+    if spec is None:
+        spec = "auto"
+    spec = spec.strip().lower()
+    if not spec:   # an empty --device (an unset shell variable) is a mistake, not a choice
+        raise ConfigError("device", [("device", f"empty; allowed are {DEVICE_CHOICES}; available here: "
+                                                f"{', '.join(available_devices())}")])
     if spec == "auto":
         return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     if spec == "cpu":

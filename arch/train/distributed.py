@@ -17,6 +17,12 @@ gradient flattened into one buffer (DDP's bucketing, with one bucket) and, per e
 an all-gather of the rows each rank touched, which works alike on gloo and NCCL and keeps sparse
 gradients sparse (a step moves O(batch x fields) rows, never whole tables).
 
+The ranks stop together: at each step boundary they share whether any got SIGINT/SIGTERM
+(`agree_to_stop`, one all-reduce of one integer), so all raise StopRequested at the same step and
+rank 0 saves. A rank that dies makes the others' next collective fail; that failure is RankLost,
+and rank 0, when it survives, saves the last completed step before the run ends
+(arch/train/launch.py starts the ranks of `--nproc N` and forwards signals to them).
+
 Checkpoints and progress come from rank 0 only. A checkpoint holds no rank-specific state (every
 rank has the same model and optimizer state), so a run resumes with any number of ranks.
 """
@@ -24,13 +30,16 @@ rank has the same model and optimizer state), so a run resumes with any number o
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from recpim.errors import ConfigError
+from recpim.errors import ConfigError, RecpimError
+from recpim.interrupts import Interrupts, StopRequested
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,42 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
+class RankLost(RecpimError):
+    """A collective failed: another rank died (killed, out of memory) or stopped answering.
+    `updated`: whether this step's optimizer update had already been applied when it failed."""
+
+    def __init__(self, message: str, updated: bool = False):
+        super().__init__(message)
+        self.updated = updated
+
+
+@contextmanager
+def _collective(what: str, updated: bool = False) -> Iterator[None]:
+    """Turn the backend's error of a collective whose peer is gone into RankLost (gloo: 'Connection
+    closed by peer' and a 50-line trace; NCCL: a DistBackendError)."""
+    try:
+        yield
+    except (RuntimeError, dist.DistError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RankLost(f"{what} failed: another rank ended or stopped answering ({first[:200]})", updated) from None
+
+
+def agree_to_stop(interrupts: Interrupts, context: DistContext | None, device: torch.device) -> None:
+    """interrupts.check() for every rank at once: at a step boundary the ranks share whether any of
+    them got SIGINT/SIGTERM, and all raise StopRequested at the same step (a rank that stopped alone
+    would leave the others waiting in the next step's collective)."""
+    if context is None:
+        interrupts.check()
+        return
+    flag = torch.tensor([interrupts.requested or 0], dtype=torch.int64, device=device)
+    with _collective("the step boundary's stop check"):
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    if int(flag):
+        if interrupts.requested is None:
+            interrupts.requested = int(flag)
+        raise StopRequested(int(flag))
+
+
 def _all_gather_sparse_mean(grad: torch.Tensor, world_size: int) -> torch.Tensor:
     """The mean over ranks of a sparse [rows, dim] gradient, by gathering every rank's rows."""
     grad = grad.coalesce()
@@ -114,6 +159,11 @@ def average_gradients(model: nn.Module, context: DistContext | None) -> None:
     """Replace every gradient by its mean over the ranks (see the module docstring)."""
     if context is None:
         return
+    with _collective("averaging the gradients"):
+        _average_gradients(model, context)
+
+
+def _average_gradients(model: nn.Module, context: DistContext) -> None:
     dense = [p for p in model.parameters() if p.grad is not None and not p.grad.is_sparse]
     if dense:
         flat = torch.cat([p.grad.reshape(-1) for p in dense])
@@ -134,7 +184,8 @@ def mean_over_ranks(value: float, context: DistContext | None, device: torch.dev
     if context is None:
         return value
     tensor = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    with _collective("averaging the loss", updated=True):    # after the optimizer step
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return float(tensor) / context.world_size
 
 

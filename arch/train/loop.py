@@ -79,13 +79,20 @@ from recpim.arch.train.checkpoints import (
     RunProvenance,
     SupernetCheckpoint,
     load_training_state,
+    load_weights,
     read_checkpoint,
-    resume_state_path,
-    save_checkpoint,
+    save_snapshot,
 )
 from recpim.arch.train.config import TrainConfig
 from recpim.arch.train.device import Precision, PrecisionPolicy, resolve_device
-from recpim.arch.train.distributed import DistContext, average_gradients, broadcast_parameters, mean_over_ranks
+from recpim.arch.train.distributed import (
+    DistContext,
+    RankLost,
+    agree_to_stop,
+    average_gradients,
+    broadcast_parameters,
+    mean_over_ranks,
+)
 from recpim.arch.train.optimizers import make_optimizer
 from recpim.arch.train.sandwich import supernet_step_loss
 from recpim.errors import ConfigError, DataError, RecpimError
@@ -273,7 +280,7 @@ def load_supernet(path: Path | str, device: str | torch.device = "cpu") -> Loade
     checkpoint = read_checkpoint(path)
     with torch.random.fork_rng(devices=[]):
         supernet = Supernet(checkpoint.space, checkpoint.schema, checkpoint.config.input_sharing)
-    supernet.load_state_dict(checkpoint.model)
+    load_weights(supernet, checkpoint.model, checkpoint.path)
     supernet.to(resolve_device(device))
     supernet.eval()
     return LoadedSupernet(supernet, checkpoint)
@@ -317,7 +324,7 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
     optimizer, scheduler = make_optimizer(model, config, total)
     start, losses_tail = 0, []
     if resume is not None:
-        model.load_state_dict(resume.model)
+        load_weights(model, resume.model, checkpoint or "the resume state")
         if resume.continues_optimizer:       # a finished run's checkpoint has none (nothing is left to run)
             optimizer.load_state_dict(resume.optimizer)
             scheduler.load_state_dict(resume.scheduler)
@@ -337,14 +344,13 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
         state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "model": model.state_dict(),
                  "step": step, "total_steps": total, "snapshot": snapshot_id,
                  "config": config.model_dump(mode="json"), "losses_tail": (losses_tail + result.losses)[-200:]}
-        if step < total:    # the resume state first: a CKPT never points at a .resume that is not there
-            save_checkpoint(resume_state_path(checkpoint), {
-                "format": RESUME_FORMAT, "version": CHECKPOINT_VERSION, "snapshot": snapshot_id, "step": step,
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": {"torch": torch.get_rng_state()}})
-        save_checkpoint(checkpoint, {**state, **(provenance.to_state() if provenance is not None else {})})
-        if step >= total:   # finished: the optimizer state has no further use
-            resume_state_path(checkpoint).unlink(missing_ok=True)
+        resume_state = None if step >= total else {   # finished: the optimizer state has no further use
+            "format": RESUME_FORMAT, "version": CHECKPOINT_VERSION, "snapshot": snapshot_id, "step": step,
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "rng": {"torch": torch.get_rng_state()}}
+        # the previous pair stays whole until this one is (checkpoints.save_snapshot)
+        save_snapshot(checkpoint, {**state, **(provenance.to_state() if provenance is not None else {})},
+                      resume_state)
         saved_steps.append(step)
 
     model.train()
@@ -356,7 +362,7 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
     try:
         with bar, deferred_interrupts() as interrupts:
             for step in range(start, stop):
-                interrupts.check()      # a step boundary: the state is consistent here
+                agree_to_stop(interrupts, distributed, device)   # a step boundary: the state is consistent
                 batch = CtrBatch(*(t.to(device, non_blocking=True) for t in next(batches)))
                 loss = train_step(model, None if logits_fn is None else (lambda b, s=step: logits_fn(b, s)),
                                   batch, optimizer, scheduler,
@@ -376,6 +382,14 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
         raise
     except TrainingDivergedError as error:
         raise _diverged(error, result.step, checkpoint, model, snapshot, saved_steps) from None
+    except RankLost as lost:      # another rank died: rank 0 keeps the last completed step (issue 26)
+        saved = result.step + int(lost.updated)   # a failure after the update: that step is complete
+        if checkpoint is not None and distributed is not None and distributed.is_main:
+            with deferred_interrupts():
+                snapshot(saved)
+            raise RankLost(f"{lost}; rank 0 saved step {saved} in {checkpoint}: continue with the same options "
+                           "and --resume (with any number of ranks)") from None
+        raise
     finally:
         result.seconds = time.perf_counter() - began
     model.eval()

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from recpim.cli.output import console, print_bad_rows, print_json
+from recpim.cli.output import console, notes, print_bad_rows, print_json
 from recpim.errors import ConfigError
+from recpim.interrupts import exit_code, signal_of
 from recpim.paths import check_output_dir
 from recpim.pim.presets import load_chip
+from recpim.validation import MAX_SEED
 
 if TYPE_CHECKING:   # the search stack (optuna, the supernet) loads only when a search runs
     from recpim.search.run import SearchSettings
@@ -56,16 +58,43 @@ def build_settings(options: dict[str, Any], stored: SearchSettings | None) -> Se
     return SearchOverrides(**given, chip_ranges=chip_ranges).apply_to(settings)
 
 
+# Validation rows a candidate scores (with the crossbar arithmetic) past which the search says what
+# that costs: the default is 1024, and a candidate's score grows with the rows.
+SCORE_ROWS_NOTE = 65_536
+
+
 def _check_data(settings, max_bad_rows_fraction: float) -> None:
-    """Read the search's data once here, so too many bad rows stop the command at once with the
-    count and first lines (in the workers they would fail every candidate), and say what was skipped."""
-    if settings.data.startswith("synthetic"):
+    """Read the search's data once here, in the supernet's schema, so data of another format (Avazu
+    on a Criteo supernet) or too many bad rows stop the command at once with a clear message (in the
+    workers they would fail every candidate or break the pool), and say what was skipped. A
+    --score-rows beyond the validation split, or large enough to make each candidate slow, is told."""
+    synthetic = settings.data.startswith("synthetic")
+    large = settings.score_rows is None or settings.score_rows > SCORE_ROWS_NOTE
+    if synthetic and not large:
         return
     from recpim.arch.data.datasets import open_dataset
+    from recpim.arch.train.checkpoints import read_checkpoint
 
-    dataset = open_dataset(settings.data, seed=settings.data_seed, max_bad_rows_fraction=max_bad_rows_fraction)
-    dataset.in_memory  # noqa: B018 -- a file that fits in memory is read whole (and checked) here
-    print_bad_rows(dataset)
+    schema = read_checkpoint(settings.supernet).schema
+    try:
+        dataset = open_dataset(settings.data, schema=schema, seed=settings.data_seed,
+                               max_bad_rows_fraction=max_bad_rows_fraction)
+    except ConfigError as error:
+        raise ConfigError(f"--data {settings.data}", [*error.problems, (
+            "", f"the supernet {settings.supernet} was trained on data of schema {schema.name!r}; give --data in "
+                "that format (by default the search uses the supernet's own data)")]) from None
+    if not synthetic:
+        dataset.in_memory  # noqa: B018 -- a file that fits in memory is read whole (and checked) here
+        print_bad_rows(dataset)
+    if large:
+        val_rows = dataset.split_sizes()["val"]
+        rows = val_rows if settings.score_rows is None else min(settings.score_rows, val_rows)
+        beyond = (f"--score-rows {settings.score_rows:,} is more than the validation split's {val_rows:,} rows; "
+                  if settings.score_rows is not None and settings.score_rows > val_rows else "")
+        slow = (" with the chip's crossbar arithmetic (the default is 1,024), so each evaluation takes far "
+                "longer; the bar's first update comes when the first candidate finishes") if rows > SCORE_ROWS_NOTE \
+            else ""
+        notes.print(f"note: {beyond}every candidate scores {rows:,} validation rows{slow}")
 
 
 def _ranges(options: dict[str, Any], chip) -> dict[str, tuple]:
@@ -112,7 +141,7 @@ def register(app: typer.Typer) -> None:
         gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0,
                                               help="GPUs Ray reserves for each evaluation (0.25: four share one); "
                                                    "--backend ray only"),
-        seed: int | None = typer.Option(None, "--seed", min=0, help="Seed of the evolution (default 0)."),
+        seed: int | None = typer.Option(None, "--seed", min=0, max=MAX_SEED, help="Seed of the evolution (default 0)."),
         preset: str | None = typer.Option(None, "--preset", help="nasrec: NASRec's sizes (population 128, sample "
                                                                  "64, 8 children; budget 128 + 240 x 8 = 2048)."),
         population: int | None = typer.Option(None, "--population", min=1, help="Population size (16; NASRec 128)."),
@@ -164,12 +193,22 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]interrupted[/] ({stop.signal_name}): the study {location} holds "
                           f"{stop.evaluated} evaluated candidates (every one that finished); the ones in flight were "
                           f"cancelled. Continue with: recpim search --resume --study {location}")
-            raise typer.Exit(130) from None
-        except KeyboardInterrupt:
-            console.print(f"[yellow]interrupted[/]: every finished candidate is in {location}; continue with "
-                          f"recpim search --resume --study {location}")
-            raise typer.Exit(130) from None
-        write_search_outputs(result, out, report=not no_report)
+            raise typer.Exit(exit_code(stop)) from None
+        except KeyboardInterrupt as stop:
+            console.print(f"[yellow]interrupted[/] ({signal_of(stop).name}): every finished candidate is in "
+                          f"{location}; continue with recpim search --resume --study {location}")
+            raise typer.Exit(exit_code(stop)) from None
+        try:
+            write_search_outputs(result, out, report=not no_report)
+        except (OSError, KeyboardInterrupt) as error:
+            what = (f"interrupted ({signal_of(error).name})" if isinstance(error, KeyboardInterrupt)
+                    else f"cannot write {getattr(error, 'filename', None) or out}: "
+                         f"{(error.strerror or str(error)).lower()}")
+            notes.print(f"[red]error[/]: {what} while writing the search's outputs in {out}; the study {location} "
+                        f"holds all {len(result.history)} evaluated candidates; free some space if needed and run "
+                        f"`recpim search --resume --study {location} --out {out}` to write the outputs (nothing "
+                        "is evaluated again)")
+            raise typer.Exit(exit_code(error) if isinstance(error, KeyboardInterrupt) else 1) from None
         if as_json:
             print_json(search_json(result))
         else:

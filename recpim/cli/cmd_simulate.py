@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from recpim.cli.output import activation_bits_option, console, print_json, print_table, weight_bits_option
+from recpim.cli.output import activation_bits_option, console, notes, print_json, print_table, weight_bits_option
 from recpim.errors import ConfigError
 from recpim.paths import check_output_dir, check_output_file
 from recpim.pim.cost_report import CostReport
@@ -45,15 +45,47 @@ def print_report(report: CostReport) -> None:
         console.print(f"note: {note}")
 
 
+# The simulator's events grow with the batch (one per group of waves and stage), so its time does
+# too: a large batch is first timed at DES_CALIBRATION_BATCH and the full run's time extrapolated.
+DES_CALIBRATION_BATCH = 256
+DES_WARN_SECONDS = 30.0
+DES_REFUSE_SECONDS = 6 * 3600.0
+MAX_BATCH = 10**9
+
+
+def _check_des_time(graph, chip_config, batch: int) -> float:
+    """The simulator's estimated seconds for `batch` (from a timed run at DES_CALIBRATION_BATCH); a
+    note beyond DES_WARN_SECONDS, a ConfigError naming --batch beyond DES_REFUSE_SECONDS."""
+    import time
+
+    from recpim.api import simulate_model
+
+    began = time.perf_counter()
+    simulate_model(graph, chip_config, engine="des", batch=DES_CALIBRATION_BATCH)
+    seconds = (time.perf_counter() - began) * batch / DES_CALIBRATION_BATCH
+    shown = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 \
+        else f"{seconds:.0f} s"
+    advice = "--engine analytic costs any batch in well under a second (same stages, no queueing)"
+    if seconds > DES_REFUSE_SECONDS:
+        raise ConfigError("--batch", [(str(batch), f"the simulator would run for about {shown} (timed at batch "
+                                                   f"{DES_CALIBRATION_BATCH}, it grows with the batch); give at most "
+                                                   f"{int(batch * DES_REFUSE_SECONDS / seconds):,} or {advice}")])
+    if seconds > DES_WARN_SECONDS:
+        notes.print(f"note: --batch {batch:,} with the simulator takes about {shown} (estimated from batch "
+                    f"{DES_CALIBRATION_BATCH}); {advice}")
+    return seconds
+
+
 def register(app: typer.Typer) -> None:
     @app.command("simulate")
     def simulate(
         model: str = typer.Argument(..., help="Zoo name (vgg8, dlrm, ...), subnet JSON path or module:callable."),
         chip: str = typer.Option(..., "--chip", help="Chip preset name or YAML file."),
-        batch: int = typer.Option(64, "--batch", min=1, help="Inferences flowing through the pipeline."),
+        batch: int = typer.Option(64, "--batch", min=1, max=MAX_BATCH, help="Inferences flowing through the pipeline."),
         engine: str = typer.Option("des", "--engine", help="des (SimPy simulator) or analytic."),
         trace: Path | None = typer.Option(None, "--trace", help="Write the simulator timeline (Chrome trace JSON)."),
-        out: Path | None = typer.Option(None, "--out", help="Write the CostReport JSON and resolved inputs here."),
+        out: Path | None = typer.Option(None, "--out", help="Folder for cost_report.json and inputs.json, or "
+                                                            "FILE.json (the CostReport; inputs in FILE.inputs.json)."),
         report_dir: Path | None = typer.Option(None, "--report", help="Write a breakdown report here."),
         weight_bits: int = weight_bits_option(),
         activation_bits: int = activation_bits_option(),
@@ -75,7 +107,9 @@ def register(app: typer.Typer) -> None:
         # Every output is checked before the (possibly long) simulation runs.
         if trace is not None:
             check_output_file(trace, "--trace")
-        if out is not None:
+        if out is not None and out.suffix == ".json":   # a file name: the CostReport there, inputs beside it
+            check_output_file(out, "--out")
+        elif out is not None:
             check_output_dir(out, "--out")
         if report_dir is not None:
             check_output_dir(report_dir, "--report")
@@ -86,15 +120,20 @@ def register(app: typer.Typer) -> None:
             from recpim.mapping.embedding_profile import apply_profile
 
             graph = apply_profile(graph, read_profile(profile))
+        if engine == "des" and batch > DES_CALIBRATION_BATCH:
+            _check_des_time(graph, chip_config, batch)
         report = simulate_model(graph, chip_config, engine=engine, batch=batch, trace_path=trace)
         if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
+            report_path, inputs_name = ((out, f"{out.stem}.inputs.json") if out.suffix == ".json"
+                                        else (out / "cost_report.json", "inputs.json"))
+            report_path.parent.mkdir(parents=True, exist_ok=True)
             result = {"kind": "cost_report", **report.to_json_dict()}   # `recpim report` reads the kind
-            (out / "cost_report.json").write_text(json.dumps(result, indent=2))
-            write_resolved_inputs(out, {"model": model, "chip": chip_config.model_dump(), "engine": engine,
-                                        "batch": batch, "weight_bits": weight_bits,
-                                        "activation_bits": activation_bits,
-                                        **({"profile": str(profile.resolve())} if profile is not None else {})})
+            report_path.write_text(json.dumps(result, indent=2))
+            write_resolved_inputs(report_path.parent, {"model": model, "chip": chip_config.model_dump(),
+                                                       "engine": engine, "batch": batch, "weight_bits": weight_bits,
+                                                       "activation_bits": activation_bits,
+                                                       **({"profile": str(profile.resolve())} if profile is not None
+                                                          else {})}, name=inputs_name)
         if report_dir is not None:
             from recpim.reports.breakdown import write_breakdown_report
 

@@ -10,6 +10,7 @@ from recpim.arch.model.space import get_space
 from recpim.arch.model.subnet import sample_subnet
 from recpim.cli.output import print_json, print_table
 from recpim.paths import check_output_file
+from recpim.validation import MAX_SEED
 
 space_app = typer.Typer(help="NASRec search spaces: operators, widths, bit-widths, size; sample subnets.",
                         no_args_is_help=True)
@@ -42,7 +43,7 @@ def info(
 @space_app.command("sample")
 def sample(
     space: str = typer.Option("small", "--space", help="small | full (or a registered space name)"),
-    seed: int = typer.Option(0, "--seed", help="random seed; the same seed gives the same subnet"),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="random seed; the same seed gives the same subnet"),
     out: Path | None = typer.Option(None, "--out", help="also write the subnet JSON to this file"),
 ) -> None:
     """Sample one subnet (single-operator any-connection) and print it as JSON."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,12 +10,14 @@ import typer
 from recpim.arch.crossbar.arithmetic import CrossbarArithmetic
 from recpim.arch.data.location import fingerprint_note, require_data, resolve_data_spec
 from recpim.arch.model.space import get_space
+from recpim.arch.train.config import MAX_STEPS
 from recpim.cli.output import console, print_bad_rows, print_json, print_table
 from recpim.errors import ConfigError
-from recpim.interrupts import StopRequested
+from recpim.interrupts import StopRequested, exit_code, is_second, signal_of
 from recpim.paths import check_output_file
 from recpim.pim.presets import load_chip
 from recpim.runinfo import write_resolved_inputs
+from recpim.validation import MAX_SEED
 
 DEVICE_HELP = "auto (CUDA when present) | cpu | cuda | cuda:N"
 PRECISION_HELP = "fp32 | bf16 | fp16 (autocast; fp16 with a grad scaler, CUDA only)"
@@ -39,10 +40,12 @@ def train(
     data: str = typer.Option("synthetic", "--data", help="synthetic | synthetic:ROWS | criteo:PATH | avazu:PATH | "
                                                           "kdd12:PATH"),
     space: str = typer.Option("full", "--space", help="small | full (or a registered space name)"),
-    steps: int | None = typer.Option(None, "--steps", min=1, help="training steps (default: one epoch)"),
+    steps: int | None = typer.Option(None, "--steps", min=1, max=MAX_STEPS, help="training steps (default: one epoch)"),
     out: Path = typer.Option(..., "--out", help="checkpoint file to write (a state dict)"),
-    seed: int = typer.Option(0, "--seed", help="seed of initialisation, batch order and subnet sampling"),
-    data_seed: int = typer.Option(0, "--data-seed", help="seed of the train/val/test split (and synthetic draw)"),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED,
+                             help="seed of initialisation, batch order and subnet sampling"),
+    data_seed: int = typer.Option(0, "--data-seed", min=0, max=MAX_SEED,
+                                  help="seed of the train/val/test split (and synthetic draw)"),
     batch_size: int = typer.Option(512, "--batch-size", min=1, help="rows per step (NASRec: 512)"),
     lr: float = typer.Option(0.12, "--lr", min=0.0, help="learning rate (NASRec: Adagrad 0.12)"),
     optimizer: str = typer.Option("adagrad", "--optimizer", help="adagrad (NASRec) | adam"),
@@ -79,8 +82,9 @@ def train(
     data_cache: Path | None = typer.Option(None, "--data-cache", envvar="RECPIM_DATA_CACHE", help=DATA_CACHE_HELP),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("fp32", "--precision", help=PRECISION_HELP),
-    nproc: int = typer.Option(1, "--nproc", min=1, help="data-parallel processes on this machine (runs torchrun "
-                                                       "--standalone --nproc-per-node N; see README 'Scaling up')"),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="data-parallel processes on this machine (checked, "
+                                                       "started and stopped by recpim, as torchrun's standalone mode "
+                                                       "would; see README 'Scaling up')"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
@@ -91,12 +95,26 @@ def train(
     from recpim.arch.data.datasets import open_dataset
     from recpim.arch.train.checkpoints import resume_state_path
     from recpim.arch.train.device import PrecisionPolicy, resolve_device
-    from recpim.arch.train.distributed import device_for_rank, init_from_env, launched_by_torchrun, shutdown
+    from recpim.arch.train.distributed import (
+        RankLost,
+        device_for_rank,
+        init_from_env,
+        launched_by_torchrun,
+        shutdown,
+    )
     from recpim.arch.train.loop import TrainConfig, train_supernet
 
+    if resume and resume_or_start:
+        raise ConfigError("supernet train", [("--resume, --resume-or-start",
+                                               "give one: --resume continues the run at --out and refuses when "
+                                               "there is none; --resume-or-start starts one then")])
     data_cache = _checked_data_cache(data_cache)   # before any rank starts or any data is parsed
     if nproc > 1 and not launched_by_torchrun():
-        raise typer.Exit(_relaunch_with_torchrun(nproc))
+        from recpim.arch.train.launch import check_ranks, launch_ranks
+
+        check_ranks(nproc, device, precision, batch_size)   # once, before any rank starts
+        check_output_file(out, "--out")
+        raise typer.Exit(launch_ranks(nproc, _argv_without_nproc()))
     torch_device = resolve_device(device)
     PrecisionPolicy(torch_device, precision)  # refuse a bad --precision before reading any data
     distributed = init_from_env(torch_device)
@@ -125,14 +143,20 @@ def train(
         if main_rank:
             console.print(f"interrupted ({stop}): the steps done are saved in {out}; continue with the same options "
                           "and --resume")
-        raise typer.Exit(130) from None
-    except KeyboardInterrupt:
+        raise typer.Exit(exit_code(stop)) from None
+    except RankLost:
+        distributed = None     # a peer is gone: destroying the process group would wait for it
+        raise
+    except KeyboardInterrupt as stop:
         if main_rank:
-            console.print(f"interrupted twice: the current step was not saved; {out} keeps the last checkpoint "
-                          "written (if any); continue with the same options and --resume")
-        raise typer.Exit(130) from None
+            what = "interrupted twice: the current step was not saved" if is_second(stop) else \
+                f"interrupted ({signal_of(stop).name}) outside a training step"
+            console.print(f"{what}; {out} keeps the last checkpoint written (if any); continue with the same "
+                          "options and --resume")
+        raise typer.Exit(exit_code(stop)) from None
     finally:
-        shutdown()
+        if distributed is not None:
+            shutdown()
     if not main_rank:
         return
     summary = result.to_dict()
@@ -156,9 +180,8 @@ def train(
     print_table("supernet training", ["name", "value"], rows)
 
 
-def _relaunch_with_torchrun(nproc: int) -> int:
-    """Run this same command under torchrun with `nproc` local processes; its exit status."""
-
+def _argv_without_nproc() -> list[str]:
+    """This command's arguments without --nproc (what each rank runs)."""
     argv, skip = [], False
     for arg in sys.argv[1:]:
         if skip:
@@ -167,10 +190,7 @@ def _relaunch_with_torchrun(nproc: int) -> int:
             skip = True
         elif not arg.startswith("--nproc="):
             argv.append(arg)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               "-m", "recpim", *argv]
-    console.print(f"launching: {' '.join(command)}")
-    return subprocess.run(command, check=False).returncode
+    return argv
 
 
 def _crossbar(chip: str | None, adc_bits: int | None, rows_read: int | None, cell_bits: int | None,
@@ -210,7 +230,7 @@ def evaluate(
     rows: int | None = typer.Option(None, "--chip-rows", min=1, help="crossbar rows"),
     encoding: str | None = typer.Option(None, "--chip-encoding", help="offset | differential"),
     max_rows: int | None = typer.Option(None, "--max-rows", min=1, help="score the first rows of the split only"),
-    seed: int = typer.Option(0, "--seed", help="seed of the fine-tuning batches"),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="seed of the fine-tuning batches"),
     device_draws: int | None = typer.Option(None, "--device-draws", min=1,
                                             help="score on N programmed chips of --chip (its crossbar.nonideal: "
                                                  "variation, faults, read noise) and report mean, std and the "
