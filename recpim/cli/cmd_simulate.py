@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -56,9 +57,7 @@ MAX_BATCH = 10**9
 def _check_des_time(graph, chip_config, batch: int) -> float:
     """The simulator's estimated seconds for `batch` (from a timed run at DES_CALIBRATION_BATCH); a
     note beyond DES_WARN_SECONDS, a ConfigError naming --batch beyond DES_REFUSE_SECONDS."""
-    import time
-
-    from recpim.api import simulate_model
+    from recpim.mapping.cost import simulate_model
 
     began = time.perf_counter()
     simulate_model(graph, chip_config, engine="des", batch=DES_CALIBRATION_BATCH)

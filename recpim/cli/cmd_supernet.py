@@ -11,6 +11,7 @@ from recpim.arch.crossbar.arithmetic import CrossbarArithmetic
 from recpim.arch.data.location import fingerprint_note, require_data, resolve_data_spec
 from recpim.arch.model.space import get_space
 from recpim.arch.train.config import MAX_STEPS
+from recpim.arch.train.launch import check_ranks, launch_ranks
 from recpim.cli.output import console, print_bad_rows, print_json, print_table
 from recpim.errors import ConfigError
 from recpim.interrupts import StopRequested, exit_code, is_second, signal_of
@@ -110,8 +111,6 @@ def train(
                                                "there is none; --resume-or-start starts one then")])
     data_cache = _checked_data_cache(data_cache)   # before any rank starts or any data is parsed
     if nproc > 1 and not launched_by_torchrun():
-        from recpim.arch.train.launch import check_ranks, launch_ranks
-
         check_ranks(nproc, device, precision, batch_size)   # once, before any rank starts
         check_output_file(out, "--out")
         raise typer.Exit(launch_ranks(nproc, _argv_without_nproc()))
