@@ -359,3 +359,20 @@ def test_17_sweep_of_an_unknown_model_key_names_the_model_keys(capsys, tmp_path)
     output = assert_refused(capsys, ["sweep", "mlp3", "--chip", "isaac", "--set", "model.depth=1,2", "--out",
                                      tmp_path / "s"], "model.depth", "model.weight_bits", "model.activation_bits")
     assert "unknown key 'model' in the chip" not in output
+
+
+def test_2_search_outputs_on_a_full_disk_say_what_failed_and_that_resume_writes_them(capsys, tmp_path,
+                                                                                      tiny_checkpoint, monkeypatch):
+    import errno
+
+    import recpim.reports.search_outputs
+
+    def full(result, out, report=True):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "pareto_front.png"))
+
+    monkeypatch.setattr(recpim.reports.search_outputs, "write_search_outputs", full)
+    output = assert_refused(capsys, ["search", "--supernet", tiny_checkpoint, "--budget", "1", "--out", tmp_path / "s",
+                                     "--backend", "serial", "--finetune-steps", "0"],
+                            "pareto_front.png", "no space left on device", "--resume --study", "nothing is evaluated "
+                            "again")
+    assert "OSError" not in output
