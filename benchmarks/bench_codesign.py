@@ -51,7 +51,7 @@ BENCH_SPACE = nasrec_small(num_blocks=4, name="codesign_bench", description="NAS
 DATA = "synthetic"
 
 
-def ensure_supernet(out: Path, space: SearchSpace, steps: int, batch: int) -> Path:
+def ensure_supernet(out: Path, space: SearchSpace, steps: int, batch: int, progress: bool = True) -> Path:
     """Train the supernet once; a later run with the same settings reuses the checkpoint."""
     from recpim.arch.data.datasets import open_dataset
     from recpim.arch.train.checkpoints import load_checkpoint
@@ -61,8 +61,9 @@ def ensure_supernet(out: Path, space: SearchSpace, steps: int, batch: int) -> Pa
     config = TrainConfig(data=DATA, space=space.name, steps=steps, batch_size=batch)
     if path.is_file() and load_checkpoint(path)["config"] == config.model_dump(mode="json"):
         return path
+    out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    train_supernet(open_dataset(DATA), config, space=space, checkpoint=path, progress=True)
+    train_supernet(open_dataset(DATA), config, space=space, checkpoint=path, progress=progress)
     print(f"supernet: {steps} steps in {time.perf_counter() - began:.0f} s -> {path}", file=sys.stderr)
     return path
 

@@ -38,31 +38,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_codesign import ensure_supernet  # benchmarks/ is the script's folder, so it is on sys.path
 
-from recpim.arch.model.space import SearchSpace, nasrec_small
+from recpim.arch.model.space import nasrec_small
 
 # NASRec-Small's operators and bit choices on 4 blocks with widths up to 256 (as bench_codesign.py):
 # its supernet trains in a few minutes on 2 shared cores.
 BENCH_SPACE = nasrec_small(num_blocks=4, name="evolution_bench", description="NASRec-Small operators, 4 blocks",
                            dense_widths=(16, 32, 64, 128, 256), sparse_widths=(16, 32, 48))
 DATA = "synthetic"
-
-
-def ensure_supernet(out: Path, space: SearchSpace, steps: int, batch: int) -> Path:
-    """Train the supernet once; a later run with the same settings reuses the checkpoint."""
-    from recpim.arch.data.datasets import open_dataset
-    from recpim.arch.train.checkpoints import load_checkpoint
-    from recpim.arch.train.loop import TrainConfig, train_supernet
-
-    path = out / f"supernet_{space.name}_{steps}x{batch}.pt"
-    config = TrainConfig(data=DATA, space=space.name, steps=steps, batch_size=batch)
-    if path.is_file() and load_checkpoint(path)["config"] == config.model_dump(mode="json"):
-        return path
-    out.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
-    train_supernet(open_dataset(DATA), config, space=space, checkpoint=path, progress=False)
-    print(f"supernet: {steps} steps in {time.perf_counter() - began:.0f} s -> {path}", file=sys.stderr)
-    return path
 
 
 class MemoEvaluator:
@@ -168,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     began = time.perf_counter()
-    checkpoint = args.supernet or ensure_supernet(args.out, BENCH_SPACE, args.steps, args.train_batch)
+    checkpoint = args.supernet or ensure_supernet(args.out, BENCH_SPACE, args.steps, args.train_batch, progress=False)
     objective = Objective(kind="pareto")
     context = EvalContext(chip=load_chip(args.chip), supernet=str(Path(checkpoint).resolve()), data=DATA,
                           objective=objective, accuracy="crossbar", score_rows=args.score_rows)

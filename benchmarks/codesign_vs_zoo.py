@@ -27,7 +27,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench_ranking import _baseline_job  # benchmarks/ is the script's folder, so it is on sys.path
+from ranking_jobs import _baseline_job  # benchmarks/ is the script's folder, so it is on sys.path
 
 from recpim.arch.train.checkpoints import read_checkpoint
 from recpim.arch.train.scoring import score_standalone, train_standalone

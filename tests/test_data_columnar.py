@@ -60,7 +60,7 @@ def test_fast_readers_give_exactly_the_per_row_readers_tensors(spec, reader):
 
 @needs_data
 def test_criteo_reads_through_the_compiled_kernel_by_default_and_other_formats_refuse_it():
-    from recpim.arch.data.formats import FORMATS
+    from recpim.arch.data.format_table import FORMATS
 
     criteo = FORMATS["criteo"].open_source(CRITEO, open_dataset(f"criteo:{CRITEO}").schema.vocab_sizes, "skip",
                                            "criteo")[0]

@@ -21,22 +21,22 @@ SPACE = small_full_space("few_shot_small")
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 100_000))
 def test_every_subnet_belongs_to_exactly_one_part(seed):
+    """Membership read from the parts' sub-spaces (a subnet is in part `op` when setting block 1's
+    dense operator to `op` leaves it unchanged), independently of FewShotSupernet.part_of."""
     torch.manual_seed(0)
     few_shot = FewShotSupernet.from_one_shot(Supernet(SPACE, SMALL_SCHEMA))
     subnet = sample_subnet(SPACE, seed)
-    owners = [op for op in split_choices(SPACE) if few_shot.part_of(subnet) == op]
-    assert len(owners) == 1
-    # the parts' subnets are exactly the space's subnets: each part's samples stay in that part, and
-    # moving a subnet to another part changes block 1's operator only
+    owners = [op for op in split_choices(SPACE) if with_first_dense_op(subnet, op) == subnet]
+    assert owners == [few_shot.part_of(subnet)]
+    assert few_shot.part(subnet) is few_shot.parts[owners[0].value]
+    # the parts' subnets are exactly the space's subnets: moving a subnet to another part changes
+    # block 1's operator only, and each part's own samples stay in it
     for op in split_choices(SPACE):
         moved = with_first_dense_op(subnet, op)
         assert few_shot.part_of(moved) == op and not moved.problems(SPACE)
         assert moved.blocks[1:] == subnet.blocks[1:]
         assert few_shot.part_of(sample_in_part(SPACE, op, np.random.default_rng(seed))) == op
-
-
-def test_the_split_has_one_part_per_first_dense_operator():
-    assert set(split_choices(SPACE)) == set(SPACE.dense_ops) and len(split_choices(SPACE)) == len(SPACE.dense_ops)
+    assert len({id(part) for part in few_shot.parts.values()}) == len(SPACE.dense_ops)
 
 
 def test_a_parts_inherited_subnet_equals_its_slice_and_training_touches_only_its_part():

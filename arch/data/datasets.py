@@ -31,7 +31,8 @@ from typing import Protocol
 import numpy as np
 
 from recpim.arch.data.cache import CachedSource, check_cache_dir
-from recpim.arch.data.formats import FORMATS, ON_BAD_ROW, READERS
+from recpim.arch.data.format_table import FORMATS
+from recpim.arch.data.formats import ON_BAD_ROW, READERS
 from recpim.arch.data.parsing import (
     SPLITS,
     ArrayChunk,

@@ -2,7 +2,7 @@
 
 Everything here works on a chunk of rows at a time as numpy arrays of byte strings (dtype ``S``),
 so a 45 M-row file is parsed in constant memory (about 10 µs per Criteo row on one core). The file formats
-(Criteo, Avazu, KDD Cup 2012) live in ``formats.py``; the public API in ``datasets.py``.
+(Criteo, Avazu) live in ``formats.py``, KDD Cup 2012 in ``kdd.py``; the public API in ``datasets.py``.
 
 Preprocessing follows NASRec: dense values become ``log(max(x, 0) + 1)`` (an empty dense value is
 0); categorical values are hashed into each field's vocabulary, with id 0 reserved for an empty

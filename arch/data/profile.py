@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from recpim.arch.data.formats import FORMATS
+from recpim.arch.data.format_table import FORMATS
 from recpim.arch.data.parsing import BadRowReport
 from recpim.arch.data.schema import DatasetSchema
 from recpim.errors import ConfigError, DataError
