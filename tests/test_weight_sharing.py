@@ -254,3 +254,46 @@ def test_train_config_names_the_levers():
         "per_operator", 0.1, 1e-2, True)
     with pytest.raises(ConfigError, match="full_path_fraction"):
         TrainConfig(full_path_fraction=1.5)
+
+
+def test_bench_supernet_learning_samplers_and_figures(tmp_path):
+    """The diagnosis's sampling rules hold what they claim, and learned_fraction is computed from its anchors."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bench_ranking import BENCH_SPACE
+        from bench_supernet_learning import _sampler
+    finally:
+        sys.path.pop(0)
+    from recpim.arch.model.subnet import sample_subnet
+
+    anchor = sample_subnet(BENCH_SPACE, 1000)
+
+    def structure(subnet):
+        return [b.model_dump(exclude={"dense_width", "sparse_width"}) for b in subnet.blocks]
+
+    def widths(subnet):
+        return [(b.dense_width, b.sparse_width) for b in subnet.blocks]
+
+    samples = [_sampler("uniform", anchor)(BENCH_SPACE, 0, step) for step in range(12)]
+    assert len({json.dumps(structure(s)) for s in samples}) > 1 and len({str(widths(s)) for s in samples}) > 1
+    for step, sample in enumerate(samples):
+        assert _sampler("fixed", anchor)(BENCH_SPACE, 0, step) == anchor
+        by_width = _sampler("widths", anchor)(BENCH_SPACE, 0, step)
+        assert structure(by_width) == structure(anchor) and widths(by_width) == widths(sample)
+        by_structure = _sampler("structure", anchor)(BENCH_SPACE, 0, step)
+        assert structure(by_structure) == structure(sample) and widths(by_structure) == widths(anchor)
+
+    out = tmp_path / "learning.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_supernet_learning.py"), "--json", "--data",
+               "synthetic:4000:interactions:stream", "--steps", "6", "--batch-size", "64", "--probe-rows", "256",
+               "--variants", "fixed", "structure", "--workers", "1", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [row["variant"] for row in result["variants"]] == ["fixed", "structure"]
+    base, alone = result["base_rate_logloss"], result["standalone_probe0"]
+    for row in result["variants"]:
+        assert len(row["final_val_logloss"]) == 3
+        expected = (base - row["final_val_logloss"][0]) / (base - alone) if base > alone else None
+        assert row["learned_fraction_probe0"] == (pytest.approx(expected) if expected is not None else None)
+    rate = result["train_click_rate"]
+    assert 0 < rate < 1 and base > 0
