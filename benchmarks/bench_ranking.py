@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         input_sharing=args.input_sharing, full_path_fraction=args.full_path_fraction, init=args.init,
         adagrad_eps=args.adagrad_eps, sparse_embeddings=not args.dense_embeddings,
         sandwich_students=args.sandwich_students, distill_weight=args.distill_weight,
-        embedding_lr=args.embedding_lr, embedding_l2=args.embedding_l2)
+        embedding_lr=args.embedding_lr, embedding_l2=args.embedding_l2, subnets_per_step=args.subnets_per_step)
     levers = [("defaults", {})] + [parse_lever(text) for text in args.lever]
     lever_configs = [(name, TrainConfig(**{**supernet_config.model_dump(), **overrides}))
                      for name, overrides in levers]
@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     standalone_config = supernet_config.model_copy(update={
         "steps": args.standalone_steps, "quant_aware": False, "optimizer": args.optimizer, "lr": args.lr,
         "input_sharing": "per_operator", "full_path_fraction": 0.0, "sandwich_students": 0, "distill_weight": 0.0,
-        "embedding_lr": None, "embedding_l2": 0.0, "sandwich_teacher": "largest_subnet"})
+        "embedding_lr": None, "embedding_l2": 0.0, "sandwich_teacher": "largest_subnet", "subnets_per_step": 1})
     recipe = FinetuneRecipe(lr=args.finetune_lr, optimizer=args.finetune_optimizer)
     search_rows = SEARCH_FEATURE_ROWS
     rows = args.score_rows
@@ -314,6 +314,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dense-embeddings", action="store_true", help="dense embedding gradients (the old path)")
     parser.add_argument("--sandwich-students", type=int, default=0, help="children per supernet step (0: NASRec's one)")
     parser.add_argument("--distill-weight", type=float, default=0.0)
+    parser.add_argument("--subnets-per-step", type=int, default=1,
+                        help="each supernet step splits its batch among this many sampled subnets (1: NASRec's one)")
     parser.add_argument("--embedding-lr", type=float, default=None)
     parser.add_argument("--embedding-l2", type=float, default=0.0)
     parser.add_argument("--lever", action="append", default=[],

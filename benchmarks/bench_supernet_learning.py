@@ -15,7 +15,9 @@ Sampling rules (`--variants`):
 - fixed: every step trains probe 0 (weight sharing with one member: it must match standalone,
   which checks the supernet's slicing and recipe, not sharing);
 - widths: probe 0's operators, connections and mergers, each step's widths drawn uniformly;
-- structure: each step's operators, connections and mergers drawn uniformly, at probe 0's widths.
+- structure: each step's operators, connections and mergers drawn uniformly, at probe 0's widths;
+- split: uniform subnets, `--split` of them per step, each on its own part of the batch
+  (TrainConfig.subnets_per_step, the lever this diagnosis led to).
 The rules are swapped in for `recpim.arch.train.sandwich.subnet_for_step` inside each worker
 process (a variant owns its process), so training is otherwise exactly `train_supernet`'s.
 
@@ -38,7 +40,7 @@ from typing import Any
 
 from bench_ranking import BENCH_SPACES  # benchmarks/ is the script's folder, so it is on sys.path (and the workers')
 
-VARIANTS = ("uniform", "fixed", "widths", "structure")
+VARIANTS = ("uniform", "fixed", "widths", "structure", "split")
 
 
 def _sampler(variant: str, anchor):
@@ -57,7 +59,8 @@ def _sampler(variant: str, anchor):
     return {"uniform": uniform,
             "fixed": lambda space, seed, step: anchor,
             "widths": lambda space, seed, step: mixed(space, seed, step, True),
-            "structure": lambda space, seed, step: mixed(space, seed, step, False)}[variant]
+            "structure": lambda space, seed, step: mixed(space, seed, step, False),
+            "split": uniform}[variant]
 
 
 def _variant_job(variant: str, data: str, space_name: str, config_dump: dict, probe_seeds: list[int],
@@ -77,7 +80,10 @@ def _variant_job(variant: str, data: str, space_name: str, config_dump: dict, pr
     sandwich.subnet_for_step = _sampler(variant, probes_subnets[0])   # this process is this variant's alone
     probes = ProbeLog.sample(dataset, probes_subnets, probe_every, rows=probe_rows)
     began = time.perf_counter()
-    result = train_supernet(dataset, TrainConfig(**config_dump), space=space, probes=probes)
+    config = TrainConfig(**config_dump)
+    if variant != "split":
+        config = config.model_copy(update={"subnets_per_step": 1})
+    result = train_supernet(dataset, config, space=space, probes=probes)
     window = max(1, len(result.losses) // 6)
     return {"variant": variant, "seconds": time.perf_counter() - began,
             "train_loss_windows": [float(np.mean(result.losses[i:i + window]))
@@ -109,7 +115,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
     space = BENCH_SPACES[args.space]
     config = TrainConfig(data=args.data, space=space.name, steps=args.steps, batch_size=args.batch_size,
-                         optimizer=args.optimizer, lr=args.lr, full_path_fraction=args.full_path_fraction, seed=0)
+                         optimizer=args.optimizer, lr=args.lr, full_path_fraction=args.full_path_fraction, seed=0,
+                         subnets_per_step=args.split)
     dump = config.model_dump(mode="json")
     probe_seeds = [args.subnet_seed + i for i in range(3)]
     every = max(1, args.steps // 6)
@@ -153,6 +160,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--full-path-fraction", type=float, default=0.0)
     parser.add_argument("--subnet-seed", type=int, default=1000, help="probe i is sample_subnet(space, seed + i)")
     parser.add_argument("--probe-rows", type=int, default=16384)
+    parser.add_argument("--split", type=int, default=8, help="subnets per step of the 'split' variant")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="out/bench/supernet_learning.json")

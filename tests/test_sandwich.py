@@ -22,6 +22,9 @@ from recpim.arch.train.sandwich import (
     embedding_penalty,
     sandwich_students,
     smallest_variant,
+    split_batch_loss,
+    subnet_for_step,
+    subnets_for_step,
     supernet_step_loss,
 )
 from recpim.errors import ConfigError
@@ -175,3 +178,56 @@ def test_probes_log_fixed_subnets_train_and_val_loss_during_training():
     train_supernet(dataset, small_train_config(SPACE, steps=6), space=SPACE, probes=probes)
     assert [(r.step, r.probe) for r in probes.records] == [(s, p) for s in (2, 4, 6) for p in (0, 1)]
     assert all(0 < r.train_logloss < 5 and 0 < r.val_logloss < 5 for r in probes.records)
+
+
+@settings(max_examples=8, deadline=None)
+@given(count=st.integers(1, 9), rows=st.integers(3, 70))
+def test_a_split_step_is_the_mean_of_each_subnets_loss_on_its_own_rows(count, rows):
+    """subnets_per_step: the batch's rows are cut into contiguous parts differing by at most one row,
+    covering every row once; part k trains the step's k-th subnet; the loss is the parts' mean."""
+    dataset = open_dataset("synthetic:1500", schema=SMALL_SCHEMA, seed=3)
+    batch = next(train_batches(dataset, rows, seed=5))
+    torch.manual_seed(0)
+    supernet = Supernet(SPACE, SMALL_SCHEMA, "per_operator")
+    subnets = subnets_for_step(SPACE, 0, 7, count)
+    assert subnets[0] == subnet_for_step(SPACE, 0, 7) and subnets == subnets_for_step(SPACE, 0, 7, count)
+    bounds = [int(b) for b in np.linspace(0, rows, count + 1).round()]
+    sizes = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+    assert sum(sizes) == rows and max(sizes) - min(sizes) <= 1
+    with torch.no_grad():
+        parts = [torch.nn.functional.binary_cross_entropy_with_logits(
+            supernet(batch.dense[a:b], batch.sparse[a:b], subnet), batch.label[a:b])
+            for subnet, a, b in zip(subnets, bounds, bounds[1:], strict=False) if b > a]
+        got = split_batch_loss(supernet, subnets, batch, quant=False)
+    assert float(got) == pytest.approx(float(torch.stack(parts).mean()), rel=1e-6)
+
+
+def test_one_subnet_per_step_is_the_plain_step_and_a_split_reaches_more_weights():
+    dataset = open_dataset("synthetic:1500", schema=SMALL_SCHEMA, seed=3)
+    batch = next(train_batches(dataset, 64, seed=5))
+    config = small_train_config(SPACE, steps=4, full_path_fraction=0.0)
+
+    def grads(cfg):
+        torch.manual_seed(0)
+        supernet = Supernet(SPACE, SMALL_SCHEMA, cfg.input_sharing)
+        loss = supernet_step_loss(supernet, SPACE, cfg, 0, batch, step=2)
+        loss.backward()
+        used = {n for n, p in supernet.named_parameters() if p.grad is not None and float(p.grad.abs().sum())}
+        return float(loss), used
+
+    plain_loss, plain = grads(config)
+    one_loss, one = grads(config.model_copy(update={"subnets_per_step": 1}))
+    assert (one_loss, one) == (plain_loss, plain)
+    _, split = grads(config.model_copy(update={"subnets_per_step": 6}))
+    assert plain < split
+    with pytest.raises(ConfigError, match="subnets_per_step"):
+        small_train_config(SPACE, steps=4, subnets_per_step=2, sandwich_students=2)
+
+
+def test_a_split_run_resumes_bit_for_bit(tmp_path):
+    dataset = open_dataset(STREAM, schema=SMALL_SCHEMA, seed=3)
+    config = small_train_config(SPACE, steps=6, data=STREAM, subnets_per_step=3)
+    whole = train_supernet(dataset, config, space=SPACE, checkpoint=tmp_path / "a.pt")
+    train_supernet(dataset, config, space=SPACE, checkpoint=tmp_path / "b.pt", until_step=3)
+    resumed = train_supernet(dataset, config, space=SPACE, checkpoint=tmp_path / "b.pt", resume=True)
+    assert whole.losses[3:] == resumed.losses

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from recpim.arch.model.sharing import InputSharing
 from recpim.validation import MAX_SEED, ValidatedModel
@@ -42,6 +42,9 @@ class TrainConfig(ValidatedModel):
     sandwich_students: int = Field(default=0, ge=0, le=8)
     distill_weight: float = Field(default=0.0, ge=0, le=1)
     sandwich_teacher: Literal["largest_subnet", "full_path"] = "largest_subnet"
+    # each step splits its batch into this many equal parts, each part training its own sampled subnet, their
+    # losses averaged in one update (arch/train/sandwich.py): 1 is NASRec's one subnet per step
+    subnets_per_step: int = Field(default=1, ge=1, le=64)
     # ---- optimizer details
     adagrad_eps: float = Field(default=1e-2, gt=0)     # NASRec's scripts; torch's default is 1e-10
     init: Literal["torch", "xavier"] = "torch"
@@ -49,3 +52,10 @@ class TrainConfig(ValidatedModel):
     embedding_lr: float | None = Field(default=None, gt=0)   # the tables' optimizer (None: `lr`)
     embedding_l2: float = Field(default=0.0, ge=0)           # L2 on the embedding rows a batch reads
 
+    @model_validator(mode="after")
+    def _one_step_rule(self) -> TrainConfig:
+        if self.sandwich_students and self.subnets_per_step > 1:
+            raise ValueError(f"subnets_per_step={self.subnets_per_step} with sandwich_students="
+                             f"{self.sandwich_students}: a step follows one rule; allowed is one of them above its "
+                             "default (sandwich_students 0 or subnets_per_step 1)")
+        return self

@@ -41,6 +41,26 @@ def subnet_for_step(space: SearchSpace, seed: int, step: int) -> SubnetConfig:
     return sample_subnet(space, np.random.default_rng([seed, step]))
 
 
+def subnets_for_step(space: SearchSpace, seed: int, step: int, count: int) -> list[SubnetConfig]:
+    """The `count` subnets of step `step` under `subnets_per_step`: the step's own subnet first (so
+    count 1 is exactly NASRec's step), then draws seeded by (seed, step, 0x5B, k)."""
+    return [subnet_for_step(space, seed, step)] + [
+        sample_subnet(space, np.random.default_rng([seed, step, 0x5B, k])) for k in range(1, count)]
+
+
+def split_batch_loss(supernet: Supernet, subnets: list[SubnetConfig], batch: CtrBatch, quant: bool) -> torch.Tensor:
+    """Mean over `subnets` of each one's BCE on its own contiguous part of the batch (the parts differ
+    in size by at most one row; with more subnets than rows the extra subnets are left out). Why: the
+    shared weights see several structures in every update, so one structure's gradient no longer
+    pulls them away from the others (bench_supernet_learning.py: with one subnet per step the
+    wide space's shared weights learn nothing in 1500 steps)."""
+    bounds = np.linspace(0, len(batch.label), len(subnets) + 1).round().astype(int)
+    losses = [F.binary_cross_entropy_with_logits(
+        supernet(batch.dense[a:b], batch.sparse[a:b], subnet, quant=quant).float(), batch.label[a:b])
+        for subnet, a, b in zip(subnets, bounds[:-1], bounds[1:], strict=True) if b > a]
+    return torch.stack(losses).mean()
+
+
 def smallest_variant(subnet: SubnetConfig) -> SubnetConfig:
     """`subnet` with every block at its space's smallest dense and sparse widths (same operators,
     connections, mergers and bits): the bottom slice of the sandwich."""
@@ -102,12 +122,15 @@ def supernet_step_loss(supernet: Supernet, space: SearchSpace, config: TrainConf
             student = supernet(batch.dense, batch.sparse, subnet, quant=config.quant_aware)
             losses.append(distillation_loss(student, teacher, batch.label, config.distill_weight))
         loss = torch.stack(losses).mean()
+    elif uses_full_path(config.seed, step, warmup_steps):
+        logits = supernet.forward_full(batch.dense, batch.sparse)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), batch.label)
+    elif config.subnets_per_step > 1:
+        loss = split_batch_loss(supernet, subnets_for_step(space, config.seed, step, config.subnets_per_step),
+                                batch, config.quant_aware)
     else:
-        if uses_full_path(config.seed, step, warmup_steps):
-            logits = supernet.forward_full(batch.dense, batch.sparse)
-        else:
-            logits = supernet(batch.dense, batch.sparse, subnet_for_step(space, config.seed, step),
-                              quant=config.quant_aware)
+        logits = supernet(batch.dense, batch.sparse, subnet_for_step(space, config.seed, step),
+                          quant=config.quant_aware)
         loss = F.binary_cross_entropy_with_logits(logits.float(), batch.label)
     if config.embedding_l2:
         loss = loss + config.embedding_l2 * embedding_penalty(supernet, batch)
