@@ -138,9 +138,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         input_sharing=args.input_sharing, full_path_fraction=args.full_path_fraction, init=args.init,
         adagrad_eps=args.adagrad_eps, sparse_embeddings=not args.dense_embeddings,
         sandwich_students=args.sandwich_students, distill_weight=args.distill_weight,
-        embedding_lr=args.embedding_lr, embedding_l2=args.embedding_l2, subnets_per_step=args.subnets_per_step)
+        embedding_lr=args.embedding_lr, embedding_l2=args.embedding_l2,
+        subnets_per_step=(args.subnets_per_step if args.subnets_per_step is not None else 1 if args.sandwich_students
+                          else TrainConfig.model_fields["subnets_per_step"].default))
     levers = [("defaults", {})] + [parse_lever(text) for text in args.lever]
-    lever_configs = [(name, TrainConfig(**{**supernet_config.model_dump(), **overrides}))
+    # a sandwich lever is its own step rule: one subnet per step unless the lever says otherwise
+    lever_configs = [(name, TrainConfig(**{**supernet_config.model_dump(),
+                                           **({"subnets_per_step": 1} if overrides.get("sandwich_students") else {}),
+                                           **overrides}))
                      for name, overrides in levers]
     # The supernet-only levers do not touch a standalone run: fixed here so the truth cache's keys
     # stay the same while a lever study changes them.
@@ -314,8 +319,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dense-embeddings", action="store_true", help="dense embedding gradients (the old path)")
     parser.add_argument("--sandwich-students", type=int, default=0, help="children per supernet step (0: NASRec's one)")
     parser.add_argument("--distill-weight", type=float, default=0.0)
-    parser.add_argument("--subnets-per-step", type=int, default=1,
-                        help="each supernet step splits its batch among this many sampled subnets (1: NASRec's one)")
+    parser.add_argument("--subnets-per-step", type=int, default=None,
+                        help="each supernet step splits its batch among this many sampled subnets (1: NASRec's one; "
+                             "default TrainConfig's 8, or 1 with --sandwich-students)")
     parser.add_argument("--embedding-lr", type=float, default=None)
     parser.add_argument("--embedding-l2", type=float, default=0.0)
     parser.add_argument("--lever", action="append", default=[],

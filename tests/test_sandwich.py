@@ -108,7 +108,8 @@ def test_a_sandwich_step_trains_the_teacher_and_every_child(teacher):
     """One sandwich step reaches strictly more weights than the step's one subnet: the teacher's
     and every child's."""
     dataset = open_dataset("synthetic:1500", schema=SMALL_SCHEMA, seed=3)
-    config = small_train_config(SPACE, steps=4, sandwich_students=3, distill_weight=0.5, sandwich_teacher=teacher)
+    config = small_train_config(SPACE, steps=4, sandwich_students=3, distill_weight=0.5, sandwich_teacher=teacher,
+                                subnets_per_step=1)
     torch.manual_seed(0)
     supernet = Supernet(SPACE, SMALL_SCHEMA, config.input_sharing)
     batch = next(train_batches(dataset, 64, seed=5))
@@ -140,7 +141,8 @@ def test_embedding_lr_and_l2_reach_the_tables():
 
 def test_a_streamed_sandwich_run_trains_and_resumes_bit_for_bit(tmp_path):
     dataset = open_dataset(STREAM, schema=SMALL_SCHEMA, seed=3)
-    config = small_train_config(SPACE, steps=6, data=STREAM, sandwich_students=2, distill_weight=0.5)
+    config = small_train_config(SPACE, steps=6, data=STREAM, sandwich_students=2, distill_weight=0.5,
+                                subnets_per_step=1)
     whole = train_supernet(dataset, config, space=SPACE, checkpoint=tmp_path / "a.pt")
     train_supernet(dataset, config, space=SPACE, checkpoint=tmp_path / "b.pt", until_step=3)
     resumed = train_supernet(dataset, config, space=SPACE, checkpoint=tmp_path / "b.pt", resume=True)
@@ -205,7 +207,7 @@ def test_a_split_step_is_the_mean_of_each_subnets_loss_on_its_own_rows(count, ro
 def test_one_subnet_per_step_is_the_plain_step_and_a_split_reaches_more_weights():
     dataset = open_dataset("synthetic:1500", schema=SMALL_SCHEMA, seed=3)
     batch = next(train_batches(dataset, 64, seed=5))
-    config = small_train_config(SPACE, steps=4, full_path_fraction=0.0)
+    config = small_train_config(SPACE, steps=4, full_path_fraction=0.0, subnets_per_step=1)
 
     def grads(cfg):
         torch.manual_seed(0)
@@ -216,8 +218,13 @@ def test_one_subnet_per_step_is_the_plain_step_and_a_split_reaches_more_weights(
         return float(loss), used
 
     plain_loss, plain = grads(config)
-    one_loss, one = grads(config.model_copy(update={"subnets_per_step": 1}))
-    assert (one_loss, one) == (plain_loss, plain)
+    # one part is exactly NASRec's step: the step's own subnet on the whole batch
+    torch.manual_seed(0)
+    supernet = Supernet(SPACE, SMALL_SCHEMA, config.input_sharing)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        supernet(batch.dense, batch.sparse, subnet_for_step(SPACE, config.seed, 2)), batch.label)
+    assert plain_loss == float(expected)
+    assert subnets_for_step(SPACE, config.seed, 2, 1) == [subnet_for_step(SPACE, config.seed, 2)]
     _, split = grads(config.model_copy(update={"subnets_per_step": 6}))
     assert plain < split
     with pytest.raises(ConfigError, match="subnets_per_step"):

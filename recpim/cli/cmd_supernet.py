@@ -68,9 +68,10 @@ def train(
     distill_weight: float = typer.Option(0.0, "--distill-weight", min=0.0, max=1.0,
                                          help="with --sandwich-students: the children's share of the full-width "
                                               "model's predictions as targets (in-place distillation)"),
-    subnets_per_step: int = typer.Option(1, "--subnets-per-step", min=1, max=64,
-                                         help="split each batch into this many parts, each training its own sampled "
-                                              "subnet in the same update (1: one subnet per step, NASRec)"),
+    subnets_per_step: int | None = typer.Option(None, "--subnets-per-step", min=1, max=64,
+                                                help="split each batch into this many parts, each training its own "
+                                                     "sampled subnet in the same update (1: one subnet per step, "
+                                                     "NASRec; default 8, or 1 with --sandwich-students)"),
     embedding_lr: float | None = typer.Option(None, "--embedding-lr", min=0.0,
                                               help="the embedding tables' learning rate (default: --lr)"),
     embedding_l2: float = typer.Option(0.0, "--embedding-l2", min=0.0,
@@ -135,7 +136,8 @@ def train(
                          full_path_fraction=full_path_fraction, init=init, adagrad_eps=adagrad_eps,
                          sparse_embeddings=sparse_embeddings, sandwich_students=sandwich_students,
                          distill_weight=distill_weight, embedding_lr=embedding_lr, embedding_l2=embedding_l2,
-                         subnets_per_step=subnets_per_step)
+                         subnets_per_step=subnets_per_step if subnets_per_step is not None
+                         else 1 if sandwich_students else TrainConfig.model_fields["subnets_per_step"].default)
     dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed, max_bad_rows_fraction=max_bad_rows_fraction,
                            cache_dir=data_cache)
     try:
