@@ -163,7 +163,25 @@ def average_gradients(model: nn.Module, context: DistContext | None) -> None:
         _average_gradients(model, context)
 
 
+def _align_gradients(model: nn.Module) -> None:
+    """Give every parameter that some rank's step used a gradient on every rank (zeros where this rank
+    did not use it), so the collectives below see the same tensors everywhere. Ranks train different
+    subnets when a step splits its batch among several (TrainConfig.subnets_per_step); a parameter no
+    rank used keeps no gradient, as in one process."""
+    params = list(model.parameters())
+    # per parameter: used here, and used with a sparse gradient (embedding rows) here
+    flags = torch.tensor([[p.grad is not None, p.grad is not None and p.grad.is_sparse] for p in params],
+                         dtype=torch.uint8).reshape(-1, 2)
+    dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+    for p, (anywhere, sparse) in zip(params, flags.tolist(), strict=True):
+        if anywhere and p.grad is None:
+            p.grad = (torch.sparse_coo_tensor(torch.zeros((2, 0), dtype=torch.long, device=p.device),
+                                              torch.zeros((0, *p.shape[1:]), dtype=p.dtype, device=p.device),
+                                              p.shape) if sparse else torch.zeros_like(p))
+
+
 def _average_gradients(model: nn.Module, context: DistContext) -> None:
+    _align_gradients(model)
     dense = [p for p in model.parameters() if p.grad is not None and not p.grad.is_sparse]
     if dense:
         flat = torch.cat([p.grad.reshape(-1) for p in dense])

@@ -459,8 +459,10 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, sp
         init_weights(supernet, config.init)
     warmup_steps = int(round(config.full_path_fraction * (config.steps or steps_per_epoch(dataset, config.batch_size))))
 
+    shard = distributed.shard(config.batch_size) if distributed is not None else None
+
     def loss(batch: CtrBatch, step: int) -> torch.Tensor:
-        return supernet_step_loss(supernet, space, config, warmup_steps, batch, step)
+        return supernet_step_loss(supernet, space, config, warmup_steps, batch, step, shard)
 
     provenance = RunProvenance(space=space, schema=dataset.schema, data_path=resolve_data_spec(config.data),
                                data_fingerprint=data_fingerprint(config.data))

@@ -48,17 +48,31 @@ def subnets_for_step(space: SearchSpace, seed: int, step: int, count: int) -> li
         sample_subnet(space, np.random.default_rng([seed, step, 0x5B, k])) for k in range(1, count)]
 
 
-def split_batch_loss(supernet: Supernet, subnets: list[SubnetConfig], batch: CtrBatch, quant: bool) -> torch.Tensor:
-    """Mean over `subnets` of each one's BCE on its own contiguous part of the batch (the parts differ
-    in size by at most one row; with more subnets than rows the extra subnets are left out). Why: the
-    shared weights see several structures in every update, so one structure's gradient no longer
-    pulls them away from the others (bench_supernet_learning.py: with one subnet per step the
-    wide space's shared weights learn nothing in 1500 steps)."""
-    bounds = np.linspace(0, len(batch.label), len(subnets) + 1).round().astype(int)
-    losses = [F.binary_cross_entropy_with_logits(
-        supernet(batch.dense[a:b], batch.sparse[a:b], subnet, quant=quant).float(), batch.label[a:b])
-        for subnet, a, b in zip(subnets, bounds[:-1], bounds[1:], strict=True) if b > a]
-    return torch.stack(losses).mean()
+def split_batch_loss(supernet: Supernet, subnets: list[SubnetConfig], batch: CtrBatch, quant: bool,
+                     shard: slice | None = None, global_rows: int | None = None) -> torch.Tensor:
+    """Mean over `subnets` of each one's BCE on its own contiguous part of the (global) batch: the
+    parts differ in size by at most one row; with more subnets than rows the extra subnets are left
+    out. Why: the shared weights see several structures in every update, so one structure's gradient
+    no longer pulls them away from the others (bench_supernet_learning.py: with one subnet per step the
+    wide space's shared weights learn nothing in 1500 steps).
+
+    A data-parallel rank holds rows `shard` of a global batch of `global_rows`: the parts are cut from
+    the global batch, each rank computes its rows' share, scaled so that the mean over ranks (what
+    averaging the gradients takes) is the one-process loss: sum over parts of (their BCE sum over this
+    rank's rows) / part size, times ranks / parts."""
+    local_rows = len(batch.label)
+    global_rows = local_rows if global_rows is None else global_rows
+    offset = 0 if shard is None else shard.start
+    bounds = np.linspace(0, global_rows, len(subnets) + 1).round().astype(int)
+    parts = [(subnet, a, b) for subnet, a, b in zip(subnets, bounds[:-1], bounds[1:], strict=True) if b > a]
+    total = batch.label.new_zeros(())
+    for subnet, a, b in parts:
+        lo, hi = max(a, offset) - offset, min(b, offset + local_rows) - offset
+        if hi <= lo:
+            continue
+        logits = supernet(batch.dense[lo:hi], batch.sparse[lo:hi], subnet, quant=quant).float()
+        total = total + F.binary_cross_entropy_with_logits(logits, batch.label[lo:hi], reduction="sum") / (b - a)
+    return total * (global_rows / local_rows) / len(parts)
 
 
 def smallest_variant(subnet: SubnetConfig) -> SubnetConfig:
@@ -109,8 +123,9 @@ def embedding_penalty(supernet: Supernet, batch: CtrBatch) -> torch.Tensor:
 
 
 def supernet_step_loss(supernet: Supernet, space: SearchSpace, config: TrainConfig, warmup_steps: int,
-                       batch: CtrBatch, step: int) -> torch.Tensor:
-    """The loss of supernet step `step` under `config`'s recipe (module docstring)."""
+                       batch: CtrBatch, step: int, shard: slice | None = None) -> torch.Tensor:
+    """The loss of supernet step `step` under `config`'s recipe (module docstring); `shard`: this
+    data-parallel rank's rows of the global batch (split steps cut their parts from the global batch)."""
     if config.sandwich_students:
         if config.sandwich_teacher == "full_path":
             teacher = supernet.forward_full(batch.dense, batch.sparse)
@@ -127,7 +142,7 @@ def supernet_step_loss(supernet: Supernet, space: SearchSpace, config: TrainConf
         loss = F.binary_cross_entropy_with_logits(logits.float(), batch.label)
     elif config.subnets_per_step > 1:
         loss = split_batch_loss(supernet, subnets_for_step(space, config.seed, step, config.subnets_per_step),
-                                batch, config.quant_aware)
+                                batch, config.quant_aware, shard, config.batch_size if shard is not None else None)
     else:
         logits = supernet(batch.dense, batch.sparse, subnet_for_step(space, config.seed, step),
                           quant=config.quant_aware)
