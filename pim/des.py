@@ -13,22 +13,24 @@ hardware is a first-come-first-served unit pool and contention emerges from requ
 Handoff between stages is double-buffered: a producer takes one of two slots on each outgoing
 edge before it starts an inference, and the consumer frees it when it has finished with it.
 
-Why the lean form times the same pipeline (issue 23; the form before it used one SimPy process
-per hold and per partial-sum piece, and a SimPy Resource per unit):
-- A unit pool is served first come, first served, as a SimPy Resource is; taking a free unit costs
-  no event, and a waiter is handed the unit the holder releases, at the instant of the release.
+Why the lean form times exactly the same pipeline as the SimPy-process form before it (issue 23;
+that form ran one SimPy process per hold and per partial-sum piece, and a SimPy Resource per unit,
+about 5x the queue steps of the code before the fidelity work):
+- A unit pool is served first come, first served, as a SimPy Resource, Container or Store is.
 - Holds that run side by side (a transfer's links, the chunks of a digital stage, the pieces of
   an event's output path) are driven by callbacks on their timeouts instead of a process each:
-  a process only waits on them, it does nothing between them.
+  nothing happens between them that a process would have to do.
 - Events are merged only where they cannot contend: a stage's crossbars serve that stage's own
-  events one after another, and a tile buffer that one stage alone uses (and not as the target
-  of overlapped partial-sum traffic) is only ever accessed by that stage's sequential steps. Such
-  holds are plain timeouts, with the same busy time recorded.
-- What can differ is the order in which requests made at the same simulated instant are served:
-  SimPy resumes a process one queue turn after a free resource is granted, the lean form at once.
-  The model does not order simultaneous requests (both are valid FCFS schedules), so a contended
-  latency may move where two stages ask for one unit at exactly the same time; the analytic bounds
-  and the uncontended figures are unchanged (tests/test_pim_engines.py, test_fidelity.py).
+  events one after another, and a tile buffer that one stage alone uses (and not as the target of
+  overlapped partial-sum traffic) is only ever accessed by that stage's sequential steps. Such
+  holds take no unit: a queue turn (where the request was granted), then a plain timeout.
+- The order in which requests made at the same simulated instant are served is kept, because a
+  contended latency depends on it (serving them at once instead moved DES latencies by up to 50 %
+  on contended subnets): every place where SimPy spent a queue turn keeps one, as a bare scheduled
+  call (`_soon`: a request granted, a released unit handed over, a process or all_of ending) or an
+  urgent one (`_urgent`: a process starting). What goes is the process machinery around them.
+  `recpim simulate --engine des --json` is byte-identical to the form before on the zoo and the
+  example subnets on every preset.
 """
 
 from __future__ import annotations
@@ -57,27 +59,45 @@ class _Recorder:
 
 class _Units:
     """`capacity` identical units served first come, first served (a lean SimPy Resource): taking a
-    free unit costs no event; a waiter is handed the unit a holder releases."""
+    free unit costs no event; a released unit is handed to the first waiter one queue turn later
+    (SimPy grants waiting requests in the release event's callback)."""
 
-    __slots__ = ("free", "waiting")
+    __slots__ = ("free", "waiting", "soon")
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, soon: Callable[[Callable[[], None]], None]):
         self.free = capacity
         self.waiting: deque[Callable[[], object]] = deque()
+        self.soon = soon
 
     def take(self, granted: Callable[[], object]) -> bool:
         """True when a unit is free now; otherwise `granted` is called once one is handed over."""
-        if self.free and not self.waiting:
+        if self.free and self.waiting:   # a release not yet handed over: its waiters come first
+            self._hand_over()
+        if self.free:
             self.free -= 1
             return True
         self.waiting.append(granted)
         return False
 
     def release(self) -> None:
+        self.free += 1
         if self.waiting:
+            self.soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        while self.free and self.waiting:
+            self.free -= 1
             self.waiting.popleft()()
-        else:
-            self.free += 1
+
+
+class _Call:
+    """The least a SimPy event needs to be scheduled: calls `then` when the queue reaches it."""
+
+    __slots__ = ("callbacks", "_ok", "_value")
+
+    def __init__(self, then: Callable[[], None]):
+        self.callbacks = [lambda _: then()]
+        self._ok, self._value = True, None
 
 
 @dataclass(frozen=True)
@@ -87,7 +107,7 @@ class _Event:
     vectors: int
     reads: tuple[tuple[int, float], ...]              # (tile, buffer ns) of the tiles it reads
     crossbar_ns: float
-    sends: tuple[tuple[Transfer, float], ...]         # (transfer with hops, ns) of its partial sums
+    sends: tuple[tuple[Transfer, float], ...]         # (transfer, ns) of its partial sums
     psum_buffer_ns: float
     adds_ns: float
 
@@ -107,12 +127,15 @@ class _Simulation:
         self.rec = _Recorder(trace=[] if record_trace else None)
         tiles = ({stage.tile for stage in workload.stages} | {b.tile for s in workload.stages for b in s.buffers}
                  | {s.psum_buffer_tile for s in workload.stages})
-        self.buffers = {t: _Units(1) for t in tiles}
-        self.adders = {t: _Units(1) for t in tiles}
-        self.vector_units = {t: _Units(timing.vector_units) for t in tiles}
+        self.buffers = {t: _Units(1, self._soon) for t in tiles}
+        self.adders = {t: _Units(1, self._soon) for t in tiles}
+        self.vector_units = {t: _Units(timing.vector_units, self._soon) for t in tiles}
         all_transfers = [*workload.transfers, *(t for s in workload.stages for t in s.partial_sums)]
-        self.links = {link: _Units(1) for t in all_transfers for link in t.links}
-        self.dram = _Units(1)
+        self.links = {link: _Units(1, self._soon) for t in all_transfers for link in t.links}
+        # each transfer's links in the global order they are taken in, with their track names
+        self.paths = {id(t): [(self.links[link], f"link{link[0]}-{link[1]}") for link in sorted(t.links)]
+                      for t in all_transfers}
+        self.dram = _Units(1, self._soon)
         # A tile buffer that one stage alone uses is accessed only by that stage's steps, one after
         # another: never contended, timed without taking the unit. Partial sums written to a buffer
         # beside the next events' compute (tile.pipelining overlapped) may overlap those steps.
@@ -133,8 +156,8 @@ class _Simulation:
             for producer in stage.predecessors:
                 self.consumers[producer].append(stage.name)
         edges = [(p, s.name) for s in workload.stages for p in s.predecessors]
-        self.slots = {edge: _Units(HANDOFF_SLOTS) for edge in edges}   # free handoff slots
-        self.ready = {edge: _Units(0) for edge in edges}                # inferences delivered, not yet taken
+        self.slots = {edge: _Units(HANDOFF_SLOTS, self._soon) for edge in edges}   # free handoff slots
+        self.ready = {edge: _Units(0, self._soon) for edge in edges}   # delivered, not yet taken
         self.start_ns: dict[tuple[int, str], float] = {}
         self.finish_ns: dict[tuple[int, str], float] = {}
         self.macs_done = 0
@@ -143,12 +166,10 @@ class _Simulation:
     # ---- waiting for units, holding them, recording busy time and the trace
     def _take(self, units: _Units):
         """Wait (in a process) until one of `units` is ours."""
-        if not units.free or units.waiting:
-            event = self.env.event()
-            units.take(event.succeed)
-            yield event
-        else:
-            units.free -= 1
+        event = self.env.event()
+        if units.take(event.succeed):
+            event.succeed()
+        yield event
 
     def _hold(self, units: _Units, track: str, kind: str, duration_ns: float, label: str):
         requested = self.env.now
@@ -167,6 +188,19 @@ class _Simulation:
         if self.rec.trace is not None and duration_ns > 0:
             self.rec.trace.append((track, label, start, duration_ns))
 
+    def _soon(self, then: Callable[[], None]) -> None:
+        """Call `then` one queue turn from now (where a SimPy request would be granted)."""
+        self.env.schedule(_Call(then))
+
+    def _urgent(self, then: Callable[[], None]) -> None:
+        """Call `then` before the other events of this instant (where SimPy would start a process)."""
+        self.env.schedule(_Call(then), simpy.events.URGENT)
+
+    def _turn(self):
+        event = self.env.event()
+        event.succeed()
+        return event
+
     def _after(self, duration_ns: float, then: Callable[[], None]) -> None:
         self.env.timeout(duration_ns).callbacks.append(lambda _: then())
 
@@ -176,6 +210,11 @@ class _Simulation:
         self._start_all(starters, done.succeed)
         if not done.triggered:
             yield done
+
+    def _as_process(self, start: Callable[[Done], None]) -> Callable[[Done], None]:
+        """`start` run as SimPy ran a process: begun before this instant's other events, its end
+        signalled one queue turn after it finishes."""
+        return lambda done: self._urgent(lambda: start(lambda: self._soon(done)))
 
     @staticmethod
     def _start_all(starters: list[Callable[[Done], None]], done: Done) -> None:
@@ -213,8 +252,8 @@ class _Simulation:
             units.release()
             done()
 
-        if units.take(run):
-            run()
+        if units.take(partial(self._soon, run)):
+            self._soon(run)
 
     def _start_buffer(self, tile: int, duration_ns: float, label: str, done: Done) -> None:
         if tile in self.private_buffers:
@@ -225,7 +264,7 @@ class _Simulation:
                 self._record(f"tile{tile}.buffer", start, duration_ns, label)
                 done()
 
-            self._after(duration_ns, finish)
+            self._soon(partial(self._after, duration_ns, finish))
         else:
             self._start_hold(self.buffers[tile], f"tile{tile}.buffer", "buffer", duration_ns, label, done)
 
@@ -234,9 +273,11 @@ class _Simulation:
         if len(accesses) == 1 and accesses[0][0] in self.private_buffers:
             tile, duration_ns = accesses[0]
             self.rec.wait_ns["buffer"] += 0.0
+            yield self._turn()
             yield from self._busy(f"tile{tile}.buffer", duration_ns, label)
         elif accesses:
-            yield from self._wait_all([partial(self._start_buffer, tile, ns, label) for tile, ns in accesses])
+            yield from self._wait_all([self._as_process(partial(self._start_buffer, tile, ns, label))
+                                       for tile, ns in accesses])
 
     def _buffer_plan(self, bits_by_tile) -> tuple[tuple[int, float], ...]:
         return tuple((tile, self.timing.buffer_ns(bits)) for tile, bits in bits_by_tile if bits)
@@ -245,7 +286,7 @@ class _Simulation:
     def _events(self, stage: Stage) -> list[_Event]:
         timing = self.timing
         return [_Event(e.vectors, self._buffer_plan(e.read_bits_by_tile.items()), e.crossbar_ns,
-                       tuple((t, timing.transfer_ns(num_bytes, t.hops)) for t, num_bytes in e.partial_sums if t.hops),
+                       tuple((t, timing.transfer_ns(num_bytes, t.hops)) for t, num_bytes in e.partial_sums),
                        e.psum_buffer_ns, timing.adds_ns(e.psum_adds))
                 for e in mvm_events(stage, timing, self.waves_per_event)]
 
@@ -254,13 +295,24 @@ class _Simulation:
         the receiving tile's buffer and read back, then their additions on the home tile's adders."""
         steps: list[Callable[[Done], None]] = []
         if event.sends:
-            steps.append(partial(self._start_all, [partial(self._start_send, t, ns, label) for t, ns in event.sends]))
+            sends = [self._as_process(partial(self._start_send, t, ns, label)) for t, ns in event.sends]
+            steps.append(lambda done: self._start_all(sends, partial(self._soon, done)))   # SimPy's all_of: a turn
         if event.psum_buffer_ns:
             steps.append(partial(self._start_buffer, stage.psum_buffer_tile, event.psum_buffer_ns, label))
         if event.adds_ns:
             steps.append(partial(self._start_hold, self.adders[stage.tile], f"tile{stage.tile}.adders", "adders",
                                  event.adds_ns, label))
         self._start_chain(steps, done)
+
+    def _serial_output_path(self, stage: Stage, event: _Event, label: str):
+        """The output path of tile.pipelining serial: the stage waits for it before its next event."""
+        if event.sends:
+            yield from self._wait_all([self._as_process(partial(self._start_send, t, ns, label))
+                                       for t, ns in event.sends])
+        if event.psum_buffer_ns:
+            yield from self._buffers(((stage.psum_buffer_tile, event.psum_buffer_ns),), label)
+        if event.adds_ns:
+            yield from self._hold(self.adders[stage.tile], f"tile{stage.tile}.adders", "adders", event.adds_ns, label)
 
     def _mvm_events(self, stage: Stage, events: list[_Event], inference: int):
         """Waves of vectors on the layer's crossbar copies: each tile reads its rows, the bit-serial
@@ -275,14 +327,13 @@ class _Simulation:
             yield from self._buffers(event.reads, label)
             # a stage's crossbars serve only its own events, one after another: never contended
             self.rec.wait_ns["crossbar"] += 0.0
+            yield self._turn()
             yield from self._busy(track, event.crossbar_ns, label)
             self.macs_done += event.vectors * macs_per_vector
-            if event.has_output:
-                path = partial(self._start_output_path, stage, event, label)
-                if serial:
-                    yield from self._wait_all([path])
-                else:   # started now, waited for at the end of the stage
-                    outputs.append(self._started(path))
+            if serial:
+                yield from self._serial_output_path(stage, event, label)
+            elif event.has_output:   # started now, waited for at the end of the stage
+                outputs.append(self._started(self._as_process(partial(self._start_output_path, stage, event, label))))
         if outputs:
             yield from self._wait_all(outputs)
 
@@ -306,7 +357,7 @@ class _Simulation:
 
     def _digital(self, stage: Stage, chunk_ns: list[float], label: str):
         units, track = self.vector_units[stage.tile], f"tile{stage.tile}.vector_units"
-        yield from self._wait_all([partial(self._start_hold, units, track, "vector_units", ns, label)
+        yield from self._wait_all([self._as_process(partial(self._start_hold, units, track, "vector_units", ns, label))
                                    for ns in chunk_ns])
 
     def _do_stage(self, stage: Stage, plan: dict, inference: int):
@@ -345,21 +396,26 @@ class _Simulation:
     def _start_send(self, transfer: Transfer, duration: float, label: str, done: Done) -> None:
         """Take every link of the transfer's path (in a global order: no deadlock), hold them all
         while its bytes cross, release them, then call `done`."""
-        links = sorted(transfer.links)
+        if not transfer.hops:
+            done()
+            return
+        links = self.paths[id(transfer)]
         requested = self.env.now
 
         def acquire(first: int) -> None:
-            for i in range(first, len(links)):
-                if not self.links[links[i]].take(partial(acquire, i + 1)):
-                    return
+            if first < len(links):
+                granted = partial(self._soon, partial(acquire, first + 1))
+                if links[first][0].take(granted):
+                    granted()
+                return
             now = self.env.now
             self.rec.wait_ns["link"] += now - requested
             self._after(duration, lambda: finish(now))
 
         def finish(start: float) -> None:
-            for link in links:
-                self.links[link].release()
-                self._record(f"link{link[0]}-{link[1]}", start, duration, label)
+            for units, track in links:
+                units.release()
+                self._record(track, start, duration, label)
             done()
 
         acquire(0)
@@ -386,8 +442,9 @@ class _Simulation:
                 slots.release()
             for _, ready, transfer in outputs:
                 if transfer is not None and transfer.hops:
-                    self._start_send(transfer, self.timing.transfer_ns(transfer.num_bytes, transfer.hops),
-                                     f"{stage.name}->{transfer.consumer} #{inference}", ready.release)
+                    self._urgent(partial(self._start_send, transfer,   # SimPy ran a process for it
+                                         self.timing.transfer_ns(transfer.num_bytes, transfer.hops),
+                                         f"{stage.name}->{transfer.consumer} #{inference}", ready.release))
                 else:
                     ready.release()
 

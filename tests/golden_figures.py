@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-LAST_UPDATED = ("2026-12-05, issue 23 lean DES (simultaneous requests served in another order): "
-                "DLRM on isaac, DES latency 11851.375 -> 11854.708 ns (+0.03 %), throughput and TOPS with it")
+LAST_UPDATED = ("2026-12-04, after merging issue 22 (partial-sum buffer traffic timed; neurosim-rram-22nm "
+                "runs 'serial' pipelining): VGG-8 on neurosim-rram-22nm and DLRM/DeepFM latency, throughput, TOPS "
+                "and total energy moved")
 REL = 1e-9
 
 # case -> figure -> value (as measured by CASES below).
@@ -76,10 +77,10 @@ GOLDEN: dict[str, dict[str, float]] = {
     'dlrm isaac des': {
         'dynamic_energy_pj_per_inference': 377267.4707465278,
         'energy_pj_per_inference': 377267.4707465278,
-        'latency_ns_per_inference': 11854.708333333334,
-        'throughput_inf_per_s': 197711.05687500938,
-        'tops': 0.1921878007901491,
-        'tops_per_w': 2.576591080265953,
+        'latency_ns_per_inference': 11851.375,
+        'throughput_inf_per_s': 197713.09281587077,
+        'tops': 0.1921897798549666,
+        'tops_per_w': 2.576591080265954,
         'area_mm2': 85.42472,
     },
     'deepfm isaac analytic': {
