@@ -270,11 +270,14 @@ class _Simulation:
 
     def _buffers(self, accesses: tuple[tuple[int, float], ...], label: str):
         """Several tiles' buffers at once (each tile reads or writes its own share)."""
-        if len(accesses) == 1 and accesses[0][0] in self.private_buffers:
+        if len(accesses) == 1:
             tile, duration_ns = accesses[0]
-            self.rec.wait_ns["buffer"] += 0.0
-            yield self._turn()
-            yield from self._busy(f"tile{tile}.buffer", duration_ns, label)
+            if tile in self.private_buffers:
+                self.rec.wait_ns["buffer"] += 0.0
+                yield self._turn()
+                yield from self._busy(f"tile{tile}.buffer", duration_ns, label)
+            else:
+                yield from self._hold(self.buffers[tile], f"tile{tile}.buffer", "buffer", duration_ns, label)
         elif accesses:
             yield from self._wait_all([self._as_process(partial(self._start_buffer, tile, ns, label))
                                        for tile, ns in accesses])
