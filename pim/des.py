@@ -197,6 +197,7 @@ class _Simulation:
         self.env.schedule(_Call(then), simpy.events.URGENT)
 
     def _turn(self):
+        """An event one queue turn from now, for a process to wait on (a granted request)."""
         event = self.env.event()
         event.succeed()
         return event
