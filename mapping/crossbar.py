@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from recpim.arch.graph.workload import OpKind, WorkloadNode
-from recpim.crossbar_numbers import Encoding, lossless_adc_bits
+from recpim.crossbar_numbers import Encoding, lossless_adc_bits, subtraction_allowed
 from recpim.errors import ConfigError
 from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
@@ -182,6 +182,17 @@ class CrossbarMapping:
         row_tile, col_tile = divmod(index, self.col_tiles)
         return (self.rows_per_row_tile[row_tile], self.used_cols_per_col_tile[col_tile],
                 self.weight_cols_per_col_tile[col_tile], self.converted_cols_per_col_tile[col_tile])
+
+
+
+def wasted_conversions_note(chip: ChipConfig) -> str | None:
+    """A note when a pair encoding converts both columns of each pair on a chip whose ADCs could take
+    their difference (issue 22, item 6): twice the conversions and shift-adds, for nothing."""
+    if not subtraction_allowed(chip.weight_encoding) or chip.crossbar.analog_subtraction:
+        return None
+    return (f"weight_encoding {chip.weight_encoding} converts both columns of each pair (twice the ADC "
+            "conversions and shift-adds); the ADC could take their difference once: set "
+            "crossbar.analog_subtraction: true")
 
 
 def map_mvm(node: WorkloadNode, chip: ChipConfig) -> CrossbarMapping:

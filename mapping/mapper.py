@@ -15,7 +15,7 @@ from recpim.errors import CapacityError
 from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
 
-from .crossbar import CrossbarMapping, map_mvm
+from .crossbar import CrossbarMapping, map_mvm, wasted_conversions_note
 from .digital import assign_digital, is_free, upstream_flows
 from .embedding import place_embeddings
 from .layer_placement import place_layer
@@ -75,6 +75,9 @@ def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResul
     if not fits:
         notes.append(f"time-multiplexed: {pes_one_copy} PEs needed, {chip_pes(chip)} on chip; "
                      f"{rounds} rounds, no replication")
+    wasted = wasted_conversions_note(chip) if layers else None
+    if wasted:
+        notes.append(wasted)
     return MappingResult(
         model=graph.name,
         chip=chip.name,

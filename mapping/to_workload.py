@@ -26,6 +26,7 @@ from recpim.pim.config import ChipConfig
 from recpim.pim.workload import Activity, PipelineWorkload, Stage, StageKind, TileBuffer, Transfer, TransferKind
 from recpim.units import ceil_div
 
+from .crossbar import wasted_conversions_note
 from .embedding_lookup import embedding_stage
 from .memo import graph_edges
 from .result import MappingResult, MvmLayerMapping
@@ -226,6 +227,9 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
             stages.append(embedding_stage(tables[node.name], chip, consumer_tile.get(node.name, 0), predecessors,
                                           hops))
     stages, notes = spill_to_dram({node.name: node for node in nodes}, stages, mvm, chip, line_buffers)
+    wasted = wasted_conversions_note(chip) if mvm else None
+    if wasted:
+        notes = [wasted, *notes]
     transfers = tuple(Transfer(p, c, num_bytes, mesh.route(longest[(p, c)]) if (p, c) in longest else ())
                       for (p, c), (num_bytes, _) in merged.items())
     reprogramming = mapping.reprogramming

@@ -1,0 +1,36 @@
+"""The simulator serves requests made at the same simulated instant in a fixed order (pim/des.py
+says why the lean form keeps SimPy's queue turns). On contended pipelines that order moves the
+latency by up to tens of percent, so these figures, measured with the SimPy-process simulator
+before the lean form (main at 429c603), are pinned exactly: a change of order fails here first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import recpim.api as api
+from recpim.mapping import map_model
+from recpim.mapping.to_workload import workload_from_mapping
+from recpim.pim.engine import cost_inputs, run_engine
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+# (model, preset) -> (latency ns per inference, latency ns per batch of 64), DES. The first two moved
+# by +24 % / +18 % (per inference) when simultaneous requests were served without SimPy's queue turns.
+PINNED = {
+    ("autoint", "isaac"): (551388.9999999999, 6238871.500000003),
+    ("subnet_full_seed0.json", "isaac"): (400587.5833333335, 9644707.499999998),
+    ("subnet_full_seed1.json", "neurosim-rram-22nm"): (201441.375, 4870775.0),
+    ("dlrm", "isaac"): (11851.375, 323701.37500000006),
+}
+
+
+@pytest.mark.parametrize("model,preset", sorted(PINNED))
+def test_des_latency_on_contended_pipelines_is_unchanged(model, preset):
+    spec = str(EXAMPLES / model) if model.endswith(".json") else model
+    graph = api.resolve_model_spec(spec)
+    chip = api.load_chip(preset)
+    workload = workload_from_mapping(graph, map_model(graph, chip), chip)
+    report, _ = run_engine(workload, cost_inputs(chip), "des", batch=64)
+    assert (report.latency_ns_per_inference, report.latency_ns_per_batch) == PINNED[(model, preset)]
