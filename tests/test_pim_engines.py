@@ -154,10 +154,13 @@ def test_contention_never_makes_the_simulator_faster_than_the_analytic_bound(wor
 def test_halving_link_bandwidth_never_shortens_latency(workload, batch):
     timing = isaac_like_timing()
     slower = replace(timing, link_bandwidth_gbps=timing.link_bandwidth_gbps / 2)
-    for engine in ("analytic", "des"):
+    # The analytic model is monotone exactly. The DES serves contended units first come, first served: a
+    # list scheduler, where a slower link can reorder requests and finish a batch a little earlier
+    # (Graham's anomalies; random examples found 0.004 %), so it is held to 0.1 %.
+    for engine, slack in (("analytic", 1e-9), ("des", 1e-3)):
         fast = _run(engine, workload, timing, batch)
         slow = _run(engine, workload, slower, batch)
-        assert slow.latency_ns_per_batch >= fast.latency_ns_per_batch * (1 - 1e-9)
+        assert slow.latency_ns_per_batch >= fast.latency_ns_per_batch * (1 - slack), engine
 
 
 def _run(engine, workload, timing, batch):
