@@ -99,7 +99,7 @@ def run_demo(out_dir: Path | str = "out/demo", settings: DemoSettings | None = N
     sweep.write(out / "sweep")
     sweep_files = write_sweep_report(sweep, out / "sweep")
     timings["sweep_s"] = time.perf_counter() - began
-    (out / "timings.json").write_text(json.dumps(timings, indent=2))
+    (out / "timings.json").write_text(json.dumps({"kind": "demo_timings", **timings}, indent=2))
 
     index = write_index(out, [
         IndexSection("Breakdown of the best searched model", breakdown.html,

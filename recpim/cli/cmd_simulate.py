@@ -139,7 +139,7 @@ def register(app: typer.Typer) -> None:
             files = write_breakdown_report(report, report_dir, chip=chip_config)
             print(f"report: {files.html}", file=sys.stderr)
         if as_json:
-            print_json(report.to_json_dict())
+            print_json({"kind": "cost_report", **report.to_json_dict()})   # as --out writes it
         else:
             print_report(report)
         if trace is not None and not as_json:

@@ -158,7 +158,8 @@ def train(
             shutdown()
     if not main_rank:
         return
-    summary = result.to_dict()
+    summary = {"kind": "supernet_train", **result.to_dict(),   # `recpim report` draws its loss curve
+               "loss_curve": loss_curve(result.losses, first_step=result.step - len(result.losses))}
     summary.update(bad_rows=dataset.bad_rows.count, device=str(torch_device), precision=precision,
                    ranks=1 if distributed is None else distributed.world_size)
     print_bad_rows(dataset)
@@ -177,6 +178,19 @@ def train(
     rows = [[key, summary[key]] for key in ("step", "total_steps", "mean_loss_last_50", "seconds", "steps_per_second",
                                             "checkpoint", "checkpoint_mb", "resume_state_mb")]
     print_table("supernet training", ["name", "value"], rows)
+
+
+LOSS_CURVE_POINTS = 200
+
+
+def loss_curve(losses: list[float], first_step: int = 0, points: int = LOSS_CURVE_POINTS) -> list[list[float]]:
+    """[step, mean loss of the steps since the previous point] pairs, at most `points` of them, for
+    the training page (the losses of this call's steps; a long run is averaged over stretches)."""
+    if not losses:
+        return []
+    stretch = max(1, -(-len(losses) // points))
+    return [[first_step + min(start + stretch, len(losses)), float(sum(chunk) / len(chunk))]
+            for start in range(0, len(losses), stretch) for chunk in [losses[start:start + stretch]]]
 
 
 def _argv_without_nproc() -> list[str]:
@@ -267,7 +281,8 @@ def evaluate(
         return
     score = score_subnet(supernet, config_subnet, dataset, split=split, finetune_steps=finetune_steps, quant=quant,
                          crossbar=crossbar, seed=seed, max_rows=max_rows)
-    result = {**score.to_dict(), "checkpoint": str(checkpoint), "subnet": str(subnet), "dataset": dataset.name,
+    result = {"kind": "subnet_score", **score.to_dict(), "checkpoint": str(checkpoint), "subnet": str(subnet),
+              "dataset": dataset.name,
               "supernet_step": saved.step}
     print_bad_rows(dataset)
     if json_out:
@@ -305,7 +320,8 @@ def _print_device_draws(supernet, subnet_config, dataset, crossbar, draws: int, 
     result = score_device_draws(supernet, subnet_config, dataset, crossbar, draws, **scoring)
     print_bad_rows(dataset)
     if json_out:
-        print_json({**result.ideal.to_dict(), "device_draws": result.to_dict(), "checkpoint": str(checkpoint),
+        print_json({"kind": "subnet_score", **result.ideal.to_dict(), "device_draws": result.to_dict(),
+                    "checkpoint": str(checkpoint),
                     "subnet": str(subnet), "dataset": dataset.name, "supernet_step": saved.step})
         return
     pct = f"p{result.percentile:g}"
