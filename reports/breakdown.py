@@ -15,6 +15,8 @@ from pathlib import Path
 from recpim.pim.config import ChipConfig
 from recpim.pim.cost_report import CostReport
 from recpim.reports import plots
+from recpim.reports.bottleneck import agree as _agree
+from recpim.reports.bottleneck import bottleneck_explanation
 from recpim.reports.document import Document, ReportFiles
 from recpim.reports.writer import write_documents
 
@@ -197,6 +199,8 @@ def _utilisation_and_bottleneck(doc: Document, report: CostReport, out_dir: Path
     slowest = report.bottleneck_layer
     doc.paragraph(f"The batch is paced by {report.bottleneck_resource}{extra}; the slowest layer is "
                   f"{slowest} at {report.stage_ns_by_layer.get(slowest, 0):.4g} ns per inference.")
+    if not _agree(report):
+        doc.paragraph(bottleneck_explanation(report))
     waits = report.wait_ns_by_resource
     if waits:
         doc.table(["resource", "queueing wait (ns per batch)"],
