@@ -97,8 +97,8 @@ def write_mapping_page(data: dict[str, Any], out_dir: Path, source: str, name: s
     if any(crossbars.values()):
         ranked = top_with_rest({k: v for k, v in crossbars.items() if v > 0}, TOP)
         doc.image(plots.bar_chart(out_dir / "crossbars_by_layer.png", [n for n, _ in ranked], [v for _, v in ranked],
-                                  title=f"Crossbars per layer (top {TOP}; ADC-lossy in red)", xlabel="crossbars",
-                                  highlight=lossy[0] if lossy else None), "crossbars per layer")
+                                  title=f"Crossbars per layer (top {TOP})", xlabel="crossbars"),
+                  "crossbars per layer")
     doc.heading("MVM layers")
     doc.table(["layer", "K x N", "w/a bits", "crossbars", "copies", "PEs", "tiles", "cell util", "rows summed",
                "lossless ADC bits", "chip ADC bits", "lossy"],
