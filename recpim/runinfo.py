@@ -17,6 +17,7 @@ def write_resolved_inputs(out_dir: Path | str, inputs: dict[str, Any], name: str
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     record = {
+        "kind": "inputs",                     # `recpim report` renders it
         "recpim_version": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),

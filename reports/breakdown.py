@@ -15,6 +15,8 @@ from pathlib import Path
 from recpim.pim.config import ChipConfig
 from recpim.pim.cost_report import CostReport
 from recpim.reports import plots
+from recpim.reports.bottleneck import agree as _agree
+from recpim.reports.bottleneck import bottleneck_explanation
 from recpim.reports.document import Document, ReportFiles
 from recpim.reports.writer import write_documents
 
@@ -86,16 +88,18 @@ def build_breakdown_document(report: CostReport, out_dir: Path, chip: ChipConfig
     doc.table(["figure", "value"], chip_rows, caption="Chip")
 
     total = report.energy_pj_per_inference
-    by_component = {k: v for k, v in report.energy_pj_by_component.items() if v > 0}
+    split = components_with_leakage(report)
+    by_component = {k: v for k, v in split.items() if v > 0}
     doc.heading("Energy by component")
     doc.image(plots.stacked_share_bar(out_dir / "energy_by_component.png",
                                       {"by component": dict(shares_dict(by_component)),
                                        "by part": energy_parts(report)},
                                       title=f"Energy per inference: {total:.4g} pJ"),
-              "energy by component, stacked", "Shares of the energy per inference.")
+              "energy by component, stacked", "Shares of the energy per inference"
+              + ("; leakage split by the component that leaks." if report.leakage_pj_by_component else "."))
     doc.table(["component", "energy (pJ)", "share (%)"],
-              [[name, value, pct] for name, value, pct in shares(report.energy_pj_by_component)]
-              + [["total", total, 100.0]])
+              [[name, value, pct] for name, value, pct in shares(split)] + [["total", total, 100.0]])
+    _leakage(doc, report)
 
     doc.heading("Embedding tables")
     parts = energy_parts(report)
@@ -137,6 +141,33 @@ def build_breakdown_document(report: CostReport, out_dir: Path, chip: ChipConfig
     return doc
 
 
+def components_with_leakage(report: CostReport) -> dict[str, float]:
+    """Energy by component with the one leakage entry split into 'leakage: <component>' entries (when
+    the report has leakage per component; they sum to the leakage entry)."""
+    if not report.leakage_pj_by_component:
+        return dict(report.energy_pj_by_component)
+    split = {k: v for k, v in report.energy_pj_by_component.items() if k != LEAKAGE}
+    split.update({f"{LEAKAGE}: {name}": value for name, value in report.leakage_pj_by_component.items() if value > 0})
+    return split
+
+
+def _leakage(doc: Document, report: CostReport) -> None:
+    """The leakage per component, as the terminal and the JSON give it."""
+    parts = {k: v for k, v in report.leakage_pj_by_component.items() if v > 0}
+    leakage = report.energy_pj_by_component.get(LEAKAGE, 0.0)
+    if not parts or leakage <= 0:
+        return
+    total = report.energy_pj_per_inference
+    largest = max(parts, key=parts.get)
+    doc.heading("Leakage by component")
+    doc.paragraph(f"Leakage costs {leakage:.4g} pJ per inference, {_pct(leakage, total)} of the energy; the largest "
+                  f"part is {largest}'s ({_pct(parts[largest], leakage)} of the leakage). Leakage is power x time: a "
+                  "faster pipeline or fewer idle units cut it.")
+    doc.table(["component", "leakage (pJ)", "share of leakage (%)", "share of energy (%)"],
+              [[f"{LEAKAGE}: {name}", value, pct, 100.0 * value / total if total else 0.0]
+               for name, value, pct in shares(parts)])
+
+
 def shares_dict(values: dict[str, float]) -> list[tuple[str, float]]:
     return [(name, value) for name, value, _ in shares(values)]
 
@@ -168,6 +199,8 @@ def _utilisation_and_bottleneck(doc: Document, report: CostReport, out_dir: Path
     slowest = report.bottleneck_layer
     doc.paragraph(f"The batch is paced by {report.bottleneck_resource}{extra}; the slowest layer is "
                   f"{slowest} at {report.stage_ns_by_layer.get(slowest, 0):.4g} ns per inference.")
+    if not _agree(report):
+        doc.paragraph(bottleneck_explanation(report))
     waits = report.wait_ns_by_resource
     if waits:
         doc.table(["resource", "queueing wait (ns per batch)"],

@@ -90,9 +90,10 @@ def stacked_share_bar(path: Path, rows: dict[str, dict[str, float]], *, title: s
 
 
 def heatmap(path: Path, grid: list[list[float | None]], *, x_labels: Sequence[str], y_labels: Sequence[str],
-            xlabel: str, ylabel: str, title: str, colorbar_label: str, best: tuple[int, int] | None = None) -> Path:
+            xlabel: str, ylabel: str, title: str, colorbar_label: str, best: tuple[int, int] | None = None,
+            lossy: set[tuple[int, int]] | None = None) -> Path:
     """grid[row][col] with None for points without a figure (drawn grey and marked 'x');
-    `best` (row, col) is outlined."""
+    `best` (row, col) is outlined; `lossy` cells (ADC-lossy points) are hatched and tagged 'lossy'."""
     values = np.array([[np.nan if v is None else v for v in row] for row in grid], dtype=float)
     fig = Figure(figsize=(1.6 + 0.9 * max(3, len(x_labels)), 1.4 + 0.6 * max(3, len(y_labels))))
     ax = fig.add_subplot()
@@ -113,6 +114,12 @@ def heatmap(path: Path, grid: list[list[float | None]], *, x_labels: Sequence[st
             dark = norm(value) < 0.5
             ax.text(col, row, f"{value:.3g}", ha="center", va="center", fontsize=7,
                     color="white" if dark else "black")
+    for row, col in sorted(lossy or ()):
+        from matplotlib.patches import Rectangle
+
+        ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, hatch="///", edgecolor="#c53030",
+                               linewidth=0))
+        ax.text(col + 0.45, row - 0.45, "lossy", ha="right", va="bottom", fontsize=6, color="#c53030")
     if best is not None:
         ax.add_patch(_outline(best))
     return _save(fig, path)
@@ -126,15 +133,20 @@ def _outline(cell: tuple[int, int]):
 
 
 def line_chart(path: Path, x_values: Sequence, series: dict[str, Sequence[float | None]], *, xlabel: str,
-               ylabel: str, title: str, best_x=None) -> Path:
+               ylabel: str, title: str, best_x=None, lossy_x: Sequence | None = None) -> Path:
     """One line per series over x (numbers on a log2 axis when they span 8x or more; text evenly spaced).
-    Missing points (None) break the line."""
+    Missing points (None) break the line; points at `lossy_x` (ADC-lossy) are ringed in red."""
     numeric = all(isinstance(x, int | float) and not isinstance(x, bool) for x in x_values)
     xs = list(x_values) if numeric else list(range(len(x_values)))
     fig = Figure(figsize=(7, 4))
     ax = fig.add_subplot()
+    marked = [i for i, x in enumerate(x_values) if x in list(lossy_x or ())]
     for label, ys in series.items():
         ax.plot(xs, [np.nan if y is None else y for y in ys], marker="o", label=label)
+        ring = [(xs[i], ys[i]) for i in marked if ys[i] is not None]
+        if ring:
+            ax.scatter([x for x, _ in ring], [y for _, y in ring], s=140, facecolors="none", edgecolors="#c53030",
+                       linewidths=1.5, zorder=3, label="ADC-lossy")
     if numeric and min(xs) > 0 and max(xs) / min(xs) >= 8:
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs, labels=[str(x) for x in x_values])
@@ -146,7 +158,7 @@ def line_chart(path: Path, x_values: Sequence, series: dict[str, Sequence[float 
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    if len(series) > 1 or best_x is not None:
+    if len(series) > 1 or best_x is not None or marked:
         ax.legend(fontsize=8)
     return _save(fig, path)
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import optuna
+
 from recpim.reports.breakdown import write_breakdown_report
 from recpim.reports.document import ReportFiles
 from recpim.reports.search_report import FrontPoint, ZooPoint, write_search_report
 from recpim.search.candidate import Evaluated
 from recpim.search.outputs import subnet_id, write_outputs
 from recpim.search.run import SearchResult
+from recpim.search.study import STUDY_NAME, storage_url
 from recpim.search.zoo_baselines import ZooBaseline
 
 
@@ -50,6 +53,30 @@ def write_search_report_of(result: SearchResult, out_dir: Path, pages: dict[int,
                                best_so_far_label=result.settings.objective.score_label)
 
 
+REPORTS_ATTR = "recpim_reports"        # the study's user attr: subnet_id -> its report pages
+OUTPUTS_ATTR = "recpim_outputs"        # the study's user attr: the folder of the latest outputs
+
+
+def record_reports_in_study(result: SearchResult, out_dir: Path, pages: dict[int, str]) -> None:
+    """Name each front point's report pages (absolute paths) in the study, for optuna-dashboard:
+    completed trials cannot take new attributes, so the study holds them, keyed by the trials'
+    `subnet_id`."""
+    out = out_dir.resolve()
+    reports = {}
+    for index in result.front_reports:
+        entry = {"cost_report": str(out / "front_reports" / f"{subnet_id_of(index)}.json")}
+        if index in pages:
+            entry["breakdown"] = str(out / pages[index])
+        reports[subnet_id_of(index)] = entry
+    study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(result.study))
+    study.set_user_attr(REPORTS_ATTR, reports)
+    study.set_user_attr(OUTPUTS_ATTR, str(out))
+
+
+def subnet_id_of(index: int) -> str:
+    return f"c{index}"
+
+
 def write_search_outputs(result: SearchResult, out_dir: Path | str, zoo: Sequence[ZooBaseline] | None = None,
                          report: bool = True) -> dict[str, str]:
     """The data files and (unless report is False) the reports; returns {name: path}, also kept in
@@ -58,6 +85,7 @@ def write_search_outputs(result: SearchResult, out_dir: Path | str, zoo: Sequenc
     out.mkdir(parents=True, exist_ok=True)
     pages = write_front_breakdowns(result, out) if report else {}
     write_outputs(result, out, breakdown_pages=pages)
+    record_reports_in_study(result, out, pages)
     if report:
         written = write_search_report_of(result, out, pages, zoo_marks(zoo or []))
         result.files.update({f"report_{k}": v for k, v in written.to_json_dict().items() if k != "images"})

@@ -54,6 +54,20 @@ def metric_grid(result: SweepResult, metric: str, fixed: dict[str, Any]) -> list
     return rows
 
 
+def lossy_cells(result: SweepResult, fixed: dict[str, Any]) -> set[tuple[int, int]]:
+    """(row, col) of the heatmap cells whose point has ADC-lossy layers (same layout as metric_grid)."""
+    keys = result.swept_keys
+    points = _lookup(result)
+    cells = set()
+    for i, y in enumerate(result.settings[keys[0]]):
+        for j, x in enumerate(result.settings[keys[1]]):
+            combo = {keys[0]: y, keys[1]: x, **fixed}
+            point = points.get(tuple(_hashable(combo[key]) for key in keys))
+            if point is not None and point.lossy:
+                cells.add((i, j))
+    return cells
+
+
 def _plots(doc: Document, result: SweepResult, out_dir: Path) -> None:
     keys = result.swept_keys
     for metric in PLOTTED:
@@ -66,7 +80,8 @@ def _plots(doc: Document, result: SweepResult, out_dir: Path) -> None:
                       for v in values]
             path = plots.line_chart(out_dir / f"sweep_{metric}.png", values, {label: series}, xlabel=keys[0],
                                     ylabel=label, title=f"{label} over {keys[0]}",
-                                    best_x=best.settings[keys[0]] if best else None)
+                                    best_x=best.settings[keys[0]] if best else None,
+                                    lossy_x=[v for v in values if by_value[_hashable(v)].lossy])
         else:
             fixed = slice_fixed(result)
             grid = metric_grid(result, metric, fixed)
@@ -75,8 +90,10 @@ def _plots(doc: Document, result: SweepResult, out_dir: Path) -> None:
             path = plots.heatmap(out_dir / f"sweep_{metric}.png", grid,
                                  x_labels=[str(v) for v in result.settings[keys[1]]],
                                  y_labels=[str(v) for v in result.settings[keys[0]]], xlabel=keys[1], ylabel=keys[0],
-                                 title=f"{label}{suffix}", colorbar_label=label, best=cell)
-        doc.image(path, f"sweep of {label}", f"{label}; the best point is marked.")
+                                 title=f"{label}{suffix}", colorbar_label=label, best=cell,
+                                 lossy=lossy_cells(result, fixed))
+        doc.image(path, f"sweep of {label}", f"{label}; the best point is marked; ADC-lossy points (partial sums "
+                                             "rounded by the ADC) are hatched in red and tagged 'lossy'.")
 
 
 def _best_cell(grid: list[list[float | None]], goal: str) -> tuple[int, int] | None:

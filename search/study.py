@@ -9,8 +9,13 @@ counted twice. Trials carry:
 - state COMPLETE (feasible; values = the objective's values) or FAIL (infeasible or error);
 - params: the candidate's scalar choices per block, the embedding bits and the chip knobs as
   categorical parameters, so Optuna's tools (optuna-dashboard, importance...) can read them;
-- user attrs: every metric under its own name, plus `candidate_index`, `status`, `message` and
+- user attrs: every metric under its own name, plus `candidate_index`, `subnet_id` (c<index>, the
+  name of its files in the outputs), `config` (the subnet and chip knobs), `status`, `message` and
   `record` (the whole evaluation as JSON, what a resume reads back).
+
+optuna-dashboard reads all of it (`optuna-dashboard sqlite:///out/search/study.db`); the metric names
+are set at creation, and the reports layer adds the front's report pages as the study's
+`recpim_reports` attribute once written (recpim/reports/search_outputs.py).
 
 The study's own user attrs hold the resolved settings of the run (`recpim_settings`) and the
 recpim version: a resume takes its settings from there.
@@ -169,6 +174,9 @@ class SearchStudy:
         attrs.update(candidate_index=record.index, status=record.status, message=record.message,
                      violation=record.violation, parent=record.parent, duplicate_of=record.duplicate_of,
                      eval_s=record.eval_s)
+        # what optuna-dashboard shows per trial: its id in the outputs (front_reports/c<index>...) and config
+        attrs.update(subnet_id=f"c{record.index}", config={"subnet": record.candidate.subnet.to_dict(),
+                                                            "chip_knobs": dict(record.candidate.chip_knobs)})
         attrs[RECORD_ATTR] = record.to_dict()
         feasible = record.feasible
         trial = create_trial(state=TrialState.COMPLETE if feasible else TrialState.FAIL,

@@ -376,3 +376,42 @@ def test_2_search_outputs_on_a_full_disk_say_what_failed_and_that_resume_writes_
                             "pareto_front.png", "no space left on device", "--resume --study", "nothing is evaluated "
                             "again")
     assert "OSError" not in output
+
+
+# ---- 14: impossible numbers and links leaving the result's folder (recpim/reports/checks.py)
+@pytest.mark.parametrize("key, value", [("energy_pj_per_inference", -5.0), ("latency_ns_per_inference", "NaN"),
+                                        ("area_mm2", -1.0)])
+def test_14_report_of_a_cost_report_with_impossible_numbers(capsys, tmp_path, cost_report, key, value):
+    path = tmp_path / "impossible.json"
+    text = json.dumps({**cost_report.to_json_dict(), key: 0.0}).replace(f'"{key}": 0.0', f'"{key}": {value}')
+    path.write_text(text)
+    assert_refused(capsys, ["report", path], "impossible.json", key, "finite number >= 0")
+
+
+def test_14_report_of_a_breakdown_that_does_not_sum(capsys, tmp_path, cost_report):
+    data = cost_report.to_json_dict()
+    first = next(iter(data["energy_pj_by_component"]))
+    data["energy_pj_by_component"][first] *= 3
+    path = tmp_path / "nosum.json"
+    path.write_text(json.dumps(data))
+    assert_refused(capsys, ["report", path], "nosum.json", "energy_pj_by_component", "adds up to")
+
+
+def test_14_report_of_a_sweep_over_a_key_that_does_not_exist(capsys, tmp_path):
+    from recpim.search.sweep_result import METRICS, SweepPoint, SweepResult
+
+    points = [SweepPoint(i, {"banana.bits": b}, "ok", figures={m: 1.0 + i for m in METRICS}) for i, b in
+              enumerate([4, 8])]
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(SweepResult("dlrm", "isaac", "analytic", 64, {"banana.bits": [4, 8]},
+                                           points).to_json_dict()))
+    assert_refused(capsys, ["report", path], "sweep.json", "banana.bits")
+
+
+def test_14_report_of_a_front_point_linking_out_of_its_folder(capsys, tmp_path):
+    path = tmp_path / "front.json"
+    path.write_text(json.dumps({"kind": "search_front", "points": [
+        {"subnet_id": "c1", "logloss": 0.45, "energy_pj_per_inference": 1e5, "latency_ns_per_inference": 2e3,
+         "report": "../../../../etc/passwd"}]}))
+    assert_refused(capsys, ["report", path], "front.json", "points[0].report", "../../../../etc/passwd",
+                   "inside")

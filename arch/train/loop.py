@@ -301,7 +301,8 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
                  title: str = "training", device: str | torch.device = "cpu", precision: Precision = "fp32",
                  distributed: DistContext | None = None,
                  loss_fn: Callable[[CtrBatch, int], torch.Tensor] | None = None,
-                 stop_when: Callable[[int], bool] | None = None) -> TrainResult:
+                 stop_when: Callable[[int], bool] | None = None,
+                 on_step: Callable[[nn.Module, int, float, list[float]], None] | None = None) -> TrainResult:
     """The recipe's loop over `logits_fn(batch, step)`. With `checkpoint`, saves state dicts there;
     `resume` (load_training_state) continues where it stopped; `provenance` is saved beside the
     weights (a supernet run's space, schema and data); `until_step` stops early
@@ -309,7 +310,8 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
     `distributed`: data-parallel ranks (arch/train/distributed.py; rank 0 alone saves and shows progress).
     `loss_fn(batch, step)`, when given, is the step's loss instead of BCE on `logits_fn`'s logits
     (which may then be None). `stop_when(steps_done)`, called after every step, ends the run early
-    when it returns True (early stopping: arch/train/scoring.py train_standalone_converged)."""
+    when it returns True (early stopping: arch/train/scoring.py train_standalone_converged).
+    `on_step(model, steps_done, loss, learning_rates)`, called after every step (arch/train/tensorboard.py)."""
     if (logits_fn is None) == (loss_fn is None):
         raise ConfigError("run_training", [("logits_fn", "give logits_fn or loss_fn, one of them")])
     configure_threads()
@@ -364,6 +366,7 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
             for step in range(start, stop):
                 agree_to_stop(interrupts, distributed, device)   # a step boundary: the state is consistent
                 batch = CtrBatch(*(t.to(device, non_blocking=True) for t in next(batches)))
+                learning_rates = scheduler.get_last_lr() if on_step is not None else []   # this step's
                 loss = train_step(model, None if logits_fn is None else (lambda b, s=step: logits_fn(b, s)),
                                   batch, optimizer, scheduler,
                                   config.grad_clip_norm, policy=policy, scaler=scaler, distributed=distributed,
@@ -371,6 +374,8 @@ def run_training(model: nn.Module, logits_fn: Callable[[CtrBatch, int], torch.Te
                 result.losses.append(loss)
                 result.step = step + 1
                 bar.update(task, advance=1, loss=f"{loss:.4f}")
+                if on_step is not None:
+                    on_step(model, result.step, loss, learning_rates)
                 if config.checkpoint_every and result.step % config.checkpoint_every == 0 and result.step < stop:
                     snapshot(result.step)
                 if stop_when is not None and stop_when(result.step):
@@ -418,7 +423,8 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, sp
                    resume: bool = False, until_step: int | None = None, progress: bool = False,
                    device: str | torch.device = "cpu", precision: Precision = "fp32",
                    distributed: DistContext | None = None, start_if_missing: bool = False,
-                   probes: Callable[[Supernet, int], None] | None = None) -> TrainResult:
+                   probes: Callable[[Supernet, int], None] | None = None,
+                   on_step: Callable[[nn.Module, int, float, list[float]], None] | None = None) -> TrainResult:
     """Train the supernet of `space` (default: the built-in space `config.space` names, which a
     given space must carry as its name) on `dataset`'s train split with NASRec's recipe.
 
@@ -427,7 +433,8 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, sp
     which then starts at step 0. The checkpoint records the data's absolute path and fingerprint
     (arch/data/location.py). device, precision, distributed: run_training (none of them is part of
     the config: a run may resume on another device or with another number of ranks). `probes(supernet,
-    step)` is called after every step (arch/train/probes.py logs fixed subnets' losses)."""
+    step)` is called after every step (arch/train/probes.py logs fixed subnets' losses); `on_step`:
+    run_training's."""
     config = config or TrainConfig()
     if space is None:
         space = get_space(config.space)
@@ -471,4 +478,5 @@ def train_supernet(dataset: CtrDataset, config: TrainConfig | None = None, *, sp
         return run_training(supernet, None, dataset, config, checkpoint=checkpoint, resume=resume_state,
                             provenance=provenance, until_step=until_step, progress=progress, title="supernet",
                             device=device, precision=precision, distributed=distributed, loss_fn=loss,
-                            stop_when=None if probes is None else (lambda step: bool(probes(supernet, step))))
+                            stop_when=None if probes is None else (lambda step: bool(probes(supernet, step))),
+                            on_step=on_step)

@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ from recpim.arch.train.loop import (
     train_batches,
 )
 from recpim.arch.train.optimizers import WarmupCosine
+from recpim.arch.train.tensorboard import TensorBoardLog
 from recpim.errors import ConfigError, DataError
 
 EVAL_BATCH_SIZE = 128  # measured fastest on 2 cores (attention intermediates stay in cache)
@@ -326,11 +328,14 @@ def score_standalone(model: StandaloneModel, dataset: CtrDataset, split: str = "
 def train_standalone(subnet: SubnetConfig, dataset: CtrDataset, steps: int, seed: int = 0, *,
                      config: TrainConfig | None = None, quant: bool = False, split: str = "val",
                      crossbar: CrossbarArithmetic | None = None, max_rows: int | None = None,
-                     progress: bool = False, return_model: bool = False):
+                     progress: bool = False, return_model: bool = False, tensorboard: Path | str | None = None,
+                     tensorboard_every: int = 50):
     """Ground truth: `subnet` as a StandaloneModel trained from scratch for `steps` steps with the
     supernet's recipe (config overrides it; its steps/seed are replaced by these), then scored on
     `split`. quant: train (quantisation-aware) and score at the subnet's bits. Returns the
-    SubnetScore, or (score, model) with return_model=True."""
+    SubnetScore, or (score, model) with return_model=True. tensorboard: a folder for TensorBoard
+    scalars (arch/train/tensorboard.py), validated every `tensorboard_every` steps on `split`'s first
+    `max_rows` rows (the rows the score reads)."""
     began = time.perf_counter()
     configure_threads()
     config = (config or TrainConfig(space=subnet.space)).model_copy(update={"steps": steps, "seed": seed})
@@ -340,8 +345,17 @@ def train_standalone(subnet: SubnetConfig, dataset: CtrDataset, steps: int, seed
         model = StandaloneModel(subnet, dataset.schema, quantize=quant)
         init_weights(model, config.init)
         init_embeddings(model.embeddings)
-        run_training(model, lambda batch, _step: model(batch.dense, batch.sparse), dataset, config,
-                     progress=progress, title="standalone")
+        board = None
+        if tensorboard is not None:
+            rows = cached_split(dataset, split, max_rows)
+            board = TensorBoardLog(tensorboard, config.batch_size, steps, every=tensorboard_every,
+                                   validate=lambda m: evaluate(lambda d, s: standalone_logits(m, d, s, crossbar), rows))
+        try:
+            run_training(model, lambda batch, _step: model(batch.dense, batch.sparse), dataset, config,
+                         progress=progress, title="standalone", on_step=board)
+        finally:
+            if board is not None:
+                board.close()
     loss, auc = score_standalone(model, dataset, split, crossbar, max_rows)
     score = SubnetScore(loss, auc, len(cached_split(dataset, split, max_rows).label), split, 0, quant,
                         crossbar, "standalone", steps,

@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
             return
         model = build_chip_model(load_chip(preset_or_yaml))
         if as_json:
-            print_json(model.to_json_dict())
+            print_json({"kind": "chip_model", **model.to_json_dict()})   # `recpim report` renders it
         else:
             print_rollup(model)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -23,10 +24,16 @@ def _shapes(shapes: tuple[tuple[int, ...], ...]) -> str:
     return " ".join(text if count == 1 else f"{text} (x{count})" for text, count in counts.items()) or "-"
 
 
+def graph_json(workload: WorkloadGraph) -> dict:
+    """The graph's node-link JSON with its kind (`recpim report` renders it; WorkloadGraph.from_json_dict
+    reads it back, the kind ignored)."""
+    return {"kind": "workload_graph", **workload.to_json_dict()}
+
+
 def write_graph_files(workload: WorkloadGraph, out: Path) -> tuple[Path, Path]:
     """Node-link JSON at `out` and GraphML beside it (same name, .graphml suffix)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(workload.to_json() + "\n")
+    out.write_text(json.dumps(graph_json(workload), indent=2) + "\n")
     graphml = out.with_suffix(".graphml")
     workload.write_graphml(str(graphml))
     return out, graphml
@@ -48,7 +55,7 @@ def graph_command(
     if out is not None:
         json_path, graphml_path = write_graph_files(workload, out)
     if json_output:
-        print_json(workload.to_json_dict())
+        print_json(graph_json(workload))
     else:
         nodes = workload.nodes()
         rows = [

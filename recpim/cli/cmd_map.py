@@ -104,6 +104,6 @@ def register(app: typer.Typer) -> None:
         """Map MODEL onto a chip: crossbars, PEs and tiles per layer, digital ops, embedding tables, NoC traffic."""
         result = map_command(model, chip, replication, time_multiplexed, weight_bits, activation_bits, profile)
         if as_json:
-            print_json(result.to_json_dict())
+            print_json({"kind": "mapping", **result.to_json_dict()})   # `recpim report` renders it
         else:
             print_mapping(result)

@@ -1,6 +1,8 @@
-"""`recpim report RESULT_JSON [--out DIR]`: render the report of a saved result -- a CostReport JSON
-(breakdown report), a sweep JSON (sweep report) or a search front JSON (search report); the kind is
-told by the keys. A thin layer over recpim.reports.from_json.write_report_from_json.
+"""`recpim report RESULT_JSON [--out DIR]`: render the report of any JSON file recpim writes -- a
+CostReport, a sweep, a search, a chip roll-up, a mapping, a workload graph, a training, a subnet score,
+a run's inputs, ... (the file's `kind` says which; older files are told by their keys). What is read
+is checked first (impossible numbers, links leaving the result's folder). A thin layer over
+recpim.reports.from_json.write_report_from_json.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from recpim.pim.presets import load_chip
 def register(app: typer.Typer) -> None:
     @app.command("report")
     def report(
-        result_json: Path = typer.Argument(..., help="A CostReport, sweep or search-front JSON file."),
+        result_json: Path = typer.Argument(..., help="Any JSON file recpim writes (a CostReport, sweep, search, "
+                                                     "chip, mapping, graph, training, score, inputs ...)."),
         out: Path | None = typer.Option(None, "--out", help="Folder for the report (default: <file>_report "
                                                               "beside the JSON file)."),
         chip: str | None = typer.Option(None, "--chip", help="Chip preset or YAML, for the breakdown's chip summary."),

@@ -14,6 +14,7 @@ from recpim.errors import ConfigError
 from recpim.paths import check_output_dir, check_output_file
 from recpim.pim.cost_report import CostReport
 from recpim.pim.presets import load_chip
+from recpim.reports.bottleneck import bottleneck_explanation
 from recpim.runinfo import write_resolved_inputs
 
 
@@ -42,6 +43,8 @@ def print_report(report: CostReport) -> None:
     layers = sorted(report.stage_ns_by_layer.items(), key=lambda kv: -kv[1])[:12]
     print_table("slowest stages (ns per inference) and their energy (pJ)", ["name", "ns", "pJ"],
                 [[name, ns, report.energy_pj_by_layer.get(name, 0.0)] for name, ns in layers])
+    if report.bottleneck_layer and report.bottleneck_resource:
+        console.print(bottleneck_explanation(report), markup=False, highlight=False)
     for note in report.notes:
         console.print(f"note: {note}")
 
@@ -139,7 +142,7 @@ def register(app: typer.Typer) -> None:
             files = write_breakdown_report(report, report_dir, chip=chip_config)
             print(f"report: {files.html}", file=sys.stderr)
         if as_json:
-            print_json(report.to_json_dict())
+            print_json({"kind": "cost_report", **report.to_json_dict()})   # as --out writes it
         else:
             print_report(report)
         if trace is not None and not as_json:

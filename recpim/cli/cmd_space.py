@@ -25,7 +25,7 @@ def info(
     space = get_space(name)
     summary = space.describe()
     if json_out:
-        print_json(summary)
+        print_json({"kind": "search_space", **summary})
         return
 
     def show(values: object) -> str:

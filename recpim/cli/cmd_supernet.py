@@ -12,10 +12,10 @@ from recpim.arch.data.location import fingerprint_note, require_data, resolve_da
 from recpim.arch.model.space import get_space
 from recpim.arch.train.config import MAX_STEPS
 from recpim.arch.train.launch import check_ranks, launch_ranks
-from recpim.cli.output import console, print_bad_rows, print_json, print_table
+from recpim.cli.output import console, notes, print_bad_rows, print_json, print_table
 from recpim.errors import ConfigError
 from recpim.interrupts import StopRequested, exit_code, is_second, signal_of
-from recpim.paths import check_output_file
+from recpim.paths import check_output_dir, check_output_file
 from recpim.pim.presets import load_chip
 from recpim.runinfo import write_resolved_inputs
 from recpim.validation import MAX_SEED
@@ -91,6 +91,13 @@ def train(
                                                        "started and stopped by recpim, as torchrun's standalone mode "
                                                        "would; see README 'Scaling up')"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+    tensorboard: Path | None = typer.Option(None, "--tensorboard", help="write TensorBoard scalars (loss, learning "
+                                                                        "rate, rows/s, validation log loss and AUC "
+                                                                        "of a fixed probe subnet) into DIR/<--out's "
+                                                                        "name>; needs pip install "
+                                                                        "'recpim[tensorboard]'"),
+    tensorboard_every: int = typer.Option(50, "--tensorboard-every", min=1,
+                                          help="with --tensorboard: validate every N steps (and at the end)"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Train the supernet with NASRec's recipe (Adagrad, cosine schedule with warm-up, clipping).
@@ -114,6 +121,11 @@ def train(
                                                "give one: --resume continues the run at --out and refuses when "
                                                "there is none; --resume-or-start starts one then")])
     data_cache = _checked_data_cache(data_cache)   # before any rank starts or any data is parsed
+    if tensorboard is not None:                     # the package and the folder, before any rank or step
+        from recpim.arch.train.tensorboard import summary_writer_class
+
+        summary_writer_class("--tensorboard")
+        check_output_dir(tensorboard, "--tensorboard")
     if nproc > 1 and not launched_by_torchrun():
         check_ranks(nproc, device, precision, batch_size)   # once, before any rank starts
         check_output_file(out, "--out")
@@ -140,10 +152,12 @@ def train(
                          else 1 if sandwich_students else TrainConfig.model_fields["subnets_per_step"].default)
     dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed, max_bad_rows_fraction=max_bad_rows_fraction,
                            cache_dir=data_cache)
+    board = _tensorboard_log(tensorboard / out.stem, dataset, config, torch_device, tensorboard_every) \
+        if tensorboard is not None and main_rank else None
     try:
         result = train_supernet(dataset, config, checkpoint=out, resume=resume, start_if_missing=resume_or_start,
                                 progress=progress and not json_out, device=torch_device, precision=precision,
-                                distributed=distributed)
+                                distributed=distributed, on_step=board)
     except StopRequested as stop:
         if main_rank:
             console.print(f"interrupted ({stop}): the steps done are saved in {out}; continue with the same options "
@@ -160,11 +174,14 @@ def train(
                           "options and --resume")
         raise typer.Exit(exit_code(stop)) from None
     finally:
+        if board is not None:
+            board.close()
         if distributed is not None:
             shutdown()
     if not main_rank:
         return
-    summary = result.to_dict()
+    summary = {"kind": "supernet_train", **result.to_dict(),   # `recpim report` draws its loss curve
+               "loss_curve": loss_curve(result.losses, first_step=result.step - len(result.losses))}
     summary.update(bad_rows=dataset.bad_rows.count, device=str(torch_device), precision=precision,
                    ranks=1 if distributed is None else distributed.world_size)
     print_bad_rows(dataset)
@@ -183,6 +200,40 @@ def train(
     rows = [[key, summary[key]] for key in ("step", "total_steps", "mean_loss_last_50", "seconds", "steps_per_second",
                                             "checkpoint", "checkpoint_mb", "resume_state_mb")]
     print_table("supernet training", ["name", "value"], rows)
+
+
+LOSS_CURVE_POINTS = 200
+PROBE_ROWS = 2048   # validation rows the TensorBoard probe scores
+
+
+def _tensorboard_log(log_dir: Path, dataset, config, device, every: int):
+    """The TensorBoardLog of a supernet run: its validation scores one fixed subnet (sampled from the
+    space with the run's seed) on the first PROBE_ROWS validation rows."""
+    from recpim.arch.model.subnet import sample_subnet
+    from recpim.arch.train.loop import steps_per_epoch
+    from recpim.arch.train.scoring import cached_split, evaluate
+    from recpim.arch.train.tensorboard import TensorBoardLog
+
+    probe = sample_subnet(get_space(config.space), config.seed)
+    rows = cached_split(dataset, "val", PROBE_ROWS)
+
+    def validate(model) -> tuple[float, float]:
+        return evaluate(lambda dense, sparse: model(dense.to(device), sparse.to(device), probe), rows)
+
+    total = config.steps or steps_per_epoch(dataset, config.batch_size)
+    notes.print(f"TensorBoard scalars in {log_dir} (tensorboard --logdir {log_dir.parent})", markup=False,
+                highlight=False)
+    return TensorBoardLog(log_dir, config.batch_size, total, validate=validate, every=every)
+
+
+def loss_curve(losses: list[float], first_step: int = 0, points: int = LOSS_CURVE_POINTS) -> list[list[float]]:
+    """[step, mean loss of the steps since the previous point] pairs, at most `points` of them, for
+    the training page (the losses of this call's steps; a long run is averaged over stretches)."""
+    if not losses:
+        return []
+    stretch = max(1, -(-len(losses) // points))
+    return [[first_step + min(start + stretch, len(losses)), float(sum(chunk) / len(chunk))]
+            for start in range(0, len(losses), stretch) for chunk in [losses[start:start + stretch]]]
 
 
 def _argv_without_nproc() -> list[str]:
@@ -273,7 +324,8 @@ def evaluate(
         return
     score = score_subnet(supernet, config_subnet, dataset, split=split, finetune_steps=finetune_steps, quant=quant,
                          crossbar=crossbar, seed=seed, max_rows=max_rows)
-    result = {**score.to_dict(), "checkpoint": str(checkpoint), "subnet": str(subnet), "dataset": dataset.name,
+    result = {"kind": "subnet_score", **score.to_dict(), "checkpoint": str(checkpoint), "subnet": str(subnet),
+              "dataset": dataset.name,
               "supernet_step": saved.step}
     print_bad_rows(dataset)
     if json_out:
@@ -311,7 +363,8 @@ def _print_device_draws(supernet, subnet_config, dataset, crossbar, draws: int, 
     result = score_device_draws(supernet, subnet_config, dataset, crossbar, draws, **scoring)
     print_bad_rows(dataset)
     if json_out:
-        print_json({**result.ideal.to_dict(), "device_draws": result.to_dict(), "checkpoint": str(checkpoint),
+        print_json({"kind": "subnet_score", **result.ideal.to_dict(), "device_draws": result.to_dict(),
+                    "checkpoint": str(checkpoint),
                     "subnet": str(subnet), "dataset": dataset.name, "supernet_step": saved.step})
         return
     pct = f"p{result.percentile:g}"
