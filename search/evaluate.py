@@ -6,7 +6,8 @@ that does not fit, or a hard budget exceeded makes the candidate "infeasible" an
 not computed (it could not be deployed anyway). Then accuracy: the supernet's score of the subnet
 on the validation split with inherited weights, at the subnet's bits, and (accuracy="crossbar")
 with every MVM on simulated crossbars of the candidate's chip: its crossbar rows, rows read at
-once, cell bits, DAC and ADC bits and weight encoding.
+once, cell bits, DAC and ADC bits and weight encoding. With device draws (the robust objective,
+search/device_objective.py) the accuracy is a statistic over programmed chips of that chip.
 
 `evaluate_task` is the executor's function: module-level, an `EvalTask` in and an `Evaluated` out
 (both pickle, for spawned workers and Ray), and a per-process cache of the supernet, the dataset
@@ -32,6 +33,7 @@ from recpim.pim.config import ChipConfig
 from recpim.pim.cost_report import CostReport
 from recpim.pim.engine import CostInputs, cost_inputs
 from recpim.search.candidate import Candidate, Evaluated, Status
+from recpim.search.device_objective import robust_metrics, score_candidate_under_devices, single_chip_metrics
 from recpim.search.metrics import REPORT_METRICS, CandidateMetrics
 from recpim.search.objectives import Objective
 
@@ -56,12 +58,14 @@ class EvalContext:
     device: str = "cpu"                  # where workers score (arch/train/device.py); not part of the result
     max_bad_rows_fraction: float = 0.01  # open_dataset's limit on malformed rows
     profile: DataProfile | None = None   # embedding access profile (None: uniform access)
+    device_draws: int = 0                # > 0: the robust objective over programmed chips (device_objective.py)
+    device_statistic: str = "p90"        # of the draws' log loss the objective ranks by: mean | p90
 
     def cache_key(self) -> tuple:
         # ChipConfig holds dicts (user tables), so it is keyed by its canonical JSON.
         return (self.chip.model_dump_json(), self.supernet, self.data, self.data_seed, self.objective,
                 self.accuracy, self.score_rows, self.finetune_steps, self.finetune_feature_rows, self.batch,
-                self.device, self.max_bad_rows_fraction, self.profile)
+                self.device, self.max_bad_rows_fraction, self.profile, self.device_draws, self.device_statistic)
 
 
 @dataclass(frozen=True)
@@ -159,15 +163,26 @@ def evaluate_candidate(state: _WorkerState, index: int, candidate: Candidate, pa
         return done("infeasible", metrics, budgets.violation(metrics), f"over budget: {shown}")
     crossbar = crossbar_arithmetic(chip) if context.accuracy == "crossbar" else None
     try:
-        score = score_subnet(state.supernet, candidate.subnet, state.dataset, split="val",
-                             finetune_steps=context.finetune_steps, quant=True, crossbar=crossbar, seed=0,
-                             max_rows=context.score_rows,
-                             finetune=FinetuneRecipe(feature_rows=context.finetune_feature_rows))
+        draws = score_candidate_under_devices(
+            state.supernet, candidate.subnet, state.dataset, crossbar, context.device_draws,
+            finetune_steps=context.finetune_steps, max_rows=context.score_rows,
+            finetune=FinetuneRecipe(feature_rows=context.finetune_feature_rows)) if context.device_draws else None
+        if draws is None:
+            score = score_subnet(state.supernet, candidate.subnet, state.dataset, split="val",
+                                 finetune_steps=context.finetune_steps, quant=True, crossbar=crossbar, seed=0,
+                                 max_rows=context.score_rows,
+                                 finetune=FinetuneRecipe(feature_rows=context.finetune_feature_rows))
     except RecpimError as error:
         return done("error", metrics, None, f"accuracy: {type(error).__name__}: {error}")
-    if not math.isfinite(score.logloss):
-        return done("error", metrics, None, f"accuracy: log loss is {score.logloss}")
-    return done("ok", metrics.with_accuracy(score.logloss, score.auc, score.rows), 0.0)
+    if draws is not None:   # the robust objective on a chip with random cells (search/device_objective.py)
+        scored = robust_metrics(metrics, draws, context.device_statistic)
+    elif context.device_draws:   # ... on a chip with ideal cells: its one chip is every draw
+        scored = single_chip_metrics(metrics, score.logloss, score.auc, score.rows)
+    else:
+        scored = metrics.with_accuracy(score.logloss, score.auc, score.rows)
+    if not math.isfinite(scored.logloss):
+        return done("error", metrics, None, f"accuracy: log loss is {scored.logloss}")
+    return done("ok", scored, 0.0)
 
 
 def evaluate_task(task: EvalTask) -> Evaluated:

@@ -40,6 +40,13 @@ class CandidateMetrics:
     logloss: float | None = None
     auc: float | None = None
     score_rows: int | None = None
+    # The robust objective (search/device_objective.py; None without device draws): `logloss` is then
+    # a statistic over programmed chips, these the figure on ideal cells and the draws' spread.
+    ideal_logloss: float | None = None
+    device_draws: int | None = None
+    device_logloss_mean: float | None = None
+    device_logloss_std: float | None = None
+    device_logloss_p90: float | None = None
 
     @property
     def scored(self) -> bool:

@@ -32,6 +32,13 @@ RESULT_KINDS = {"front": "search_front", "top_k": "search_top_k", "cost_report":
                 "best_so_far": "search_best_so_far", "study": "search_study"}
 CSV_METRICS = ("logloss", "auc", "energy_pj_per_inference", "latency_ns_per_inference", "throughput_inf_per_s",
                "area_mm2", "power_w", "crossbars_footprint", "crossbars_used", "adc_lossy_layers")
+# With the robust objective (settings.device_draws > 0) points and history rows carry these too.
+DEVICE_METRICS = ("ideal_logloss", "device_draws", "device_logloss_mean", "device_logloss_std", "device_logloss_p90")
+
+
+def metric_columns(result: SearchResult) -> tuple[str, ...]:
+    """The figures a point or history row shows: CSV_METRICS, and DEVICE_METRICS under the robust objective."""
+    return CSV_METRICS + (DEVICE_METRICS if result.settings.device_draws else ())
 
 
 def subnet_id(record: Evaluated) -> str:
@@ -41,7 +48,7 @@ def subnet_id(record: Evaluated) -> str:
 def point_dict(record: Evaluated, result: SearchResult) -> dict[str, Any]:
     """One candidate as the JSON outputs show it: its subnet, chip knobs and figures."""
     point: dict[str, Any] = {"index": record.index, "subnet_id": subnet_id(record)}
-    point.update({name: record.metrics.value(name) if record.metrics else None for name in CSV_METRICS})
+    point.update({name: record.metrics.value(name) if record.metrics else None for name in metric_columns(result)})
     if result.settings.objective.kind == "reward":
         point["reward"] = result.settings.objective.reward(record.metrics)
     report = result.front_reports.get(record.index)
@@ -112,7 +119,8 @@ def write_outputs(result: SearchResult, out_dir: Path | str, breakdown_pages: di
                         {"kind": RESULT_KINDS["cost_report"], **reports[record.index].to_json_dict()})
     history = [{"index": r.index, "status": r.status, "message": r.message, "parent": r.parent,
                 "duplicate_of": r.duplicate_of,
-                "violation": r.violation, **{m: r.metrics.value(m) if r.metrics else None for m in CSV_METRICS},
+                "violation": r.violation,
+                **{m: r.metrics.value(m) if r.metrics else None for m in metric_columns(result)},
                 "eval_s": r.eval_s,
                 **{f"chip.{k}": v for k, v in r.candidate.chip_knobs.items()}} for r in result.history]
     files["history_csv"] = _write_csv(out / "history.csv", history)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from rich.progress import TextColumn
 
 from recpim.arch.data.location import require_data
@@ -34,6 +34,7 @@ from recpim.interrupts import StopRequested, deferred_interrupts
 from recpim.pim.config import ChipConfig
 from recpim.pim.cost_report import CostReport
 from recpim.search.candidate import Evaluated, KnobValue
+from recpim.search.device_objective import MAX_DEVICE_DRAWS, DeviceStatistic
 from recpim.search.evaluate import EvalContext, EvalTask, ResimulateTask, evaluate_task, resimulate_task
 from recpim.search.evolution import EvolutionSettings, RegularizedEvolution
 from recpim.search.executor import WorkerDied, default_workers, make_executor
@@ -70,6 +71,18 @@ class SearchSettings(ValidatedModel):
     batch: int = Field(default=64, ge=1)
     # An embedding access profile (`recpim data profile`, absolute path): tables costed with its skew.
     profile: str | None = None
+    # The robust objective (search/device_objective.py): > 0 scores each candidate on this many
+    # programmed chips of its chip and ranks by their mean or 90th-percentile log loss.
+    device_draws: int = Field(default=0, ge=0, le=MAX_DEVICE_DRAWS)
+    device_statistic: DeviceStatistic = "p90"
+
+    @model_validator(mode="after")
+    def _draws_need_crossbars(self) -> SearchSettings:
+        if self.device_draws and self.accuracy != "crossbar":
+            raise ConfigError("search settings", [("device_draws", "scoring over programmed chips needs the chip's "
+                                                                   "crossbar arithmetic: accuracy 'crossbar', not "
+                                                                   f"{self.accuracy!r}")])
+        return self
 
     @property
     def knob_ranges(self) -> dict[str, tuple[KnobValue, ...]]:
@@ -80,7 +93,8 @@ class SearchSettings(ValidatedModel):
                            objective=self.objective, accuracy=self.accuracy,
                            score_rows=self.score_rows, finetune_steps=self.finetune_steps,
                            finetune_feature_rows=self.finetune_feature_rows, batch=self.batch,
-                           profile=read_profile(self.profile) if self.profile else None)
+                           profile=read_profile(self.profile) if self.profile else None,
+                           device_draws=self.device_draws, device_statistic=self.device_statistic)
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,8 @@ class SearchOverrides:
     finetune_feature_rows: int | None = None
     batch: int | None = None
     profile: str | None = None
+    device_draws: int | None = None
+    device_statistic: str | None = None
     chip_ranges: dict[str, tuple[KnobValue, ...]] | None = None   # None: keep the stored ranges
 
     def apply_to(self, settings: SearchSettings) -> SearchSettings:
@@ -126,7 +142,8 @@ class SearchOverrides:
                                                   crossbars=self.max_crossbars))
         data.update(given(data=self.data, accuracy=self.accuracy, score_rows=self.score_rows,
                           finetune_steps=self.finetune_steps, finetune_feature_rows=self.finetune_feature_rows,
-                          batch=self.batch, profile=self.profile))
+                          batch=self.batch, profile=self.profile, device_draws=self.device_draws,
+                          device_statistic=self.device_statistic))
         if self.chip_ranges is not None:
             data["chip_ranges"] = {key: list(values) for key, values in self.chip_ranges.items()}
         return SearchSettings(**data)
@@ -234,7 +251,9 @@ def slow_candidate_hint(settings: SearchSettings, mean_eval_s: float) -> str | N
     if mean_eval_s <= SLOW_CANDIDATE_S:
         return None
     cheaper = []
-    if settings.accuracy == "crossbar":
+    if settings.device_draws > 3:
+        cheaper.append(f"--accuracy-under-devices 3 (now {settings.device_draws} programmed chips per candidate)")
+    elif settings.accuracy == "crossbar" and not settings.device_draws:
         cheaper.append("--accuracy quant (fake quantisation instead of simulated crossbars)")
     if settings.score_rows is None or settings.score_rows > 256:
         cheaper.append(f"--score-rows 256 (now {settings.score_rows or 'the whole split'})")

@@ -138,3 +138,39 @@ def test_supernet_hwa_training_injects_noise_and_zero_noise_is_plain(dataset):
     noisy = train_supernet_hwa(dataset, config, 0.2, space=SPACE).model.state_dict()
     assert all(torch.equal(plain[key], zero[key]) for key in plain)
     assert any(not torch.equal(plain[key], noisy[key]) for key in plain if plain[key].is_floating_point())
+
+
+def test_cli_supernet_train_hwa(tmp_path):
+    import torch
+
+    from recpim.arch.train.checkpoints import read_checkpoint
+    from recpim.arch.train.hwa import weight_noise_std
+    from recpim.cli import app
+    from recpim.mapping.arithmetic import crossbar_arithmetic
+    from recpim.pim.presets import load_chip
+
+    runner = CliRunner()
+    chip = tmp_path / "noisy.yaml"
+    chip.write_text("name: noisy\nweight_encoding: differential\ncrossbar: {nonideal: {programming_sigma: 0.2}}\n")
+    common = ["supernet", "train", "--data", "synthetic:1500", "--space", "small", "--steps", "3", "--batch-size", "32",
+              "--no-progress", "--json"]
+
+    def train(name: str, *extra: str) -> tuple[dict, dict]:
+        out = tmp_path / name / "s.pt"
+        result = runner.invoke(app, [*common, "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout), read_checkpoint(out).model
+
+    summary, hwa = train("hwa", "--hwa", str(chip))
+    # the noise of the chip's cells at the small space's widest weights (8 bits), as the API computes it
+    expected = weight_noise_std(crossbar_arithmetic(load_chip(str(chip))), 8)
+    assert summary["hwa"]["std"] == pytest.approx(expected) and expected > 0.05
+    assert summary["hwa"]["programming_sigma"] == 0.2 and summary["hwa"]["weight_bits"] == 8
+    inputs = json.loads((tmp_path / "hwa" / "s.pt.inputs.json").read_text())["inputs"]
+    assert inputs["hwa"] == summary["hwa"]                       # saved with the run's resolved inputs
+    _, plain = train("plain")
+    keys = [key for key, value in plain.items() if value.is_floating_point()]
+    assert any(not torch.equal(hwa[k], plain[k]) for k in keys)  # the noise changed the training
+    refused = runner.invoke(app, [*common, "--out", str(tmp_path / "ideal" / "s.pt"), "--hwa", "isaac"])
+    assert isinstance(refused.exception, ConfigError) and "programming_sigma" in str(refused.exception)
+    assert not (tmp_path / "ideal" / "s.pt").exists()

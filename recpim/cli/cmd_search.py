@@ -97,6 +97,40 @@ def _check_data(settings, max_bad_rows_fraction: float) -> None:
         notes.print(f"note: {beyond}every candidate scores {rows:,} validation rows{slow}")
 
 
+def _note_device_draws(settings) -> None:
+    """Say what --accuracy-under-devices does on this chip (nothing, on ideal cells) and what it costs."""
+    if not settings.device_draws:
+        return
+    from recpim.mapping.arithmetic import crossbar_arithmetic
+
+    seed, device = settings.chip.crossbar.nonideal.seed, crossbar_arithmetic(settings.chip).device
+    if device is not None and not device.ideal and not device.random:
+        notes.print(f"note: --accuracy-under-devices {settings.device_draws}: the chip {settings.chip.name}'s device "
+                    "effects do not vary from chip to chip (no variation, faults or read noise): each candidate is "
+                    "scored on its one programmed chip, beside its ideal cells")
+        return
+    if device is None or device.ideal:
+        notes.print(f"note: --accuracy-under-devices {settings.device_draws}: the chip {settings.chip.name} models "
+                    "ideal cells (no crossbar.nonideal effect), so every programmed chip is the same and candidates "
+                    "are scored as without it; set crossbar.nonideal (e.g. programming_sigma) to draw chips")
+        return
+    notes.print(f"note: each candidate is scored on {settings.device_draws} programmed chips (seeds {seed}.."
+                f"{seed + settings.device_draws - 1}) and on ideal cells, ranked by the "
+                f"{settings.device_statistic} log loss: about {settings.device_draws + 1}x the scoring of one chip")
+
+
+def device_cost_line(result) -> str | None:
+    """The robust objective's per-candidate cost, from the candidates this run evaluated."""
+    settings = result.settings
+    if not settings.device_draws:
+        return None
+    scored = [r for r in result.history[len(result.history) - result.evaluated_now:] if r.status == "ok"]
+    mean_s = sum(r.eval_s for r in scored) / len(scored) if scored else float("nan")
+    draws = max((r.metrics.device_draws or 0 for r in scored), default=settings.device_draws)
+    return (f"robust objective: {settings.device_statistic} log loss over {draws} programmed chip(s) per candidate; "
+            f"{mean_s:.2f} s per scored candidate evaluated now ({len(scored)} of them)")
+
+
 def _ranges(options: dict[str, Any], chip) -> dict[str, tuple]:
     from recpim.search.candidate import parse_chip_ranges
 
@@ -157,6 +191,14 @@ def register(app: typer.Typer) -> None:
         finetune_feature_rows: int | None = typer.Option(None, "--finetune-feature-rows", min=512,
                                                          help="Fine-tune on the cached body features of this many "
                                                               "train rows (8192)."),
+        device_draws: int | None = typer.Option(None, "--accuracy-under-devices", min=0, max=1000,
+                                                help="The robust objective: score each candidate on N programmed "
+                                                     "chips of its chip (crossbar.nonideal: variation, faults, "
+                                                     "read noise; seeds nonideal.seed..+N-1) and rank by their "
+                                                     "--device-statistic log loss (0: off, the default)."),
+        device_statistic: str | None = typer.Option(None, "--device-statistic",
+                                                    help="With --accuracy-under-devices: p90 (the 90th-percentile "
+                                                         "log loss, default) or mean."),
         batch: int | None = typer.Option(None, "--batch", min=1, help="Inferences per batch for the cost (64)."),
         profile: Path | None = typer.Option(None, "--profile", help="Embedding access profile JSON (recpim data "
                                                                     "profile): tables costed with its skew."),
@@ -185,6 +227,7 @@ def register(app: typer.Typer) -> None:
 
             budget = NASREC.budget_for_generations(NASREC_GENERATIONS)
         _check_data(settings, max_bad_rows_fraction)
+        _note_device_draws(settings)
         try:
             result = run_search(settings, budget, location, resume=resume, backend=backend, workers=workers,
                                 address=address, progress=not as_json, top_k=top_k, device=device,
@@ -224,7 +267,8 @@ def search_json(result) -> dict[str, Any]:
             "pareto_front": [point_dict(r, result) for r in result.front],
             "top_k": [point_dict(r, result) for r in result.top_k],
             "population": [r.index for r in result.population], "best_so_far": result.best_so_far,
-            "files": result.files, "settings": result.settings.model_dump(mode="json")}
+            "files": result.files, "settings": result.settings.model_dump(mode="json"),
+            **({"device_cost": device_cost_line(result)} if result.settings.device_draws else {})}
 
 
 def print_front(result) -> None:
@@ -233,10 +277,14 @@ def print_front(result) -> None:
     points = [point_dict(r, result) for r in result.front]
     knobs = sorted({k for p in points for k in p["chip_knobs"]})
     table = Table(title=f"Pareto front ({len(points)} of {len(result.history)} candidates)")
-    for column in ["name", "log loss", "pJ/inf", "ns/inf", "DES pJ/inf", "DES ns/inf", *knobs]:
+    robust = bool(result.settings.device_draws)
+    accuracy = ([f"log loss ({result.settings.device_statistic} of chips)", "ideal cells", "std"] if robust
+                else ["log loss"])
+    for column in ["name", *accuracy, "pJ/inf", "ns/inf", "DES pJ/inf", "DES ns/inf", *knobs]:
         table.add_column(column, justify="left" if column == "name" else "right", overflow="fold")
     for p in points:
-        values = [p["logloss"], p["energy_pj_per_inference"], p["latency_ns_per_inference"],
+        figures = [p["logloss"], p["ideal_logloss"], p["device_logloss_std"]] if robust else [p["logloss"]]
+        values = [*figures, p["energy_pj_per_inference"], p["latency_ns_per_inference"],
                   p.get("des_energy_pj_per_inference", "-"), p.get("des_latency_ns_per_inference", "-"),
                   *(p["chip_knobs"].get(k, "-") for k in knobs)]
         table.add_row(p["subnet_id"], *(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values))
@@ -244,5 +292,7 @@ def print_front(result) -> None:
     counts = result.counts()
     console.print(f"{counts['evaluated']} candidates ({counts['infeasible']} infeasible, {counts['errors']} errors), "
                   f"{result.evaluated_now} evaluated now in {result.wall_s:.1f} s; study: {result.study}")
+    if line := device_cost_line(result):
+        console.print(line)
     for name, path in result.files.items():
         console.print(f"{name}: {path}")

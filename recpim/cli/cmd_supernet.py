@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -24,6 +26,11 @@ DEVICE_HELP = "auto (CUDA when present) | cpu | cuda | cuda:N"
 PRECISION_HELP = "fp32 | bf16 | fp16 (autocast; fp16 with a grad scaler, CUDA only)"
 DATA_CACHE_HELP = "keep parsed text data there (numpy memmaps) so later epochs and runs do not reparse"
 BAD_FRACTION_HELP = "stop with an error when more than this fraction of the rows read is malformed"
+HWA_HELP = ("hardware-aware training: every step's weights carry the programming variation of this chip's cells "
+            "(a preset or chip YAML whose crossbar.nonideal sets programming_sigma), as aihwkit's HWA training; "
+            "the noise is a fraction of each matrix's largest weight (arch/train/hwa.py), at the space's widest "
+            "weight bits")
+
 
 def _checked_data_cache(data_cache: Path | None) -> Path | None:
     """--data-cache (or RECPIM_DATA_CACHE), created and proven writable; a clear error otherwise."""
@@ -90,6 +97,7 @@ def train(
     nproc: int = typer.Option(1, "--nproc", min=1, help="data-parallel processes on this machine (checked, "
                                                        "started and stopped by recpim, as torchrun's standalone mode "
                                                        "would; see README 'Scaling up')"),
+    hwa: str | None = typer.Option(None, "--hwa", help=HWA_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     tensorboard: Path | None = typer.Option(None, "--tensorboard", help="write TensorBoard scalars (loss, learning "
                                                                         "rate, rows/s, validation log loss and AUC "
@@ -114,8 +122,10 @@ def train(
         launched_by_torchrun,
         shutdown,
     )
+    from recpim.arch.train.hwa import train_supernet_hwa
     from recpim.arch.train.loop import TrainConfig, train_supernet
 
+    hwa_noise = hwa_weight_noise(hwa, max(get_space(space).weight_bits)) if hwa else None
     if resume and resume_or_start:
         raise ConfigError("supernet train", [("--resume, --resume-or-start",
                                                "give one: --resume continues the run at --out and refuses when "
@@ -154,10 +164,12 @@ def train(
                            cache_dir=data_cache)
     board = _tensorboard_log(tensorboard / out.stem, dataset, config, torch_device, tensorboard_every) \
         if tensorboard is not None and main_rank else None
+    train = train_supernet if hwa_noise is None else partial(train_supernet_hwa, weight_noise=hwa_noise.std,
+                                                             noise_seed=seed)
     try:
-        result = train_supernet(dataset, config, checkpoint=out, resume=resume, start_if_missing=resume_or_start,
-                                progress=progress and not json_out, device=torch_device, precision=precision,
-                                distributed=distributed, on_step=board)
+        result = train(dataset, config, checkpoint=out, resume=resume, start_if_missing=resume_or_start,
+                       progress=progress and not json_out, device=torch_device, precision=precision,
+                       distributed=distributed, on_step=board)
     except StopRequested as stop:
         if main_rank:
             console.print(f"interrupted ({stop}): the steps done are saved in {out}; continue with the same options "
@@ -184,6 +196,8 @@ def train(
                "loss_curve": loss_curve(result.losses, first_step=result.step - len(result.losses))}
     summary.update(bad_rows=dataset.bad_rows.count, device=str(torch_device), precision=precision,
                    ranks=1 if distributed is None else distributed.world_size)
+    if hwa_noise is not None:
+        summary["hwa"] = hwa_noise.to_dict()
     print_bad_rows(dataset)
     # Sizes on disk: the weights (what eval and search read) and, for an unfinished run, the resume state.
     resume_file = resume_state_path(out)
@@ -192,13 +206,16 @@ def train(
     write_resolved_inputs(out.parent, {"command": "supernet train", "config": config.model_dump(mode="json"),
                                        "dataset": dataset.name, "schema": dataset.schema.model_dump(mode="json"),
                                        "checkpoint": str(out), "resume": resume, "device": str(torch_device),
-                                       "precision": precision, "ranks": summary["ranks"]},
+                                       "precision": precision, "ranks": summary["ranks"],
+                                       "hwa": summary.get("hwa")},
                           name=f"{out.name}.inputs.json")
     if json_out:
         print_json(summary)
         return
     rows = [[key, summary[key]] for key in ("step", "total_steps", "mean_loss_last_50", "seconds", "steps_per_second",
                                             "checkpoint", "checkpoint_mb", "resume_state_mb")]
+    if hwa_noise is not None:
+        rows.append(["hardware-aware", hwa_noise.describe()])
     print_table("supernet training", ["name", "value"], rows)
 
 
@@ -234,6 +251,44 @@ def loss_curve(losses: list[float], first_step: int = 0, points: int = LOSS_CURV
     stretch = max(1, -(-len(losses) // points))
     return [[first_step + min(start + stretch, len(losses)), float(sum(chunk) / len(chunk))]
             for start in range(0, len(losses), stretch) for chunk in [losses[start:start + stretch]]]
+
+
+@dataclass(frozen=True)
+class HwaNoise:
+    """The weight noise --hwa injects, and where it comes from (printed and saved with the run's inputs)."""
+
+    chip: str
+    programming_sigma: float
+    programming_sigma_unit: str
+    cell_bits: int
+    encoding: str
+    weight_bits: int
+    std: float                      # of a weight, as a fraction of its matrix's largest weight
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return (f"weight noise {self.std:.4f} x max|W| ({self.chip}: programming sigma {self.programming_sigma:g} "
+                f"{self.programming_sigma_unit}, {self.cell_bits}-bit cells, {self.encoding}, {self.weight_bits}-bit "
+                "weights)")
+
+
+def hwa_weight_noise(chip: str, weight_bits: int) -> HwaNoise:
+    """--hwa CHIP: the weight noise of CHIP's programming variation at `weight_bits` (weight_noise_std)."""
+    from recpim.arch.train.hwa import weight_noise_std
+    from recpim.mapping.arithmetic import crossbar_arithmetic
+
+    config = load_chip(chip)
+    arith = crossbar_arithmetic(config)
+    if arith.device is None or arith.device.programming_sigma == 0:
+        raise ConfigError("--hwa", [(chip, "this chip's cells have no programming variation to train against "
+                                           "(crossbar.nonideal.programming_sigma is 0); give a chip YAML that sets "
+                                           "it, e.g. crossbar: {nonideal: {programming_sigma: 0.1}}")])
+    device = arith.device
+    return HwaNoise(chip=config.name, programming_sigma=device.programming_sigma,
+                    programming_sigma_unit=device.programming_sigma_unit, cell_bits=arith.cell_bits,
+                    encoding=arith.encoding, weight_bits=weight_bits, std=weight_noise_std(arith, weight_bits))
 
 
 def _argv_without_nproc() -> list[str]:
