@@ -18,10 +18,11 @@ def tiny_space(name: str) -> SearchSpace:
                        weight_bits=(4, 8), activation_bits=(4, 8), embedding_bits=(4, 8))
 
 
-def train_tiny_supernet(space: SearchSpace, folder: Path) -> Path:
-    """Train the supernet of `space` for 20 steps on DATA and return the checkpoint path."""
+def train_tiny_supernet(space: SearchSpace, folder: Path, **overrides) -> Path:
+    """Train the supernet of `space` for 20 steps on DATA (TrainConfig `overrides`) and return the checkpoint path."""
     path = folder / "tiny.pt"
-    train_supernet(open_dataset(DATA), TrainConfig(data=DATA, space=space.name, steps=20, batch_size=64),
+    train_supernet(open_dataset(DATA), TrainConfig(**{"data": DATA, "space": space.name, "steps": 20, "batch_size": 64,
+                                                      **overrides}),
                    checkpoint=path, space=space)
     return path
 
