@@ -90,19 +90,15 @@ def des_report(state, candidate, batch: int) -> dict[str, Any]:
     return evaluate_cost(graph, chip, engine="des", batch=batch, inputs=state.cost_inputs(chip)).report.to_json_dict()
 
 
-def test_logloss(state, settings, candidate) -> float:
-    """`candidate` scored as the search scored it (hardware-aware, fine-tuned the same way), on as many
-    TEST rows as the search's validation rows: the held-out figure the selection never saw."""
-    from recpim.arch.train.scoring import FinetuneRecipe, score_subnet
+def test_logloss(state, candidate) -> float:
+    """`candidate` scored as the search scored it, on as many TEST rows as the search's validation
+    rows: the held-out figure the selection never saw."""
     from recpim.mapping.arithmetic import crossbar_arithmetic
+    from recpim.search.evaluate import score_accuracy
 
-    context = settings.eval_context()
-    chip = candidate.chip_for(context.chip)
-    crossbar = crossbar_arithmetic(chip) if context.accuracy == "crossbar" else None
-    return score_subnet(state.supernet, candidate.subnet, state.dataset, split="test",
-                        finetune_steps=context.finetune_steps, quant=True, crossbar=crossbar, seed=0,
-                        max_rows=context.score_rows,
-                        finetune=FinetuneRecipe(feature_rows=context.finetune_feature_rows)).logloss
+    chip = candidate.chip_for(state.context.chip)
+    crossbar = crossbar_arithmetic(chip) if state.context.accuracy == "crossbar" else None
+    return score_accuracy(state, candidate, crossbar, split="test").logloss
 
 
 def run_seed(seed: int, args: argparse.Namespace, checkpoint: Path, chip) -> dict[str, Any]:
@@ -160,7 +156,7 @@ def run_seed(seed: int, args: argparse.Namespace, checkpoint: Path, chip) -> dic
             continue
         rows[f"co_search_pick_vs_{base_name}"] = figures(pick.metrics, des(pick))
         b, n, bd, nd = base.metrics, pick.metrics, des(base), des(pick)
-        test_pick, test_base = (test_logloss(state, joint, record.candidate) for record in (pick, base))
+        test_pick, test_base = (test_logloss(state, record.candidate) for record in (pick, base))
         rows[f"co_search_pick_vs_{base_name}"]["test_logloss"] = test_pick
         rows[f"{base_name}_then_mapped"]["test_logloss"] = test_base
         ratios[key] = {

@@ -28,17 +28,18 @@ The last line of --json output is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
-from bench_ranking import BENCH_SPACES  # benchmarks/ is the script's folder, so it is on sys.path (and the workers')
+from bench_ranking import (  # benchmarks/ is the script's folder, so it is on sys.path (and the workers')
+    BENCH_SPACES,
+    emit,
+)
 
 VARIANTS = ("uniform", "fixed", "widths", "structure", "split")
 
@@ -173,13 +174,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    result = run(args)
-    print_summary(result, sys.stderr if args.json else sys.stdout)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    if args.json:
-        print(json.dumps(result))
-    return result
+    return emit(run(args), args.out, args.json, print_summary)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ about 5x the queue steps of the code before the fidelity work):
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -44,6 +44,7 @@ import simpy
 
 from recpim.pim.analytic import DEFAULT_WAVES_PER_EVENT, HANDOFF_SLOTS, mvm_events
 from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
+from recpim.pim.des_units import ScheduledCall, Units
 from recpim.pim.timing import ChipTiming
 from recpim.pim.workload import ActionEnergies, PipelineWorkload, Stage, StageKind, Transfer
 
@@ -55,49 +56,6 @@ class _Recorder:
     busy_ns: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     wait_ns: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     trace: list[tuple[str, str, float, float]] | None = None  # (track, label, start_ns, duration_ns)
-
-
-class _Units:
-    """`capacity` identical units served first come, first served (a lean SimPy Resource): taking a
-    free unit costs no event; a released unit is handed to the first waiter one queue turn later
-    (SimPy grants waiting requests in the release event's callback)."""
-
-    __slots__ = ("free", "waiting", "soon")
-
-    def __init__(self, capacity: int, soon: Callable[[Callable[[], None]], None]):
-        self.free = capacity
-        self.waiting: deque[Callable[[], object]] = deque()
-        self.soon = soon
-
-    def take(self, granted: Callable[[], object]) -> bool:
-        """True when a unit is free now; otherwise `granted` is called once one is handed over."""
-        if self.free and self.waiting:   # a release not yet handed over: its waiters come first
-            self._hand_over()
-        if self.free:
-            self.free -= 1
-            return True
-        self.waiting.append(granted)
-        return False
-
-    def release(self) -> None:
-        self.free += 1
-        if self.waiting:
-            self.soon(self._hand_over)
-
-    def _hand_over(self) -> None:
-        while self.free and self.waiting:
-            self.free -= 1
-            self.waiting.popleft()()
-
-
-class _Call:
-    """The least a SimPy event needs to be scheduled: calls `then` when the queue reaches it."""
-
-    __slots__ = ("callbacks", "_ok", "_value")
-
-    def __init__(self, then: Callable[[], None]):
-        self.callbacks = [lambda _: then()]
-        self._ok, self._value = True, None
 
 
 @dataclass(frozen=True)
@@ -127,15 +85,15 @@ class _Simulation:
         self.rec = _Recorder(trace=[] if record_trace else None)
         tiles = ({stage.tile for stage in workload.stages} | {b.tile for s in workload.stages for b in s.buffers}
                  | {s.psum_buffer_tile for s in workload.stages})
-        self.buffers = {t: _Units(1, self._soon) for t in tiles}
-        self.adders = {t: _Units(1, self._soon) for t in tiles}
-        self.vector_units = {t: _Units(timing.vector_units, self._soon) for t in tiles}
+        self.buffers = {t: Units(1, self._soon) for t in tiles}
+        self.adders = {t: Units(1, self._soon) for t in tiles}
+        self.vector_units = {t: Units(timing.vector_units, self._soon) for t in tiles}
         all_transfers = [*workload.transfers, *(t for s in workload.stages for t in s.partial_sums)]
-        self.links = {link: _Units(1, self._soon) for t in all_transfers for link in t.links}
+        self.links = {link: Units(1, self._soon) for t in all_transfers for link in t.links}
         # each transfer's links in the global order they are taken in, with their track names
         self.paths = {id(t): [(self.links[link], f"link{link[0]}-{link[1]}") for link in sorted(t.links)]
                       for t in all_transfers}
-        self.dram = _Units(1, self._soon)
+        self.dram = Units(1, self._soon)
         # A tile buffer that one stage alone uses is accessed only by that stage's steps, one after
         # another: never contended, timed without taking the unit. Partial sums written to a buffer
         # beside the next events' compute (tile.pipelining overlapped) may overlap those steps.
@@ -156,22 +114,22 @@ class _Simulation:
             for producer in stage.predecessors:
                 self.consumers[producer].append(stage.name)
         edges = [(p, s.name) for s in workload.stages for p in s.predecessors]
-        self.slots = {edge: _Units(HANDOFF_SLOTS, self._soon) for edge in edges}   # free handoff slots
-        self.ready = {edge: _Units(0, self._soon) for edge in edges}   # delivered, not yet taken
+        self.slots = {edge: Units(HANDOFF_SLOTS, self._soon) for edge in edges}   # free handoff slots
+        self.ready = {edge: Units(0, self._soon) for edge in edges}   # delivered, not yet taken
         self.start_ns: dict[tuple[int, str], float] = {}
         self.finish_ns: dict[tuple[int, str], float] = {}
         self.macs_done = 0
         self.completed: dict[str, int] = defaultdict(int)
 
     # ---- waiting for units, holding them, recording busy time and the trace
-    def _take(self, units: _Units):
+    def _take(self, units: Units):
         """Wait (in a process) until one of `units` is ours."""
         event = self.env.event()
         if units.take(event.succeed):
             event.succeed()
         yield event
 
-    def _hold(self, units: _Units, track: str, kind: str, duration_ns: float, label: str):
+    def _hold(self, units: Units, track: str, kind: str, duration_ns: float, label: str):
         requested = self.env.now
         yield from self._take(units)
         self.rec.wait_ns[kind] += self.env.now - requested
@@ -190,11 +148,11 @@ class _Simulation:
 
     def _soon(self, then: Callable[[], None]) -> None:
         """Call `then` one queue turn from now (where a SimPy request would be granted)."""
-        self.env.schedule(_Call(then))
+        self.env.schedule(ScheduledCall(then))
 
     def _urgent(self, then: Callable[[], None]) -> None:
         """Call `then` before the other events of this instant (where SimPy would start a process)."""
-        self.env.schedule(_Call(then), simpy.events.URGENT)
+        self.env.schedule(ScheduledCall(then), simpy.events.URGENT)
 
     def _turn(self):
         """An event one queue turn from now, for a process to wait on (a granted request)."""
@@ -239,7 +197,7 @@ class _Simulation:
         else:
             steps[first](partial(_Simulation._start_chain, steps, done, first + 1))
 
-    def _start_hold(self, units: _Units, track: str, kind: str, duration_ns: float, label: str, done: Done) -> None:
+    def _start_hold(self, units: Units, track: str, kind: str, duration_ns: float, label: str, done: Done) -> None:
         """A hold driven by callbacks rather than a process (for holds that run side by side)."""
         requested = self.env.now
 

@@ -131,7 +131,7 @@ def cost_metrics(evaluation: Evaluation) -> CandidateMetrics:
 def evaluate_candidate(state: _WorkerState, index: int, candidate: Candidate, parent: int | None = None) -> Evaluated:
     """Evaluate one candidate (see the module docstring). Raises only for bugs, never for a
     candidate that is invalid, too large, over budget or otherwise rejected by recpim."""
-    from recpim.arch.train.scoring import FinetuneRecipe, score_subnet  # torch: only in workers that score
+    from recpim.arch.train.scoring import FinetuneRecipe  # torch: only in workers that score
 
     began = time.perf_counter()
 
@@ -168,10 +168,7 @@ def evaluate_candidate(state: _WorkerState, index: int, candidate: Candidate, pa
             finetune_steps=context.finetune_steps, max_rows=context.score_rows,
             finetune=FinetuneRecipe(feature_rows=context.finetune_feature_rows)) if context.device_draws else None
         if draws is None:
-            score = score_subnet(state.supernet, candidate.subnet, state.dataset, split="val",
-                                 finetune_steps=context.finetune_steps, quant=True, crossbar=crossbar, seed=0,
-                                 max_rows=context.score_rows,
-                                 finetune=FinetuneRecipe(feature_rows=context.finetune_feature_rows))
+            score = score_accuracy(state, candidate, crossbar)
     except RecpimError as error:
         return done("error", metrics, None, f"accuracy: {type(error).__name__}: {error}")
     if draws is not None:   # the robust objective on a chip with random cells (search/device_objective.py)
@@ -183,6 +180,19 @@ def evaluate_candidate(state: _WorkerState, index: int, candidate: Candidate, pa
     if not math.isfinite(scored.logloss):
         return done("error", metrics, None, f"accuracy: log loss is {scored.logloss}")
     return done("ok", scored, 0.0)
+
+
+def score_accuracy(state: _WorkerState, candidate: Candidate, crossbar, split: str = "val"):
+    """`candidate`'s log loss the way the search scores it (inherited weights at its bits, the logit
+    fine-tuned by the context's recipe, on `crossbar` arithmetic when given), on `split`'s first
+    `score_rows` rows: the search reads "val"; a benchmark may read "test" to hold rows back."""
+    from recpim.arch.train.scoring import FinetuneRecipe, score_subnet
+
+    context = state.context
+    return score_subnet(state.supernet, candidate.subnet, state.dataset, split=split,
+                        finetune_steps=context.finetune_steps, quant=True, crossbar=crossbar, seed=0,
+                        max_rows=context.score_rows,
+                        finetune=FinetuneRecipe(feature_rows=context.finetune_feature_rows))
 
 
 def evaluate_task(task: EvalTask) -> Evaluated:
