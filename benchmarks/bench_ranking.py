@@ -153,6 +153,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "steps": args.standalone_steps, "quant_aware": False, "optimizer": args.optimizer, "lr": args.lr,
         "input_sharing": "per_operator", "full_path_fraction": 0.0, "sandwich_students": 0, "distill_weight": 0.0,
         "embedding_lr": None, "embedding_l2": 0.0, "sandwich_teacher": "largest_subnet", "subnets_per_step": 1})
+    if args.supernet_only:
+        # only the checkpoint the benchmark would score (bench_codesign.py --vs-zoo reads it): no truths;
+        # one thread, as in the benchmark's workers
+        _worker_init()
+        info = _train_supernet_job(args.data, args.data_seed, space_dump, supernet_config.model_dump(mode="json"),
+                                   args.keep_checkpoint)
+        return {"kind": "ranking_supernet", "data": args.data, "space": space.name, "checkpoint": args.keep_checkpoint,
+                "train_config": supernet_config.model_dump(mode="json"), **info,
+                "seconds": time.perf_counter() - began}
     recipe = FinetuneRecipe(lr=args.finetune_lr, optimizer=args.finetune_optimizer)
     search_rows = SEARCH_FEATURE_ROWS
     rows = args.score_rows
@@ -344,6 +353,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="JSON file of standalone results to reuse across runs (default: train them all)")
     parser.add_argument("--keep-checkpoint", default=None,
                         help="write the supernet checkpoint here (bench_codesign.py --vs-zoo reads it)")
+    parser.add_argument("--supernet-only", action="store_true",
+                        help="train only the benchmark's supernet to --keep-checkpoint (no truths, no scores)")
     parser.add_argument("--out", default="out/bench/ranking.json", help="also write the result (and inputs) here")
     parser.add_argument("--json", action="store_true", help="progress to stderr, one JSON object last on stdout")
     args = parser.parse_args(argv)
@@ -353,6 +364,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                               ("--converged-steps", 2000), ("--score-rows", 16384), ("--finetune-steps", 300)):
             if option not in given:
                 setattr(args, option[2:].replace("-", "_"), value)
+    if args.supernet_only and not args.keep_checkpoint:
+        parser.error("--supernet-only writes the supernet to --keep-checkpoint PATH: give it")
     if args.truth_seeds < 1 or args.subnets < 3:
         parser.error("--truth-seeds must be >= 1 and --subnets >= 3")
     return args
@@ -371,6 +384,10 @@ def emit(result: dict[str, Any], out: str, as_json: bool, summary) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.supernet_only:
+        return emit(run(args), args.out, args.json,
+                    lambda r, out: print(f"supernet: {r['steps']} steps in {r['seconds']:.0f} s "
+                                         f"({r['ms_per_step']:.1f} ms/step) -> {r['checkpoint']}", file=out))
     return emit(run(args), args.out, args.json, print_summary)
 
 
