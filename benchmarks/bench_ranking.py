@@ -126,6 +126,25 @@ def _figures(scores: list[dict], truth: list[float], converged: list[float] | No
     return out
 
 
+def _reused_supernet(path: str, config: TrainConfig, lever_configs: list) -> Future:
+    """`--supernet CKPT`: the defaults row scores this trained supernet instead of training one. It must
+    be the supernet the arguments describe (same space, data and recipe), or the row would not say what
+    it claims; its training time is the checkpoint's, not this run's."""
+    from recpim.arch.train.checkpoints import read_checkpoint
+
+    trained = read_checkpoint(path)
+    differing = sorted(key for key, value in config.model_dump(mode="json").items()
+                       if trained.config.model_dump(mode="json").get(key) != value)
+    if trained.space.name != config.space or differing:
+        raise SystemExit(f"--supernet {path}: trained with another recipe than these arguments describe "
+                         f"(space {trained.space.name!r} vs {config.space!r}; differing settings: "
+                         f"{', '.join(differing) or 'none'}); pass the arguments it was trained with")
+    lever_configs[0] = (lever_configs[0][0], trained.config)
+    done: Future = Future()
+    done.set_result({"seconds": 0.0, "steps": trained.step, "ms_per_step": 0.0, "probes": [], "reused": path})
+    return done
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
     space = BENCH_SPACES.get(args.space) or get_space(args.space)
@@ -171,10 +190,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         checkpoints = [str(Path(tmp) / f"supernet_{i}.pt") for i in range(len(lever_configs))]
         if args.keep_checkpoint:
             checkpoints[0] = args.keep_checkpoint
+        reused = _reused_supernet(args.supernet, supernet_config, lever_configs) if args.supernet else None
+        if reused is not None:
+            checkpoints[0] = args.supernet
         probe_subnets = [s.to_json() for s in subnets[:3]]
         supernet_futures = [pool.submit(_train_supernet_job, config.data, args.data_seed, space_dump,
                                         config.model_dump(mode="json"), path, probe_subnets, args.probe_every)
-                            for (_, config), path in zip(lever_configs, checkpoints, strict=True)]
+                            if not (i == 0 and reused) else reused
+                            for i, ((_, config), path) in enumerate(zip(lever_configs, checkpoints, strict=True))]
         standalone_dump = standalone_config.model_dump(mode="json")
         cache = TruthCache(Path(args.truth_cache)) if args.truth_cache else None
 
@@ -353,6 +376,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="JSON file of standalone results to reuse across runs (default: train them all)")
     parser.add_argument("--keep-checkpoint", default=None,
                         help="write the supernet checkpoint here (bench_codesign.py --vs-zoo reads it)")
+    parser.add_argument("--supernet", default=None, metavar="CKPT",
+                        help="score this trained supernet (e.g. from --supernet-only) instead of training one; it "
+                             "must have been trained with the recipe these arguments describe")
     parser.add_argument("--supernet-only", action="store_true",
                         help="train only the benchmark's supernet to --keep-checkpoint (no truths, no scores)")
     parser.add_argument("--out", default="out/bench/ranking.json", help="also write the result (and inputs) here")
