@@ -54,6 +54,10 @@ class TrainConfig(ValidatedModel):
     sparse_embeddings: bool = True
     embedding_lr: float | None = Field(default=None, gt=0)   # the tables' optimizer (None: `lr`)
     embedding_l2: float = Field(default=0.0, ge=0)           # L2 on the embedding rows a batch reads
+    # The tables' optimizer state (arch/train/optimizers.py): "elementwise" keeps one Adagrad sum per weight
+    # (two Adam moments beside Adam), as large as the tables; "rowwise" is FBGEMM's EXACT_ROWWISE_ADAGRAD
+    # (arch/train/rowwise.py), one value per row, whichever `optimizer` the dense parameters use.
+    embedding_optimizer: Literal["elementwise", "rowwise"] = "elementwise"
 
     @model_validator(mode="after")
     def _one_step_rule(self) -> TrainConfig:
