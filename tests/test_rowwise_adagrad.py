@@ -155,3 +155,12 @@ def test_the_cli_trains_rowwise_and_refuses_a_bad_choice(capsys, tmp_path):
     assert_refused(capsys, ["supernet", "train", "--data", "synthetic:800", "--space", "small", "--steps", "1",
                             "--embedding-optimizer", "adam", "--out", tmp_path / "x.pt", "--no-progress"],
                    "embedding_optimizer", "'elementwise'", "'rowwise'")
+
+
+def test_dumps_of_elementwise_runs_stay_as_they_were_and_rowwise_round_trips():
+    # checkpoints, --json outputs and bench_ranking's truth-cache keys of elementwise runs keep their old bytes
+    assert "embedding_optimizer" not in TrainConfig().model_dump(mode="json")
+    rowwise = TrainConfig(embedding_optimizer="rowwise")
+    assert rowwise.model_dump(mode="json")["embedding_optimizer"] == "rowwise"
+    assert TrainConfig(**rowwise.model_dump(mode="json")) == rowwise
+    assert TrainConfig(**TrainConfig().model_dump(mode="json")).embedding_optimizer == "elementwise"
