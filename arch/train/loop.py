@@ -48,7 +48,10 @@ benchmarks/bench_ranking.py; the README gives what each did):
 - `sparse_embeddings`: embedding tables get sparse gradients and a sparse optimizer (sparse
   Adagrad, or SparseAdam beside Adam), as recommender trainers do: a step updates the rows it read,
   not every row of every table. Gradient clipping then covers the dense parameters only (the
-  embedding rows' per-element Adagrad/Adam steps are bounded by the optimizer itself).
+  embedding rows' per-element Adagrad/Adam steps are bounded by the optimizer itself);
+- `embedding_optimizer`: "rowwise" trains the tables with row-wise Adagrad (FBGEMM's
+  EXACT_ROWWISE_ADAGRAD, arch/train/rowwise.py: one accumulated mean squared gradient per row), so
+  their optimizer state in CKPT.resume is rows x 1 instead of the tables' size (twice it with Adam).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The supernet's optimizer: NASRec's Adagrad (or Adam) for the dense parameters with a warm-up +
-cosine schedule, and a sparse optimizer for the embedding tables' sparse gradients, stepped and
-checkpointed as one (arch/train/loop.py explains why each choice)."""
+cosine schedule, and an optimizer for the embedding tables (sparse Adagrad or SparseAdam, or
+row-wise Adagrad with one state value per row: arch/train/rowwise.py), stepped and checkpointed as
+one (arch/train/loop.py explains why each choice)."""
 
 from __future__ import annotations
 
