@@ -70,6 +70,20 @@ def test_shared_weight_gradients_are_autograds_bit_for_bit(case, seed):
         assert torch.equal(layer.weight.grad, plain.grad)
 
 
+def test_a_gradient_changed_in_place_between_passes_is_not_reused_stale():
+    # a data-parallel average (copy_ into .grad) or a clipping multiply writes the kept buffer
+    layer = SlicedLinear(6, 4)
+    plain = torch.nn.Parameter(layer.weight.detach().clone())
+    x = torch.randn(3, 2)
+    for change in (lambda g: g.fill_(7.0), lambda g: g.mul_(0.5), None):
+        layer.weight.grad = plain.grad = None
+        (F.linear(x, layer.active_weight(2, 2, ((1, 2),))) ** 2).sum().backward()
+        (F.linear(x, _columns(plain, 2, ((1, 2),))) ** 2).sum().backward()
+        assert torch.equal(layer.weight.grad, plain.grad)
+        if change is not None:
+            change(layer.weight.grad)
+
+
 def test_a_weight_no_use_reached_keeps_no_gradient():
     layer = SlicedLinear(5, 4)
     layer.bias.sum().backward()

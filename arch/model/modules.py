@@ -117,15 +117,17 @@ class _GradientSink:
     buffer: torch.Tensor                                   # zero outside `written`
     written: list[tuple[int, Segments]] = dataclasses.field(default_factory=list)   # regions written since last zeroed
     open: bool = False                                     # a backward pass is writing into it
+    version: int = -1                                      # buffer._version when the last pass handed it over
 
 
 _SINKS: WeakIdKeyDictionary = WeakIdKeyDictionary()   # weight -> its _GradientSink (tensors keyed by identity)
 
 
 def _open_sink(weight: torch.Tensor) -> _GradientSink:
-    """The weight's sink for the running backward pass: its buffer reused (only the regions the last
-    pass wrote are zeroed again) unless the weight still holds that buffer as its .grad (gradients
-    accumulated over passes: then a fresh one)."""
+    """The weight's sink for the running backward pass: its buffer reused, with only the regions the
+    last pass wrote zeroed again, unless the weight still holds that buffer as its .grad (gradients
+    accumulated over passes: then a fresh one) or anything changed the buffer in place since (its
+    version counter moved: clipping, a data-parallel average; then it is zeroed whole)."""
     sink = _SINKS.get(weight)
     if sink is not None and sink.open:
         return sink
@@ -134,11 +136,13 @@ def _open_sink(weight: torch.Tensor) -> _GradientSink:
     if fresh:
         sink = _GradientSink(torch.zeros_like(weight, memory_format=torch.contiguous_format))
         _SINKS[weight] = sink
+    elif sink.buffer._version != sink.version:
+        sink.buffer.zero_()
     else:
         for out, segments in sink.written:
             for start, length in segments:
                 sink.buffer[:out, start:start + length].zero_()
-        sink.written.clear()
+    sink.written.clear()
     sink.open = True
     torch.autograd.Variable._execution_engine.queue_callback(lambda: _close_sink(weight, sink))
     return sink
@@ -152,6 +156,7 @@ def _close_sink(weight: torch.Tensor, sink: _GradientSink) -> None:
         weight.grad = sink.buffer
     else:
         weight.grad.add_(sink.buffer)
+    sink.version = sink.buffer._version
 
 
 class _ActiveColumns(torch.autograd.Function):
