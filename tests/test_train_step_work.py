@@ -1,7 +1,7 @@
 """Issue 23 item 6: the supernet step's wasted work removed, its results unchanged. A shared weight's
-gradient is gathered in one kept buffer (arch/model/modules.py _ActiveColumns) instead of a zero-filled
+gradient is gathered in one kept buffer (arch/model/shared_gradients.py) instead of a zero-filled
 weight-sized tensor per slice, and gradients are not multiplied by a clipping factor of exactly 1
-(arch/train/loop.py clip_gradients); both give autograd's and torch's values bit for bit."""
+(arch/train/optimizers.py clip_gradients); both give autograd's and torch's values bit for bit."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from recpim.arch.model.modules import SlicedLinear, _columns
-from recpim.arch.train.loop import clip_gradients
+from recpim.arch.model.modules import SlicedLinear
+from recpim.arch.model.shared_gradients import columns as _columns
+from recpim.arch.train.optimizers import clip_gradients
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

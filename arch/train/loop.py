@@ -99,7 +99,7 @@ from recpim.arch.train.distributed import (
     broadcast_parameters,
     mean_over_ranks,
 )
-from recpim.arch.train.optimizers import make_optimizer
+from recpim.arch.train.optimizers import clip_gradients, make_optimizer
 from recpim.arch.train.sandwich import supernet_step_loss
 from recpim.errors import ConfigError, DataError, RecpimError
 from recpim.interrupts import StopRequested, deferred_interrupts
@@ -203,20 +203,6 @@ def train_step(model: nn.Module, logits_fn: Callable[[CtrBatch], torch.Tensor] |
         scaler.update()
     scheduler.step()
     return mean_over_ranks(float(loss.detach()), distributed, batch.label.device)
-
-
-def clip_gradients(params: list[nn.Parameter], max_norm: float) -> None:
-    """torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True), the same arithmetic, except that on
-    the CPU the gradients are not multiplied when its factor min(max_norm / (norm + 1e-6), 1) is 1 (the
-    usual case after the first steps): a multiplication by 1.0 changes no bit, and on the wide space it
-    was a tenth of a sampled step (issue 23 item 6). On a GPU the factor stays on the device (no sync)."""
-    if not params:
-        return
-    grads = [p.grad for p in params]
-    total = torch.nn.utils.get_total_norm(grads, 2.0, False, True)
-    if total.device.type == "cpu" and bool(max_norm / (total + 1e-6) >= 1.0):
-        return
-    torch.nn.utils.clip_grads_with_norm_(params, max_norm, total, foreach=True)
 
 
 def steps_per_epoch(dataset: CtrDataset, batch_size: int) -> int:
