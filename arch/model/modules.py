@@ -40,6 +40,7 @@ from torch import nn
 from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
 from recpim.arch.model.operators import OperatorDims, OperatorSegments, Segments, gram_rows, num_pairs
+from recpim.arch.model.shared_gradients import active_columns, columns
 
 
 def source_segments(active: Sequence[int], widths: Sequence[int], slots: Sequence[int]) -> list[tuple[int, int]]:
@@ -117,18 +118,17 @@ class SlicedLinear(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def active_weight(self, out: int, in_features: int, segments: Segments | None) -> torch.Tensor:
-        weight = self.weight[:out]
+        if is_fx_symbolic_tracing():
+            # torch.fx traces a standalone model (arch/graph/fx_import.py): the input's width is
+            # symbolic, so plain slicing records the graph (sliced even at full width, a free view)
+            return self.weight[:out][:, :in_features] if segments is None else columns(self.weight, out, segments)
         if segments is None:
-            # sliced even at full width (a free view): no comparison on the input's width, which is
-            # symbolic while torch.fx traces a standalone model (arch/graph/fx_import.py)
-            return weight[:, :in_features]
-        # (not while torch.fx traces: the input's width is symbolic then; the traced run checks it)
-        if not is_fx_symbolic_tracing() and sum(length for _, length in segments) != in_features:
+            segments = ((0, in_features),)
+        elif sum(length for _, length in segments) != in_features:
             raise ValueError(f"segments {list(segments)} do not cover {in_features} input features")
-        if len(segments) == 1:
-            start, length = segments[0]
-            return weight[:, start:start + length]
-        return torch.cat([weight[:, start:start + length] for start, length in segments], dim=1)
+        if not (torch.is_grad_enabled() and self.weight.requires_grad):
+            return columns(self.weight, out, segments)
+        return active_columns(self.weight, out, segments)
 
     def forward(self, x: torch.Tensor, out: int | None = None, segments: Segments | None = None,
                 quant: QuantBits | None = None) -> torch.Tensor:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from recpim.arch.model.sharing import InputSharing
 from recpim.validation import MAX_SEED, ValidatedModel
@@ -54,6 +54,20 @@ class TrainConfig(ValidatedModel):
     sparse_embeddings: bool = True
     embedding_lr: float | None = Field(default=None, gt=0)   # the tables' optimizer (None: `lr`)
     embedding_l2: float = Field(default=0.0, ge=0)           # L2 on the embedding rows a batch reads
+    # The tables' optimizer state (arch/train/optimizers.py): "elementwise" keeps one Adagrad sum per weight
+    # (two Adam moments beside Adam), as large as the tables; "rowwise" is FBGEMM's EXACT_ROWWISE_ADAGRAD
+    # (arch/train/rowwise.py), one value per row, whichever `optimizer` the dense parameters use.
+    embedding_optimizer: Literal["elementwise", "rowwise"] = "elementwise"
+
+    @model_serializer(mode="wrap")
+    def _omit_elementwise_tables(self, handler):
+        """Leave `embedding_optimizer` out of a dump while it is "elementwise" (what a dump without it
+        means), so checkpoints, --json outputs and bench_ranking's truth-cache keys of runs that do not
+        use the row-wise optimizer stay what they were before the option."""
+        data = handler(self)
+        if isinstance(data, dict) and self.embedding_optimizer == "elementwise":
+            data.pop("embedding_optimizer", None)
+        return data
 
     @model_validator(mode="after")
     def _one_step_rule(self) -> TrainConfig:

@@ -48,7 +48,10 @@ benchmarks/bench_ranking.py; the README gives what each did):
 - `sparse_embeddings`: embedding tables get sparse gradients and a sparse optimizer (sparse
   Adagrad, or SparseAdam beside Adam), as recommender trainers do: a step updates the rows it read,
   not every row of every table. Gradient clipping then covers the dense parameters only (the
-  embedding rows' per-element Adagrad/Adam steps are bounded by the optimizer itself).
+  embedding rows' per-element Adagrad/Adam steps are bounded by the optimizer itself);
+- `embedding_optimizer`: "rowwise" trains the tables with row-wise Adagrad (FBGEMM's
+  EXACT_ROWWISE_ADAGRAD, arch/train/rowwise.py: one accumulated mean squared gradient per row), so
+  their optimizer state in CKPT.resume is rows x 1 instead of the tables' size (twice it with Adam).
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ from recpim.arch.train.distributed import (
     broadcast_parameters,
     mean_over_ranks,
 )
-from recpim.arch.train.optimizers import make_optimizer
+from recpim.arch.train.optimizers import clip_gradients, make_optimizer
 from recpim.arch.train.sandwich import supernet_step_loss
 from recpim.errors import ConfigError, DataError, RecpimError
 from recpim.interrupts import StopRequested, deferred_interrupts
@@ -191,7 +194,7 @@ def train_step(model: nn.Module, logits_fn: Callable[[CtrBatch], torch.Tensor] |
             scaler.unscale_(part)
     if grad_clip_norm is not None:  # dense gradients only, see the module docstring
         grads = [p for p in model.parameters() if p.grad is not None and not p.grad.is_sparse]
-        torch.nn.utils.clip_grad_norm_(grads, grad_clip_norm, foreach=True)
+        clip_gradients(grads, grad_clip_norm)
     if scaler is None:
         optimizer.step()
     else:

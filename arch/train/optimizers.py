@@ -1,6 +1,7 @@
 """The supernet's optimizer: NASRec's Adagrad (or Adam) for the dense parameters with a warm-up +
-cosine schedule, and a sparse optimizer for the embedding tables' sparse gradients, stepped and
-checkpointed as one (arch/train/loop.py explains why each choice)."""
+cosine schedule, and an optimizer for the embedding tables (sparse Adagrad or SparseAdam, or
+row-wise Adagrad with one state value per row: arch/train/rowwise.py), stepped and checkpointed as
+one (arch/train/loop.py explains why each choice)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from torch import nn
 
 from recpim.arch.model.modules import EmbeddingTables
 from recpim.arch.train.config import TrainConfig
+from recpim.arch.train.rowwise import RowwiseAdagrad
 
 
 class WarmupCosine:
@@ -104,17 +106,38 @@ def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int) -> t
     untouched; the zero gradient of an unused slice of a used tensor leaves Adagrad's update of
     that slice at exactly zero (Adam's moments would decay there, so Adagrad suits the supernet).
     With config.sparse_embeddings the tables train with sparse gradients: sparse Adagrad (Adagrad
-    accepts them, unfused), or SparseAdam (lazy Adam) beside Adam."""
+    accepts them, unfused), or SparseAdam (lazy Adam) beside Adam. config.embedding_optimizer
+    "rowwise" gives the tables row-wise Adagrad instead (one state value per row, sparse or dense
+    gradients), beside either dense optimizer."""
     use_sparse_embeddings(model, config.sparse_embeddings)
-    sparse_params = embedding_parameters(model) if config.sparse_embeddings else []
-    sparse_ids = {id(p) for p in sparse_params}
-    dense_params = [p for p in model.parameters() if id(p) not in sparse_ids]
+    rowwise = config.embedding_optimizer == "rowwise"
+    table_params = embedding_parameters(model) if config.sparse_embeddings or rowwise else []
+    table_ids = {id(p) for p in table_params}
+    dense_params = [p for p in model.parameters() if id(p) not in table_ids]
     kind = torch.optim.Adagrad if config.optimizer == "adagrad" else torch.optim.Adam
-    sparse = None
-    if sparse_params:
+    tables = None
+    if table_params:
         table_lr = config.embedding_lr or config.lr   # tables may learn at their own rate (issue 21's lever)
-        sparse = (torch.optim.Adagrad(sparse_params, lr=table_lr, eps=config.adagrad_eps, foreach=False)
-                  if kind is torch.optim.Adagrad else torch.optim.SparseAdam(sparse_params, lr=table_lr))
-    optimizer = SplitOptimizer(_dense_optimizer(kind, dense_params, config), sparse)
+        if rowwise:
+            tables = RowwiseAdagrad(table_params, lr=table_lr, eps=config.adagrad_eps)
+        elif kind is torch.optim.Adagrad:
+            tables = torch.optim.Adagrad(table_params, lr=table_lr, eps=config.adagrad_eps, foreach=False)
+        else:
+            tables = torch.optim.SparseAdam(table_params, lr=table_lr)
+    optimizer = SplitOptimizer(_dense_optimizer(kind, dense_params, config), tables)
     schedule = WarmupCosine(total_steps, int(round(config.warmup_fraction * total_steps)))
     return optimizer, SplitScheduler(optimizer, schedule)
+
+
+def clip_gradients(params: list[nn.Parameter], max_norm: float) -> None:
+    """torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True), the same arithmetic, except that on
+    the CPU the gradients are not multiplied when its factor min(max_norm / (norm + 1e-6), 1) is 1 (the
+    usual case after the first steps): a multiplication by 1.0 changes no bit, and on the wide space it
+    was a tenth of a sampled step (issue 23 item 6). On a GPU the factor stays on the device (no sync)."""
+    if not params:
+        return
+    grads = [p.grad for p in params]
+    total = torch.nn.utils.get_total_norm(grads, 2.0, False, True)
+    if total.device.type == "cpu" and bool(max_norm / (total + 1e-6) >= 1.0):
+        return
+    torch.nn.utils.clip_grads_with_norm_(params, max_norm, total, foreach=True)

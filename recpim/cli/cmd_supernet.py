@@ -83,6 +83,12 @@ def train(
                                               help="the embedding tables' learning rate (default: --lr)"),
     embedding_l2: float = typer.Option(0.0, "--embedding-l2", min=0.0,
                                        help="L2 penalty on the embedding rows each batch reads"),
+    embedding_optimizer: str = typer.Option("elementwise", "--embedding-optimizer",
+                                            help="the embedding tables' optimizer: elementwise (sparse Adagrad, or "
+                                                 "SparseAdam with --optimizer adam: state as large as the tables) | "
+                                                 "rowwise (row-wise Adagrad, FBGEMM's EXACT_ROWWISE_ADAGRAD: one "
+                                                 "state value per row, a --checkpoint-every resume state about "
+                                                 "embedding-dim times smaller)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run saved at --out (refused when there is "
                                                          "no checkpoint there)"),
     resume_or_start: bool = typer.Option(False, "--resume-or-start",
@@ -158,6 +164,7 @@ def train(
                          full_path_fraction=full_path_fraction, init=init, adagrad_eps=adagrad_eps,
                          sparse_embeddings=sparse_embeddings, sandwich_students=sandwich_students,
                          distill_weight=distill_weight, embedding_lr=embedding_lr, embedding_l2=embedding_l2,
+                         embedding_optimizer=embedding_optimizer,
                          subnets_per_step=subnets_per_step if subnets_per_step is not None
                          else 1 if sandwich_students else TrainConfig.model_fields["subnets_per_step"].default)
     dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed, max_bad_rows_fraction=max_bad_rows_fraction,
