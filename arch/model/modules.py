@@ -420,12 +420,22 @@ class EmbeddingTables(nn.Module):
         self.tables = nn.ModuleList(nn.Embedding(size, dim) for size in vocab_sizes)
         self.sparse_gradients = False
 
-    def forward(self, ids: torch.Tensor, bits: int | None = None) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, bits: int | None = None, dim: int | None = None) -> torch.Tensor:
+        """`dim` (a subnet's searched embedding dim, SubnetConfig.embedding_dim): only the leading
+        `dim` columns of each table are read (quantised with the scale of those columns); the rows
+        come back zero past `dim`, so every operator after them keeps the table's full dim and the
+        missing columns carry nothing, as a chip whose tables store `dim` columns computes."""
+        full = self.tables[0].embedding_dim if len(self.tables) else 0
+        columns = full if dim is None else dim
         rows = []
         for field, table in enumerate(self.tables):
             looked_up = F.embedding(ids[:, field], table.weight, sparse=self.sparse_gradients)
-            rows.append(fake_quantize(looked_up, bits, reference=table.weight) if bits else looked_up)
-        return torch.stack(rows, dim=1)
+            if columns < full:
+                looked_up = looked_up[:, :columns]
+            reference = table.weight if columns == full else table.weight[:, :columns]
+            rows.append(fake_quantize(looked_up, bits, reference=reference) if bits else looked_up)
+        stacked = torch.stack(rows, dim=1)
+        return F.pad(stacked, (0, full - columns)) if columns < full else stacked
 
 
 class LogitOp(nn.Module):

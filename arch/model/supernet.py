@@ -280,7 +280,8 @@ class Supernet(nn.Module):
         dense = self._prepare(dense, sparse)
         shapes = self.source_shapes(subnet)
         dense_outs = [dense]
-        sparse_outs = [self.embeddings(sparse, subnet.embedding_bits if quant else None)]
+        sparse_outs = [self.embeddings(sparse, subnet.embedding_bits if quant else None,
+                                       subnet.dim(self.schema.embedding_dim))]
         for config, block, bits in zip(subnet.blocks, self.blocks, self.block_bits(subnet, quant), strict=True):
             with mode.at_bits(bits) if mode is not None else nullcontext():
                 d, s = block(config, self.layout, shapes, dense_outs, sparse_outs, bits)
