@@ -281,7 +281,8 @@ class Supernet(nn.Module):
         shapes = self.source_shapes(subnet)
         dense_outs = [dense]
         sparse_outs = [self.embeddings(sparse, subnet.embedding_bits if quant else None,
-                                       subnet.dim(self.schema.embedding_dim))]
+                                       subnet.dim(self.schema.embedding_dim),
+                                       mode.arith if mode is not None else None)]
         for config, block, bits in zip(subnet.blocks, self.blocks, self.block_bits(subnet, quant), strict=True):
             with mode.at_bits(bits) if mode is not None else nullcontext():
                 d, s = block(config, self.layout, shapes, dense_outs, sparse_outs, bits)
