@@ -116,3 +116,19 @@ def test_the_lowered_tables_have_the_chosen_dim_and_lookup_energy_scales_with_it
         # the rest of the model (padded back to 16 columns) costs what it did
         assert (reports[dim].energy_pj_per_inference - reports[dim].embedding_energy_pj_per_inference
                 == pytest.approx(reports[16].energy_pj_per_inference - full, rel=1e-12))
+
+
+def test_dims_wider_than_the_data_are_refused_before_training():
+    with pytest.raises(ConfigError, match="dims up to 16"):
+        Supernet(nasrec_small(num_blocks=2, name="too_wide", embedding_dims=(8, 32)), SCHEMA)
+
+
+def test_the_cli_refuses_bad_dims_before_reading_any_data(tmp_path):
+    from typer.testing import CliRunner
+
+    from recpim.cli import app
+
+    result = CliRunner().invoke(app, ["supernet", "train", "--data", "synthetic:100", "--space", "small",
+                                      "--embedding-dims", "4,x", "--steps", "1", "--out", str(tmp_path / "s.pt")])
+    assert result.exit_code != 0 and "comma-separated positive integers" in str(result.exception)
+    assert not (tmp_path / "s.pt").exists()
