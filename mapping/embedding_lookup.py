@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from recpim.arch.graph.embedding import EmbeddingAccess
-from recpim.arch.graph.workload import OpKind, WorkloadNode
+from recpim.arch.graph.workload import OpKind, WorkloadGraph, WorkloadNode
 from recpim.pim.config import ChipConfig
 from recpim.pim.workload import Activity, Stage, StageKind
 from recpim.units import ceil_div
@@ -46,6 +46,7 @@ from .crossbar import CrossbarMapping, map_mvm
 
 if TYPE_CHECKING:
     from .embedding import EmbeddingPlacement
+    from .result import MappingResult
 
 CACHE_SLICES = 64   # the hot-row cache is shared out among tables in this many equal slices
 
@@ -120,7 +121,7 @@ def lookup_costs(tables: list[EmbeddingPlacement], nodes: dict[str, WorkloadNode
     options = chip.chip.embedding
     accesses = {t.name: nodes[t.name].embedding_access for t in tables}
     in_crossbar = {t.name for t in tables if options.mode == "in_crossbar" and t.on_chip
-                   and accesses[t.name].reduction in ("sum", "mean")}
+                   and reads_in_crossbar(accesses[t.name])}
     cached = [(t, accesses[t.name]) for t in tables if t.name not in in_crossbar]
     cache_rows = share_cache(cached, int(options.cache_kb * 8 * 1024))
     out = {}
@@ -156,6 +157,27 @@ def lookup_costs(tables: list[EmbeddingPlacement], nodes: dict[str, WorkloadNode
                                           memory_bits=memory_bits, channel_bits=memory_bits, pool_ops=pool_ops,
                                           plain=plain_access and not kept, **common)
     return out
+
+
+def reads_in_crossbar(access: EmbeddingAccess) -> bool:
+    """Whether an on-chip table with this access is read in crossbars under mode in_crossbar: bags
+    that sum or average, and one-hot lookups (a bag of one row, driven alone and read through the
+    ADC: a table programmed into crossbars has no other read path). Max pooling and several rows
+    kept apart are gathered."""
+    return access.reduction in ("sum", "mean") or (access.reduction == "none" and access.pooling == 1)
+
+
+def in_crossbar_fields(mapping: MappingResult, graph: WorkloadGraph) -> tuple[int, ...]:
+    """The sparse fields (the `field` its lowering recorded on each embedding node) whose tables
+    `mapping` reads in crossbars: what crossbar scoring passes through the ADC
+    (CrossbarArithmetic.embedding_fields)."""
+    fields = []
+    for table in mapping.embeddings:
+        if table.lookup is not None and table.lookup.mode == "in_crossbar":
+            field = graph.node(table.name).extra.get("field")
+            if field is not None:
+                fields.append(int(field))
+    return tuple(sorted(fields))
 
 
 def _bag_crossbar(table: EmbeddingPlacement, access: EmbeddingAccess, chip: ChipConfig) -> CrossbarMapping:

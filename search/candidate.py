@@ -125,7 +125,8 @@ def _mutate_once(parent: Candidate, space: SearchSpace, knob_ranges: KnobRanges,
                  rng: np.random.Generator) -> Candidate:
     num_changes = int(rng.integers(1, 7))
     keys = list(knob_ranges)
-    subnet_targets = space.num_blocks + (1 if len(space.embedding_bits) > 1 else 0)
+    subnet_targets = (space.num_blocks + (1 if len(space.embedding_bits) > 1 else 0)
+                      + (1 if len(space.embedding_dims) > 1 else 0))
     knobs = dict(parent.chip_knobs)
     subnet_changes = 0
     for _ in range(num_changes):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from recpim.arch.data.datasets import open_dataset
@@ -28,6 +28,7 @@ from recpim.arch.model.lowering import lower_subnet
 from recpim.errors import CapacityError, ConfigError, RecpimError
 from recpim.mapping.arithmetic import crossbar_arithmetic
 from recpim.mapping.cost import Evaluation, evaluate_cost
+from recpim.mapping.embedding_lookup import in_crossbar_fields
 from recpim.mapping.embedding_profile import apply_profile
 from recpim.pim.config import ChipConfig
 from recpim.pim.cost_report import CostReport
@@ -162,6 +163,9 @@ def evaluate_candidate(state: _WorkerState, index: int, candidate: Candidate, pa
         shown = ", ".join(f"{name} {100 * value:.1f}% over" for name, value in excess.items())
         return done("infeasible", metrics, budgets.violation(metrics), f"over budget: {shown}")
     crossbar = crossbar_arithmetic(chip) if context.accuracy == "crossbar" else None
+    fields = in_crossbar_fields(evaluation.mapping, graph) if crossbar is not None else ()
+    if fields:   # tables the chip reads in crossbars: their rows reach the model through the ADC
+        crossbar = replace(crossbar, embedding_fields=fields)
     try:
         draws = score_candidate_under_devices(
             state.supernet, candidate.subnet, state.dataset, crossbar, context.device_draws,

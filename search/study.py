@@ -113,6 +113,9 @@ def candidate_params(candidate: Candidate, space: SearchSpace,
     options = {**space.block_choices(), "dense_to_sparse": (False, True), "sparse_to_dense_fm": (False, True)}
     params: dict[str, Any] = {"embedding_bits": candidate.subnet.embedding_bits}
     distributions = {"embedding_bits": CategoricalDistribution(_choices(space.embedding_bits))}
+    if space.embedding_dims:   # only a space that searches dims has the parameter (studies stay as before)
+        params["embedding_dim"] = candidate.subnet.embedding_dim
+        distributions["embedding_dim"] = CategoricalDistribution(_choices(space.embedding_dims))
     for number, block in enumerate(candidate.subnet.blocks, start=1):
         for name in BLOCK_PARAMS:
             value = getattr(block, name)

@@ -26,6 +26,9 @@ class CrossbarArithmetic:
     encoding: Encoding = "offset"
     analog_subtraction: bool = False
     device: DeviceEffects | None = None   # cell non-idealities (None or all off: ideal cells)
+    # Sparse fields whose tables the chip reads in crossbars (chip.embedding.mode in_crossbar, the
+    # table in the ReRAM reserve): their rows reach the model through the ADC (arch/crossbar/bag_read.py).
+    embedding_fields: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -41,6 +44,9 @@ class CrossbarArithmetic:
         elif self.analog_subtraction and not subtraction_allowed(self.encoding):
             problems.append(("analog_subtraction", "needs a column pair per weight; allowed with encoding "
                                                    "'differential' or 'sign_magnitude'"))
+        if not isinstance(self.embedding_fields, tuple) or not all(
+                isinstance(f, int) and f >= 0 for f in self.embedding_fields):
+            problems.append(("embedding_fields", f"{self.embedding_fields!r}; expected a tuple of field numbers >= 0"))
         if self.device is not None and not isinstance(self.device, DeviceEffects):
             problems.append(("device", f"expected DeviceEffects or None, got {type(self.device).__name__}"))
         if problems:
@@ -71,7 +77,10 @@ class CrossbarArithmetic:
         return 1 if self.analog_subtraction else 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.embedding_fields:   # as before in-crossbar lookups were scored: stored scores unchanged
+            del data["embedding_fields"]
+        return data
 
 
 __all__ = ["CrossbarArithmetic", "DeviceEffects", "ENCODINGS", "Encoding"]

@@ -59,13 +59,19 @@ def lower_subnet(subnet: SubnetConfig, schema: DatasetSchema, name: str | None =
     dense_outs = [g.add("dense_input", OpKind.INPUT, [], (dense_dims[0],), dense_in_bits)]
     ids = g.add("sparse_ids", OpKind.INPUT, [], (schema.num_sparse,), ID_BITS)
     emb_bits = subnet.embedding_bits
+    # a searched embedding dim: tables of emb_dim columns (what the lookups read), the rows then
+    # padded with zeros to the operators' dim (EmbeddingTables.forward does the same)
+    emb_dim = subnet.dim(dim)
     rows = [
-        g.add(f"embedding.C{field + 1}", OpKind.EMBEDDING, [ids], (1, dim), emb_bits,
-              weight_shape=(vocab, dim), weight_bits=emb_bits, lookups=1, bytes_read=ID_BITS // 8,
+        g.add(f"embedding.C{field + 1}", OpKind.EMBEDDING, [ids], (1, emb_dim), emb_bits,
+              weight_shape=(vocab, emb_dim), weight_bits=emb_bits, lookups=1, bytes_read=ID_BITS // 8,
               extra={"field": field})
         for field, vocab in enumerate(schema.vocab_sizes)
     ]
-    sparse_outs = [g.concat("embeddings", rows, (schema.num_sparse, dim), emb_bits)]
+    sparse_outs = [g.concat("embeddings", rows, (schema.num_sparse, emb_dim), emb_bits)]
+    if emb_dim < dim:
+        sparse_outs = [g.add("embeddings.pad", OpKind.RESHAPE, sparse_outs, (schema.num_sparse, dim), emb_bits,
+                             extra={"zero_columns": dim - emb_dim})]
 
     # ---- blocks
     for index, block in enumerate(subnet.blocks, start=1):

@@ -32,13 +32,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import sqrt
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
+if TYPE_CHECKING:
+    from recpim.arch.crossbar.arithmetic import CrossbarArithmetic
 from recpim.arch.model.operators import OperatorDims, OperatorSegments, Segments, gram_rows, num_pairs
 from recpim.arch.model.shared_gradients import active_columns, columns
 
@@ -407,6 +409,18 @@ class FMMerger(nn.Module):
         return self.norm(self.linear(interaction, width, None, quant))
 
 
+def _read_in_crossbar(rows: torch.Tensor, table: torch.Tensor, bits: int, arith: CrossbarArithmetic) -> torch.Tensor:
+    """Rows [B, D] of `table` as an in-crossbar read returns them: their codes on fake_quantize's
+    grid (the table's scale), each row a bag of one driven row, digitised by the chip's ADC."""
+    from recpim.arch.crossbar.bag_read import crossbar_bag_sum
+
+    levels = max(2 ** (bits - 1) - 1, 1)
+    scale = table.detach().float().abs().amax().clamp_min(1e-12) / levels
+    codes = torch.clamp(torch.round(rows.detach().float() / scale), -levels, levels).to(torch.int64)
+    read = crossbar_bag_sum(codes.unsqueeze(1), arith, max(levels.bit_length() + 1, 2))
+    return (read.to(torch.float64) * float(scale)).to(rows.dtype)
+
+
 class EmbeddingTables(nn.Module):
     """One table per sparse field; ids [B, fields] -> rows [B, fields, dim]. With `bits`, the rows
     read are fake-quantised with their table's scale (symmetric, per table, straight-through).
@@ -420,12 +434,28 @@ class EmbeddingTables(nn.Module):
         self.tables = nn.ModuleList(nn.Embedding(size, dim) for size in vocab_sizes)
         self.sparse_gradients = False
 
-    def forward(self, ids: torch.Tensor, bits: int | None = None) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, bits: int | None = None, dim: int | None = None,
+                crossbar: CrossbarArithmetic | None = None) -> torch.Tensor:
+        """`dim` (a subnet's searched embedding dim, SubnetConfig.embedding_dim): only the leading
+        `dim` columns of each table are read (quantised with the scale of those columns); the rows
+        come back zero past `dim`, so every operator after them keeps the table's full dim and the
+        missing columns carry nothing, as a chip whose tables store `dim` columns computes.
+        `crossbar` (with `bits`): the fields in crossbar.embedding_fields are read in crossbars, each
+        row through the chip's ADC as a bag of one row (arch/crossbar/bag_read.py); inference only."""
+        full = self.tables[0].embedding_dim if len(self.tables) else 0
+        columns = full if dim is None else dim
         rows = []
         for field, table in enumerate(self.tables):
             looked_up = F.embedding(ids[:, field], table.weight, sparse=self.sparse_gradients)
-            rows.append(fake_quantize(looked_up, bits, reference=table.weight) if bits else looked_up)
-        return torch.stack(rows, dim=1)
+            if columns < full:
+                looked_up = looked_up[:, :columns]
+            reference = table.weight if columns == full else table.weight[:, :columns]
+            if bits and crossbar is not None and field in crossbar.embedding_fields:
+                rows.append(_read_in_crossbar(looked_up, reference, bits, crossbar))
+                continue
+            rows.append(fake_quantize(looked_up, bits, reference=reference) if bits else looked_up)
+        stacked = torch.stack(rows, dim=1)
+        return F.pad(stacked, (0, full - columns)) if columns < full else stacked
 
 
 class LogitOp(nn.Module):

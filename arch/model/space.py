@@ -13,7 +13,7 @@ from functools import cache
 from math import comb, log10
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from recpim.errors import ConfigError
 from recpim.validation import config_problems
@@ -80,6 +80,10 @@ class SearchSpace(BaseModel):
     weight_bits: tuple[int, ...] = DEFAULT_BITS
     activation_bits: tuple[int, ...] = DEFAULT_BITS
     embedding_bits: tuple[int, ...] = DEFAULT_BITS
+    # The embedding dims a subnet may choose (issue 25): () keeps every subnet at the data schema's
+    # dim, as before. A chosen dim d reads the leading d columns of the shared tables (the supernet
+    # slices them as it slices widths); each value must be at most the schema's embedding_dim.
+    embedding_dims: tuple[int, ...] = ()
     allow_dense_to_sparse: bool = True
     allow_sparse_to_dense_fm: bool = True
     merger_rows: int = Field(default=8, ge=1, le=1024)      # pseudo-embedding rows of dense->sparse
@@ -100,9 +104,20 @@ class SearchSpace(BaseModel):
         problems += _check_choices("sparse_widths", self.sparse_widths, 1, 65536)
         for key in ("weight_bits", "activation_bits", "embedding_bits"):
             problems += _check_choices(key, getattr(self, key), 1, 32)
+        if self.embedding_dims:
+            problems += _check_choices("embedding_dims", self.embedding_dims, 1, 65536)
         if problems:
             raise ConfigError(f"search space {self.name!r}", problems)
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unsearched_dims(self, handler: Any) -> dict[str, Any]:
+        # a space without a dim choice dumps as it did before the choice existed (checkpoints,
+        # `recpim space` and stored outputs stay byte-identical)
+        data = handler(self)
+        if not self.embedding_dims:
+            data.pop("embedding_dims", None)
+        return data
 
     def block_choices(self) -> dict[str, tuple]:
         """{block field: its allowed values} (BLOCK_CHOICE_FIELDS)."""
@@ -136,14 +151,15 @@ class SearchSpace(BaseModel):
             D_i  = sum over dense ops o of |DW| * (i * i  if o in {Gating, Sum}  else S_i)
 
         where DW/SW are the dense/sparse widths, SO the sparse operators, WB/AB/E the weight,
-        activation and embedding bit choices, and M in {1, 2, 4} the merger on/off combinations.
+        activation and embedding bit choices (times |ED|, the embedding dims, when the space
+        searches them), and M in {1, 2, 4} the merger on/off combinations.
         A Gating/Sum block stores one left and one right source (i choices each, which may be the
         same source) and no dense input set; FC and Dot-Product store a dense input set. Every
         block has one sparse operator with its own sparse input set (Dot-Product also reads it).
         The count is of configurations; functionally equivalent ones (Sum(a, b) vs Sum(b, a))
         are counted separately, as a search sees them.
         """
-        total = len(self.embedding_bits)
+        total = len(self.embedding_bits) * max(len(self.embedding_dims), 1)
         for block in range(1, self.num_blocks + 1):
             total *= self.block_configs(block)
         return total
@@ -183,6 +199,19 @@ def nasrec_full(num_blocks: int = 7, **overrides: Any) -> SearchSpace:
     )
     fields.update(overrides)
     return SearchSpace(**fields)
+
+
+def with_embedding_dims(space: SearchSpace, dims_text: str) -> SearchSpace:
+    """`space` whose subnets also choose an embedding dim from `dims_text` ("4,8,16"), named
+    `<space>_dims4-8-16` (a custom space: it travels in the checkpoints trained on it)."""
+    parts = [part.strip() for part in dims_text.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts):
+        raise ConfigError("--embedding-dims", [(dims_text, "expected comma-separated positive integers, e.g. 4,8,16 "
+                                                           "(each at most the data's embedding dim)")])
+    dims = tuple(sorted({int(part) for part in parts}))
+    name = f"{space.name}_dims{'-'.join(map(str, dims))}"
+    return SearchSpace(**{**space.model_dump(), "name": name, "embedding_dims": dims,
+                          "description": f"{space.description}; embedding dims {', '.join(map(str, dims))}"})
 
 
 # ---- the built-in spaces by name. Only a cache of these two: a custom space is never looked up by

@@ -108,7 +108,8 @@ class StandaloneModel(nn.Module):
             dense = dense.new_zeros(dense.shape[0], raw_dense_width(self.schema))
         blocks = self.subnet.blocks
         dense_outs = [dense]
-        sparse_outs = [self.embeddings(sparse, self.subnet.embedding_bits if self.quantize else None)]
+        sparse_outs = [self.embeddings(sparse, self.subnet.embedding_bits if self.quantize else None,
+                                       self.subnet.dim(self.schema.embedding_dim))]
         for config, block in zip(blocks, self.blocks, strict=True):
             quant = QuantBits(config.weight_bits, config.activation_bits) if self.quantize else None
             d, s = block(dense_outs, sparse_outs, quant)

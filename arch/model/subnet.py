@@ -125,6 +125,9 @@ class SubnetConfig(BaseModel):
     space: str
     embedding_bits: int
     blocks: tuple[BlockConfig, ...] = Field(min_length=1)
+    # The chosen embedding dim when the space searches dims (SearchSpace.embedding_dims); None:
+    # the data schema's dim. Placed last so that a config without it dumps as before.
+    embedding_dim: int | None = None
     _space: SearchSpace | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -150,9 +153,25 @@ class SubnetConfig(BaseModel):
         if self.embedding_bits not in space.embedding_bits:
             allowed = ", ".join(map(str, space.embedding_bits))
             out.append(("embedding_bits", f"{self.embedding_bits} is not allowed; allowed: {allowed}"))
+        if self.embedding_dim is not None and self.embedding_dim not in space.embedding_dims:
+            allowed = ", ".join(map(str, space.embedding_dims)) or "none (the space does not search dims)"
+            out.append(("embedding_dim", f"{self.embedding_dim} is not allowed; allowed: {allowed}"))
+        if self.embedding_dim is None and space.embedding_dims:
+            allowed = ", ".join(map(str, space.embedding_dims))
+            out.append(("embedding_dim", f"missing; space {space.name!r} searches embedding dims {allowed}"))
         for index, block in enumerate(self.blocks):
             out += block.problems(index + 1, space)
         return out
+
+    def dim(self, schema_dim: int) -> int:
+        """The embedding dim this subnet reads: its chosen dim, else the schema's; ConfigError when
+        the chosen dim exceeds the schema's (the tables hold schema_dim columns)."""
+        if self.embedding_dim is None:
+            return schema_dim
+        if self.embedding_dim > schema_dim:
+            raise ConfigError("subnet config", [("embedding_dim", f"{self.embedding_dim} exceeds the data schema's "
+                                                                  f"embedding_dim {schema_dim}")])
+        return self.embedding_dim
 
     def validate_in(self, space: SearchSpace) -> SubnetConfig:
         """Check this config against `space` (any space); ConfigError if it does not fit."""
@@ -172,7 +191,10 @@ class SubnetConfig(BaseModel):
 
     # ---- serialisation
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        if self.embedding_dim is None:   # as before dims were searchable: stored JSON stays byte-identical
+            del data["embedding_dim"]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -275,16 +297,21 @@ def sample_subnet(space: SearchSpace, rng_or_seed: Rng) -> SubnetConfig:
     input sets, mergers on/off with probability 1/2 and bit-widths, all uniform."""
     rng = _rng(rng_or_seed)
     blocks = [BlockConfig(**_sample_block(rng, i, space)) for i in range(1, space.num_blocks + 1)]
-    return _build(space, _pick(rng, space.embedding_bits), blocks)
+    embedding_bits = _pick(rng, space.embedding_bits)
+    # drawn last and only when searched, so a space without dims draws the same stream as before
+    embedding_dim = _pick(rng, space.embedding_dims) if space.embedding_dims else None
+    return _build(space, embedding_bits, blocks, embedding_dim)
 
 
-def _build(space: SearchSpace, embedding_bits: int, blocks: list[BlockConfig]) -> SubnetConfig:
+def _build(space: SearchSpace, embedding_bits: int, blocks: list[BlockConfig],
+           embedding_dim: int | None = None) -> SubnetConfig:
     """Assemble and check a config of `space`; it carries `space` (SubnetConfig.search_space)."""
     if space.name in space_names() and get_space(space.name) != space:
         # its JSON would be read back in the built-in space of that name, which it does not fit
         raise ConfigError("search space", [("name", f"{space.name!r} names a built-in space but differs from it; "
                                                     "give this space its own name")])
-    subnet = SubnetConfig.model_construct(space=space.name, embedding_bits=embedding_bits, blocks=tuple(blocks))
+    subnet = SubnetConfig.model_construct(space=space.name, embedding_bits=embedding_bits, blocks=tuple(blocks),
+                                          embedding_dim=embedding_dim)
     subnet.validate_in(space)
     subnet._space = space
     return subnet
@@ -354,18 +381,23 @@ def mutate(subnet: SubnetConfig, space: SearchSpace, rng: Rng, num_changes: int 
     if num_changes < 1:
         raise ConfigError("mutate", [("num_changes", f"{num_changes} is not allowed; allowed: >= 1")])
     blocks = list(subnet.blocks)
-    embedding_bits = subnet.embedding_bits
+    embedding_bits, embedding_dim = subnet.embedding_bits, subnet.embedding_dim
     changes = 0
-    while changes < num_changes or (tuple(blocks) == subnet.blocks and embedding_bits == subnet.embedding_bits):
+    while changes < num_changes or (tuple(blocks) == subnet.blocks and embedding_bits == subnet.embedding_bits
+                                    and embedding_dim == subnet.embedding_dim):
         targets = [(k, kinds) for k, b in enumerate(blocks) if (kinds := _mutations(b, k + 1, space))]
         if len(space.embedding_bits) > 1:
             targets.append((-1, ["embedding_bits"]))
+        if len(space.embedding_dims) > 1:
+            targets.append((-2, ["embedding_dim"]))
         if not targets:
             raise ConfigError("mutate", [("space", f"space {space.name!r} holds a single config; nothing to mutate")])
         k, kinds = targets[int(rng.integers(len(targets)))]
         if k == -1:
             embedding_bits = _other(rng, space.embedding_bits, embedding_bits)
+        elif k == -2:
+            embedding_dim = _other(rng, space.embedding_dims, embedding_dim)
         else:
             blocks[k] = _mutate_block(rng, blocks[k], k + 1, space, _pick(rng, kinds))
         changes += 1
-    return _build(space, embedding_bits, blocks)
+    return _build(space, embedding_bits, blocks, embedding_dim)

@@ -212,6 +212,10 @@ class Supernet(nn.Module):
         if schema.embedding_dim % space.attention_heads and SparseOp.ATTENTION in space.sparse_ops:
             raise ConfigError("supernet", [("schema.embedding_dim", f"{schema.embedding_dim} is not divisible by "
                                                                     f"the space's {space.attention_heads} heads")])
+        if space.embedding_dims and max(space.embedding_dims) > schema.embedding_dim:
+            raise ConfigError("supernet", [("space.embedding_dims", f"{list(space.embedding_dims)}: a subnet reads "
+                                            f"the leading columns of tables of the data's embedding_dim "
+                                            f"{schema.embedding_dim}; allowed: dims up to {schema.embedding_dim}")])
         self.space, self.schema = space, schema
         dim = schema.embedding_dim
         max_dense, max_sparse = max(space.dense_widths), max(space.sparse_widths)
@@ -280,7 +284,9 @@ class Supernet(nn.Module):
         dense = self._prepare(dense, sparse)
         shapes = self.source_shapes(subnet)
         dense_outs = [dense]
-        sparse_outs = [self.embeddings(sparse, subnet.embedding_bits if quant else None)]
+        sparse_outs = [self.embeddings(sparse, subnet.embedding_bits if quant else None,
+                                       subnet.dim(self.schema.embedding_dim),
+                                       mode.arith if mode is not None else None)]
         for config, block, bits in zip(subnet.blocks, self.blocks, self.block_bits(subnet, quant), strict=True):
             with mode.at_bits(bits) if mode is not None else nullcontext():
                 d, s = block(config, self.layout, shapes, dense_outs, sparse_outs, bits)

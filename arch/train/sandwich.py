@@ -81,7 +81,8 @@ def smallest_variant(subnet: SubnetConfig) -> SubnetConfig:
     space = subnet.search_space
     blocks = tuple(block.model_copy(update={"dense_width": min(space.dense_widths),
                                             "sparse_width": min(space.sparse_widths)}) for block in subnet.blocks)
-    smallest = subnet.model_copy(update={"blocks": blocks})
+    dims = {"embedding_dim": min(space.embedding_dims)} if space.embedding_dims else {}
+    smallest = subnet.model_copy(update={"blocks": blocks, **dims})
     return smallest.validate_in(space)
 
 
@@ -90,7 +91,8 @@ def largest_variant(subnet: SubnetConfig) -> SubnetConfig:
     space = subnet.search_space
     blocks = tuple(block.model_copy(update={"dense_width": max(space.dense_widths),
                                             "sparse_width": max(space.sparse_widths)}) for block in subnet.blocks)
-    return subnet.model_copy(update={"blocks": blocks}).validate_in(space)
+    dims = {"embedding_dim": max(space.embedding_dims)} if space.embedding_dims else {}
+    return subnet.model_copy(update={"blocks": blocks, **dims}).validate_in(space)
 
 
 def sandwich_students(space: SearchSpace, seed: int, step: int, count: int) -> list[SubnetConfig]:

@@ -11,7 +11,7 @@ import typer
 
 from recpim.arch.crossbar.arithmetic import CrossbarArithmetic
 from recpim.arch.data.location import fingerprint_note, require_data, resolve_data_spec
-from recpim.arch.model.space import get_space
+from recpim.arch.model.space import get_space, with_embedding_dims
 from recpim.arch.train.config import MAX_STEPS
 from recpim.arch.train.launch import check_ranks, launch_ranks
 from recpim.cli.output import console, notes, print_bad_rows, print_json, print_table
@@ -48,6 +48,10 @@ def train(
     data: str = typer.Option("synthetic", "--data", help="synthetic | synthetic:ROWS | criteo:PATH | avazu:PATH | "
                                                           "kdd12:PATH"),
     space: str = typer.Option("full", "--space", help="small | full (or a registered space name)"),
+    embedding_dims: str | None = typer.Option(None, "--embedding-dims",
+                                              help="let each subnet choose its embedding dim among these (e.g. "
+                                                   "4,8,16; each <= the data's dim): the tables are shared, a "
+                                                   "subnet reads their leading columns"),
     steps: int | None = typer.Option(None, "--steps", min=1, max=MAX_STEPS, help="training steps (default: one epoch)"),
     out: Path = typer.Option(..., "--out", help="checkpoint file to write (a state dict)"),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED,
@@ -131,7 +135,8 @@ def train(
     from recpim.arch.train.hwa import train_supernet_hwa
     from recpim.arch.train.loop import TrainConfig, train_supernet
 
-    hwa_noise = hwa_weight_noise(hwa, max(get_space(space).weight_bits)) if hwa else None
+    space_obj = get_space(space) if embedding_dims is None else with_embedding_dims(get_space(space), embedding_dims)
+    hwa_noise = hwa_weight_noise(hwa, max(space_obj.weight_bits)) if hwa else None
     if resume and resume_or_start:
         raise ConfigError("supernet train", [("--resume, --resume-or-start",
                                                "give one: --resume continues the run at --out and refuses when "
@@ -158,7 +163,7 @@ def train(
     if resume_or_start and not out.is_file() and main_rank:
         console.print(f"note: no checkpoint at {out}; --resume-or-start starts a new run at step 0")
     data = resolve_data_spec(data)           # absolute: the checkpoint then works from any folder
-    config = TrainConfig(data=data, data_seed=data_seed, space=get_space(space).name, steps=steps,
+    config = TrainConfig(data=data, data_seed=data_seed, space=space_obj.name, steps=steps,
                          batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, quant_aware=quant_aware,
                          checkpoint_every=checkpoint_every, input_sharing=input_sharing,
                          full_path_fraction=full_path_fraction, init=init, adagrad_eps=adagrad_eps,
@@ -169,14 +174,14 @@ def train(
                          else 1 if sandwich_students else TrainConfig.model_fields["subnets_per_step"].default)
     dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed, max_bad_rows_fraction=max_bad_rows_fraction,
                            cache_dir=data_cache)
-    board = _tensorboard_log(tensorboard / out.stem, dataset, config, torch_device, tensorboard_every) \
+    board = _tensorboard_log(tensorboard / out.stem, dataset, config, torch_device, tensorboard_every, space_obj) \
         if tensorboard is not None and main_rank else None
     train = train_supernet if hwa_noise is None else partial(train_supernet_hwa, weight_noise=hwa_noise.std,
                                                              noise_seed=seed)
     try:
-        result = train(dataset, config, checkpoint=out, resume=resume, start_if_missing=resume_or_start,
-                       progress=progress and not json_out, device=torch_device, precision=precision,
-                       distributed=distributed, on_step=board)
+        result = train(dataset, config, space=space_obj, checkpoint=out, resume=resume,
+                       start_if_missing=resume_or_start, progress=progress and not json_out, device=torch_device,
+                       precision=precision, distributed=distributed, on_step=board)
     except StopRequested as stop:
         if main_rank:
             console.print(f"interrupted ({stop}): the steps done are saved in {out}; continue with the same options "
@@ -230,7 +235,7 @@ LOSS_CURVE_POINTS = 200
 PROBE_ROWS = 2048   # validation rows the TensorBoard probe scores
 
 
-def _tensorboard_log(log_dir: Path, dataset, config, device, every: int):
+def _tensorboard_log(log_dir: Path, dataset, config, device, every: int, space):
     """The TensorBoardLog of a supernet run: its validation scores one fixed subnet (sampled from the
     space with the run's seed) on the first PROBE_ROWS validation rows."""
     from recpim.arch.model.subnet import sample_subnet
@@ -238,7 +243,7 @@ def _tensorboard_log(log_dir: Path, dataset, config, device, every: int):
     from recpim.arch.train.scoring import cached_split, evaluate
     from recpim.arch.train.tensorboard import TensorBoardLog
 
-    probe = sample_subnet(get_space(config.space), config.seed)
+    probe = sample_subnet(space, config.seed)
     rows = cached_split(dataset, "val", PROBE_ROWS)
 
     def validate(model) -> tuple[float, float]:
