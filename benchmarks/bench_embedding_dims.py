@@ -36,7 +36,7 @@ def main() -> None:
     from recpim.arch.train.checkpoints import read_checkpoint
     from recpim.pim.presets import load_chip
     from recpim.search.candidate import Candidate
-    from recpim.search.evaluate import EvalContext, evaluate_candidate, worker_state
+    from recpim.search.evaluate import evaluate_candidate, worker_state
     from recpim.search.run import resolve_settings
 
     space = read_checkpoint(args.supernet).space
@@ -57,7 +57,7 @@ def main() -> None:
     settings = resolve_settings(load_chip(args.chip), args.supernet, accuracy="quant",
                                 finetune_steps=args.finetune_steps, score_rows=args.score_rows)
     context = settings.eval_context()
-    state = worker_state(EvalContext(**context.__dict__))
+    state = worker_state(context)
     print(f"\nthe front's most accurate subnet at each dim (all else fixed), on {args.chip}")
     print("| emb dim | log loss | AUC | energy (nJ/inf) | embedding stage (nJ/inf) | lookup share |")
     print("|---|---|---|---|---|---|")

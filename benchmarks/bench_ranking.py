@@ -126,7 +126,7 @@ def _figures(scores: list[dict], truth: list[float], converged: list[float] | No
     return out
 
 
-def _reused_supernet(path: str, config: TrainConfig, lever_configs: list) -> Future:
+def _reused_supernet(path: str, config: TrainConfig) -> Future:
     """`--supernet CKPT`: the defaults row scores this trained supernet instead of training one. It must
     be the supernet the arguments describe (same space, data and recipe), or the row would not say what
     it claims; its training time is the checkpoint's, not this run's."""
@@ -139,7 +139,6 @@ def _reused_supernet(path: str, config: TrainConfig, lever_configs: list) -> Fut
         raise SystemExit(f"--supernet {path}: trained with another recipe than these arguments describe "
                          f"(space {trained.space.name!r} vs {config.space!r}; differing settings: "
                          f"{', '.join(differing) or 'none'}); pass the arguments it was trained with")
-    lever_configs[0] = (lever_configs[0][0], trained.config)
     done: Future = Future()
     done.set_result({"seconds": 0.0, "steps": trained.step, "ms_per_step": 0.0, "probes": [], "reused": path})
     return done
@@ -190,7 +189,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         checkpoints = [str(Path(tmp) / f"supernet_{i}.pt") for i in range(len(lever_configs))]
         if args.keep_checkpoint:
             checkpoints[0] = args.keep_checkpoint
-        reused = _reused_supernet(args.supernet, supernet_config, lever_configs) if args.supernet else None
+        reused = _reused_supernet(args.supernet, supernet_config) if args.supernet else None
         if reused is not None:
             checkpoints[0] = args.supernet
         probe_subnets = [s.to_json() for s in subnets[:3]]

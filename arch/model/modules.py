@@ -68,11 +68,15 @@ def fake_quantize(x: torch.Tensor, bits: int | None, reference: torch.Tensor | N
         return x
     if x.dtype in (torch.float16, torch.bfloat16):  # mixed precision: the levels are exact in fp32 only
         x = x.float()
-    levels = max(2 ** (bits - 1) - 1, 1)
-    reference = x if reference is None else reference.float()
-    scale = reference.detach().abs().amax().clamp_min(1e-12) / levels
+    scale, levels = quantization_scale(x if reference is None else reference.float(), bits)
     q = torch.clamp(torch.round(x / scale), -levels, levels) * scale
     return x + (q - x).detach()
+
+
+def quantization_scale(reference: torch.Tensor, bits: int) -> tuple[torch.Tensor, int]:
+    """fake_quantize's grid: (the step that maps max|reference| to the largest level, that level)."""
+    levels = max(2 ** (bits - 1) - 1, 1)
+    return reference.detach().abs().amax().clamp_min(1e-12) / levels, levels
 
 
 # ---- the registry's calling convention
@@ -414,10 +418,9 @@ def _read_in_crossbar(rows: torch.Tensor, table: torch.Tensor, bits: int, arith:
     grid (the table's scale), each row a bag of one driven row, digitised by the chip's ADC."""
     from recpim.arch.crossbar.bag_read import crossbar_bag_sum
 
-    levels = max(2 ** (bits - 1) - 1, 1)
-    scale = table.detach().float().abs().amax().clamp_min(1e-12) / levels
+    scale, levels = quantization_scale(table.float(), bits)
     codes = torch.clamp(torch.round(rows.detach().float() / scale), -levels, levels).to(torch.int64)
-    read = crossbar_bag_sum(codes.unsqueeze(1), arith, max(levels.bit_length() + 1, 2))
+    read = crossbar_bag_sum(codes.unsqueeze(1), arith, max(bits, 2))   # |codes| <= levels fit max(bits, 2) bits
     return (read.to(torch.float64) * float(scale)).to(rows.dtype)
 
 
@@ -443,19 +446,19 @@ class EmbeddingTables(nn.Module):
         `crossbar` (with `bits`): the fields in crossbar.embedding_fields are read in crossbars, each
         row through the chip's ADC as a bag of one row (arch/crossbar/bag_read.py); inference only."""
         full = self.tables[0].embedding_dim if len(self.tables) else 0
-        columns = full if dim is None else dim
+        read_dim = full if dim is None else dim
         rows = []
         for field, table in enumerate(self.tables):
             looked_up = F.embedding(ids[:, field], table.weight, sparse=self.sparse_gradients)
-            if columns < full:
-                looked_up = looked_up[:, :columns]
-            reference = table.weight if columns == full else table.weight[:, :columns]
+            if read_dim < full:
+                looked_up = looked_up[:, :read_dim]
+            reference = table.weight if read_dim == full else table.weight[:, :read_dim]
             if bits and crossbar is not None and field in crossbar.embedding_fields:
                 rows.append(_read_in_crossbar(looked_up, reference, bits, crossbar))
                 continue
             rows.append(fake_quantize(looked_up, bits, reference=reference) if bits else looked_up)
         stacked = torch.stack(rows, dim=1)
-        return F.pad(stacked, (0, full - columns)) if columns < full else stacked
+        return F.pad(stacked, (0, full - read_dim)) if read_dim < full else stacked
 
 
 class LogitOp(nn.Module):
