@@ -16,22 +16,20 @@ from .occupancy import PeProfile
 from .placement import Segment
 from .result import LayerPlacement, MvmLayerMapping
 
-# {copy: {tile: weight columns of that copy held on the tile}} for copies on more than one tile
-SplitCopies = dict[int, dict[int, int]]
+# {copy: {tile: the column tiles (column groups) of that copy with crossbars on the tile}} for copies on
+# more than one tile: a column group's partial sums meet only on the tiles holding its row tiles.
+SplitCopies = dict[int, dict[int, frozenset[int]]]
 
 
 def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments: tuple[Segment, ...],
                 profile: PeProfile) -> tuple[MvmLayerMapping, SplitCopies]:
     per_copy, col_tiles = xmap.crossbars, xmap.col_tiles
-    weight_per_row_tile = xmap.weight_cols_per_row_tile
-    prefix = [0]   # weight columns of column tiles 0..c-1
-    for cols in xmap.weight_cols_per_col_tile:
-        prefix.append(prefix[-1] + cols)
+    every_group = frozenset(range(col_tiles))
 
     on_tile: dict[tuple[int, int], int] = {}      # (round, tile) -> crossbars
     homes: list[int] = [0] * copies
     cut: dict[int, dict[tuple[int, int], int]] = {}   # copy -> (round, tile) -> crossbars, copies a segment cuts
-    cut_cols: dict[int, dict[int, int]] = {}
+    cut_groups: dict[int, dict[int, frozenset[int]]] = {}
     full_copies: dict[int, int] = {}              # tile -> copies held whole (insertion: segment order)
     cut_rows: dict[int, dict[int, list[tuple[int, int]]]] = {}   # tile -> cut copy -> row tile ranges there
     for segment in segments:
@@ -56,14 +54,12 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
             low, high = max(first, base) - base, min(end, base + per_copy) - base
             counts = cut.setdefault(copy, {})
             counts[key] = counts.get(key, 0) + high - low
-            columns = cut_cols.setdefault(copy, {})
-            # weight columns of crossbars low..high-1 of the copy (crossbars row-tile-major: weight columns of
-            # crossbars 0..local-1 are row_tile x weight_per_row_tile + prefix[col_tile], (row_tile, col_tile) =
-            # divmod(local, col_tiles))
-            high_row, high_col = divmod(high, col_tiles)
-            low_row, low_col = divmod(low, col_tiles)
-            columns[tile] = columns.get(tile, 0) + ((high_row - low_row) * weight_per_row_tile + prefix[high_col]
-                                                    - prefix[low_col])
+            # column groups of crossbars low..high-1 of the copy (row-tile-major: crossbar i is column tile
+            # i % col_tiles); a range of col_tiles crossbars or more holds every group
+            groups = (every_group if high - low >= col_tiles
+                      else frozenset(index % col_tiles for index in range(low, high)))
+            held = cut_groups.setdefault(copy, {})
+            held[tile] = held.get(tile, frozenset()) | groups
             cut_rows[tile].setdefault(copy, []).append((low // col_tiles, (high - 1) // col_tiles + 1))
     for copy, counts in cut.items():
         homes[copy] = _busiest(counts)[1]
@@ -92,7 +88,7 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
     layer = MvmLayerMapping(name=node.name, source=node.source,
                             macs=node.macs or xmap.k_rows * xmap.n_cols * xmap.vectors,
                             input_elements=_window_source_elements(node, xmap), crossbar=xmap, placement=placement)
-    split = {copy: dict(tiles) for copy, tiles in sorted(cut_cols.items()) if len(tiles) > 1}
+    split = {copy: dict(tiles) for copy, tiles in sorted(cut_groups.items()) if len(tiles) > 1}
     return layer, split
 
 

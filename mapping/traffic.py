@@ -11,14 +11,15 @@ Model (all bytes per inference):
   tile) pairs on the tile / (K x copies). Column tiles of one row tile on different tiles each
   need those rows, so the shares can add up to more than one (the broadcast is charged); the
   producer's elements are assumed spread evenly over the consumer's rows.
-- A copy spread over several tiles reduces its partial sums along a chain to its copy home: its
-  tiles are contiguous on the snake walk, so each tile adds the partial sums arriving from its
-  far side to its own and passes the sum one hop on towards the home (a reduction chain: every
-  link carries one stream instead of all streams converging on the home's links). The stream
-  leaving a tile covers the output elements its side has contributed so far: min(1, the summed
-  shares of the tiles behind it) of the copy's output elements, a tile's share being its
-  crossbars' weight columns / all weight columns of a copy (once per contributing row tile), at
-  the layer's partial-sum width a + w + ceil(log2 K).
+- A copy spread over several tiles reduces its partial sums column group by column group (a column
+  tile's outputs): a group's partial sums live only on the tiles holding its row tiles, so they
+  travel only among those, along a chain to the copy home. Each such tile adds the group's partial
+  sums arriving from its far side to its own and passes the sum on to the next tile of the group
+  towards the home (every link carries one stream per group instead of all streams converging on
+  the home's links). A hop carries the group's share of the copy's output elements (its weight
+  columns / all weight columns of a row tile) at the layer's partial-sum width a + w + ceil(log2 K);
+  a group held whole on the home moves nothing. (The chain once carried everything its side had
+  contributed, whatever the group: a whole output vector through every tile of a wide layer.)
 - Pieces with the same (producer, consumer, kind, source tile, destination tile) are merged and
   rounded up to whole bytes once. Hops are Manhattan distances on the tile mesh under XY routing;
   a flow that stays on one tile is counted as intra-tile bytes, not as a transfer. Model inputs and
@@ -40,17 +41,18 @@ from .result import DigitalMapping, IoSource, IoTransfer, MvmLayerMapping
 from .transfer_table import TransferTable
 
 
-def reduction_chain(columns: dict[int, int], home: int, total: int) -> list[tuple[int, int, int]]:
-    """(from tile, to tile, weight columns' worth of the copy's output elements carried, out of
-    `total` per row tile) for each hop of a copy's partial-sum reduction: tiles below the home pass
-    towards it upwards, tiles above it downwards. `columns`: weight columns of the copy per tile."""
+def reduction_chain(groups: dict[int, frozenset[int]], home: int,
+                    cols_per_group: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """(from tile, to tile, weight columns' worth of the copy's output elements carried) for each hop
+    of a copy's partial-sum reduction. `groups`: the column groups of the copy held on each tile.
+    Column group by column group, the tiles holding it below the home pass its sums upwards, those
+    above it downwards, each hop carrying that group's weight columns."""
     hops = []
-    for side in (sorted(t for t in columns if t < home), sorted((t for t in columns if t > home), reverse=True)):
-        carried = 0
-        for index, tile in enumerate(side):
-            carried += columns[tile]
-            next_tile = side[index + 1] if index + 1 < len(side) else home
-            hops.append((tile, next_tile, min(total, carried)))
+    for group, cols in enumerate(cols_per_group):
+        holders = [tile for tile, held in groups.items() if group in held and tile != home]
+        for side in (sorted(t for t in holders if t < home), sorted((t for t in holders if t > home), reverse=True)):
+            for index, tile in enumerate(side):
+                hops.append((tile, side[index + 1] if index + 1 < len(side) else home, cols))
     return hops
 
 
@@ -68,7 +70,7 @@ def compute_traffic(
     upstream_flows of the graph).
 
     Every share is a ratio of integers with a denominator fixed per (producer, consumer) pair
-    (copies x K x copies for activations, 8 x copies x weight columns for partial sums), so pieces
+    (copies x K x copies for activations, 8 x copies x weight columns of a row tile for partial sums), so pieces
     are summed as exact integer numerators and rounded up once: the same bytes exact fractions give."""
     sources: dict[str, dict[int, int]] = {}   # producer -> {tile: copies sending from there}
     copies_of: dict[str, int] = {}
@@ -130,8 +132,9 @@ def compute_traffic(
             copy_bits = elements * layer.crossbar.partial_sum_bits
             homes = layer.placement.copy_home_tiles
             chain = pieces[(node.name, node.name, TransferKind.PARTIAL_SUM, ())]
-            for copy, columns in split_copies[node.name].items():
-                for src, dst, carried in reduction_chain(columns, homes[copy], per_row_tile):
+            cols_per_group = layer.crossbar.weight_cols_per_col_tile
+            for copy, groups in split_copies[node.name].items():
+                for src, dst, carried in reduction_chain(groups, homes[copy], cols_per_group):
                     chain[(src, dst)] += copy_bits * carried
 
     # A flow's pieces are all added while its consumer is visited, so flow by flow, piece by piece is

@@ -178,7 +178,7 @@ def check_models(chip: ChipConfig, source: str | None = None) -> None:
 
 def crossbar_cycle_ns(chip: ChipConfig) -> float:
     """One crossbar read step: array read, or the shared ADC sweeping its columns if slower."""
-    return max(chip.crossbar.read_latency_ns, chip.adc.columns_per_adc / chip.adc.sample_rate_gsps)
+    return max(chip.crossbar.read_latency_ns, chip.adc.columns_per_adc * chip.adc.conversion_ns)
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,7 @@ def component_instances(chip: ChipConfig) -> list[ComponentInstance]:
                           {**common, "actions_per_ns": 1 / cycle}, pe.crossbars * xbar.cols),
         ComponentInstance("adc", "adc", Level.PE, "adc", {
             **common, "bits": chip.adc.bits, "sample_rate_gsps": chip.adc.sample_rate_gsps,
-            "actions_per_ns": chip.adc.sample_rate_gsps}, pe.adcs),
+            "conversion_ns": chip.adc.conversion_ns, "actions_per_ns": 1.0 / chip.adc.conversion_ns}, pe.adcs),
         ComponentInstance("shift_add", "shift_add", Level.PE, "pe.shift_add",
                           {**common, "actions_per_ns": SHIFT_ADD_VALUES_PER_CYCLE * clock}, pe.shift_add_units),
         ComponentInstance("input_register", "input_register", Level.PE, "pe.input_register",
@@ -267,16 +267,17 @@ def component_instances(chip: ChipConfig) -> list[ComponentInstance]:
 
 def config_latency_ns(chip: ChipConfig, name: str) -> float:
     """The latency the config itself sets for a component: the crossbar's read latency, the ADC's
-    sample period, one clock cycle for the rest. A user table without a latency takes this one."""
+    conversion time, one clock cycle for the rest. A user table without a latency takes this one."""
     if name == "crossbar":
         return chip.crossbar.read_latency_ns
     if name == "adc":
-        return 1.0 / chip.adc.sample_rate_gsps
+        return chip.adc.conversion_ns
     return chip.cycle_ns
 
 
 # Latencies the config owns: a user table may leave them out or repeat them, not contradict them.
-_CONFIG_OWNED_LATENCY = {"crossbar": "crossbar.read_latency_ns", "adc": "adc.sample_rate_gsps"}
+_CONFIG_OWNED_LATENCY = {"crossbar": "crossbar.read_latency_ns",
+                         "adc": "adc.sample_rate_gsps, adc.converter and adc.rate_bits"}
 
 
 def _table_figures(name: str, kind: str, path: str, chip: ChipConfig, choice: ComponentChoice,

@@ -40,7 +40,8 @@ class UserTable(_Frozen):
     energy_pj_per_action: float = Field(ge=0, le=1e6)
     area_um2: float = Field(ge=0, le=1e9)
     # One source of truth per latency: null takes the config's own figure (crossbar.read_latency_ns,
-    # 1 / adc.sample_rate_gsps, one clock cycle for the digital parts); a table may only repeat it.
+    # adc.conversion_ns (from sample_rate_gsps, converter and rate_bits), one clock cycle for the digital
+    # parts); a table may only repeat it.
     latency_ns: float | None = Field(default=None, gt=0, le=1e6)
     leakage_mw: float = Field(default=0.0, ge=0, le=1e5)
 
@@ -122,8 +123,23 @@ class DacConfig(ComponentChoice):
 
 class AdcConfig(ComponentChoice):
     bits: int = Field(default=8, ge=1, le=16)
+    # How a conversion's time follows its resolution. "sar": successive approximation resolves one bit
+    # per cycle of its internal clock, so a conversion takes bits cycles (ISAAC's ADC; NeuroSim's SarADC
+    # takes log2(levels) + 1 cycles). "flash": every level's comparator fires at once, one cycle
+    # whatever the bits (NeuroSim V1.4's default multilevel sense amplifier in parallel mode).
+    converter: Literal["sar", "flash"] = "sar"
+    # The conversion rate `sample_rate_gsps` is quoted at `rate_bits` of resolution (published rates are
+    # quoted for one design point: ISAAC's 1.28 GS/s at 8 bits). A SAR ADC at `bits` converts at
+    # sample_rate x rate_bits / bits; a flash ADC at sample_rate whatever its bits.
     sample_rate_gsps: float = Field(default=1.28, gt=0, le=100)
+    rate_bits: int = Field(default=8, ge=1, le=16)
     columns_per_adc: int = Field(default=128, ge=1, le=4096)
+
+    @property
+    def conversion_ns(self) -> float:
+        """One conversion at `bits`: the one source of the ADC's latency for both engines."""
+        cycles = self.bits / self.rate_bits if self.converter == "sar" else 1.0
+        return cycles / self.sample_rate_gsps
 
 
 class PeConfig(_Frozen):

@@ -18,7 +18,7 @@ from recpim.mapping.to_workload import workload_from_mapping
 from recpim.pim.chip_model import build_chip_model
 from recpim.pim.engine import cost_inputs, run_engine
 from recpim.pim.presets import load_chip
-from recpim.pim.workload import StageKind
+from recpim.pim.workload import StageKind, TransferKind
 
 
 def _workload(graph, chip):
@@ -43,9 +43,9 @@ def test_buffer_accesses_grow_with_the_tiles_a_layer_spans():
     spread = _workload(graph, small_chip(tiles=128, mesh=(8, 16), crossbars=1)).stage("fc0")
     packed = _workload(graph, small_chip(tiles=8, mesh=(2, 4), crossbars=16)).stage("fc0")
     assert len(spread.buffers) == 128 and len(packed.buffers) == 8
-    assert spread.activity.buffer_access > 4 * packed.activity.buffer_access
-    # each tile of the packed layer reads exactly the rows its row tile holds (128 of 512), 8 bits each
-    assert {b.read_bits for b in packed.buffers} == {128 * 8}
+    # each tile reads exactly the rows its row tile holds (128 of 512), 8 bits each: 16x the reads
+    assert {b.read_bits for b in packed.buffers} == {b.read_bits for b in spread.buffers} == {128 * 8}
+    assert spread.activity.buffer_access > packed.activity.buffer_access
 
 
 def test_buffer_energy_falls_as_crossbars_grow_on_vgg8():
@@ -313,3 +313,82 @@ def test_vgg8_on_the_neurosim_chip_within_25_percent_of_neurosims_tops():
     for engine in ("analytic", "des"):
         tops = _report(graph, chip, engine, batch=64).tops
         assert 0.75 * 6.25 <= tops <= 1.25 * 6.25, (engine, tops)
+
+
+# ---------------------------------------------------------------- ADC conversion time (issue 22, item 2)
+
+def _adc_bound_chip(converter: str):
+    # 128 columns per ADC at 1 GS/s quoted at 8 bits: 128 ns of conversions per read against a
+    # 10 ns array read, so the ADC paces every read step.
+    return load_chip("default").with_overrides({
+        "adc.converter": converter, "adc.sample_rate_gsps": 1.0, "adc.rate_bits": 8, "adc.columns_per_adc": 128,
+        "pe.adcs": 8, "crossbar.read_latency_ns": 10.0})
+
+
+@pytest.mark.parametrize("converter", ["sar", "flash"])
+def test_conversion_time_follows_the_converter(converter):
+    for bits in (4, 6, 8, 10):
+        chip = _adc_bound_chip(converter).with_overrides({"adc.bits": bits})
+        expected = bits / 8 if converter == "sar" else 1.0
+        assert chip.adc.conversion_ns == pytest.approx(expected, rel=1e-12)
+        assert build_chip_model(chip).rollup["adc"].figures.latency_ns == pytest.approx(expected, rel=1e-12)
+
+
+def test_latency_rises_with_adc_bits_for_sar_and_not_for_flash():
+    graph = chain([(128, 128, 16)], relu=False)
+    for engine in ("analytic", "des"):
+        sar = [_report(graph, _adc_bound_chip("sar").with_overrides({"adc.bits": b}), engine).latency_ns_per_batch
+               for b in (4, 6, 8)]
+        flash = [_report(graph, _adc_bound_chip("flash").with_overrides({"adc.bits": b}), engine).latency_ns_per_batch
+                 for b in (4, 6, 8)]
+        assert sar[0] < sar[1] < sar[2], (engine, sar)
+        assert flash[0] == flash[1] == flash[2], (engine, flash)
+        # at the quoted resolution both converters take the quoted time
+        assert sar[2] == pytest.approx(flash[2], rel=1e-12)
+
+
+def test_isaac_converts_at_its_published_rate():
+    # ISAAC's 8-bit SAR ADC at 1.28 GS/s (ISCA 2016 Table 6): the quoted point is unchanged.
+    chip = load_chip("isaac")
+    assert chip.adc.converter == "sar" and chip.adc.conversion_ns == pytest.approx(1 / 1.28, rel=1e-12)
+    assert load_chip("neurosim-rram-22nm").adc.converter == "flash"
+
+
+def test_an_adc_table_latency_must_repeat_the_conversion_time():
+    chip = _adc_bound_chip("sar").with_overrides({"adc.bits": 4, "adc.model": "table",
+                                                  "adc.user_table": {"energy_pj_per_action": 1.0, "area_um2": 100.0,
+                                                                     "latency_ns": 1.0}})
+    with pytest.raises(Exception, match=r"adc.user_table.latency_ns.*0.5"):
+        build_chip_model(chip)
+    ok = chip.with_overrides({"adc.user_table.latency_ns": 0.5})
+    assert build_chip_model(ok).rollup["adc"].figures.latency_ns == 0.5
+
+
+# ---------------------------------------------------------------- the leaner reduction (issue 22, item 3)
+
+def test_partial_sums_travel_only_among_the_tiles_of_their_column_group():
+    # 512 x 512, differential 2-bit cells: 4 row tiles x 32 column tiles, one crossbar per tile, so
+    # tile t holds (row tile, column tile) = divmod(t, 32) and the copy's home is tile 127 (ties go
+    # to the later tile). Column group c lives on tiles c, 32 + c, 64 + c, 96 + c: its sums hop
+    # c -> 32+c -> 64+c -> 96+c -> 127 (4 hops; 3 for c = 31, whose last tile is the home). Each hop
+    # carries 1/32 of the 512 outputs at a + w + ceil(log2 K) = 8 + 8 + 9 = 25 bits: 50 bytes.
+    graph = chain([(512, 512, 1)], relu=False)
+    mapping = map_model(graph, small_chip(tiles=128, mesh=(8, 16), crossbars=1))
+    hops = [t for t in mapping.transfers if t.kind == TransferKind.PARTIAL_SUM]
+    assert mapping.layer("fc0").placement.copy_home_tiles == (127,)
+    assert sorted((t.src_tile, t.dst_tile) for t in hops) == sorted(
+        [(c + 32 * r, c + 32 * (r + 1)) for c in range(31) for r in range(3)] + [(96 + c, 127) for c in range(31)]
+        + [(31, 63), (63, 95), (95, 127)])
+    assert {t.num_bytes for t in hops} == {50}
+    assert sum(t.num_bytes for t in hops) * 8 == 127 * 50 * 8 == 50_800
+    # the chain that carried all it had gathered, whatever the group, moved 56 576 / 32 x 50 bytes
+    assert sum(t.num_bytes for t in hops) * 8 < 56_576 * 25
+
+
+def test_a_column_group_held_whole_on_one_tile_sends_its_finished_outputs_once():
+    # 128 x 512: one row tile of 32 column tiles, one per tile on tiles 0..31 (home 31). Each group is
+    # finished where it lies and goes to the home once: 16 outputs at 8 + 8 + 7 = 23 bits, 46 bytes.
+    graph = chain([(128, 512, 1)], relu=False)
+    mapping = map_model(graph, small_chip(tiles=128, mesh=(8, 16), crossbars=1))
+    hops = [t for t in mapping.transfers if t.kind == TransferKind.PARTIAL_SUM]
+    assert sorted((t.src_tile, t.dst_tile, t.num_bytes) for t in hops) == [(c, 31, 46) for c in range(31)]

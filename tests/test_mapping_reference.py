@@ -68,23 +68,21 @@ def reference_write_cost(layers, chip: ChipConfig, rounds: int) -> tuple[tuple[i
 
 
 def reference_shares(xmap: CrossbarMapping, copies: int, segments):
-    """(input share per tile, {copy: {tile: output share}}, copy home tiles), crossbar by crossbar."""
+    """(input share per tile, {copy: {tile: column groups held}}, copy home tiles), crossbar by crossbar."""
     rows_on: dict[int, set] = defaultdict(set)
-    out_cols: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    groups_on: dict[int, dict[int, set]] = defaultdict(lambda: defaultdict(set))
     on_tile: dict[int, Counter] = defaultdict(Counter)
     for segment in segments:
         for j in range(segment.crossbar_first, segment.crossbar_first + segment.crossbars):
             copy, local = divmod(j, xmap.crossbars)
             row_tile, col_tile = divmod(local, xmap.col_tiles)
             rows_on[segment.tile].add((copy, row_tile))
-            out_cols[copy][segment.tile] += xmap.weight_cols_per_col_tile[col_tile]
+            groups_on[copy][segment.tile].add(col_tile)
             on_tile[copy][(segment.round, segment.tile)] += 1
     input_share = {tile: Fraction(sum(xmap.rows_per_row_tile[rt] for _, rt in pairs), xmap.k_rows * copies)
                    for tile, pairs in rows_on.items()}
-    psum_share = {copy: {tile: Fraction(cols, xmap.weight_cols_per_row_tile) for tile, cols in tiles.items()}
-                  for copy, tiles in out_cols.items()}
     homes = tuple(max(on_tile[c], key=lambda key, c=c: (on_tile[c][key], key))[1] for c in range(copies))
-    return input_share, psum_share, homes
+    return input_share, groups_on, homes
 
 
 def reference_traffic(graph, result):
@@ -131,16 +129,18 @@ def reference_traffic(graph, result):
             for dim in node.output_shape:
                 elements *= dim
             copy_bytes = Fraction(elements * layer.crossbar.partial_sum_bits, 8 * layer.replication)
+            xmap = layer.crossbar
             for copy, tiles in shares[node.name][1].items():
                 home = layer.placement.copy_home_tiles[copy]
-                below = sorted(t for t in tiles if t < home)
-                above = sorted((t for t in tiles if t > home), reverse=True)
-                for side in (below, above):
-                    carried = Fraction(0)
-                    for index, tile in enumerate(side):
-                        carried += tiles[tile]
-                        to = side[index + 1] if index + 1 < len(side) else home
-                        pieces[(node.name, node.name, "partial_sum", (), tile, to)] += copy_bytes * min(1, carried)
+                for group, cols in enumerate(xmap.weight_cols_per_col_tile):
+                    # a column group's sums pass only among the tiles holding it, towards the home
+                    holders = [t for t, held in tiles.items() if group in held and t != home]
+                    share = Fraction(cols, xmap.weight_cols_per_row_tile)
+                    for side in (sorted(t for t in holders if t < home), sorted((t for t in holders if t > home),
+                                                                                reverse=True)):
+                        for index, tile in enumerate(side):
+                            to = side[index + 1] if index + 1 < len(side) else home
+                            pieces[(node.name, node.name, "partial_sum", (), tile, to)] += copy_bytes * share
     transfers = {key: ceil(amount) for key, amount in pieces.items() if key[4] != key[5] and amount > 0}
     intra = sum(ceil(amount) for key, amount in pieces.items() if key[4] == key[5])
     return transfers, {key: ceil(amount) for key, amount in io.items() if amount > 0}, intra

@@ -30,6 +30,9 @@ from recpim.pim.components.scaling import REFERENCE_NODE_NM, area_factor, energy
 
 BITS = Param("bits", 1, 16, "bits", "ADC resolution")
 SAMPLE_RATE = Param("sample_rate_gsps", 1e-6, 100, "GS/s", "conversions per ns")
+CONVERSION = Param("conversion_ns", 1e-6, 1e6, "ns",
+                   "one conversion at these bits (the chip sets it from adc.converter and adc.rate_bits); "
+                   "null: 1 / sample_rate_gsps", optional=True)
 
 # ISAAC / Saberi SAR table at 32 nm: bits -> (pJ per conversion at 1.2 GS/s, area um2).
 ISAAC_TABLE_32NM = ((4, 0.79, 361.0), (5, 0.99, 477.0), (6, 1.20, 627.0), (7, 1.42, 845.0),
@@ -60,7 +63,7 @@ def interleaving(rate_gsps: float, node_nm: float) -> float:
 
 class _AdcModel(ComponentModel):
     component = "adc"
-    params = (BITS, SAMPLE_RATE, TECHNOLOGY, LEAKAGE)
+    params = (BITS, SAMPLE_RATE, CONVERSION, TECHNOLOGY, LEAKAGE)
 
     def total_energy_pj(self) -> float:
         raise NotImplementedError
@@ -69,8 +72,13 @@ class _AdcModel(ComponentModel):
         raise NotImplementedError
 
     def figures(self) -> ComponentFigures:
-        rate = self.values["sample_rate_gsps"]  # an ADC's full activity is its sample rate
-        return self.split(self.total_energy_pj(), self.area_um2(), 1.0 / rate, actions_per_ns=rate)
+        # An ADC's full activity is one conversion after another. The chip passes the conversion time
+        # at these bits (adc.conversion_ns: a SAR converter is faster at fewer bits); evaluated alone,
+        # the quoted sample rate sets it. Energy keeps the quoted rate: the speed penalty is the bit
+        # clock's, which the resolution does not change.
+        v = self.values
+        conversion_ns = v["conversion_ns"] if v["conversion_ns"] is not None else 1.0 / v["sample_rate_gsps"]
+        return self.split(self.total_energy_pj(), self.area_um2(), conversion_ns, actions_per_ns=1.0 / conversion_ns)
 
 
 @register
