@@ -72,6 +72,7 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
     input_rows = tuple((tile, whole * k_rows + (sum(_rows_in(ranges, row_prefix, rows_per_row_tile)
                                                     for ranges in cut_rows[tile].values()) if cut_rows[tile] else 0))
                        for tile, whole in full_copies.items())
+    tile_adds = _tile_adds(node, xmap, copies, segments, profile.per_pe)
     adcs, conversions_per_read = profile.adc_load()
     placement = LayerPlacement(
         replication=copies,
@@ -84,12 +85,50 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
         adcs=adcs,
         conversions_per_adc_per_read=conversions_per_read,
         input_rows_by_tile=input_rows,
+        tile_adds_by_tile=tile_adds,
     )
     layer = MvmLayerMapping(name=node.name, source=node.source,
                             macs=node.macs or xmap.k_rows * xmap.n_cols * xmap.vectors,
                             input_elements=_window_source_elements(node, xmap), crossbar=xmap, placement=placement)
     split = {copy: dict(tiles) for copy, tiles in sorted(cut_groups.items()) if len(tiles) > 1}
     return layer, split
+
+
+def _tile_adds(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments: tuple[Segment, ...],
+               per_pe: int) -> tuple[tuple[int, int], ...]:
+    """Additions per inference on each tile merging its PEs' results for the same outputs: for every
+    copy on a tile and every column group c of it that p_c > 1 of the tile's PEs read, (p_c - 1) x
+    the group's share of the copy's output elements. A PE's crossbars are a contiguous run of the
+    layer's crossbar order (row-tile-major within a copy), so the groups of one run are a range mod
+    col_tiles; sum over (copy, tile) of [sum over runs of the run's group columns - the columns of
+    the union of the groups], in weight columns, weighs each shared group p_c - 1 times."""
+    per_copy, col_tiles, cols = xmap.crossbars, xmap.col_tiles, xmap.weight_cols_per_col_tile
+    per_row_tile = xmap.weight_cols_per_row_tile
+    runs: dict[tuple[int, int], list[set[int] | None]] = {}   # (copy, tile) -> groups of each PE run (None: all)
+    for segment in segments:
+        for pe in range(segment.pes):
+            first = segment.crossbar_first + pe * per_pe
+            end = min(first + per_pe, segment.crossbar_first + segment.crossbars)
+            while first < end:
+                copy = first // per_copy
+                low, high = first - copy * per_copy, min(end, (copy + 1) * per_copy) - copy * per_copy
+                groups = None if high - low >= col_tiles else {index % col_tiles for index in range(low, high)}
+                runs.setdefault((copy, segment.tile), []).append(groups)
+                first = copy * per_copy + high
+    elements = 1
+    for dim in node.output_shape:
+        elements *= dim
+    shared_cols: dict[int, int] = {}    # tile -> weight columns' worth of outputs merged on it
+    for (_, tile), groups_of_runs in runs.items():
+        if len(groups_of_runs) < 2:
+            continue
+        summed = sum(per_row_tile if g is None else sum(cols[c] for c in g) for g in groups_of_runs)
+        union = (per_row_tile if any(g is None for g in groups_of_runs)
+                 else sum(cols[c] for c in set().union(*groups_of_runs)))
+        if summed > union:
+            shared_cols[tile] = shared_cols.get(tile, 0) + summed - union
+    # each copy computes 1 / copies of the outputs; a column group's share is its columns / per_row_tile
+    return tuple((tile, -(-elements * shared // (per_row_tile * copies))) for tile, shared in shared_cols.items())
 
 
 def _rows_in(ranges: list[tuple[int, int]], prefix: list[int], rows_per_row_tile: tuple[int, ...]) -> int:

@@ -41,6 +41,10 @@ class LayerPlacement:
     # Per tile holding its crossbars: the input rows it reads, over all copies (the rows of its
     # distinct (copy, row tile) pairs); see MvmLayerMapping.input_share_by_tile.
     input_rows_by_tile: tuple[tuple[int, int], ...] = ()
+    # Per tile: additions per inference of the tile's adders merging what its PEs computed of the same
+    # outputs (a copy's column group read by crossbars of several PEs of the tile: p PEs, p - 1 adds
+    # per output element), before the sum leaves the tile.
+    tile_adds_by_tile: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -181,6 +181,7 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
             in_bits, out_bits = xmap.input_bits_per_vector, xmap.output_bits_per_vector
             buffers = _mvm_buffers(layer, line_buffers)
             adds = adds_on_tile[node.name]
+            tile_adds = max(placement.tile_adds_by_tile, key=lambda item: item[1], default=(placement.home_tile, 0))
             conversions = xmap.adc_conversions
             stages.append(Stage(
                 name=node.name, kind=StageKind.MVM, tile=placement.home_tile, predecessors=predecessors,
@@ -192,6 +193,7 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
                 psum_buffer_bits=max(psum_bits_on_tile[node.name].values(), default=0),
                 psum_buffer_tile=max(psum_bits_on_tile[node.name].items(), key=lambda item: item[1],
                                      default=(placement.home_tile, 0))[0], macs=layer.macs,
+                tile_adds=tile_adds[1], tile_adds_tile=tile_adds[0],
                 activity=Activity(
                     adc_conversion=conversions,
                     sample_hold=conversions,             # every conversion samples one held column
@@ -208,6 +210,7 @@ def workload_from_mapping(graph: WorkloadGraph, mapping: MappingResult, chip: Ch
                     psum_add=sum(adds.values()),
                     **fused_ops[node.name],
                     router_flit_hop=hops,
+                    tile_add=sum(n for _, n in placement.tile_adds_by_tile),
                 ),
             ))
         elif node.name in digital:

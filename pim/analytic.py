@@ -40,6 +40,16 @@ class MvmEvent:
     partial_sums: tuple[tuple[Transfer, int], ...]   # (transfer, bytes of this event)
     psum_adds: int
     psum_buffer_ns: float = 0.0   # partial sums written to the busiest receiving tile's buffer and read back
+    tile_adds: int = 0            # its PEs' results merged on the busiest tile's adders before they leave
+
+
+# What a stage's time per inference is spent on (`stage_cost`'s parts; they sum to its time):
+# compute - crossbar read steps, vector-unit ops, embedding reads and pooling;
+# buffer - the tile buffers: input writes and reads, partial sums written and read back;
+# transfer - partial sums hopping over the mesh to their home tile;
+# merge - tile adders: PE results merged where they were computed, partial sums added at home;
+# dram - off-chip reads and their spills.
+LATENCY_PARTS: tuple[str, ...] = ("compute", "buffer", "transfer", "merge", "dram")
 
 
 def stage_ns(stage: Stage, timing: ChipTiming, waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> float:
@@ -62,14 +72,16 @@ def mvm_events(stage: Stage, timing: ChipTiming, waves_per_event: int) -> list[M
         psums = tuple((t, ceil_div(t.num_bytes * n, stage.vectors)) for t in stage.partial_sums)
         events.append(MvmEvent(n, reads, timing.mvm_ns(stage, waves), psums,
                                ceil_div(stage.psum_adds * n, stage.vectors),
-                               2 * timing.buffer_ns(ceil_div(stage.psum_buffer_bits * n, stage.vectors))))
+                               2 * timing.buffer_ns(ceil_div(stage.psum_buffer_bits * n, stage.vectors)),
+                               ceil_div(stage.tile_adds * n, stage.vectors)))
     return events
 
 
-def stage_cost(stage: Stage, timing: ChipTiming,
-               waves_per_event: int = DEFAULT_WAVES_PER_EVENT) -> tuple[float, dict[str, float]]:
-    """A stage's time per inference and the busy time it adds to each shared resource, named as
-    the simulator names them."""
+def stage_cost(stage: Stage, timing: ChipTiming, waves_per_event: int = DEFAULT_WAVES_PER_EVENT,
+               ) -> tuple[float, dict[str, float], dict[str, float]]:
+    """A stage's time per inference, the busy time it adds to each shared resource (named as the
+    simulator names them), and its time split by LATENCY_PARTS (the parts on its critical path:
+    where stations overlap, the chain of work that finished last)."""
     busy: dict[str, float] = defaultdict(float)
     writes = {b.tile: b.write_bits for b in stage.buffers if b.write_bits}
     for tile, bits in writes.items():
@@ -79,11 +91,16 @@ def stage_cost(stage: Stage, timing: ChipTiming,
     if dram_ns:
         busy["dram"] += dram_ns
     if stage.kind == StageKind.MVM:
-        # Crossbar events one after another; each event's output path (links, the home tile's buffer,
-        # then its adders) runs beside the next events, a four-station flow shop in FIFO order, or
-        # before the next event starts (tile.pipelining serial). (The work of each event is
-        # mvm_events', written out here: this runs once per stage per sweep point.)
-        computed = linked = buffered = added = dram_ns + write_ns
+        # Crossbar events one after another; each event's output path (its PEs' results merged on
+        # their tile's adders, links, the home tile's buffer, then its adders) runs beside the next
+        # events, a five-station flow shop in FIFO order, or before the next event starts
+        # (tile.pipelining serial). (The work of each event is mvm_events', written out here: this
+        # runs once per stage per sweep point.) Each station's finish time carries its critical
+        # path's parts (compute, buffer, transfer, merge, dram), taken from the station it waited for.
+        computed = accumulated = linked = buffered = added = dram_ns + write_ns
+        path = (0.0, write_ns, 0.0, 0.0, dram_ns)
+        computed_path = accumulated_path = linked_path = buffered_path = added_path = path
+        tile_adders = f"tile{stage.tile_adds_tile}.adders"
         psum_buffer = f"tile{stage.psum_buffer_tile}.buffer"
         serial = timing.serial_output_path
         buffer_ns, transfer_ns = timing.buffer_ns, timing.transfer_ns
@@ -98,7 +115,17 @@ def stage_cost(stage: Stage, timing: ChipTiming,
                 busy[track] += ns
                 if ns > read_ns:
                     read_ns = ns
-            computed += read_ns + timing.mvm_ns(stage, waves)
+            mvm_ns = timing.mvm_ns(stage, waves)
+            computed += read_ns + mvm_ns
+            c, b, t, m, d = computed_path
+            computed_path = (c + mvm_ns, b + read_ns, t, m, d)
+            tile_adds_ns = 0.0
+            if stage.tile_adds:
+                tile_adds_ns = timing.adds_ns(-(-stage.tile_adds * n // vectors))
+                busy[tile_adders] += tile_adds_ns
+            c, b, t, m, d = computed_path if computed >= accumulated else accumulated_path
+            accumulated = max(computed, accumulated) + tile_adds_ns
+            accumulated_path = (c, b, t, m + tile_adds_ns, d)
             psum_ns = 0.0
             for num_bytes, hops, links in pieces:
                 ns = transfer_ns(-(-num_bytes * n // vectors), hops)
@@ -106,18 +133,26 @@ def stage_cost(stage: Stage, timing: ChipTiming,
                     busy[link] += ns
                 if ns > psum_ns:
                     psum_ns = ns
-            linked = max(computed, linked) + psum_ns
+            c, b, t, m, d = accumulated_path if accumulated >= linked else linked_path
+            linked = max(accumulated, linked) + psum_ns
+            linked_path = (c, b, t + psum_ns, m, d)
             psum_buffer_ns = 0.0
             if stage.psum_buffer_bits:
                 psum_buffer_ns = 2 * buffer_ns(-(-stage.psum_buffer_bits * n // vectors))
                 busy[psum_buffer] += psum_buffer_ns
+            c, b, t, m, d = linked_path if linked >= buffered else buffered_path
             buffered = max(linked, buffered) + psum_buffer_ns
+            buffered_path = (c, b + psum_buffer_ns, t, m, d)
             adds_ns = timing.adds_ns(-(-stage.psum_adds * n // vectors))
             busy[adders] += adds_ns
+            c, b, t, m, d = buffered_path if buffered >= added else added_path
             added = max(buffered, added) + adds_ns
+            added_path = (c, b, t, m + adds_ns, d)
             if serial:
-                computed = added
-        return max(computed, linked, buffered, added), dict(busy)
+                computed, computed_path = added, added_path
+        finish, path = max((computed, computed_path), (accumulated, accumulated_path), (linked, linked_path),
+                           (buffered, buffered_path), (added, added_path), key=lambda station: station[0])
+        return finish, dict(busy), dict(zip(LATENCY_PARTS, path, strict=True))
     reads = {b.tile: b.read_bits for b in stage.buffers if b.read_bits}
     for tile, bits in reads.items():
         busy[f"tile{tile}.buffer"] += timing.buffer_ns(bits)
@@ -126,13 +161,16 @@ def stage_cost(stage: Stage, timing: ChipTiming,
         # Equal chunks, one per vector unit; the pool's busy time is shared by its units.
         chunk_ns = [timing.digital_ns(ops) for ops in timing.digital_chunks(stage.digital_ops)]
         busy[f"tile{stage.tile}.vector_units"] = sum(chunk_ns) / timing.vector_units
-        return dram_ns + write_ns + read_ns + max(chunk_ns, default=0.0), dict(busy)
+        ops_ns = max(chunk_ns, default=0.0)
+        return (dram_ns + write_ns + read_ns + ops_ns, dict(busy),
+                {"compute": ops_ns, "buffer": write_ns + read_ns, "transfer": 0.0, "merge": 0.0, "dram": dram_ns})
     # Embedding lookups: DRAM or the ReRAM reserve, then the bags' pooling on the tile's vector units.
     pool_ns = [timing.digital_ns(ops) for ops in timing.digital_chunks(stage.digital_ops)] if stage.digital_ops else []
     if pool_ns:
         busy[f"tile{stage.tile}.vector_units"] += sum(pool_ns) / timing.vector_units
-    return (write_ns + read_ns + dram_ns + timing.reram_lookup_ns(stage.reram_lookup_rows) + max(pool_ns, default=0.0),
-            dict(busy))
+    lookup_ns = timing.reram_lookup_ns(stage.reram_lookup_rows) + max(pool_ns, default=0.0)
+    return (write_ns + read_ns + dram_ns + lookup_ns, dict(busy),
+            {"compute": lookup_ns, "buffer": write_ns + read_ns, "transfer": 0.0, "merge": 0.0, "dram": dram_ns})
 
 
 def transfer_times_ns(workload: PipelineWorkload, timing: ChipTiming) -> dict[tuple[str, str], float]:
@@ -150,19 +188,22 @@ def pipeline_fill_ns(workload: PipelineWorkload, stage_times: dict[str, float],
     return finish
 
 
-def _stage_times_and_busy(workload: PipelineWorkload, timing: ChipTiming,
-                          waves_per_event: int) -> tuple[dict[str, float], dict[str, float]]:
+def stage_costs(workload: PipelineWorkload, timing: ChipTiming, waves_per_event: int,
+                ) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, float]]]:
+    """Every stage's time, the shared resources' busy time per inference, and every stage's time
+    split by LATENCY_PARTS."""
     stage_times: dict[str, float] = {}
+    parts: dict[str, dict[str, float]] = {}
     busy: dict[str, float] = defaultdict(float)
     for stage in workload.stages:
-        stage_times[stage.name], adds = stage_cost(stage, timing, waves_per_event)
+        stage_times[stage.name], adds, parts[stage.name] = stage_cost(stage, timing, waves_per_event)
         for resource, ns in adds.items():
             busy[resource] += ns
     for transfer in workload.transfers:
         link_ns = timing.transfer_ns(transfer.num_bytes, transfer.hops)
         for link in transfer.links:
             busy[f"link{link[0]}-{link[1]}"] += link_ns
-    return stage_times, dict(busy)
+    return stage_times, dict(busy), parts
 
 
 def handoff_bounds_ns(workload: PipelineWorkload, stage_times: dict[str, float],
@@ -262,7 +303,7 @@ def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action
             waves_per_event: int = DEFAULT_WAVES_PER_EVENT, area_mm2_of_tiles_used: float | None = None) -> CostReport:
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    stage_times, busy = _stage_times_and_busy(workload, timing, waves_per_event)
+    stage_times, busy, parts = stage_costs(workload, timing, waves_per_event)
     transfer_ns = transfer_times_ns(workload, timing)
     finish = pipeline_fill_ns(workload, stage_times, transfer_ns)
     fill_ns = max(finish.values(), default=0.0)
@@ -286,6 +327,6 @@ def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action
         latency_ns_per_inference=fill_ns, latency_ns_per_batch=batch_ns, energy=energy,
         area_mm2_by_component=area_mm2_by_component, stage_ns_by_layer=stage_times,
         utilization=utilization, bottleneck_layer=bottleneck_layer, bottleneck_resource=limiter,
-        area_mm2_of_tiles_used=area_mm2_of_tiles_used,
+        area_mm2_of_tiles_used=area_mm2_of_tiles_used, stage_ns_by_layer_part=parts,
     )
 

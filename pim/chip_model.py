@@ -409,7 +409,7 @@ def _operation_energies(chip: ChipConfig, rollup: dict[str, ComponentRollup]) ->
         "input_register_byte": e("input_register"), "output_register_byte": e("output_register"),
         "buffer_access": buffer_pj, "buffer_access_256b": buffer_pj * 256 / chip.tile.buffer.width_bits,
         "bus_bit": e("bus"), "router_flit_hop": e("router"), "dram_bit": e("dram"), "vector_op": e("vector_unit"),
-        "maxpool_op": e("maxpool"), "psum_add": e("tile_shift_add"),
+        "maxpool_op": e("maxpool"), "psum_add": e("tile_shift_add"), "tile_add": e("tile_shift_add"),
         "row_periphery": e("row_periphery"), "column_periphery": e("column_periphery"),
         "offchip_bit": e("offchip_link"), "cell_write": chip.crossbar.write_energy_pj_per_cell,
     }

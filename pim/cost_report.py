@@ -37,6 +37,7 @@ _action_values = {digital: attrgetter(*order) for digital, order in _ORDERS.item
 _COMPONENT_PER_ACTION = {digital: tuple(COMPONENT_OF_ACTIVITY[key] for key in order)
                          for digital, order in _ORDERS.items()}
 REPROGRAMMING = "crossbar_write"
+WAITING = "waiting"   # the simulator's part of a stage's time spent queueing (stage_ns_by_layer_part)
 
 
 Engine = Literal["analytic", "des"]   # the analytic model or the discrete-event simulator
@@ -118,6 +119,15 @@ class CostReport:
     notes: list[str] = field(default_factory=list)
     area_mm2_of_tiles_used: float = 0.0       # the tiles the model occupies and the chip-level parts
     leakage_pj_by_component: dict[str, float] = field(default_factory=dict)  # sums to the "leakage" entry
+    # Each stage's time split by what it is spent on (pim/analytic.py LATENCY_PARTS: compute, buffer,
+    # transfer, merge, dram; the simulator adds `waiting`, its queueing beyond them): sums to stage_ns_by_layer.
+    stage_ns_by_layer_part: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def bound_by(self, layer: str) -> str:
+        """What a stage's work is mostly spent on: the largest of its parts other than the simulator's
+        `waiting` ('' when the report has no split), e.g. "merge" for a merge-bound layer."""
+        parts = {k: v for k, v in self.stage_ns_by_layer_part.get(layer, {}).items() if k != WAITING}
+        return max(parts, key=parts.get) if parts else ""
 
     def to_json_dict(self) -> dict:
         return asdict(self)
@@ -130,7 +140,8 @@ def build_report(*, engine: Engine, workload: PipelineWorkload, chip_name: str, 
                  bottleneck_layer: str, bottleneck_resource: str,
                  wait_ns_by_resource: dict[str, float] | None = None,
                  notes: list[str] | None = None, macs_per_inference: int | None = None,
-                 area_mm2_of_tiles_used: float | None = None) -> CostReport:
+                 area_mm2_of_tiles_used: float | None = None,
+                 stage_ns_by_layer_part: dict[str, dict[str, float]] | None = None) -> CostReport:
     """Derived figures (throughput, power, TOPS) computed once here for both engines.
     `macs_per_inference` defaults to the workload's; the simulator passes what it counted."""
     macs = workload.macs_per_inference if macs_per_inference is None else macs_per_inference
@@ -165,4 +176,5 @@ def build_report(*, engine: Engine, workload: PipelineWorkload, chip_name: str, 
         # Without a chip model (engines driven directly) the whole chip stands for what is used.
         area_mm2_of_tiles_used=(math.fsum(area_mm2_by_component.values()) if area_mm2_of_tiles_used is None
                                 else area_mm2_of_tiles_used),
+        stage_ns_by_layer_part=stage_ns_by_layer_part or {},
     )

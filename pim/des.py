@@ -42,8 +42,8 @@ from functools import partial
 
 import simpy
 
-from recpim.pim.analytic import DEFAULT_WAVES_PER_EVENT, HANDOFF_SLOTS, mvm_events
-from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
+from recpim.pim.analytic import DEFAULT_WAVES_PER_EVENT, HANDOFF_SLOTS, mvm_events, stage_cost
+from recpim.pim.cost_report import WAITING, CostReport, build_report, energy_per_inference
 from recpim.pim.des_units import ScheduledCall, Units
 from recpim.pim.timing import ChipTiming
 from recpim.pim.workload import ActionEnergies, PipelineWorkload, Stage, StageKind, Transfer
@@ -68,10 +68,11 @@ class _Event:
     sends: tuple[tuple[Transfer, float], ...]         # (transfer, ns) of its partial sums
     psum_buffer_ns: float
     adds_ns: float
+    tile_adds_ns: float = 0.0                         # its PEs' results merged on their tile's adders
 
     @property
     def has_output(self) -> bool:
-        return bool(self.sends or self.psum_buffer_ns or self.adds_ns)
+        return bool(self.tile_adds_ns or self.sends or self.psum_buffer_ns or self.adds_ns)
 
 
 class _Simulation:
@@ -84,7 +85,7 @@ class _Simulation:
         self.env = simpy.Environment()
         self.rec = _Recorder(trace=[] if record_trace else None)
         tiles = ({stage.tile for stage in workload.stages} | {b.tile for s in workload.stages for b in s.buffers}
-                 | {s.psum_buffer_tile for s in workload.stages})
+                 | {s.psum_buffer_tile for s in workload.stages} | {s.tile_adds_tile for s in workload.stages})
         self.buffers = {t: Units(1, self._soon) for t in tiles}
         self.adders = {t: Units(1, self._soon) for t in tiles}
         self.vector_units = {t: Units(timing.vector_units, self._soon) for t in tiles}
@@ -249,13 +250,18 @@ class _Simulation:
         timing = self.timing
         return [_Event(e.vectors, self._buffer_plan(e.read_bits_by_tile.items()), e.crossbar_ns,
                        tuple((t, timing.transfer_ns(num_bytes, t.hops)) for t, num_bytes in e.partial_sums),
-                       e.psum_buffer_ns, timing.adds_ns(e.psum_adds))
+                       e.psum_buffer_ns, timing.adds_ns(e.psum_adds), timing.adds_ns(e.tile_adds))
                 for e in mvm_events(stage, timing, self.waves_per_event)]
 
     def _start_output_path(self, stage: Stage, event: _Event, label: str, done: Done) -> None:
-        """The event's partial sums to the home tile over the mesh (all pieces at once), written to
-        the receiving tile's buffer and read back, then their additions on the home tile's adders."""
+        """The event's PE results merged on their tile's adders, its partial sums to the home tile over
+        the mesh (all pieces at once), written to the receiving tile's buffer and read back, then
+        their additions on the home tile's adders."""
         steps: list[Callable[[Done], None]] = []
+        if event.tile_adds_ns:
+            tile = stage.tile_adds_tile
+            steps.append(partial(self._start_hold, self.adders[tile], f"tile{tile}.adders", "adders",
+                                 event.tile_adds_ns, label))
         if event.sends:
             sends = [self._as_process(partial(self._start_send, t, ns, label)) for t, ns in event.sends]
             steps.append(lambda done: self._start_all(sends, partial(self._soon, done)))   # SimPy's all_of: a turn
@@ -268,6 +274,9 @@ class _Simulation:
 
     def _serial_output_path(self, stage: Stage, event: _Event, label: str):
         """The output path of tile.pipelining serial: the stage waits for it before its next event."""
+        if event.tile_adds_ns:
+            tile = stage.tile_adds_tile
+            yield from self._hold(self.adders[tile], f"tile{tile}.adders", "adders", event.tile_adds_ns, label)
         if event.sends:
             yield from self._wait_all([self._as_process(partial(self._start_send, t, ns, label))
                                        for t, ns in event.sends])
@@ -453,9 +462,23 @@ def simulate(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_actio
         bottleneck_layer=max(stage_ns, key=stage_ns.get), bottleneck_resource=bottleneck_resource,
         wait_ns_by_resource=queueing, notes=notes, macs_per_inference=sim.macs_done // batch,
         area_mm2_of_tiles_used=area_mm2_of_tiles_used,
+        stage_ns_by_layer_part={s.name: _stage_parts(s, timing, waves_per_event, stage_ns[s.name])
+                                for s in workload.stages},
     )
     return report, sim.rec.trace
 
 
 def _stage_busy_ns(sim: _Simulation, stage: Stage) -> float:
     return sum(sim.finish_ns[(i, stage.name)] - sim.start_ns[(i, stage.name)] for i in range(sim.batch))
+
+
+def _stage_parts(stage: Stage, timing: ChipTiming, waves_per_event: int, measured_ns: float) -> dict[str, float]:
+    """A stage's measured time split: the work on its uncontended critical path (the analytic
+    model's parts, the same durations) and `waiting`, the rest (queueing for shared units and
+    handoffs). Were the simulator ever faster than that path, the parts are scaled down to it."""
+    _, _, parts = stage_cost(stage, timing, waves_per_event)
+    work_ns = sum(parts.values())
+    if work_ns > measured_ns:
+        scale = measured_ns / work_ns
+        return {**{name: ns * scale for name, ns in parts.items()}, WAITING: 0.0}
+    return {**parts, WAITING: measured_ns - work_ns}

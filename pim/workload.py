@@ -67,6 +67,9 @@ class Activity:
     dram_rank_bit: int = _count("dram")
     dram_channel_bit: int = _count("dram")
     near_memory_op: int = _count("near_memory")
+    # one addition of a tile's adders merging its PEs' results for the same outputs (last: a stage
+    # without any adds its energies in the order, and to the float, it did before this field)
+    tile_add: int = _count("shift_add")
 
     def items(self, order: Sequence[str] | None = None) -> Iterator[tuple[str, int]]:
         """(action, count) in field order, or in `order` (every action once)."""
@@ -104,6 +107,7 @@ class ActionEnergies:
     dram_rank_bit: float = _energy("dram")
     dram_channel_bit: float = _energy("dram")
     near_memory_op: float = _energy("near_memory")
+    tile_add: float = _energy("shift_add")
 
     @classmethod
     def from_dict(cls, energy_pj: dict[str, float]) -> ActionEnergies:
@@ -209,7 +213,9 @@ class Stage:
     from other tiles travel as `partial_sums` after each group of waves (hops of a reduction chain,
     all at once), are written to the receiving tiles' buffers and read back (`psum_buffer_bits` each way on
     the busiest, `psum_buffer_tile`)
-    and are merged by the tiles' adders, `psum_adds` additions on the busiest tile.
+    and are merged by the tiles' adders, `psum_adds` additions on the busiest tile. Before they leave
+    a tile, the tile's adders merge what several of its PEs computed of the same outputs:
+    `tile_adds` additions on the busiest such tile, `tile_adds_tile`.
     """
 
     name: str
@@ -227,6 +233,8 @@ class Stage:
     psum_adds: int = 0
     psum_buffer_bits: int = 0            # partial sums reaching the busiest tile of the chain: written, read back
     psum_buffer_tile: int = 0            # that tile
+    tile_adds: int = 0                   # PE results merged on the busiest tile's adders per inference
+    tile_adds_tile: int = 0              # that tile
     digital_ops: int = 0
     dram_bits: int = 0                   # embedding rows, or inputs spilled from a full buffer (written and read)
     reram_lookup_rows: int = 0           # embedding rows (or in-crossbar reads) from on-chip ReRAM per inference

@@ -121,9 +121,20 @@ def build_breakdown_document(report: CostReport, out_dir: Path, chip: ChipConfig
                                   [v for _, v in top_latency], highlight=report.bottleneck_layer,
                                   title=f"Busy time per inference by layer (top {top_n}; bottleneck in red)",
                                   xlabel="time (ns)"), "latency by layer")
-    doc.table(["layer", "energy (pJ)", "share of energy (%)", "busy time (ns)"],
-              [[name, value, 100.0 * value / total if total else 0.0, report.stage_ns_by_layer.get(name)]
-               for name, value in top_energy])
+    doc.table(["layer", "energy (pJ)", "share of energy (%)", "busy time (ns)", "bound by"],
+              [[name, value, 100.0 * value / total if total else 0.0, report.stage_ns_by_layer.get(name),
+                report.bound_by(name)] for name, value in top_energy])
+    if report.stage_ns_by_layer_part:
+        parts = sorted({part for split in report.stage_ns_by_layer_part.values() for part in split})
+        slowest = sorted(report.stage_ns_by_layer, key=report.stage_ns_by_layer.get, reverse=True)[:top_n]
+        doc.paragraph("Where each stage's time goes (ns per inference): the work on its critical path, compute "
+                      "(crossbar steps, vector ops), buffer (tile buffer reads and writes, partial sums written "
+                      "and read back), transfer (partial sums over the mesh), merge (the home tile's adders), dram"
+                      + (", and waiting (the simulator's queueing for shared units and handoffs)"
+                         if "waiting" in parts else "") + "; the parts sum to the stage's time.")
+        doc.table(["layer", *parts, "stage (ns)"],
+                  [[name, *(report.stage_ns_by_layer_part.get(name, {}).get(part, 0.0) for part in parts),
+                    report.stage_ns_by_layer[name]] for name in slowest])
 
     area = report.area_mm2_by_component
     doc.heading("Area by component")

@@ -54,6 +54,14 @@ def cost_report_problems(report: CostReport) -> list[tuple[str, str]]:
         if parts and not _adds_up(parts, whole):
             found.append((name, f"adds up to {math.fsum(parts.values()):.6g}; {what} is {whole:.6g} (a breakdown "
                                 "must sum to its total)"))
+    for layer, parts in report.stage_ns_by_layer_part.items():
+        stage_ns = report.stage_ns_by_layer.get(layer)
+        if any(_bad_number(ns) for ns in parts.values()):
+            found.append((f"stage_ns_by_layer_part.{layer}", f"got {parts!r}; allowed: finite numbers >= 0"))
+        elif stage_ns is None or not _adds_up(parts, stage_ns):
+            found.append((f"stage_ns_by_layer_part.{layer}", f"adds up to {math.fsum(parts.values()):.6g} ns; "
+                                                             f"stage_ns_by_layer.{layer} is {stage_ns} (the parts "
+                                                             "of a stage's time must sum to it)"))
     leakage = report.energy_pj_by_component.get("leakage", 0.0)
     if report.leakage_pj_by_component and not _adds_up(report.leakage_pj_by_component, leakage):
         found.append(("leakage_pj_by_component", f"adds up to {math.fsum(report.leakage_pj_by_component.values()):.6g}"

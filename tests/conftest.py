@@ -83,7 +83,7 @@ ENERGY_PJ_PER_ACTION = {"adc_conversion": 1.5625, "dac_drive": 0.39, "cell_read"
                         "router_flit_hop": 10.0, "dram_bit": 20.0, "vector_op": 0.5,
                         "maxpool_op": 0.33, "psum_add": 0.02, "row_periphery": 0.007, "column_periphery": 0.001,
                         "embedding_cache_bit": 0.05, "dram_rank_bit": 12.0, "dram_channel_bit": 8.0,
-                        "near_memory_op": 0.5}
+                        "near_memory_op": 0.5, "tile_add": 0.02}
 assert set(ENERGY_PJ_PER_ACTION) == set(ACTIVITY_KEYS)
 ENERGIES = ActionEnergies.from_dict(ENERGY_PJ_PER_ACTION)
 AREA_MM2_BY_COMPONENT = {"crossbar": 12.0, "adc": 30.0, "dac": 3.0, "buffer": 8.5, "noc": 5.0, "vector_unit": 2.5}

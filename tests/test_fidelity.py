@@ -392,3 +392,85 @@ def test_a_column_group_held_whole_on_one_tile_sends_its_finished_outputs_once()
     mapping = map_model(graph, small_chip(tiles=128, mesh=(8, 16), crossbars=1))
     hops = [t for t in mapping.transfers if t.kind == TransferKind.PARTIAL_SUM]
     assert sorted((t.src_tile, t.dst_tile, t.num_bytes) for t in hops) == [(c, 31, 46) for c in range(31)]
+
+
+# ---------------------------------------------------------------- latency by part (issue 22, item 1)
+
+@pytest.mark.parametrize("engine", ["analytic", "des"])
+def test_latency_parts_sum_to_the_stage_times_on_vgg8(engine):
+    chip = load_chip("isaac")
+    report = _report(resolve_model_spec("vgg8"), chip, engine)
+    assert set(report.stage_ns_by_layer_part) == set(report.stage_ns_by_layer)
+    expected = {"compute", "buffer", "transfer", "merge", "dram"} | ({"waiting"} if engine == "des" else set())
+    for layer, stage_ns in report.stage_ns_by_layer.items():
+        parts = report.stage_ns_by_layer_part[layer]
+        assert set(parts) == expected and min(parts.values()) >= 0
+        assert math.fsum(parts.values()) == pytest.approx(stage_ns, rel=1e-12)
+    # the crossbar steps of an MVM layer are on its critical path: 8 input bits x row groups x reads
+    assert all(report.stage_ns_by_layer_part[layer]["compute"] > 0 for layer in report.stage_ns_by_layer)
+
+
+def _merge_heavy_layer() -> WorkloadGraph:
+    # 512 x 512 over 64 vectors, spread one crossbar per tile over 128 tiles: 32 768 partial sums per
+    # inference arrive at the home tile, whose single adder merges 2 per 5 ns cycle (81 920 ns) against
+    # 12 800 ns of crossbar steps.
+    graph = WorkloadGraph("merge-heavy")
+    graph.add_node(WorkloadNode("x", OpKind.INPUT, (), (512 * 64,)))
+    graph.add_node(_mvm("fc0", 512, 512, 64))
+    graph.add_edge("x", "fc0")
+    graph.add_node(WorkloadNode("out", OpKind.OUTPUT, ((512 * 64,),), (512 * 64,)))
+    graph.add_edge("fc0", "out")
+    return graph
+
+
+@pytest.mark.parametrize("engine", ["analytic", "des"])
+def test_a_layer_whose_merge_dominates_is_merge_bound_in_the_report(engine):
+    chip = small_chip(tiles=128, mesh=(8, 16), crossbars=1).with_overrides({"clock_ghz": 0.2})
+    slow = _report(_merge_heavy_layer(), chip.with_overrides({"tile.shift_add_units": 1}), engine, batch=4)
+    assert slow.bound_by("fc0") == "merge"
+    assert slow.stage_ns_by_layer_part["fc0"]["merge"] == pytest.approx(32768 / 2 * 5.0)
+    fast = _report(_merge_heavy_layer(), chip.with_overrides({"tile.shift_add_units": 16}), engine, batch=4)
+    assert fast.bound_by("fc0") != "merge"
+
+
+def test_a_report_whose_latency_parts_do_not_sum_is_refused():
+    from dataclasses import replace
+
+    from recpim.reports.checks import cost_report_problems
+    report = _report(chain([(128, 64, 4)]), small_chip())
+    assert cost_report_problems(report) == []
+    parts = {**report.stage_ns_by_layer_part, "fc0": {**report.stage_ns_by_layer_part["fc0"], "compute": 1e9}}
+    problems = cost_report_problems(replace(report, stage_ns_by_layer_part=parts))
+    assert [key for key, _ in problems] == ["stage_ns_by_layer_part.fc0"]
+
+
+# ---------------------------------------------------------------- tile accumulation across PEs (issue 22, item 5)
+
+def test_tile_accumulation_is_counted_per_output_and_priced_by_the_tiles_adders():
+    # 512 x 16, differential 2-bit cells: 4 row tiles of one column tile (16 x 4 slices x 2 = 128
+    # columns). On 4 PEs of one crossbar each, the tile's adders merge 4 PE results per output:
+    # 3 x 16 = 48 additions per inference; on one PE of 4 crossbars the PE's shift-and-add does it.
+    graph = chain([(512, 16, 1)], relu=False)
+    spread_chip = small_chip(tiles=1, mesh=(1, 1), pes=4, crossbars=1)
+    spread = _workload(graph, spread_chip).stage("fc0")
+    assert spread.activity.tile_add == 48 and spread.tile_adds == 48
+    packed = _workload(graph, small_chip(tiles=1, mesh=(1, 1), pes=1, crossbars=4)).stage("fc0")
+    assert packed.activity.tile_add == 0 and packed.tile_adds == 0
+    report = _report(graph, spread_chip)
+    model = build_chip_model(spread_chip)
+    per_add = model.rollup["tile_shift_add"].figures.energy_pj_per_action
+    # the tile adders' energy joins the shift-and-add component: 48 more of them than packed
+    assert report.energy_pj_by_component["shift_add"] == pytest.approx(
+        spread.activity.shift_add * model.rollup["shift_add"].figures.energy_pj_per_action + 48 * per_add)
+    # and they are timed on the tile's adders: 24 cycles of 2 additions each, a merge on the critical path
+    timing = cost_inputs(spread_chip).timing
+    assert report.stage_ns_by_layer_part["fc0"]["merge"] == pytest.approx(24 * timing.cycle_ns)
+
+
+def test_tile_accumulation_counts_each_shared_column_group_once_per_extra_pe():
+    # 256 x 64 differential 2-bit: 2 row tiles x 4 column tiles = 8 crossbars, 2 per PE on 4 PEs of
+    # one tile. Row-tile-major order puts (r0,c0)(r0,c1) | (r0,c2)(r0,c3) | (r1,c0)(r1,c1) | (r1,c2)(r1,c3)
+    # in PEs 0..3: every column group is read by 2 PEs, so 1 addition per output: 64.
+    graph = chain([(256, 64, 1)], relu=False)
+    stage = _workload(graph, small_chip(tiles=1, mesh=(1, 1), pes=4, crossbars=2)).stage("fc0")
+    assert stage.activity.tile_add == 64

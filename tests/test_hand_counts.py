@@ -66,7 +66,9 @@ PRICES_PJ = {"adc_conversion": 1.0, "sample_hold": 2**-6, "dac_drive": 2**-3, "r
              "buffer_access": 8.0, "bus_bit": 2**-5, "psum_add": 0.5, "vector_op": 2**-2, "maxpool_op": 0.25,
              "router_flit_hop": 4.0, "dram_bit": 16.0,
              # the embedding-lookup actions (issue 25): this MLP has none, any price does
-             "embedding_cache_bit": 2**-7, "dram_rank_bit": 2.0, "dram_channel_bit": 2.0, "near_memory_op": 2**-3}
+             "embedding_cache_bit": 2**-7, "dram_rank_bit": 2.0, "dram_channel_bit": 2.0, "near_memory_op": 2**-3,
+             # PE results merged on a tile's adders (issue 22 item 5): each layer here is one crossbar, none
+             "tile_add": 0.5}
 # fc0: 1024 + 16 + 128 + 1 + 2 + 16 + 64 + 36 + 64 + 36 + 4 + 4 = 1395 pJ
 # fc1: 512 + 8 + 16 + 0.125 + 1 + 1 + 32 + 6 + 16 + 6 + 2 = 600.125 pJ
 HAND_ENERGY_PJ = {"fc0": 1395.0, "fc1": 600.125}

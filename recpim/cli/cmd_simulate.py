@@ -41,12 +41,22 @@ def print_report(report: CostReport) -> None:
                     [[name, pj, 100 * pj / report.energy_pj_by_component["leakage"]]
                      for name, pj in sorted(report.leakage_pj_by_component.items(), key=lambda kv: -kv[1]) if pj])
     layers = sorted(report.stage_ns_by_layer.items(), key=lambda kv: -kv[1])[:12]
-    print_table("slowest stages (ns per inference) and their energy (pJ)", ["name", "ns", "pJ"],
-                [[name, ns, report.energy_pj_by_layer.get(name, 0.0)] for name, ns in layers])
+    print_table("slowest stages (ns per inference), what bounds them, and their energy (pJ)",
+                ["name", "ns", "bound by", "pJ"],
+                [[name, ns, _bound_by(report, name, ns), report.energy_pj_by_layer.get(name, 0.0)]
+                 for name, ns in layers])
     if report.bottleneck_layer and report.bottleneck_resource:
         console.print(bottleneck_explanation(report), markup=False, highlight=False)
     for note in report.notes:
         console.print(f"note: {note}")
+
+
+def _bound_by(report, layer: str, stage_ns: float) -> str:
+    """'merge 62 %': the largest part of the stage's work and its share of the stage's time."""
+    bound = report.bound_by(layer)
+    if not bound or stage_ns <= 0:
+        return ""
+    return f"{bound} {100 * report.stage_ns_by_layer_part[layer][bound] / stage_ns:.0f} %"
 
 
 # The simulator's events grow with the batch (one per group of waves and stage), so its time does
