@@ -9,6 +9,8 @@ the work per layer grows with its segments, not with its copies.
 
 from __future__ import annotations
 
+import numpy as np
+
 from recpim.arch.graph.workload import WorkloadNode
 
 from .crossbar import CrossbarMapping
@@ -97,38 +99,63 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
 def _tile_adds(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments: tuple[Segment, ...],
                per_pe: int) -> tuple[tuple[int, int], ...]:
     """Additions per inference on each tile merging its PEs' results for the same outputs: for every
-    copy on a tile and every column group c of it that p_c > 1 of the tile's PEs read, (p_c - 1) x
-    the group's share of the copy's output elements. A PE's crossbars are a contiguous run of the
-    layer's crossbar order (row-tile-major within a copy), so the groups of one run are a range mod
-    col_tiles; sum over (copy, tile) of [sum over runs of the run's group columns - the columns of
-    the union of the groups], in weight columns, weighs each shared group p_c - 1 times."""
-    per_copy, col_tiles, cols = xmap.crossbars, xmap.col_tiles, xmap.weight_cols_per_col_tile
-    per_row_tile = xmap.weight_cols_per_row_tile
-    runs: dict[tuple[int, int], list[set[int] | None]] = {}   # (copy, tile) -> groups of each PE run (None: all)
-    for segment in segments:
-        for pe in range(segment.pes):
-            first = segment.crossbar_first + pe * per_pe
-            end = min(first + per_pe, segment.crossbar_first + segment.crossbars)
-            while first < end:
-                copy = first // per_copy
-                low, high = first - copy * per_copy, min(end, (copy + 1) * per_copy) - copy * per_copy
-                groups = None if high - low >= col_tiles else {index % col_tiles for index in range(low, high)}
-                runs.setdefault((copy, segment.tile), []).append(groups)
-                first = copy * per_copy + high
+    copy and every column group c of it that p_c > 1 PEs of a segment read, (p_c - 1) x the group's
+    share of the copy's output elements.
+
+    A segment's crossbars are cut into pieces by PE boundaries and copy boundaries; a piece is a
+    contiguous run of one copy's crossbars (row-tile-major: crossbar i is column group i % col_tiles,
+    so a piece's groups are a range mod col_tiles). Summing the group columns of every piece and
+    subtracting those of every copy's whole range in the segment counts each group p_c - 1 times (a
+    copy inside one PE cancels), in weight columns. Done with arrays over all pieces of the layer:
+    a large mesh holds tens of thousands of a layer's PEs."""
+    several = [segment for segment in segments if segment.pes > 1]
+    if not several:
+        return ()
+    per_copy, col_tiles = xmap.crossbars, xmap.col_tiles
+    cols = np.asarray(xmap.weight_cols_per_col_tile, dtype=np.int64)
+    per_row_tile = int(cols.sum())
+    doubled = np.concatenate(([0], np.cumsum(np.concatenate((cols, cols)))))   # group columns, wrapping once
+
+    def group_cols(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+        offset = start % col_tiles
+        part = doubled[offset + np.minimum(length, col_tiles)] - doubled[offset]
+        return np.where(length >= col_tiles, per_row_tile, part)
+
+    first = np.array([s.crossbar_first for s in several], dtype=np.int64)
+    end = first + np.array([s.crossbars for s in several], dtype=np.int64)
+    index = np.arange(len(several))
+
+    def cut_points(step: int, starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(segment, point) of starts[k] + step x j, j < counts[k], for every segment k."""
+        owner = np.repeat(index, counts)
+        within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        return owner, starts[owner] + step * within
+
+    def summed_pieces(extra: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Per segment: the group columns of the pieces its boundaries and `extra` points cut it into."""
+        owner = np.concatenate([index, index, *(o for o, _ in extra)])
+        point = np.concatenate([first, end, *(p for _, p in extra)])
+        # sorted by segment, then point (a point cut twice makes an empty piece, which adds nothing)
+        key = np.sort(owner * (int(end.max()) + 1) + point)
+        owner, point = np.divmod(key, int(end.max()) + 1)
+        same = owner[1:] == owner[:-1]
+        lengths = (point[1:] - point[:-1])[same]
+        sums = group_cols(point[:-1][same], lengths)
+        return np.bincount(owner[:-1][same], weights=sums, minlength=len(several))
+
+    copy_first = (first // per_copy + 1) * per_copy      # the first copy boundary after a segment's start
+    copy_cuts = cut_points(per_copy, copy_first, np.maximum(0, -(-(end - copy_first) // per_copy)))
+    pe_cuts = cut_points(per_pe, first + per_pe, np.array([s.pes - 1 for s in several], dtype=np.int64))
+    shared = summed_pieces([copy_cuts, pe_cuts]) - summed_pieces([copy_cuts])
+    by_tile: dict[int, int] = {}
+    for segment, cols_shared in zip(several, shared.tolist(), strict=True):
+        if cols_shared > 0:
+            by_tile[segment.tile] = by_tile.get(segment.tile, 0) + round(cols_shared)
     elements = 1
     for dim in node.output_shape:
         elements *= dim
-    shared_cols: dict[int, int] = {}    # tile -> weight columns' worth of outputs merged on it
-    for (_, tile), groups_of_runs in runs.items():
-        if len(groups_of_runs) < 2:
-            continue
-        summed = sum(per_row_tile if g is None else sum(cols[c] for c in g) for g in groups_of_runs)
-        union = (per_row_tile if any(g is None for g in groups_of_runs)
-                 else sum(cols[c] for c in set().union(*groups_of_runs)))
-        if summed > union:
-            shared_cols[tile] = shared_cols.get(tile, 0) + summed - union
     # each copy computes 1 / copies of the outputs; a column group's share is its columns / per_row_tile
-    return tuple((tile, -(-elements * shared // (per_row_tile * copies))) for tile, shared in shared_cols.items())
+    return tuple((tile, -(-elements * shared_cols // (per_row_tile * copies))) for tile, shared_cols in by_tile.items())
 
 
 def _rows_in(ranges: list[tuple[int, int]], prefix: list[int], rows_per_row_tile: tuple[int, ...]) -> int:

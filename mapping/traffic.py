@@ -46,10 +46,19 @@ def reduction_chain(groups: dict[int, frozenset[int]], home: int,
     """(from tile, to tile, weight columns' worth of the copy's output elements carried) for each hop
     of a copy's partial-sum reduction. `groups`: the column groups of the copy held on each tile.
     Column group by column group, the tiles holding it below the home pass its sums upwards, those
-    above it downwards, each hop carrying that group's weight columns."""
+    above it downwards, each hop carrying that group's weight columns. Most tiles of a wide copy hold
+    every group: the groups no tile holds in part share one chain, walked once."""
+    every = len(cols_per_group)
+    whole = [tile for tile, held in groups.items() if len(held) == every and tile != home]
+    partly = [(tile, held) for tile, held in groups.items() if len(held) < every and tile != home]
+    in_part = set().union(*(held for _, held in partly))
+    chains = [(whole, sum(cols for group, cols in enumerate(cols_per_group) if group not in in_part))]
+    chains += [(whole + [tile for tile, held in partly if group in held], cols_per_group[group])
+               for group in sorted(in_part)]
     hops = []
-    for group, cols in enumerate(cols_per_group):
-        holders = [tile for tile, held in groups.items() if group in held and tile != home]
+    for holders, cols in chains:
+        if not cols:
+            continue
         for side in (sorted(t for t in holders if t < home), sorted((t for t in holders if t > home), reverse=True)):
             for index, tile in enumerate(side):
                 hops.append((tile, side[index + 1] if index + 1 < len(side) else home, cols))
