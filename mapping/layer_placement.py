@@ -9,8 +9,6 @@ the work per layer grows with its segments, not with its copies.
 
 from __future__ import annotations
 
-import numpy as np
-
 from recpim.arch.graph.workload import WorkloadNode
 
 from .crossbar import CrossbarMapping
@@ -106,51 +104,39 @@ def _tile_adds(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments:
     contiguous run of one copy's crossbars (row-tile-major: crossbar i is column group i % col_tiles,
     so a piece's groups are a range mod col_tiles). Summing the group columns of every piece and
     subtracting those of every copy's whole range in the segment counts each group p_c - 1 times (a
-    copy inside one PE cancels), in weight columns. Done with arrays over all pieces of the layer:
-    a large mesh holds tens of thousands of a layer's PEs."""
-    several = [segment for segment in segments if segment.pes > 1]
-    if not several:
-        return ()
-    per_copy, col_tiles = xmap.crossbars, xmap.col_tiles
-    cols = np.asarray(xmap.weight_cols_per_col_tile, dtype=np.int64)
-    per_row_tile = int(cols.sum())
-    doubled = np.concatenate(([0], np.cumsum(np.concatenate((cols, cols)))))   # group columns, wrapping once
+    copy inside one PE cancels), in weight columns. That sum depends only on where the segment starts
+    within a copy, its crossbars and its PEs, which repeat from segment to segment (a large mesh holds
+    thousands of a layer's segments): each such pattern is worked out once."""
+    per_copy, col_tiles, cols = xmap.crossbars, xmap.col_tiles, xmap.weight_cols_per_col_tile
+    per_row_tile = xmap.weight_cols_per_row_tile
+    doubled = [0]   # group columns over two rounds of the groups (a piece's range may wrap once)
+    for width in cols + cols:
+        doubled.append(doubled[-1] + width)
 
-    def group_cols(start: np.ndarray, length: np.ndarray) -> np.ndarray:
-        offset = start % col_tiles
-        part = doubled[offset + np.minimum(length, col_tiles)] - doubled[offset]
-        return np.where(length >= col_tiles, per_row_tile, part)
+    def group_cols(points: list[int]) -> int:
+        total = 0
+        for start, stop in zip(points, points[1:]):
+            length, offset = stop - start, start % col_tiles
+            total += per_row_tile if length >= col_tiles else doubled[offset + length] - doubled[offset]
+        return total
 
-    first = np.array([s.crossbar_first for s in several], dtype=np.int64)
-    end = first + np.array([s.crossbars for s in several], dtype=np.int64)
-    index = np.arange(len(several))
-
-    def cut_points(step: int, starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(segment, point) of starts[k] + step x j, j < counts[k], for every segment k."""
-        owner = np.repeat(index, counts)
-        within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-        return owner, starts[owner] + step * within
-
-    def summed_pieces(extra: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Per segment: the group columns of the pieces its boundaries and `extra` points cut it into."""
-        owner = np.concatenate([index, index, *(o for o, _ in extra)])
-        point = np.concatenate([first, end, *(p for _, p in extra)])
-        # sorted by segment, then point (a point cut twice makes an empty piece, which adds nothing)
-        key = np.sort(owner * (int(end.max()) + 1) + point)
-        owner, point = np.divmod(key, int(end.max()) + 1)
-        same = owner[1:] == owner[:-1]
-        lengths = (point[1:] - point[:-1])[same]
-        sums = group_cols(point[:-1][same], lengths)
-        return np.bincount(owner[:-1][same], weights=sums, minlength=len(several))
-
-    copy_first = (first // per_copy + 1) * per_copy      # the first copy boundary after a segment's start
-    copy_cuts = cut_points(per_copy, copy_first, np.maximum(0, -(-(end - copy_first) // per_copy)))
-    pe_cuts = cut_points(per_pe, first + per_pe, np.array([s.pes - 1 for s in several], dtype=np.int64))
-    shared = summed_pieces([copy_cuts, pe_cuts]) - summed_pieces([copy_cuts])
+    patterns: dict[tuple[int, int, int], int] = {}
     by_tile: dict[int, int] = {}
-    for segment, cols_shared in zip(several, shared.tolist(), strict=True):
-        if cols_shared > 0:
-            by_tile[segment.tile] = by_tile.get(segment.tile, 0) + round(cols_shared)
+    for segment in segments:
+        if segment.pes < 2:
+            continue
+        # in coordinates where the segment's first copy starts at 0 (groups keep: per_copy % col_tiles == 0)
+        key = (segment.crossbar_first % per_copy, segment.crossbars, segment.pes)
+        shared = patterns.get(key)
+        if shared is None:
+            first, end = key[0], key[0] + key[1]
+            copy_cuts = range(per_copy, end, per_copy)
+            pe_cuts = range(first + per_pe, end, per_pe)
+            shared = (group_cols(sorted({first, end, *copy_cuts, *pe_cuts}))
+                      - group_cols([first, *copy_cuts, end]))
+            patterns[key] = shared
+        if shared:
+            by_tile[segment.tile] = by_tile.get(segment.tile, 0) + shared
     elements = 1
     for dim in node.output_shape:
         elements *= dim
