@@ -16,20 +16,21 @@ from .occupancy import PeProfile
 from .placement import Segment
 from .result import LayerPlacement, MvmLayerMapping
 
-# {copy: {tile: the column tiles (column groups) of that copy with crossbars on the tile}} for copies on
-# more than one tile: a column group's partial sums meet only on the tiles holding its row tiles.
-SplitCopies = dict[int, dict[int, frozenset[int]]]
+# {copy: {tile: the column tiles (column groups) of that copy with crossbars on the tile, as a bit mask:
+# bit c for group c}} for copies on more than one tile: a column group's partial sums meet only on the
+# tiles holding its row tiles.
+SplitCopies = dict[int, dict[int, int]]
 
 
 def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments: tuple[Segment, ...],
                 profile: PeProfile) -> tuple[MvmLayerMapping, SplitCopies]:
     per_copy, col_tiles = xmap.crossbars, xmap.col_tiles
-    every_group = frozenset(range(col_tiles))
+    every_group = (1 << col_tiles) - 1
 
     on_tile: dict[tuple[int, int], int] = {}      # (round, tile) -> crossbars
     homes: list[int] = [0] * copies
     cut: dict[int, dict[tuple[int, int], int]] = {}   # copy -> (round, tile) -> crossbars, copies a segment cuts
-    cut_groups: dict[int, dict[int, frozenset[int]]] = {}
+    cut_groups: dict[int, dict[int, int]] = {}
     full_copies: dict[int, int] = {}              # tile -> copies held whole (insertion: segment order)
     cut_rows: dict[int, dict[int, list[tuple[int, int]]]] = {}   # tile -> cut copy -> row tile ranges there
     for segment in segments:
@@ -55,11 +56,14 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
             counts = cut.setdefault(copy, {})
             counts[key] = counts.get(key, 0) + high - low
             # column groups of crossbars low..high-1 of the copy (row-tile-major: crossbar i is column tile
-            # i % col_tiles); a range of col_tiles crossbars or more holds every group
-            groups = (every_group if high - low >= col_tiles
-                      else frozenset(index % col_tiles for index in range(low, high)))
+            # i % col_tiles): high - low bits from bit low % col_tiles, wrapping; col_tiles or more: all
+            if high - low >= col_tiles:
+                groups = every_group
+            else:
+                run = ((1 << (high - low)) - 1) << (low % col_tiles)
+                groups = (run | run >> col_tiles) & every_group
             held = cut_groups.setdefault(copy, {})
-            held[tile] = held.get(tile, frozenset()) | groups
+            held[tile] = held.get(tile, 0) | groups
             cut_rows[tile].setdefault(copy, []).append((low // col_tiles, (high - 1) // col_tiles + 1))
     for copy, counts in cut.items():
         homes[copy] = _busiest(counts)[1]

@@ -41,20 +41,26 @@ from .result import DigitalMapping, IoSource, IoTransfer, MvmLayerMapping
 from .transfer_table import TransferTable
 
 
-def reduction_chain(groups: dict[int, frozenset[int]], home: int,
-                    cols_per_group: tuple[int, ...]) -> list[tuple[int, int, int]]:
+def reduction_chain(groups: dict[int, int], home: int, cols_per_group: tuple[int, ...]) -> list[tuple[int, int, int]]:
     """(from tile, to tile, weight columns' worth of the copy's output elements carried) for each hop
-    of a copy's partial-sum reduction. `groups`: the column groups of the copy held on each tile.
-    Column group by column group, the tiles holding it below the home pass its sums upwards, those
-    above it downwards, each hop carrying that group's weight columns. Most tiles of a wide copy hold
-    every group: the groups no tile holds in part share one chain, walked once."""
-    every = len(cols_per_group)
-    whole = [tile for tile, held in groups.items() if len(held) == every and tile != home]
-    partly = [(tile, held) for tile, held in groups.items() if len(held) < every and tile != home]
-    in_part = set().union(*(held for _, held in partly))
-    chains = [(whole, sum(cols for group, cols in enumerate(cols_per_group) if group not in in_part))]
-    chains += [(whole + [tile for tile, held in partly if group in held], cols_per_group[group])
-               for group in sorted(in_part)]
+    of a copy's partial-sum reduction. `groups`: the column groups of the copy held on each tile (bit c
+    for group c). Column group by column group, the tiles holding it below the home pass its sums
+    upwards, those above it downwards, each hop carrying that group's weight columns. Most tiles of a
+    wide copy hold every group: the groups no tile holds in part share one chain, walked once."""
+    every = (1 << len(cols_per_group)) - 1
+    whole, partly, in_part = [], [], 0
+    for tile, held in groups.items():
+        if tile == home:
+            continue
+        if held == every:
+            whole.append(tile)
+        else:
+            partly.append((tile, held))
+            in_part |= held
+    chains = [(whole, sum(cols for group, cols in enumerate(cols_per_group) if not in_part >> group & 1))]
+    if in_part:
+        chains += [(whole + [tile for tile, held in partly if held >> group & 1], cols)
+                   for group, cols in enumerate(cols_per_group) if in_part >> group & 1]
     hops = []
     for holders, cols in chains:
         if not cols:
