@@ -119,7 +119,7 @@ def _tile_adds(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments:
 
     def group_cols(points: list[int]) -> int:
         total = 0
-        for start, stop in zip(points, points[1:]):
+        for start, stop in zip(points, points[1:], strict=False):
             length, offset = stop - start, start % col_tiles
             total += per_row_tile if length >= col_tiles else doubled[offset + length] - doubled[offset]
         return total

@@ -43,32 +43,43 @@ from .transfer_table import TransferTable
 
 def reduction_chain(groups: dict[int, int], home: int, cols_per_group: tuple[int, ...]) -> list[tuple[int, int, int]]:
     """(from tile, to tile, weight columns' worth of the copy's output elements carried) for each hop
-    of a copy's partial-sum reduction. `groups`: the column groups of the copy held on each tile (bit c
-    for group c). Column group by column group, the tiles holding it below the home pass its sums
-    upwards, those above it downwards, each hop carrying that group's weight columns. Most tiles of a
-    wide copy hold every group: the groups no tile holds in part share one chain, walked once."""
+    of a copy's partial-sum reduction, from the far ends towards the home. `groups`: the column groups
+    of the copy held on each tile (bit c for group c). Column group by column group, the tiles holding
+    it below the home pass its sums upwards, those above it downwards, each to the next tile holding
+    that group, each hop carrying that group's weight columns. The groups going to the same next tile
+    travel as one hop; a tile holding every group is every group's next holder."""
     every = (1 << len(cols_per_group)) - 1
-    whole, partly, in_part = [], [], 0
-    for tile, held in groups.items():
-        if tile == home:
-            continue
-        if held == every:
-            whole.append(tile)
-        else:
-            partly.append((tile, held))
-            in_part |= held
-    chains = [(whole, sum(cols for group, cols in enumerate(cols_per_group) if not in_part >> group & 1))]
-    if in_part:
-        chains += [(whole + [tile for tile, held in partly if held >> group & 1], cols)
-                   for group, cols in enumerate(cols_per_group) if in_part >> group & 1]
+    total = sum(cols_per_group)
     hops = []
-    for holders, cols in chains:
-        if not cols:
-            continue
-        for side in (sorted(t for t in holders if t < home), sorted((t for t in holders if t > home), reverse=True)):
-            for index, tile in enumerate(side):
-                hops.append((tile, side[index + 1] if index + 1 < len(side) else home, cols))
+    for side in (sorted(t for t in groups if t < home), sorted((t for t in groups if t > home), reverse=True)):
+        # walk from the home outwards: `uniform` is every group's next holder while the last tile
+        # walked held them all; otherwise `target` holds each group's
+        walked: list[tuple[int, int, int]] = []
+        uniform, target = home, []
+        for tile in reversed(side):
+            held = groups[tile]
+            if uniform is not None:
+                walked.append((tile, uniform, total if held == every else _group_cols(held, cols_per_group)))
+            else:
+                carried: dict[int, int] = {}
+                for group, cols in enumerate(cols_per_group):
+                    if held >> group & 1:
+                        carried[target[group]] = carried.get(target[group], 0) + cols
+                walked += [(tile, next_tile, cols) for next_tile, cols in carried.items()]
+            if held == every:
+                uniform = tile
+            else:
+                if uniform is not None:
+                    target, uniform = [uniform] * len(cols_per_group), None
+                for group in range(len(cols_per_group)):
+                    if held >> group & 1:
+                        target[group] = tile
+        hops += reversed(walked)
     return hops
+
+
+def _group_cols(held: int, cols_per_group: tuple[int, ...]) -> int:
+    return sum(cols for group, cols in enumerate(cols_per_group) if held >> group & 1)
 
 
 def compute_traffic(
