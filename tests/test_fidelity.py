@@ -474,3 +474,44 @@ def test_tile_accumulation_counts_each_shared_column_group_once_per_extra_pe():
     graph = chain([(256, 64, 1)], relu=False)
     stage = _workload(graph, small_chip(tiles=1, mesh=(1, 1), pes=4, crossbars=2)).stage("fc0")
     assert stage.activity.tile_add == 64
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 5), st.integers(1, 7), st.integers(0, 40), st.integers(1, 60))
+def test_tile_adds_equal_a_crossbar_by_crossbar_count(row_tiles, col_tiles, per_pe, first, crossbars):
+    """Against the definition: every PE's crossbars, copy by copy, give the column groups each PE
+    reads; a group read by p PEs of a segment costs p - 1 additions per output of its columns."""
+    from types import SimpleNamespace
+
+    from recpim.mapping.layer_placement import _tile_adds
+    from recpim.mapping.placement import Segment
+    cols = tuple(3 + group for group in range(col_tiles))
+    xmap = SimpleNamespace(crossbars=row_tiles * col_tiles, col_tiles=col_tiles, weight_cols_per_col_tile=cols,
+                           weight_cols_per_row_tile=sum(cols))
+    pes = -(-crossbars // per_pe)
+    segment = Segment(0, 5, 0, pes, first, crossbars)
+    copies = (first + crossbars - 1) // xmap.crossbars + 1
+    node = SimpleNamespace(output_shape=(sum(cols) * copies * 7,))
+    readers: dict[tuple[int, int], set[int]] = {}   # (copy, group) -> PEs reading it
+    for index in range(first, first + crossbars):
+        copy, local = divmod(index, xmap.crossbars)
+        readers.setdefault((copy, local % col_tiles), set()).add((index - first) // per_pe)
+    shared = sum((len(pes_reading) - 1) * cols[group] for (_, group), pes_reading in readers.items())
+    expected = ((5, -(-node.output_shape[0] * shared // (sum(cols) * copies))),) if shared else ()
+    assert _tile_adds(node, xmap, copies, (segment,), per_pe) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.integers(0, 30), st.integers(1, 15), min_size=1, max_size=12), st.integers(0, 30))
+def test_the_reduction_carries_each_group_once_from_every_holder_towards_the_home(groups, home):
+    from recpim.mapping.traffic import reduction_chain
+    cols = (2, 3, 5, 7)
+    hops = reduction_chain(groups, home, cols)
+    for src, dst, _ in hops:
+        assert src != home and (src < dst <= home or src > dst >= home)   # always towards the home
+    # every tile but the home sends each group it holds exactly once: carried totals match
+    sent: dict[int, int] = {}
+    for src, _, carried in hops:
+        sent[src] = sent.get(src, 0) + carried
+    assert sent == {tile: sum(c for g, c in enumerate(cols) if held >> g & 1)
+                    for tile, held in groups.items() if tile != home}
