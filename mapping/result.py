@@ -110,6 +110,7 @@ class MvmLayerMapping:
             "input_elements": self.input_elements, "partial_sum_bits": x.partial_sum_bits,
             "lossless_adc_bits": x.lossless_adc_bits, "chip_adc_bits": x.chip_adc_bits, "adc_lossy": x.adc_lossy,
             "input_share_by_tile": {str(tile): float(share) for tile, share in self.input_share_by_tile},
+            "tile_adds_by_tile": {str(tile): adds for tile, adds in p.tile_adds_by_tile},
             "kind": "mvm", "home_mesh_coord": list(coords[p.home_tile]),
             "segments": [segment.to_json_dict(coords[segment.tile]) for segment in p.segments],
         }
