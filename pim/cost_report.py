@@ -67,9 +67,10 @@ def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: Actio
         digital = stage.kind == StageKind.DIGITAL
         for count, (component, action_pj) in zip(_action_values[digital](stage.activity), priced[digital],
                                                  strict=True):
-            pj = count * action_pj
-            by_component[component] += pj
-            layer_pj += pj
+            if count:   # most actions of a stage never happen; adding their 0.0 changes no bit of a sum
+                pj = count * action_pj
+                by_component[component] += pj
+                layer_pj += pj
         by_layer[stage.name] = layer_pj
     for name in OPTIONAL_COMPONENTS:
         if not by_component[name]:
