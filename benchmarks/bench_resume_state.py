@@ -182,21 +182,22 @@ def quality(args: argparse.Namespace) -> None:
         optimizer, lr = recipe.split(":")
         base = TrainConfig(data=args.quality_data, space=space.name, batch_size=args.quality_batch,
                            optimizer=optimizer, lr=float(lr))
-        alone: dict[str, list[float]] = {way: [] for way in ways}
-        for index, subnet in enumerate(subnets):
-            for seed in range(args.quality_seeds):
-                row = []
-                for way in ways:
-                    config = base.model_copy(update={key: way})
-                    score = train_standalone(subnet, dataset, args.quality_steps, seed, config=config,
-                                             max_rows=args.score_rows)
-                    alone[way].append(score.logloss)
-                    row.append(f"{way} {score.logloss:.5f}")
-                print(f"  {recipe} subnet {index} seed {seed}: " + ", ".join(row), flush=True)
-        diffs = [b - a for b, a in zip(alone[second], alone[first], strict=True)]
-        print(f"{recipe} standalone: median log loss {first} {statistics.median(alone[first]):.5f}, "
-              f"{second} {statistics.median(alone[second]):.5f}; median difference {second} - {first} "
-              f"{statistics.median(diffs):+.5f} ({second} better in {sum(d < 0 for d in diffs)} of {len(diffs)})")
+        if args.quality_steps:        # 0: the supernet comparison only (keeps each run under ~10 min)
+            alone: dict[str, list[float]] = {way: [] for way in ways}
+            for index, subnet in enumerate(subnets):
+                for seed in range(args.quality_seeds):
+                    row = []
+                    for way in ways:
+                        config = base.model_copy(update={key: way})
+                        score = train_standalone(subnet, dataset, args.quality_steps, seed, config=config,
+                                                 max_rows=args.score_rows)
+                        alone[way].append(score.logloss)
+                        row.append(f"{way} {score.logloss:.5f}")
+                    print(f"  {recipe} subnet {index} seed {seed}: " + ", ".join(row), flush=True)
+            diffs = [b - a for b, a in zip(alone[second], alone[first], strict=True)]
+            print(f"{recipe} standalone: median log loss {first} {statistics.median(alone[first]):.5f}, "
+                  f"{second} {statistics.median(alone[second]):.5f}; median difference {second} - {first} "
+                  f"{statistics.median(diffs):+.5f} ({second} better in {sum(d < 0 for d in diffs)} of {len(diffs)})")
         if args.quality_supernet_steps:
             inherited: dict[str, list[float]] = {}
             for way in ways:
@@ -239,7 +240,7 @@ def main() -> None:
     parser.add_argument("--quality-space", default="small")
     parser.add_argument("--quality-subnets", type=int, default=3)
     parser.add_argument("--quality-seeds", type=int, default=2)
-    parser.add_argument("--quality-steps", type=int, default=200)
+    parser.add_argument("--quality-steps", type=int, default=200, help="0: no standalone comparison")
     parser.add_argument("--quality-batch", type=int, default=256)
     parser.add_argument("--quality-supernet-steps", type=int, default=0, help="0: no supernet comparison")
     parser.add_argument("--score-rows", type=int, default=None, help="validation rows scored (default: all)")
