@@ -24,6 +24,7 @@ from recpim.arch.data.location import DataFingerprint
 from recpim.arch.data.schema import DatasetSchema
 from recpim.arch.model.space import SearchSpace
 from recpim.arch.train.config import TrainConfig
+from recpim.arch.train.packing import pack_state, unpack_state
 from recpim.errors import ConfigError, RecpimError
 
 CHECKPOINT_FORMAT = "recpim-supernet-checkpoint"
@@ -52,49 +53,6 @@ def state_bytes(state: Any) -> int:
     if isinstance(state, list | tuple):
         return sum(state_bytes(value) for value in state)
     return 0
-
-
-# CKPT.resume keeps only the rows of an optimizer-state tensor that a step touched: sparse Adagrad's
-# sums and SparseAdam's moments of embedding rows no batch has read are exactly +0 (measured by
-# benchmarks/bench_resume_state.py). A packed tensor is {PACKED_ROWS: True, "index", "values",
-# "shape"}; unpacking puts the values back into zeros, bit for bit.
-PACKED_ROWS = "recpim_packed_rows"
-PACK_MIN_ELEMENTS = 4096        # smaller tensors are stored as they are
-PACK_MAX_FRACTION = 0.75        # packed only when index + values take at most this share of the tensor
-
-
-def pack_sparse_rows(state: Any) -> Any:
-    """`state` (a nested optimizer state dict) with each large floating tensor whose rows are mostly
-    +0 stored as its other rows (a -0.0 or NaN counts as touched, so unpacking is exact)."""
-    if isinstance(state, torch.Tensor):
-        if state.layout != torch.strided or not state.is_floating_point() or state.dim() < 2 or \
-                state.numel() < PACK_MIN_ELEMENTS:
-            return state
-        flat = state.reshape(state.shape[0], -1)
-        rows = ((flat != 0) | torch.signbit(flat)).any(dim=1).nonzero().flatten()
-        packed_bytes = rows.numel() * (8 + flat.shape[1] * state.element_size())
-        if packed_bytes > PACK_MAX_FRACTION * state.numel() * state.element_size():
-            return state
-        return {PACKED_ROWS: True, "index": rows, "values": state[rows].clone(), "shape": list(state.shape)}
-    if isinstance(state, dict):
-        return {key: pack_sparse_rows(value) for key, value in state.items()}
-    if isinstance(state, list | tuple):
-        return type(state)(pack_sparse_rows(value) for value in state)
-    return state
-
-
-def unpack_sparse_rows(state: Any) -> Any:
-    """The inverse of pack_sparse_rows (a state without packed tensors comes back as it is)."""
-    if isinstance(state, dict):
-        if state.get(PACKED_ROWS) is True:
-            values = state["values"]
-            dense = torch.zeros(state["shape"], dtype=values.dtype)
-            dense.index_copy_(0, state["index"], values)
-            return dense
-        return {key: unpack_sparse_rows(value) for key, value in state.items()}
-    if isinstance(state, list | tuple):
-        return type(state)(unpack_sparse_rows(value) for value in state)
-    return state
 
 
 def _mb(size: int) -> str:
@@ -162,7 +120,7 @@ def save_snapshot(checkpoint: Path | str, state: dict[str, Any], resume: dict[st
     checkpoint = Path(checkpoint)
     pending = pending_resume_path(checkpoint)
     if resume is not None and "optimizer" in resume:
-        resume = {**resume, "optimizer": pack_sparse_rows(resume["optimizer"])}
+        resume = {**resume, "optimizer": pack_state(resume["optimizer"])}   # exact: arch/train/packing.py
     require_space(checkpoint, state_bytes(state) + (state_bytes(resume) if resume is not None else 0))
     if resume is not None:
         save_checkpoint(pending, resume)
@@ -354,8 +312,8 @@ def _load_resume(extra_path: Path) -> dict[str, Any]:
     if not isinstance(extra, dict) or extra.get("format") != RESUME_FORMAT:
         raise ConfigError(str(extra_path), [("format", f"not a {RESUME_FORMAT} file")])
     try:
-        return unpack_sparse_rows(extra)
-    except (KeyError, TypeError, IndexError, RuntimeError) as error:
+        return unpack_state(extra)
+    except (KeyError, TypeError, IndexError, ValueError, RuntimeError) as error:
         raise ConfigError(str(extra_path), [("optimizer", f"a damaged packed tensor ({error}); train again "
                                                           "without --resume")]) from None
 

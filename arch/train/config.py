@@ -58,15 +58,22 @@ class TrainConfig(ValidatedModel):
     # (two Adam moments beside Adam), as large as the tables; "rowwise" is FBGEMM's EXACT_ROWWISE_ADAGRAD
     # (arch/train/rowwise.py), one value per row, whichever `optimizer` the dense parameters use.
     embedding_optimizer: Literal["elementwise", "rowwise"] = "elementwise"
+    # The dense parameters' optimizer state during training (arch/train/bf16_state.py): "fp32" as torch keeps
+    # it; "bf16" keeps Adagrad's sums or Adam's moments in bfloat16 (stochastically rounded), half the bytes
+    # of an unfinished run's CKPT.resume, at a measured cost in log loss (README, The resumable state).
+    optimizer_state_dtype: Literal["fp32", "bf16"] = "fp32"
 
     @model_serializer(mode="wrap")
-    def _omit_elementwise_tables(self, handler):
-        """Leave `embedding_optimizer` out of a dump while it is "elementwise" (what a dump without it
-        means), so checkpoints, --json outputs and bench_ranking's truth-cache keys of runs that do not
-        use the row-wise optimizer stay what they were before the option."""
+    def _omit_defaults_added_later(self, handler):
+        """Leave `embedding_optimizer` out of a dump while it is "elementwise", and `optimizer_state_dtype`
+        while it is "fp32" (what a dump without them means), so checkpoints, --json outputs and
+        bench_ranking's truth-cache keys of runs that use neither option stay what they were before them."""
         data = handler(self)
-        if isinstance(data, dict) and self.embedding_optimizer == "elementwise":
-            data.pop("embedding_optimizer", None)
+        if isinstance(data, dict):
+            if self.embedding_optimizer == "elementwise":
+                data.pop("embedding_optimizer", None)
+            if self.optimizer_state_dtype == "fp32":
+                data.pop("optimizer_state_dtype", None)
         return data
 
     @model_validator(mode="after")

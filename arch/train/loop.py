@@ -51,7 +51,9 @@ benchmarks/bench_ranking.py; the README gives what each did):
   embedding rows' per-element Adagrad/Adam steps are bounded by the optimizer itself);
 - `embedding_optimizer`: "rowwise" trains the tables with row-wise Adagrad (FBGEMM's
   EXACT_ROWWISE_ADAGRAD, arch/train/rowwise.py: one accumulated mean squared gradient per row), so
-  their optimizer state in CKPT.resume is rows x 1 instead of the tables' size (twice it with Adam).
+  their optimizer state in CKPT.resume is rows x 1 instead of the tables' size (twice it with Adam);
+- `optimizer_state_dtype`: "bf16" keeps the dense optimizer's state in bfloat16 during training
+  (arch/train/bf16_state.py), half of CKPT.resume, at a measured cost in log loss and step time.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from recpim.arch.model.modules import EmbeddingTables
+from recpim.arch.train.bf16_state import Bf16StateAdagrad, Bf16StateAdam
 from recpim.arch.train.config import TrainConfig
 from recpim.arch.train.rowwise import RowwiseAdagrad
 
@@ -91,6 +92,10 @@ def use_sparse_embeddings(model: nn.Module, enabled: bool) -> None:
 
 
 def _dense_optimizer(kind: type, params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer_state_dtype == "bf16":       # the state kept in bf16 (arch/train/bf16_state.py)
+        if kind is torch.optim.Adagrad:
+            return Bf16StateAdagrad(params, lr=config.lr, eps=config.adagrad_eps, seed=config.seed)
+        return Bf16StateAdam(params, lr=config.lr, seed=config.seed)
     options: dict[str, Any] = {"lr": config.lr}
     if kind is torch.optim.Adagrad:
         options["eps"] = config.adagrad_eps
@@ -108,7 +113,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int) -> t
     With config.sparse_embeddings the tables train with sparse gradients: sparse Adagrad (Adagrad
     accepts them, unfused), or SparseAdam (lazy Adam) beside Adam. config.embedding_optimizer
     "rowwise" gives the tables row-wise Adagrad instead (one state value per row, sparse or dense
-    gradients), beside either dense optimizer."""
+    gradients), beside either dense optimizer. config.optimizer_state_dtype "bf16" keeps the dense
+    optimizer's state in bfloat16 (arch/train/bf16_state.py; unfused)."""
     use_sparse_embeddings(model, config.sparse_embeddings)
     rowwise = config.embedding_optimizer == "rowwise"
     table_params = embedding_parameters(model) if config.sparse_embeddings or rowwise else []

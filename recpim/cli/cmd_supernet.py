@@ -93,6 +93,11 @@ def train(
                                                  "rowwise (row-wise Adagrad, FBGEMM's EXACT_ROWWISE_ADAGRAD: one "
                                                  "state value per row, a --checkpoint-every resume state about "
                                                  "embedding-dim times smaller)"),
+    optimizer_state_dtype: str = typer.Option("fp32", "--optimizer-state-dtype",
+                                              help="the dense optimizer's state during training: fp32 | bf16 "
+                                                   "(Adagrad's sums or Adam's moments kept in bfloat16, "
+                                                   "stochastically rounded: half the --checkpoint-every resume "
+                                                   "state, a resume stays exact; costs some log loss, README)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run saved at --out (refused when there is "
                                                          "no checkpoint there)"),
     resume_or_start: bool = typer.Option(False, "--resume-or-start",
@@ -169,7 +174,7 @@ def train(
                          full_path_fraction=full_path_fraction, init=init, adagrad_eps=adagrad_eps,
                          sparse_embeddings=sparse_embeddings, sandwich_students=sandwich_students,
                          distill_weight=distill_weight, embedding_lr=embedding_lr, embedding_l2=embedding_l2,
-                         embedding_optimizer=embedding_optimizer,
+                         embedding_optimizer=embedding_optimizer, optimizer_state_dtype=optimizer_state_dtype,
                          subnets_per_step=subnets_per_step if subnets_per_step is not None
                          else 1 if sandwich_students else TrainConfig.model_fields["subnets_per_step"].default)
     dataset = open_dataset(data, on_bad_row=on_bad_row, seed=data_seed, max_bad_rows_fraction=max_bad_rows_fraction,
