@@ -1,8 +1,9 @@
 """The robust co-search objective (issue 24, item 5): candidates ranked by their log loss over
 programmed chips. Once variation is large it picks another candidate than the ideal-cell search
 (whether that pick also loses less on fresh chips is benchmarks/bench_robust_search.py's question:
-with this 20-step supernet chip-to-chip spread dominates); with every device effect off it is the
-ideal scoring exactly; the draws' figures are stored per candidate and in the run's outputs."""
+it does at sigma 0.1 with 12 chips per candidate, README; this 20-step supernet is too noisy to show
+it); with every device effect off it is the ideal scoring exactly; the draws' figures are stored per
+candidate and in the run's outputs."""
 
 from __future__ import annotations
 
