@@ -1,8 +1,9 @@
 """The robust co-search objective (issue 24, item 5): candidates ranked by their log loss over
 programmed chips. Once variation is large it picks another candidate than the ideal-cell search
 (whether that pick also loses less on fresh chips is benchmarks/bench_robust_search.py's question:
-with this 20-step supernet chip-to-chip spread dominates); with every device effect off it is the
-ideal scoring exactly; the draws' figures are stored per candidate and in the run's outputs."""
+it does at sigma 0.1 with 12 chips per candidate, README; this 20-step supernet is too noisy to show
+it); with every device effect off it is the ideal scoring exactly; the draws' figures are stored per
+candidate and in the run's outputs."""
 
 from __future__ import annotations
 
@@ -151,3 +152,24 @@ def test_cli_search_under_devices(checkpoint, tmp_path):
     refused = runner.invoke(app, [*common, "--out", str(tmp_path / "quant"), "--accuracy", "quant",
                                   "--accuracy-under-devices", "2"])
     assert isinstance(refused.exception, ConfigError) and "device_draws" in str(refused.exception)
+
+
+def test_the_benchmarks_paired_summary_by_hand():
+    """bench_robust_search's per-seed comparison, whose interval and sign test the README quotes."""
+    import importlib.util
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_robust_search", root / "benchmarks" / "bench_robust_search.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_robust_search"] = bench      # its dataclass looks its module up there
+    spec.loader.exec_module(bench)
+    paired = bench.Paired((0.2, 0.0, -0.1, 0.3))
+    assert paired.signs() == (2, 1, 1)                                  # better, same pick, worse
+    assert paired.mean == pytest.approx(0.1)
+    sd = np.sqrt(((0.1 ** 2) + (0.1 ** 2) + (0.2 ** 2) + (0.2 ** 2)) / 3)   # sample std of the four differences
+    half = 3.182446305284263 * sd / 2                                   # t(0.975, 3) x sd / sqrt(4)
+    assert paired.interval95() == pytest.approx((0.1 - half, 0.1 + half))
+    assert paired.sign_test_p() == pytest.approx(1.0)                    # 2 of 3 untied: p = 1
+    assert bench.Paired((0.1,) * 6 + (0.0, 0.0)).sign_test_p() == pytest.approx(2 / 64)   # 6 of 6: 2 x 0.5^6
+    assert bench.Paired((0.0, 0.0)).sign_test_p() == 1.0 and bench.Paired((0.5,)).summary()["ci95"] is None
