@@ -86,6 +86,20 @@ class _Bf16StateOptimizer(torch.optim.Optimizer):
     def _init_state(self, state: dict, param: nn.Parameter) -> None:
         raise NotImplementedError
 
+    def _update(self, group: dict, param: nn.Parameter, state: dict, step: float,
+                generator: torch.Generator) -> None:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: ANN001 - torch's Optimizer.step signature
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group, param, state, step, generator in self._updates():
+            self._update(group, param, state, step, generator)
+        return loss
+
     def load_state_dict(self, state_dict: dict) -> None:
         """torch's, then the state back in bf16: torch casts floating state to the parameter's dtype on
         load, which would keep the same values (exactly) but write fp32 again at the next save."""
@@ -105,18 +119,12 @@ class Bf16StateAdagrad(_Bf16StateOptimizer):
     def _init_state(self, state: dict, param: nn.Parameter) -> None:
         state["sum"] = torch.zeros_like(param, dtype=torch.bfloat16, memory_format=torch.preserve_format)
 
-    @torch.no_grad()
-    def step(self, closure=None):  # noqa: ANN001 - torch's Optimizer.step signature
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group, param, state, _, generator in self._updates():
-            grad = param.grad
-            total = state["sum"].float().addcmul_(grad, grad)
-            param.addcdiv_(grad, total.sqrt().add_(group["eps"]), value=-group["lr"])
-            stochastic_round_bf16(total, generator, out=state["sum"])
-        return loss
+    def _update(self, group: dict, param: nn.Parameter, state: dict, step: float,
+                generator: torch.Generator) -> None:
+        grad = param.grad
+        total = state["sum"].float().addcmul_(grad, grad)
+        param.addcdiv_(grad, total.sqrt().add_(group["eps"]), value=-group["lr"])
+        stochastic_round_bf16(total, generator, out=state["sum"])
 
 
 class Bf16StateAdam(_Bf16StateOptimizer):
@@ -130,20 +138,14 @@ class Bf16StateAdam(_Bf16StateOptimizer):
         state["exp_avg"] = torch.zeros_like(param, dtype=torch.bfloat16, memory_format=torch.preserve_format)
         state["exp_avg_sq"] = torch.zeros_like(param, dtype=torch.bfloat16, memory_format=torch.preserve_format)
 
-    @torch.no_grad()
-    def step(self, closure=None):  # noqa: ANN001 - torch's Optimizer.step signature
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group, param, state, step, generator in self._updates():
-            grad = param.grad
-            beta1, beta2 = group["betas"]
-            first = state["exp_avg"].float().lerp_(grad, 1 - beta1)
-            second = state["exp_avg_sq"].float().mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            step_size = group["lr"] / (1 - beta1 ** step)
-            denominator = (second.sqrt() / (1 - beta2 ** step) ** 0.5).add_(group["eps"])   # torch.optim.Adam's order
-            param.addcdiv_(first, denominator, value=-step_size)
-            stochastic_round_bf16(first, generator, out=state["exp_avg"])
-            stochastic_round_bf16(second, generator, out=state["exp_avg_sq"])
-        return loss
+    def _update(self, group: dict, param: nn.Parameter, state: dict, step: float,
+                generator: torch.Generator) -> None:
+        grad = param.grad
+        beta1, beta2 = group["betas"]
+        first = state["exp_avg"].float().lerp_(grad, 1 - beta1)
+        second = state["exp_avg_sq"].float().mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        step_size = group["lr"] / (1 - beta1 ** step)
+        denominator = (second.sqrt() / (1 - beta2 ** step) ** 0.5).add_(group["eps"])   # torch.optim.Adam's order
+        param.addcdiv_(first, denominator, value=-step_size)
+        stochastic_round_bf16(first, generator, out=state["exp_avg"])
+        stochastic_round_bf16(second, generator, out=state["exp_avg_sq"])
