@@ -208,7 +208,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--vs-zoo", default=None, metavar="CKPT",
                         help="searched models vs DLRM/DeepFM with this supernet (see the module docstring)")
     parser.add_argument("--chip", default="default", help="--vs-zoo: the chip preset")
-    parser.add_argument("--retrain", type=int, default=3, help="--vs-zoo: front candidates retrained standalone")
+    parser.add_argument("--screen", type=int, default=12,
+                        help="--vs-zoo: the supernet's best cheap candidates trained standalone with one seed")
+    parser.add_argument("--retrain", type=int, default=3,
+                        help="--vs-zoo: the screen's best on validation, trained with every seed")
+    parser.add_argument("--eval-rows", type=int, default=0,
+                        help="--vs-zoo: validation and test rows scoring every standalone model (0: all)")
     parser.add_argument("--zoo-seeds", type=int, default=3, help="--vs-zoo: seeds of every standalone training")
     parser.add_argument("--fresh-search", action="store_true", help="--vs-zoo: start the study again (default: "
                                                                       "resume the one in OUT/vs_zoo)")

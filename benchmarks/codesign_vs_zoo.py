@@ -5,13 +5,18 @@ a joint co-search (Pareto front of hardware-aware log loss, energy and latency) 
 `default` chip; its study and a summary of every candidate are written before anything else runs,
 so a later failure loses no search (a rerun resumes the study). DLRM and DeepFM from the zoo are
 costed on the same chip (8-bit) and trained standalone with `--zoo-seeds` seeds. Among the search's
-candidates that cost less energy per inference than the cheaper zoo model, the `--retrain` best by
-supernet score are trained standalone the same way (same steps, recipe and data; quantisation-aware
-at their own bits, the bits their energy assumes), with the same seeds.
+candidates that cost less energy per inference than the cheaper zoo model (every candidate and the
+zoo costed by today's model), the `--screen` best by supernet score are trained standalone the same
+way (same steps, recipe and data; quantisation-aware at their own bits, the bits their energy
+assumes) with the first seed, as NASRec trains its search's top models from scratch; the `--retrain`
+best of them on validation are trained with every seed. Every standalone result is kept on disk as
+it is made (OUT/vs_zoo/standalone_runs.json), so an interrupted run resumes.
 
 Selection and report are kept apart: the searched model is the retrained candidate with the best
-mean VALIDATION log loss; every figure reported is on the TEST split (the same number of rows,
-`--score-rows`), as mean and standard deviation over the seeds. The searched model "pays off" when
+mean VALIDATION log loss; every figure reported is on the TEST split, as mean and standard deviation
+over the seeds. Standalone models are scored on `--eval-rows` rows of each split (default: all of
+them: 4096 rows leave a row-sampling error of about 0.01 in a log loss, more than the margins at
+stake); the search itself scores its candidates on `--score-rows`. The searched model "pays off" when
 its test log loss is lower than both zoo models' by more than the seed-to-seed spread (the largest
 standard deviation of the three) at lower energy per inference.
 """
@@ -69,37 +74,64 @@ def run_vs_zoo(args: argparse.Namespace) -> dict[str, Any]:
                for r in search.history]
     (folder / "search_candidates.json").write_text(json.dumps({"kind": "search_candidates", "study": str(study),
                                                               "candidates": summary}, indent=1) + "\n")
-    dataset = worker_state(settings.eval_context()).dataset
-    rows = args.score_rows
+    state = worker_state(settings.eval_context())
+    dataset = state.dataset
+    eval_rows = args.eval_rows or None      # None: the whole validation and test splits
     seeds = list(range(args.zoo_seeds))
     recipe = trained.model_copy(update={"steps": args.zoo_steps, "seed": 0})
-    zoo = {p.name: asdict(p) for p in zoo_points(chip, dataset, 0, 64, rows or 1024, data=settings.data)}
+    runs = StandaloneRuns(folder / "standalone_runs.json", settings.data, settings.data_seed, args.zoo_steps,
+                          recipe.model_dump(mode="json"), eval_rows)
+    zoo = {p.name: asdict(p) for p in zoo_points(chip, dataset, 0, 64, data=settings.data)}
     for name, point in zoo.items():
-        runs = [_baseline_job(settings.data, settings.data_seed, name, recipe.model_dump(mode="json"), seed, rows,
-                              test_split=True) for seed in seeds]
-        point["val_logloss"] = [r["logloss"] for r in runs]
-        point["test_logloss"] = [r["logloss_test"] for r in runs]
+        scores = [runs.get(name, seed, lambda seed=seed, name=name: _baseline_job(
+            settings.data, settings.data_seed, name, recipe.model_dump(mode="json"), seed, eval_rows,
+            test_split=True)) for seed in seeds]
+        point["val_logloss"] = [s["logloss"] for s in scores]
+        point["test_logloss"] = [s["logloss_test"] for s in scores]
         print(f"  {name}: test {statistics.mean(point['test_logloss']):.4f} "
               f"(+- {_spread(point['test_logloss']):.4f})", file=sys.stderr)
+    # every candidate costed by today's model, like the zoo (a resumed study keeps the costs it was
+    # searched with, and the cost model may have changed since)
+    costs = {r.index: _cost_now(state, r.candidate) for r in search.history if r.feasible}
     cheapest_zoo = min(p["energy_pj_per_inference"] for p in zoo.values())
-    cheaper = sorted((r for r in search.history if r.feasible and r.metrics.energy_pj_per_inference < cheapest_zoo),
+    cheaper = sorted((r for r in search.history if costs.get(r.index) and costs[r.index][0] < cheapest_zoo),
                      key=lambda r: r.metrics.logloss)
-    retrained = []
-    for record in cheaper[: args.retrain]:
-        val, test = [], []
-        for seed in seeds:
+
+    def standalone(record, seed: int) -> dict[str, float]:
+        def train() -> dict[str, float]:
             score, model = train_standalone(record.candidate.subnet, dataset, args.zoo_steps, seed, config=recipe,
-                                            quant=True, max_rows=rows, return_model=True)
-            val.append(score.logloss)
-            test.append(score_standalone(model, dataset, "test", None, rows)[0])
-        retrained.append({"index": record.index, "supernet_logloss": record.metrics.logloss,
-                          "val_logloss": val, "test_logloss": test,
-                          "energy_pj_per_inference": record.metrics.energy_pj_per_inference,
-                          "latency_ns_per_inference": record.metrics.latency_ns_per_inference,
-                          "subnet": record.candidate.subnet.to_dict()})
+                                            quant=True, max_rows=eval_rows, return_model=True)
+            return {"logloss": score.logloss,
+                    "logloss_test": score_standalone(model, dataset, "test", None, eval_rows)[0]}
+        return runs.get(record.candidate.subnet.to_dict(), seed, train)
+
+    def row(record, scores: list[dict[str, float]]) -> dict[str, Any]:
+        energy, latency = costs[record.index]
+        return {"index": record.index, "supernet_logloss": record.metrics.logloss,
+                "val_logloss": [s["logloss"] for s in scores], "test_logloss": [s["logloss_test"] for s in scores],
+                "energy_pj_per_inference": energy, "latency_ns_per_inference": latency,
+                "subnet": record.candidate.subnet.to_dict()}
+
+    # NASRec's last step: the supernet's best few trained from scratch (one seed), the best of them on
+    # validation trained with every seed. The supernet's log losses of the cheap candidates lie within a
+    # few thousandths of each other, so which one it ranks first is close to chance; the screen is what
+    # turns its ranking into a model.
+    screened = []
+    for record in cheaper[: max(args.screen, args.retrain)]:
+        screened.append(row(record, [standalone(record, seeds[0])]))
+        print(f"  screen candidate {record.index}: supernet {record.metrics.logloss:.4f}, standalone seed "
+              f"{seeds[0]} val {screened[-1]['val_logloss'][0]:.4f}, {costs[record.index][0]:.4g} pJ/inf",
+              file=sys.stderr)
+    by_index = {r.index: r for r in cheaper}
+    finalists = sorted(screened, key=lambda r: r["val_logloss"][0])[: args.retrain]
+    retrained = []
+    for entry in finalists:
+        record = by_index[entry["index"]]
+        retrained.append(row(record, [standalone(record, seed) for seed in seeds]))
         print(f"  candidate {record.index}: supernet {record.metrics.logloss:.4f}, standalone at its bits "
-              f"val {statistics.mean(val):.4f} test {statistics.mean(test):.4f}, "
-              f"{record.metrics.energy_pj_per_inference:.4g} pJ/inf", file=sys.stderr)
+              f"val {statistics.mean(retrained[-1]['val_logloss']):.4f} "
+              f"test {statistics.mean(retrained[-1]['test_logloss']):.4f}, {costs[record.index][0]:.4g} pJ/inf",
+              file=sys.stderr)
     pick = min(retrained, key=lambda r: statistics.mean(r["val_logloss"])) if retrained else None
     verdict: dict[str, Any] = {}
     if pick is not None:
@@ -110,19 +142,76 @@ def run_vs_zoo(args: argparse.Namespace) -> dict[str, Any]:
             verdict[name] = {"test_margin": margin, "beats_beyond_spread": margin > spread,
                              "energy_ratio": pick["energy_pj_per_inference"] / point["energy_pj_per_inference"]}
         verdict["spread"] = spread
-    supernet_order = [r["index"] for r in retrained]
-    standalone_order = [r["index"] for r in sorted(retrained, key=lambda r: statistics.mean(r["val_logloss"]))]
+    screen_tau = _kendall([r["supernet_logloss"] for r in screened], [r["val_logloss"][0] for r in screened])
     return {"kind": "codesign_vs_zoo", "chip": chip.name, "data": settings.data, "supernet": str(checkpoint),
-            "budget": args.budget, "standalone_steps": args.zoo_steps, "seeds": seeds, "score_rows": rows,
-            "recipe": recipe.model_dump(mode="json"), "candidates_cheaper_than_zoo": len(cheaper),
+            "budget": args.budget, "standalone_steps": args.zoo_steps, "seeds": seeds,
+            "score_rows": rows_or_all(args.score_rows),
+            "eval_rows": rows_or_all(eval_rows), "recipe": recipe.model_dump(mode="json"),
+            "candidates_cheaper_than_zoo": len(cheaper), "screened": screened,
+            "screen_kendall_supernet_vs_standalone": screen_tau,
+            "supernet_favourite_is_screen_best": bool(screened and min(
+                screened, key=lambda r: r["val_logloss"][0])["index"] == screened[0]["index"]),
             "retrained": retrained, "pick": pick["index"] if pick else None,
-            "supernet_pick_is_standalone_best": bool(retrained and supernet_order[0] == standalone_order[0]),
             "zoo": {name: {k: p[k] for k in ("energy_pj_per_inference", "latency_ns_per_inference", "val_logloss",
                                              "test_logloss")} for name, p in zoo.items()},
             "verdict": verdict,
             "pays_off": bool(verdict and all(v["beats_beyond_spread"] and v["energy_ratio"] < 1
                                              for k, v in verdict.items() if k != "spread")),
             "search_s": round(search_s, 1), "wall_s": round(time.perf_counter() - began, 1)}
+
+
+def rows_or_all(rows: int | None) -> int | str:
+    return rows if rows else "all"
+
+
+def _kendall(a: list[float], b: list[float]) -> float | None:
+    if len(a) < 2:
+        return None
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(a, b).statistic)
+
+
+def _cost_now(state, candidate) -> tuple[float, float] | None:
+    """(energy pJ, latency ns) per inference of `candidate` on its chip by today's analytic model, the
+    way the search costs it (search/evaluate.py); None when today's model no longer fits it on the chip."""
+    from recpim.arch.model.lowering import lower_subnet
+    from recpim.errors import RecpimError
+    from recpim.mapping.cost import evaluate_cost
+    from recpim.mapping.embedding_profile import apply_profile
+
+    context = state.context
+    try:
+        chip = candidate.chip_for(context.chip)
+        graph = apply_profile(lower_subnet(candidate.subnet, state.dataset.schema, name="candidate"),
+                              context.profile)
+        report = evaluate_cost(graph, chip, engine="analytic", batch=context.batch,
+                               inputs=state.cost_inputs(chip)).report
+    except RecpimError as error:
+        print(f"  candidate no longer costs: {type(error).__name__}: {error}", file=sys.stderr)
+        return None
+    return float(report.energy_pj_per_inference), float(report.latency_ns_per_inference)
+
+
+class StandaloneRuns:
+    """Standalone training results on disk (OUT/vs_zoo/standalone_runs.json), keyed by the model and the
+    seed within one recipe, data, step count and row count: an interrupted comparison resumes where it
+    stopped, and a rerun with more candidates trains only the new ones. Each result is written (atomically)
+    the moment it exists. Standalone training is deterministic given these inputs (arch/train/loop.py)."""
+
+    def __init__(self, path: Path, data: str, data_seed: int, steps: int, recipe: dict, eval_rows: int | None):
+        self.path = path
+        self.scope = json.dumps([data, data_seed, steps, recipe, eval_rows], sort_keys=True)
+        self.entries: dict[str, dict] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def get(self, model: str | dict, seed: int, train) -> dict[str, float]:
+        key = json.dumps([self.scope, model, seed], sort_keys=True)
+        if key not in self.entries:
+            self.entries[key] = train()
+            partial = self.path.with_suffix(".partial")
+            partial.write_text(json.dumps(self.entries))
+            partial.replace(self.path)
+        return self.entries[key]
 
 
 def print_vs_zoo(result: dict[str, Any]) -> None:
@@ -145,6 +234,9 @@ def print_vs_zoo(result: dict[str, Any]) -> None:
         if name != "spread":
             print(f"  vs {name}: {v['test_margin']:+.4f} log loss (positive: searched better), spread "
                   f"{result['verdict']['spread']:.4f}, energy x{v['energy_ratio']:.2f}")
-    print(f"{result['candidates_cheaper_than_zoo']} candidates cost less energy than both zoo models; pays off: "
-          f"{'yes' if result['pays_off'] else 'no'}; the supernet's favourite is the standalone best: "
-          f"{'yes' if result['supernet_pick_is_standalone_best'] else 'no'}")
+    tau = result["screen_kendall_supernet_vs_standalone"]
+    print(f"{result['candidates_cheaper_than_zoo']} candidates cost less energy than both zoo models; "
+          f"{len(result['screened'])} screened (seed {result['seeds'][0]}): Kendall tau supernet vs standalone "
+          f"{'n/a' if tau is None else f'{tau:.2f}'}, the supernet's favourite is the screen's best: "
+          f"{'yes' if result['supernet_favourite_is_screen_best'] else 'no'}; pays off: "
+          f"{'yes' if result['pays_off'] else 'no'}")
