@@ -100,23 +100,18 @@ def stage_cost(stage: Stage, timing: ChipTiming, waves_per_event: int = DEFAULT_
             busy[key] = get(key, 0.0) + ns
             read_times.append(ns)
     read_ns = max(read_times, default=0.0)
+    # Digital ops and the bags' pooling: equal chunks, one per vector unit; the pool's busy time is
+    # shared by its units.
+    pool_ns, ops_ns = timing.digital_pool_ns(stage.digital_ops)
     if stage.kind == StageKind.DIGITAL:
-        # Equal chunks, one per vector unit; the pool's busy time is shared by its units.
-        digital_ns = timing.digital_ns
-        chunk_ns = [digital_ns(ops) for ops in timing.digital_chunks(stage.digital_ops)]
-        busy[f"tile{stage.tile}.vector_units"] = sum(chunk_ns) / timing.vector_units
-        ops_ns = max(chunk_ns, default=0.0)
+        busy[f"tile{stage.tile}.vector_units"] = pool_ns / timing.vector_units
         return (dram_ns + write_ns + read_ns + ops_ns, busy,
                 {"compute": ops_ns, "buffer": write_ns + read_ns, "transfer": 0.0, "merge": 0.0, "dram": dram_ns})
     # Embedding lookups: DRAM or the ReRAM reserve, then the bags' pooling on the tile's vector units.
-    pool_ns: list[float] = []
     if stage.digital_ops:
-        digital_ns = timing.digital_ns
-        pool_ns = [digital_ns(ops) for ops in timing.digital_chunks(stage.digital_ops)]
-        if pool_ns:
-            key = f"tile{stage.tile}.vector_units"
-            busy[key] = get(key, 0.0) + sum(pool_ns) / timing.vector_units
-    lookup_ns = timing.reram_lookup_ns(stage.reram_lookup_rows) + max(pool_ns, default=0.0)
+        key = f"tile{stage.tile}.vector_units"
+        busy[key] = get(key, 0.0) + pool_ns / timing.vector_units
+    lookup_ns = timing.reram_lookup_ns(stage.reram_lookup_rows) + ops_ns
     return (write_ns + read_ns + dram_ns + lookup_ns, busy,
             {"compute": lookup_ns, "buffer": write_ns + read_ns, "transfer": 0.0, "merge": 0.0, "dram": dram_ns})
 

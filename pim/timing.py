@@ -104,6 +104,19 @@ class ChipTiming:
         """`ops` digital ops on one vector unit."""
         return ceil_div(ops, self.vector_ops_per_cycle) * self.cycle_ns
 
+    def digital_pool_ns(self, ops: int) -> tuple[float, float]:
+        """(the busy time of all of digital_chunks(ops) together, the longest chunk's time): exactly
+        sum() and max() of their digital_ns, without listing the chunks (all but the last are equal)."""
+        if not ops:
+            return 0, 0.0   # sum([]) and max([], default=0.0)
+        per_chunk = ceil_div(ops, max(1, min(self.vector_units, MAX_DIGITAL_CHUNKS, ops)))
+        chunks = ceil_div(ops, per_chunk)
+        full_ns = self.digital_ns(per_chunk)
+        total_ns = 0
+        for _ in range(chunks - 1):
+            total_ns += full_ns
+        return total_ns + self.digital_ns(ops - (chunks - 1) * per_chunk), full_ns
+
     # ---- interconnect and memory
     def link_ns(self, num_bytes: int) -> float:
         """Time a transfer occupies each link (serialisation at the link bandwidth)."""
