@@ -21,6 +21,7 @@ HANDOFF_SLOTS = 2          # double-buffered handoff between layers
 EXACT_INFERENCES = 32      # inferences the batch recursion follows exactly before extrapolating
 MAX_CYCLICITY = 4          # periodic regimes repeating every 1..4 inferences are recognised
 _TOLERANCE = 1e-9          # relative and absolute, np.allclose's test for "the same advance"
+_FEW_INPUTS = 3            # a join of more producers reduces their gathered rows in one numpy call
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,15 @@ class StageGraph:
         index = {name: i for i, name in enumerate(names)}
         size = len(names)
         consumers: list[list[int]] = [[] for _ in names]
-        inputs = []
-        edges = []
+        inputs: list[tuple[tuple[int, float], ...]] = []
+        edges: list[tuple[int, int]] = []
         get = transfer_ns.get
         for i, stage in enumerate(workload.stages):
+            if not stage.predecessors:
+                inputs.append(())
+                continue
             name = stage.name
-            own = tuple((index[p], get((p, name), 0.0)) for p in stage.predecessors)
+            own = tuple([(index[p], get((p, name), 0.0)) for p in stage.predecessors])
             inputs.append(own)
             for p, _ in own:
                 consumers[p].append(i)
@@ -69,22 +73,33 @@ class StageGraph:
         producers' rows, each plus its delay, in one reduction."""
         size = len(self.names)
         to_stage = np.full((size, size), -np.inf)
+        spare = np.empty(size)
         for v, (inputs, time_ns) in enumerate(zip(self.inputs, self.times_ns, strict=True)):
             out = to_stage[v]
-            if len(inputs) == 1:
-                (p, delay), = inputs
-                if delay:
-                    np.add(to_stage[p], delay, out=out)
-                    out += time_ns
-                else:   # x + 0.0 is x: the path plus the stage's time
-                    np.add(to_stage[p], time_ns, out=out)
-            elif inputs:
-                producers = [p for p, _ in inputs]
-                rows = to_stage[producers]
+            if len(inputs) > _FEW_INPUTS:   # many producers: their rows gathered and reduced at once
+                rows = to_stage[[p for p, _ in inputs]]
                 if any(delay for _, delay in inputs):
                     rows += np.array([delay for _, delay in inputs])[:, None]
                 rows.max(axis=0, out=out)
-                out += time_ns
+            elif inputs:
+                (p, delay), *others = inputs
+                if delay:
+                    np.add(to_stage[p], delay, out=out)
+                elif others:
+                    out[:] = to_stage[p]
+                else:   # x + 0.0 is x: the path plus the stage's time, in one step
+                    np.add(to_stage[p], time_ns, out=out)
+                    out[v] = time_ns
+                    continue
+                for p, delay in others:
+                    if delay:
+                        np.maximum(out, np.add(to_stage[p], delay, out=spare), out=out)
+                    else:
+                        np.maximum(out, to_stage[p], out=out)
+            else:
+                out[v] = time_ns
+                continue
+            out += time_ns
             out[v] = time_ns
         if not self.edges:
             return np.empty(0)
@@ -113,10 +128,13 @@ class StageGraph:
         size = len(self.names)
         rows = min(batch, EXACT_INFERENCES)
         history = np.empty((rows, size))
+        finished: list[list[float]] = []   # history's rows as lists
         plan = list(zip(range(size), self.inputs, self.times_ns, strict=True))
-        floor = [0.0] * size
-        done = floor
-        then = then_tol = None
+        # Per cycle length, a stage that advanced differently at the last full test (a sink to
+        # start with): the test of all stages runs only when one of these advanced alike.
+        probes = [size - 1] * MAX_CYCLICITY
+        floor = done = [0.0] * size
+        fill_ns = 0.0
         for inference in range(rows):
             if inference >= HANDOFF_SLOTS:
                 last_two = history[inference - HANDOFF_SLOTS:inference].reshape(-1)
@@ -132,18 +150,29 @@ class StageGraph:
                         start = arrival
                 done[i] = start + time_ns
             history[inference] = done
+            finished.append(done)
             if not inference:
                 fill_ns = max(done, default=0.0)
-                continue
-            # Advances over k = 1..4 inferences (row k - 1); the previous inference's are `then`.
-            cycles = min(MAX_CYCLICITY, inference)
-            now = history[inference] - history[inference - cycles:inference][::-1]
-            if then is not None:
-                known = len(then)
-                same = (np.abs(now[:known] - then) <= then_tol).all(axis=1)
-                if same.any() and inference < batch - 1:
+            cycles = min(MAX_CYCLICITY, inference - 1)
+            if cycles > 0 and inference < batch - 1 and any(
+                    _same_advance(finished, inference, cycle, probes[cycle - 1]) for cycle in range(1, cycles + 1)):
+                now = history[inference] - history[inference - cycles:inference][::-1]   # row k - 1: over k
+                then = history[inference - 1] - history[inference - 1 - cycles:inference - 1][::-1]
+                alike = np.abs(now - then) <= _TOLERANCE + _TOLERANCE * np.abs(then)
+                same = alike.all(axis=1)
+                if same.any():
                     cycle = int(same.argmax()) + 1
                     rounds = ceil_div(batch - 1 - inference, cycle)   # whole cycles to reach or pass the last inference
                     return fill_ns, float(np.max(history[batch - 1 - rounds * cycle] + rounds * now[cycle - 1]))
-            then, then_tol = now, _TOLERANCE + _TOLERANCE * np.abs(now)
+                probes[:cycles] = alike.argmin(axis=1).tolist()
         return fill_ns, max(done, default=0.0) + (batch - rows) * period_ns
+
+
+def _same_advance(finished: list[list[float]], latest: int, cycle: int, stage: int) -> bool:
+    """Whether `stage` advanced alike over the last `cycle` inferences and the `cycle` before the last
+    one (the elementwise test of batch_ns, on one stage: when it fails, so does the test of all)."""
+    if stage < 0:
+        return True
+    now = finished[latest][stage] - finished[latest - cycle][stage]
+    then = finished[latest - 1][stage] - finished[latest - 1 - cycle][stage]
+    return abs(now - then) <= _TOLERANCE + _TOLERANCE * abs(then)
