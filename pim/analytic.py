@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from recpim.pim.cost_report import CostReport, build_report, energy_per_inference
 from recpim.pim.marked_graph import HANDOFF_SLOTS, StageGraph
 from recpim.pim.timing import ChipTiming, vector_waves
-from recpim.pim.workload import ActionEnergies, PipelineWorkload, Stage, StageKind, Transfer
+from recpim.pim.workload import ActionEnergies, PipelineWorkload, Stage, StageKind, TileBuffer, Transfer
 from recpim.units import ceil_div
 
 DEFAULT_WAVES_PER_EVENT = 16
@@ -77,29 +77,15 @@ def stage_cost(stage: Stage, timing: ChipTiming, waves_per_event: int = DEFAULT_
     # dict(zip()) cost more than the arithmetic). Every float is formed by the same operations, in the
     # same order, as in the written-out form (tests/analytic_reference.py), so every bit is the same.
     busy: dict[str, float] = {}
-    get = busy.get
-    buffer_ns = timing.buffer_ns
-    write_times: list[float] = []
-    if stage.buffers:
-        for tile, bits in {b.tile: b.write_bits for b in stage.buffers if b.write_bits}.items():
-            key = f"tile{tile}.buffer"
-            ns = buffer_ns(bits)
-            busy[key] = get(key, 0.0) + ns
-            write_times.append(ns)
-    write_ns = max(write_times, default=0.0)   # tiles' buffers work at once: the slowest one sets the time
+    buffers = stage.buffers
+    # tiles' buffers work at once: the slowest one sets the time
+    write_ns = _buffer_ns(busy, timing, buffers, "write_bits") if buffers else 0.0
     dram_ns = timing.dram_ns(stage.dram_bits, stage.dram_rank_bits)
     if dram_ns:
-        busy["dram"] = get("dram", 0.0) + dram_ns
+        busy["dram"] = busy.get("dram", 0.0) + dram_ns
     if stage.kind == StageKind.MVM:
         return _mvm_stage_cost(stage, timing, waves_per_event, busy, write_ns, dram_ns)
-    read_times: list[float] = []
-    if stage.buffers:
-        for tile, bits in {b.tile: b.read_bits for b in stage.buffers if b.read_bits}.items():
-            key = f"tile{tile}.buffer"
-            ns = buffer_ns(bits)
-            busy[key] = get(key, 0.0) + ns
-            read_times.append(ns)
-    read_ns = max(read_times, default=0.0)
+    read_ns = _buffer_ns(busy, timing, buffers, "read_bits") if buffers else 0.0
     # Digital ops and the bags' pooling: equal chunks, one per vector unit; the pool's busy time is
     # shared by its units.
     pool_ns, ops_ns = timing.digital_pool_ns(stage.digital_ops)
@@ -110,10 +96,31 @@ def stage_cost(stage: Stage, timing: ChipTiming, waves_per_event: int = DEFAULT_
     # Embedding lookups: DRAM or the ReRAM reserve, then the bags' pooling on the tile's vector units.
     if stage.digital_ops:
         key = f"tile{stage.tile}.vector_units"
-        busy[key] = get(key, 0.0) + pool_ns / timing.vector_units
+        busy[key] = busy.get(key, 0.0) + pool_ns / timing.vector_units
     lookup_ns = timing.reram_lookup_ns(stage.reram_lookup_rows) + ops_ns
     return (write_ns + read_ns + dram_ns + lookup_ns, busy,
             {"compute": lookup_ns, "buffer": write_ns + read_ns, "transfer": 0.0, "merge": 0.0, "dram": dram_ns})
+
+
+def _buffer_ns(busy: dict[str, float], timing: ChipTiming, buffers: tuple[TileBuffer, ...], bits_field: str) -> float:
+    """The slowest of the tiles' buffers moving their `bits_field` (the last entry of a tile listed
+    twice counts), each tile's time added to its busy time."""
+    get = busy.get
+    if len(buffers) == 1:
+        bits = getattr(buffers[0], bits_field)
+        if not bits:
+            return 0.0
+        key = f"tile{buffers[0].tile}.buffer"
+        ns = timing.buffer_ns(bits)
+        busy[key] = get(key, 0.0) + ns
+        return ns
+    times = []
+    for tile, bits in {b.tile: getattr(b, bits_field) for b in buffers if getattr(b, bits_field)}.items():
+        key = f"tile{tile}.buffer"
+        ns = timing.buffer_ns(bits)
+        busy[key] = get(key, 0.0) + ns
+        times.append(ns)
+    return max(times, default=0.0)
 
 
 def _mvm_stage_cost(stage: Stage, timing: ChipTiming, waves_per_event: int, busy: dict[str, float],
@@ -126,6 +133,9 @@ def _mvm_stage_cost(stage: Stage, timing: ChipTiming, waves_per_event: int, busy
     (The work of each event is mvm_events', written out here: this runs once per stage per sweep
     point.) Each station's finish time carries its critical path's parts (compute, buffer,
     transfer, merge, dram), taken from the station it waited for."""
+    total_waves = ceil_div(stage.vectors, stage.replicas)
+    if 0 < total_waves <= waves_per_event:
+        return _one_event_mvm_cost(stage, timing, total_waves, busy, write_ns, dram_ns)
     get = busy.get
     computed = accumulated = linked = buffered = added = dram_ns + write_ns
     path = (0.0, write_ns, 0.0, 0.0, dram_ns)
@@ -210,6 +220,67 @@ def _mvm_stage_cost(stage: Stage, timing: ChipTiming, waves_per_event: int, busy
     if added > finish:
         finish, path = added, added_path
     c, b, t, m, d = path
+    return finish, busy, {"compute": c, "buffer": b, "transfer": t, "merge": m, "dram": d}
+
+
+def _one_event_mvm_cost(stage: Stage, timing: ChipTiming, waves: int, busy: dict[str, float], write_ns: float,
+                        dram_ns: float) -> tuple[float, dict[str, float], dict[str, float]]:
+    """_mvm_stage_cost when all the stage's vectors make one event (its shares are the stage's whole
+    counts): each station starts as the one before it finishes, for no earlier event holds it, so
+    the flow shop is a chain. The same sums as the flow shop's, the same first station of equals."""
+    get = busy.get
+    buffer_ns = timing.buffer_ns
+    read_ns = 0.0
+    for b in stage.buffers:
+        if b.read_bits:
+            key = f"tile{b.tile}.buffer"
+            ns = buffer_ns(b.read_bits)
+            busy[key] = get(key, 0.0) + ns
+            if ns > read_ns:
+                read_ns = ns
+    mvm_ns = waves * stage.steps_per_vector * stage.row_groups * timing.read_step_ns(stage)
+    computed = dram_ns + write_ns + (read_ns + mvm_ns)
+    compute, buffer = 0.0 + mvm_ns, write_ns + read_ns
+    tile_adds_ns = 0.0
+    if stage.tile_adds:
+        tile_adds_ns = timing.adds_ns(stage.tile_adds)
+        key = f"tile{stage.tile_adds_tile}.adders"
+        busy[key] = get(key, 0.0) + tile_adds_ns
+    accumulated = computed + tile_adds_ns
+    merge = 0.0 + tile_adds_ns
+    psum_ns = 0.0
+    for t in stage.partial_sums:
+        ns = timing.transfer_ns(t.num_bytes, t.hops)
+        for link in t.links:
+            key = f"link{link[0]}-{link[1]}"
+            busy[key] = get(key, 0.0) + ns
+        if ns > psum_ns:
+            psum_ns = ns
+    linked = accumulated + psum_ns
+    transfer = 0.0 + psum_ns
+    psum_buffer_ns = 0.0
+    if stage.psum_buffer_bits:
+        psum_buffer_ns = 2 * buffer_ns(stage.psum_buffer_bits)
+        key = f"tile{stage.psum_buffer_tile}.buffer"
+        busy[key] = get(key, 0.0) + psum_buffer_ns
+    buffered = linked + psum_buffer_ns
+    adds_ns = timing.adds_ns(stage.psum_adds)
+    key = f"tile{stage.tile}.adders"
+    busy[key] = get(key, 0.0) + adds_ns
+    added = buffered + adds_ns
+    if timing.serial_output_path:   # the crossbars' station waits for the output path: it finishes last
+        finish, parts = added, (compute, buffer + psum_buffer_ns, transfer, merge + adds_ns, dram_ns)
+    else:   # the station that finished last, the first of equals in flow order
+        finish, parts = computed, (compute, buffer, 0.0, 0.0, dram_ns)
+        if accumulated > finish:
+            finish, parts = accumulated, (compute, buffer, 0.0, merge, dram_ns)
+        if linked > finish:
+            finish, parts = linked, (compute, buffer, transfer, merge, dram_ns)
+        if buffered > finish:
+            finish, parts = buffered, (compute, buffer + psum_buffer_ns, transfer, merge, dram_ns)
+        if added > finish:
+            finish, parts = added, (compute, buffer + psum_buffer_ns, transfer, merge + adds_ns, dram_ns)
+    c, b, t, m, d = parts
     return finish, busy, {"compute": c, "buffer": b, "transfer": t, "merge": m, "dram": d}
 
 
