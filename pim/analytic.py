@@ -292,6 +292,12 @@ def stage_costs(workload: PipelineWorkload, timing: ChipTiming, waves_per_event:
                 ) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, float]]]:
     """Every stage's time, the shared resources' busy time per inference, and every stage's time
     split by LATENCY_PARTS."""
+    return _costs(workload, timing, waves_per_event)[:3]
+
+
+def _costs(workload: PipelineWorkload, timing: ChipTiming, waves_per_event: int,
+           ) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, float]], dict[tuple[str, str], float]]:
+    """stage_costs and transfer_times_ns, each transfer timed once."""
     stage_times: dict[str, float] = {}
     parts: dict[str, dict[str, float]] = {}
     busy: dict[str, float] = {}
@@ -300,14 +306,16 @@ def stage_costs(workload: PipelineWorkload, timing: ChipTiming, waves_per_event:
         stage_times[stage.name], adds, parts[stage.name] = stage_cost(stage, timing, waves_per_event)
         for resource, ns in adds.items():
             busy[resource] = get(resource, 0.0) + ns
-    transfer_ns = timing.transfer_ns
+    transfer_ns: dict[tuple[str, str], float] = {}
     for transfer in workload.transfers:
-        if transfer.links:
-            link_ns = transfer_ns(transfer.num_bytes, transfer.hops)
-            for link in transfer.links:
+        links = transfer.links
+        hops = len(links)
+        link_ns = transfer_ns[(transfer.producer, transfer.consumer)] = timing.transfer_ns(transfer.num_bytes, hops)
+        if hops:
+            for link in links:
                 key = f"link{link[0]}-{link[1]}"
                 busy[key] = get(key, 0.0) + link_ns
-    return stage_times, busy, parts
+    return stage_times, busy, parts, transfer_ns
 
 
 def handoff_bounds_ns(workload: PipelineWorkload, stage_times: dict[str, float],
@@ -332,8 +340,8 @@ def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action
             waves_per_event: int = DEFAULT_WAVES_PER_EVENT, area_mm2_of_tiles_used: float | None = None) -> CostReport:
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    stage_times, busy, parts = stage_costs(workload, timing, waves_per_event)
-    graph = StageGraph.build(workload, stage_times, transfer_times_ns(workload, timing))
+    stage_times, busy, parts, transfer_ns = _costs(workload, timing, waves_per_event)
+    graph = StageGraph.build(workload, stage_times, transfer_ns)
     # The bound on the time per inference (the largest; the first of equals in the order stages,
     # handoff cycles, shared resources) names the limiter; a handoff bound is the length of its
     # path over its slots.
