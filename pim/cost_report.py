@@ -7,6 +7,7 @@ function prices activity for both engines, so their dynamic energies agree to fl
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import chain
@@ -99,13 +100,21 @@ def _priced_activity(stages: Sequence[Stage], energy_pj_per_action: ActionEnergi
     exact zeros, and adding 0.0 to a sum changes no bit of it."""
     import numpy as np  # deferred: the simulate command and the reports import this module before they need it
 
-    count = np.fromiter(chain.from_iterable(map(_ACTIVITY_COUNTS, (stage.activity for stage in stages))),
-                        np.float64, len(stages) * len(ACTIVITY_KEYS)).reshape(len(stages), len(ACTIVITY_KEYS))
-    priced = count * np.array(_ACTIVITY_COUNTS(energy_pj_per_action))
-    priced[count == 0.0] = 0.0
-    digital = np.fromiter((stage.kind == StageKind.DIGITAL for stage in stages), bool, len(stages))
+    activities = [stage.activity for stage in stages]
+    size = len(stages) * len(ACTIVITY_KEYS)
+    try:   # the counts as 64-bit integers in one call, then to floats (the same rounding as int * float)
+        count = np.frombuffer(struct.pack(f"<{size}q", *chain.from_iterable(map(_ACTIVITY_COUNTS, activities))),
+                              np.int64).astype(np.float64)
+    except struct.error:   # a count past 64 bits
+        count = np.fromiter(chain.from_iterable(map(_ACTIVITY_COUNTS, activities)), np.float64, size)
+    count = count.reshape(len(stages), len(ACTIVITY_KEYS))
+    energies = _ACTIVITY_COUNTS(energy_pj_per_action)
+    priced = count * np.array(energies)
+    if not all(0.0 <= pj < math.inf for pj in energies):   # 0 x such an energy is no exact 0.0
+        priced[count == 0.0] = 0.0
+    digital = [i for i, stage in enumerate(stages) if stage.kind == StageKind.DIGITAL]
     layer_pj = np.add.accumulate(priced, axis=1)[:, -1]
-    if digital.any():
+    if digital:
         layer_pj[digital] = np.add.accumulate(priced[digital][:, _DIGITAL_COLUMNS], axis=1)[:, -1]
     per_action = np.add.accumulate(priced, axis=0)[-1].tolist()
     component_pj = {component: per_action[columns[0]] if len(columns) == 1

@@ -74,28 +74,29 @@ class StageGraph:
         size = len(self.names)
         to_stage = np.full((size, size), -np.inf)
         spare = np.empty(size)
+        row = list(to_stage)   # views of its rows
         for v, (inputs, time_ns) in enumerate(zip(self.inputs, self.times_ns, strict=True)):
-            out = to_stage[v]
+            out = row[v]
             if len(inputs) > _FEW_INPUTS:   # many producers: their rows gathered and reduced at once
-                rows = to_stage[[p for p, _ in inputs]]
+                gathered = to_stage[[p for p, _ in inputs]]
                 if any(delay for _, delay in inputs):
-                    rows += np.array([delay for _, delay in inputs])[:, None]
-                rows.max(axis=0, out=out)
+                    gathered += np.array([delay for _, delay in inputs])[:, None]
+                gathered.max(axis=0, out=out)
             elif inputs:
                 (p, delay), *others = inputs
                 if delay:
-                    np.add(to_stage[p], delay, out=out)
+                    np.add(row[p], delay, out=out)
                 elif others:
-                    out[:] = to_stage[p]
+                    out[:] = row[p]
                 else:   # x + 0.0 is x: the path plus the stage's time, in one step
-                    np.add(to_stage[p], time_ns, out=out)
+                    np.add(row[p], time_ns, out=out)
                     out[v] = time_ns
                     continue
                 for p, delay in others:
                     if delay:
-                        np.maximum(out, np.add(to_stage[p], delay, out=spare), out=out)
+                        np.maximum(out, np.add(row[p], delay, out=spare), out=out)
                     else:
-                        np.maximum(out, to_stage[p], out=out)
+                        np.maximum(out, row[p], out=out)
             else:
                 out[v] = time_ns
                 continue
