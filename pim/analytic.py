@@ -364,9 +364,13 @@ def analyze(workload: PipelineWorkload, timing: ChipTiming, energy_pj_per_action
     batch_ns = max(makespan_ns, fill_ns + (batch - 1) * resource_period_ns) + workload.reprogram_ns_per_batch
 
     energy = energy_per_inference(workload, energy_pj_per_action, leakage_mw, batch_ns / batch, batch)
-    utilization = {name: min(1.0, busy_ns * batch / batch_ns) for name, busy_ns in busy.items()}
+    utilization: dict[str, float] = {}   # busy fraction, at most 1 (min(1.0, u) written out: the first of equals)
+    for name, busy_ns in busy.items():
+        fraction = busy_ns * batch / batch_ns
+        utilization[name] = fraction if fraction < 1.0 else 1.0
     for name, t in stage_times.items():
-        utilization[f"stage {name}"] = min(1.0, t * batch / batch_ns)
+        fraction = t * batch / batch_ns
+        utilization[f"stage {name}"] = fraction if fraction < 1.0 else 1.0
     return build_report(
         notes=list(workload.notes), engine="analytic", workload=workload, chip_name=chip_name, batch=batch,
         latency_ns_per_inference=fill_ns, latency_ns_per_batch=batch_ns, energy=energy,
