@@ -308,7 +308,7 @@ def _costs(workload: PipelineWorkload, timing: ChipTiming, waves_per_event: int,
             busy[resource] = get(resource, 0.0) + ns
     transfer_ns: dict[tuple[str, str], float] = {}
     for transfer in workload.transfers:
-        links = transfer.links
+        links = getattr(transfer.links, "links", transfer.links)   # an XYRoute's links as its cached tuple
         hops = len(links)
         link_ns = transfer_ns[(transfer.producer, transfer.consumer)] = timing.transfer_ns(transfer.num_bytes, hops)
         if hops:

@@ -46,13 +46,18 @@ class StageGraph:
         consumers: list[list[int]] = [[] for _ in names]
         inputs: list[tuple[tuple[int, float], ...]] = []
         edges: list[tuple[int, int]] = []
-        get = transfer_ns.get
+        delays: dict[str, dict[str, float]] = {}   # consumer -> producer -> transfer time (most edges have none)
+        for (producer, consumer), ns in transfer_ns.items():
+            delays.setdefault(consumer, {})[producer] = ns
         for i, stage in enumerate(workload.stages):
             if not stage.predecessors:
                 inputs.append(())
                 continue
-            name = stage.name
-            own = tuple([(index[p], get((p, name), 0.0)) for p in stage.predecessors])
+            into = delays.get(stage.name)
+            if into is None:
+                own = tuple([(index[p], 0.0) for p in stage.predecessors])
+            else:
+                own = tuple([(index[p], into.get(p, 0.0)) for p in stage.predecessors])
             inputs.append(own)
             for p, _ in own:
                 consumers[p].append(i)
