@@ -11,6 +11,10 @@ uses, combined as an inter-layer pipeline.
 (b) assumes perfect interleaving on shared resources; the simulator shows the queueing on top.
 The bottleneck reported is the largest per-inference bound: a stage, a handoff cycle (the time
 from P's start to C's end over 2 for an edge P -> C) or a resource.
+
+The marked-graph parts (fill, handoff paths, the batch recursion) live in pim/marked_graph.py.
+Every figure is the float the written-out engine gave (tests/analytic_reference.py,
+tests/test_analytic_reference.py): faster forms here only drop work, never reorder a sum.
 """
 
 from __future__ import annotations
