@@ -208,8 +208,9 @@ FIGURES: list[Figure] = [
            lambda: criteo_logistic_regression()["positives_pct"]),
     Figure("NASRec-Full example subnet, stages on isaac", "examples/subnet_full_seed0.json",
            r"NASRec-Full subnet \(" + NUMBER + r" stages\)", lambda: engine_timings()["stages"]),
-    Figure("analytic model, that subnet, batch 64 (ms)", "median of 50 calls", r"batch 64 \(`bench_engines\.py`\) \| "
-           + NUMBER + r" ms", lambda: engine_timings()["analytic_ms"], timing=True),
+    Figure("analytic model, that subnet, batch 64 (ms)", "median of 50 calls",
+           r"batch 64 \(`bench_engine_regression\.py`\) \| " + NUMBER + r" ms", lambda: engine_timings()["analytic_ms"],
+           timing=True),
     Figure("SimPy simulator, that subnet, batch 64 (ms)", "median of 5 calls",
            r"SimPy simulator, same subnet, batch 64 \(`bench_engines\.py`\) \| " + NUMBER + r" ms",
            lambda: engine_timings()["des_ms"], timing=True),

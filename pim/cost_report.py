@@ -7,7 +7,10 @@ function prices activity for both engines, so their dynamic energies agree to fl
 from __future__ import annotations
 
 import math
+import struct
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from operator import attrgetter
 from typing import Literal
 
@@ -17,6 +20,7 @@ from recpim.pim.workload import (
     DIGITAL_ORDER,
     ActionEnergies,
     PipelineWorkload,
+    Stage,
     StageKind,
 )
 
@@ -31,11 +35,12 @@ assert set(COMPONENTS) | set(OPTIONAL_COMPONENTS) == set(COMPONENT_OF_ACTIVITY.v
 LEAKAGE = "leakage"
 # Activity / ActionEnergies fields in ACTIVITY_KEYS order (one C-level call per stage) and their components.
 # The order a stage's energies are added in decides the last bit of a float sum (see Activity): an MVM
-# or embedding stage adds them in field order, a digital stage its vector ops first.
-_ORDERS = {False: ACTIVITY_KEYS, True: DIGITAL_ORDER}   # keyed by "is a digital stage"
-_action_values = {digital: attrgetter(*order) for digital, order in _ORDERS.items()}
-_COMPONENT_PER_ACTION = {digital: tuple(COMPONENT_OF_ACTIVITY[key] for key in order)
-                         for digital, order in _ORDERS.items()}
+# or embedding stage adds them in field order, a digital stage its vector ops first (DIGITAL_ORDER).
+_ACTIVITY_COUNTS = attrgetter(*ACTIVITY_KEYS)   # an Activity's counts, or an ActionEnergies' energies
+_DIGITAL_COLUMNS = [ACTIVITY_KEYS.index(key) for key in DIGITAL_ORDER]
+# each component's actions (their columns, in field order)
+_COMPONENT_COLUMNS = {component: [i for i, key in enumerate(ACTIVITY_KEYS) if COMPONENT_OF_ACTIVITY[key] == component]
+                      for component in COMPONENTS + OPTIONAL_COMPONENTS}
 REPROGRAMMING = "crossbar_write"
 WAITING = "waiting"   # the simulator's part of a stage's time spent queueing (stage_ns_by_layer_part)
 
@@ -60,18 +65,11 @@ def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: Actio
     the component entries; the layer entries hold the same terms."""
     by_component = dict.fromkeys(COMPONENTS + OPTIONAL_COMPONENTS, 0.0)
     by_layer: dict[str, float] = {}
-    priced = {digital: tuple(zip(_COMPONENT_PER_ACTION[digital], _action_values[digital](energy_pj_per_action),
-                                 strict=True)) for digital in _ORDERS}
-    for stage in workload.stages:
-        layer_pj = 0.0
-        digital = stage.kind == StageKind.DIGITAL
-        for count, (component, action_pj) in zip(_action_values[digital](stage.activity), priced[digital],
-                                                 strict=True):
-            if count:   # most actions of a stage never happen; adding their 0.0 changes no bit of a sum
-                pj = count * action_pj
-                by_component[component] += pj
-                layer_pj += pj
-        by_layer[stage.name] = layer_pj
+    stages = workload.stages
+    if stages:
+        layer_pj, component_pj = _priced_activity(stages, energy_pj_per_action)
+        by_layer = dict(zip((stage.name for stage in stages), layer_pj, strict=True))
+        by_component.update(component_pj)
     for name in OPTIONAL_COMPONENTS:
         if not by_component[name]:
             del by_component[name]
@@ -90,6 +88,39 @@ def energy_per_inference(workload: PipelineWorkload, energy_pj_per_action: Actio
         dynamic_pj=dynamic_pj,
         leakage_pj=leakage_pj,
     )
+
+
+def _priced_activity(stages: Sequence[Stage], energy_pj_per_action: ActionEnergies,
+                     ) -> tuple[list[float], dict[str, float]]:
+    """Each stage's energy and each component's, from one (stages x actions) array of count x energy
+    of one action. Every sum is the one written out: a stage's terms added one after another in its
+    order (its actions in field order, a digital stage's vector ops first), a component's in stage
+    order and then in field order within a stage (the digital order moves only vector ops, alone in
+    their component). np.add.accumulate adds one term after another; actions that never happen are
+    exact zeros, and adding 0.0 to a sum changes no bit of it."""
+    import numpy as np  # deferred: the simulate command and the reports import this module before they need it
+
+    activities = [stage.activity for stage in stages]
+    size = len(stages) * len(ACTIVITY_KEYS)
+    try:   # the counts as 64-bit integers in one call, then to floats (the same rounding as int * float)
+        count = np.frombuffer(struct.pack(f"<{size}q", *chain.from_iterable(map(_ACTIVITY_COUNTS, activities))),
+                              np.int64).astype(np.float64)
+    except struct.error:   # a count past 64 bits
+        count = np.fromiter(chain.from_iterable(map(_ACTIVITY_COUNTS, activities)), np.float64, size)
+    count = count.reshape(len(stages), len(ACTIVITY_KEYS))
+    energies = _ACTIVITY_COUNTS(energy_pj_per_action)
+    priced = count * np.array(energies)
+    if not all(0.0 <= pj < math.inf for pj in energies):   # 0 x such an energy is no exact 0.0
+        priced[count == 0.0] = 0.0
+    digital = [i for i, stage in enumerate(stages) if stage.kind == StageKind.DIGITAL]
+    layer_pj = np.add.accumulate(priced, axis=1)[:, -1]
+    if digital:
+        layer_pj[digital] = np.add.accumulate(priced[digital][:, _DIGITAL_COLUMNS], axis=1)[:, -1]
+    per_action = np.add.accumulate(priced, axis=0)[-1].tolist()
+    component_pj = {component: per_action[columns[0]] if len(columns) == 1
+                    else float(np.add.accumulate(priced[:, columns].ravel())[-1])
+                    for component, columns in _COMPONENT_COLUMNS.items()}
+    return layer_pj.tolist(), component_pj
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ ADDER_VALUES_PER_CYCLE = 2   # a tile shift-and-add unit merges two values per c
 
 @dataclass(frozen=True)
 class ChipTiming:
+    # The hot durations (buffer, adders, vector units) write ceil_div out as -(-a // b): the same
+    # integers, without a call per stage per sweep point.
     cycle_ns: float
     crossbar_read_ns: float          # one read of the active rows of a crossbar
     adc_conversion_ns: float         # one conversion (1 / sample rate)
@@ -77,7 +79,7 @@ class ChipTiming:
     # ---- tile buffer, adders, vector units
     def buffer_ns(self, bits: int) -> float:
         """`bits` through one tile's buffer: its ports move width x ports bits per access time."""
-        return ceil_div(bits, self.buffer_width_bits * self.buffer_ports) * self.buffer_access_ns
+        return -(-bits // (self.buffer_width_bits * self.buffer_ports)) * self.buffer_access_ns   # ceil_div inline
 
     def wave_read_bits(self, buffer: TileBuffer, stage: Stage, num_vectors: int) -> int:
         """A tile's buffer reads for `num_vectors` of an MVM stage's vectors (its reads are spread
@@ -90,7 +92,7 @@ class ChipTiming:
             return 0.0
         if self.tile_adders == 0:
             return self.digital_ns(ceil_div(adds, self.vector_units))
-        return ceil_div(adds, self.tile_adders * ADDER_VALUES_PER_CYCLE) * self.cycle_ns
+        return -(-adds // (self.tile_adders * ADDER_VALUES_PER_CYCLE)) * self.cycle_ns   # ceil_div inline
 
     def digital_chunks(self, ops: int) -> list[int]:
         """A digital stage's ops split into equal chunks, one per vector unit, and at most
@@ -102,7 +104,22 @@ class ChipTiming:
 
     def digital_ns(self, ops: int) -> float:
         """`ops` digital ops on one vector unit."""
-        return ceil_div(ops, self.vector_ops_per_cycle) * self.cycle_ns
+        return -(-ops // self.vector_ops_per_cycle) * self.cycle_ns   # ceil_div inline
+
+    def digital_pool_ns(self, ops: int) -> tuple[float, float]:
+        """(the busy time of all of digital_chunks(ops) together, the longest chunk's time): exactly
+        sum() and max() of their digital_ns, without listing the chunks (all but the last are equal)."""
+        if not ops:
+            return 0, 0.0   # sum([]) and max([], default=0.0)
+        parallel = self.vector_units if self.vector_units < MAX_DIGITAL_CHUNKS else MAX_DIGITAL_CHUNKS
+        per_chunk = -(-ops // max(1, parallel if parallel < ops else ops))
+        chunks = -(-ops // per_chunk)
+        ops_per_cycle, cycle_ns = self.vector_ops_per_cycle, self.cycle_ns
+        full_ns = -(-per_chunk // ops_per_cycle) * cycle_ns   # digital_ns, inline
+        total_ns = 0
+        for _ in range(chunks - 1):
+            total_ns += full_ns
+        return total_ns + -(-(ops - (chunks - 1) * per_chunk) // ops_per_cycle) * cycle_ns, full_ns
 
     # ---- interconnect and memory
     def link_ns(self, num_bytes: int) -> float:
