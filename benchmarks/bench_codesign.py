@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--vs-zoo", default=None, metavar="CKPT",
                         help="searched models vs DLRM/DeepFM with this supernet (see the module docstring)")
     parser.add_argument("--chip", default="default", help="--vs-zoo: the chip preset")
-    parser.add_argument("--screen", type=int, default=12,
+    parser.add_argument("--screen", type=int, default=24,
                         help="--vs-zoo: the supernet's best cheap candidates trained standalone with one seed")
     parser.add_argument("--retrain", type=int, default=3,
                         help="--vs-zoo: the screen's best on validation, trained with every seed")

@@ -55,6 +55,7 @@ from recpim.arch.model.space import DenseOp, get_space, nasrec_full
 from recpim.arch.model.subnet import sample_subnet
 from recpim.arch.train.loop import TrainConfig
 from recpim.arch.train.scoring import FinetuneRecipe
+from recpim.search.run import SearchSettings
 
 # The spaces: NASRec-Full's operators in 4 blocks. The wide one (the default, issue 21) holds
 # DLRM-class models: dense widths to 512, where a Dot-Product projects the sparse rows to
@@ -68,7 +69,9 @@ BENCH_SPACES = {space.name: space for space in (BENCH_SPACE, NARROW_SPACE)}
 # Streamed: fresh training rows every batch (the supernet never repeats a row); val/test are the fixed
 # 800 k-row draw's 80 k + 80 k rows.
 DEFAULT_DATA = "synthetic:800000:interactions:stream"
-SEARCH_FEATURE_ROWS = 65536  # the search's scoring as measured here: cached features of 64 k train rows
+# the search's scoring as `recpim search` runs it by default: the logit fine-tuned on cached body features
+# of this many train rows (read from the search's settings, so the figure cannot drift from what it names)
+SEARCH_FEATURE_ROWS = SearchSettings.model_fields["finetune_feature_rows"].default
 
 
 # ---- the driver
@@ -312,7 +315,7 @@ def print_summary(result: dict[str, Any], out=sys.stdout) -> None:
         line(f"  [{row['lever']}] {row['settings'] or ''} supernet {row['supernet_seconds']:.0f} s: tau plain "
              f"{row['tau_plain']:.3f}, fine-tuned {row['tau_finetuned']:.3f} ({row['finetune_seconds_per_subnet']:.1f}"
              f" s/subnet), search scoring {row['tau_search_scoring']:.3f} "
-             f"({row['search_finetune_seconds_per_subnet']:.1f} s/subnet), cached-8k {row['tau_finetuned_cached']:.3f}"
+             f"({row['search_finetune_seconds_per_subnet']:.1f} s/subnet), cached-64k {row['tau_finetuned_cached']:.3f}"
              f"{converged}; top-3 {row['top3_overlap_finetuned']}/3; |fine-tuned - standalone| median "
              f"{row['gap_finetuned_median']:.4f} (plain {row['gap_plain_median']:.4f})")
     line(f"  FC blocks vs log loss (spearman): standalone {result['fc_blocks_spearman_standalone']:+.2f}, supernet "

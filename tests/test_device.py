@@ -62,7 +62,11 @@ def test_bf16_training_on_the_cpu_runs_and_the_checkpoint_loads_onto_a_device(tm
     data = open_dataset("synthetic:800")
     config = TrainConfig(space="small", steps=3, batch_size=64)
     result = train_supernet(data, config, checkpoint=tmp_path / "bf16.pt", device="cpu", precision="bf16")
-    assert len(result.losses) == 3 and all(0 < loss < 10 for loss in result.losses)
+    fp32 = train_supernet(data, config, checkpoint=tmp_path / "fp32.pt", device="cpu", precision="fp32")
+    # bf16 autocast follows the fp32 run step by step (NASRec-Small's first steps swing to log losses near
+    # 11 with Adagrad at 0.12, so a fixed bound says less than the fp32 run does)
+    assert len(result.losses) == 3 and result.losses == pytest.approx(fp32.losses, rel=0.05)
+    assert result.losses != fp32.losses       # the autocast did run in bf16
     assert all(p.dtype == torch.float32 for p in result.model.parameters())  # weights stay fp32
     loaded = load_supernet(tmp_path / "bf16.pt", device="auto")
     supernet = loaded.supernet

@@ -251,7 +251,7 @@ def test_bench_ranking_json_has_its_keys(tmp_path):
 def test_train_config_names_the_levers():
     config = TrainConfig()
     assert (config.input_sharing, config.full_path_fraction, config.adagrad_eps, config.sparse_embeddings,
-            config.subnets_per_step) == ("per_operator", 0.1, 1e-2, True, 8)
+            config.subnets_per_step) == ("per_operator", 0.1, 1e-2, True, 16)
     with pytest.raises(ConfigError, match="full_path_fraction"):
         TrainConfig(full_path_fraction=1.5)
 

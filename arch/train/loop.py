@@ -36,9 +36,9 @@ benchmarks/bench_ranking.py; the README gives what each did):
   supernet (Supernet.forward_full) with a probability falling linearly from 1 to 0, otherwise the
   sampled subnet; which one is a function of (seed, step), so resumed runs make the same choices;
 - `adagrad_eps` 1e-2 and `init="xavier"`, as NASRec's scripts use them;
-- `subnets_per_step` (arch/train/sandwich.py; 8 by default): each step's batch split among that many
+- `subnets_per_step` (arch/train/sandwich.py; 16 by default): each step's batch split among that many
   sampled subnets in one update -- with one subnet per step the wide space's shared weights learned
-  nothing in 1500 steps (benchmarks/bench_supernet_learning.py), with 8 they rank (README);
+  nothing in 1500 steps (benchmarks/bench_supernet_learning.py), with 8 they rank, with 16 better (README);
 - `sandwich_students` and `distill_weight` (arch/train/sandwich.py): the sandwich rule with in-place
   distillation from the full supernet (BigNAS/OFA);
 - `embedding_lr` and `embedding_l2`: the tables' own learning rate, and an L2 penalty on the rows a
