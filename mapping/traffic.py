@@ -29,7 +29,7 @@ Model (all bytes per inference):
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from recpim.arch.graph.workload import OpKind, WorkloadGraph
 from recpim.pim.workload import TransferKind
@@ -50,6 +50,12 @@ def reduction_chain(groups: dict[int, int], home: int, cols_per_group: tuple[int
     travel as one hop; a tile holding every group is every group's next holder."""
     every = (1 << len(cols_per_group)) - 1
     total = sum(cols_per_group)
+    if len(groups) == 2 and home in groups:
+        # most split copies: cut once by a segment boundary, the home and one other tile, one hop
+        # (the walk below gives the same)
+        other = next(tile for tile in groups if tile != home)
+        held = groups[other]
+        return [(other, home, total if held == every else _group_cols(held, cols_per_group))]
     hops = []
     for side in (sorted(t for t in groups if t < home), sorted((t for t in groups if t > home), reverse=True)):
         # walk from the home outwards: `uniform` is every group's next holder while the last tile
@@ -101,9 +107,7 @@ def compute_traffic(
     sources: dict[str, dict[int, int]] = {}   # producer -> {tile: copies sending from there}
     copies_of: dict[str, int] = {}
     for name, layer in layers.items():
-        sources[name] = defaultdict(int)
-        for tile in layer.placement.copy_home_tiles:
-            sources[name][tile] += 1
+        sources[name] = Counter(layer.placement.copy_home_tiles)   # (tiles in order of first appearance)
         copies_of[name] = layer.placement.replication
     for node in digital:
         sources[node.name] = {node.tile: 1}
@@ -115,6 +119,7 @@ def compute_traffic(
     denominator: dict[tuple, int] = {}            # (producer, consumer[, kind]) -> denominator
     nodes = graph.nodes()
     kinds = {node.name: node.kind for node in nodes}
+    table_sources = {name: IoSource(table.location) for name, table in embeddings.items()}
     for node in nodes:
         rows_per_input = 1
         if node.kind == OpKind.MVM:
@@ -143,8 +148,7 @@ def compute_traffic(
             else:
                 producer_kind = kinds[producer]
                 if producer_kind in (OpKind.INPUT, OpKind.EMBEDDING) and node.kind != OpKind.OUTPUT:
-                    source = (IoSource.INPUT if producer_kind == OpKind.INPUT
-                              else IoSource(embeddings[producer].location))
+                    source = IoSource.INPUT if producer_kind == OpKind.INPUT else table_sources[producer]
                     denominator[(producer, node.name)] = rows_per_input
                     for dst, rows in destinations.items():
                         io[(producer, node.name, dst, source)] += num_bytes * rows
