@@ -25,45 +25,77 @@ from .placement import Segment
 
 
 class _CopyShapes:
-    """Rows, used columns and converted columns of every crossbar of one copy, read around the
-    copy's end (a PE may hold the end of one copy and the start of the next)."""
+    """Rows, used columns and converted columns of the crossbars of one copy, read around the copy's
+    end (a PE may hold the end of one copy and the start of the next). Crossbar i of a copy (row-tile-
+    major) has the rows of row tile i // col_tiles and the columns of column tile i % col_tiles, so
+    sums over any run of crossbars come from prefix sums over row tiles and column tiles, whatever
+    the copy's size (a large layer's copy has thousands of crossbars)."""
 
     def __init__(self, xmap: CrossbarMapping):
         self.count = xmap.crossbars
-        self.rows = [rows for rows in xmap.rows_per_row_tile for _ in range(xmap.col_tiles)]
-        self.cols = list(xmap.used_cols_per_col_tile) * xmap.row_tiles
-        self.converted = list(xmap.converted_cols_per_col_tile) * xmap.row_tiles
+        self.col_tiles = xmap.col_tiles
+        self.rows_per_row_tile = xmap.rows_per_row_tile
+        self.cols = xmap.used_cols_per_col_tile
+        self.converted = xmap.converted_cols_per_col_tile
+        cols_prefix = [0]
+        for cols in self.cols:
+            cols_prefix.append(cols_prefix[-1] + cols)
+        self.cols_prefix = cols_prefix
+        row_cells, row_rows = [0], [0]   # cells and rows of row tiles 0..r-1 (every column tile)
+        for rows in self.rows_per_row_tile:
+            row_cells.append(row_cells[-1] + rows * cols_prefix[-1])
+            row_rows.append(row_rows[-1] + rows * self.col_tiles)
+        self.row_cells, self.row_rows = row_cells, row_rows
 
-    def window(self, values: list[int], start: int, count: int) -> list[int]:
-        """values of crossbars start, start + 1, ... (count of them, wrapping around the copy)."""
-        out = values[start:start + count]
-        while len(out) < count:
-            out += values[:count - len(out)]
-        return out
+    def _before(self, index: int) -> tuple[int, int]:
+        """(cells, rows) of crossbars 0..index-1 of a copy (0 <= index <= count)."""
+        row_tile, col_tile = divmod(index, self.col_tiles)
+        if not col_tile:
+            return self.row_cells[row_tile], self.row_rows[row_tile]
+        rows = self.rows_per_row_tile[row_tile]
+        return (self.row_cells[row_tile] + rows * self.cols_prefix[col_tile],
+                self.row_rows[row_tile] + rows * col_tile)
+
+    def write(self, start: int, count: int) -> tuple[int, int]:
+        """(cells, rows) of crossbars start, start + 1, ... (count of them, wrapping around the copy):
+        any `self.count` consecutive crossbars are one whole copy."""
+        cycles, rest = divmod(count, self.count)
+        cells, rows = self.row_cells[-1] * cycles, self.row_rows[-1] * cycles
+        if rest:
+            first_cells, first_rows = self._before(start)
+            end = start + rest
+            if end <= self.count:
+                end_cells, end_rows = self._before(end)
+                cells, rows = cells + end_cells - first_cells, rows + end_rows - first_rows
+            else:
+                wrap_cells, wrap_rows = self._before(end - self.count)
+                cells += self.row_cells[-1] - first_cells + wrap_cells
+                rows += self.row_rows[-1] - first_rows + wrap_rows
+        return cells, rows
+
+    def col_tiles_from(self, start: int, count: int) -> list[int]:
+        """Column tiles of crossbars start, start + 1, ... (count of them; a copy ends on a row tile's end,
+        so they run on mod col_tiles across copies)."""
+        first = start % self.col_tiles
+        return [(first + slot) % self.col_tiles for slot in range(count)]
 
 
-def _pe_adc_load(shapes: _CopyShapes, chip: ChipConfig, start: int, count: int) -> tuple[int, int]:
-    """(ADCs used, most columns one ADC converts) in a PE holding crossbars start.. of one copy."""
-    xbar_cols = chip.crossbar.cols
-    group = ceil_div(chip.pe.crossbars * xbar_cols, chip.pe.adcs)
-    converted = shapes.window(shapes.converted, start, count)
+def _pe_adc_load(shapes: _CopyShapes, xbar_cols: int, group: int, start: int, count: int) -> tuple[int, int]:
+    """(ADCs used, most columns one ADC converts) in a PE holding crossbars start.. of one copy
+    (`group`: the columns wired to one ADC)."""
     if group == xbar_cols:   # one ADC per crossbar (ISAAC's IMA): it converts its crossbar's columns
-        return count, max(converted)
+        if count >= shapes.col_tiles:
+            return count, max(shapes.converted)
+        return count, max(shapes.converted[tile] for tile in shapes.col_tiles_from(start, count))
     load: dict[int, int] = defaultdict(int)
-    for slot, cols in enumerate(shapes.window(shapes.cols, start, count)):
+    for slot, tile in enumerate(shapes.col_tiles_from(start, count)):
+        cols, converted = shapes.cols[tile], shapes.converted[tile]
         begin = slot * xbar_cols
         end = begin + cols
         for adc in range(begin // group, (end - 1) // group + 1):
             overlap = min(end, (adc + 1) * group) - max(begin, adc * group)
-            load[adc] += ceil_div(overlap * converted[slot], cols)
+            load[adc] += ceil_div(overlap * converted, cols)
     return len(load), max(load.values())
-
-
-def _pe_write(shapes: _CopyShapes, start: int, count: int) -> tuple[int, int]:
-    """(cells, rows) written to program a PE holding crossbars start.. of one copy."""
-    rows = shapes.window(shapes.rows, start, count)
-    cols = shapes.window(shapes.cols, start, count)
-    return sum(r * c for r, c in zip(rows, cols, strict=True)), sum(rows)
 
 
 class PeProfile:
@@ -78,8 +110,10 @@ class PeProfile:
         evaluated = min(self.full_pes, self.period)
         starts = [(j * per_pe) % xmap.crossbars for j in range(evaluated)]
         shapes = _CopyShapes(xmap)
-        adc = [_pe_adc_load(shapes, chip, start, per_pe) for start in starts]
-        write = [_pe_write(shapes, start, per_pe) for start in starts]
+        xbar_cols = chip.crossbar.cols
+        group = ceil_div(per_pe * xbar_cols, chip.pe.adcs)
+        adc = [_pe_adc_load(shapes, xbar_cols, group, start, per_pe) for start in starts]
+        write = [shapes.write(start, per_pe) for start in starts]
         self.adcs = [a for a, _ in adc]
         self.busiest = [b for _, b in adc]
         self.cells = [c for c, _ in write]
@@ -89,7 +123,7 @@ class PeProfile:
         self.last = None   # (ADCs, busiest, cells, rows) of a last, partly filled PE
         if rest:
             start = (self.full_pes * per_pe) % xmap.crossbars
-            self.last = (*_pe_adc_load(shapes, chip, start, rest), *_pe_write(shapes, start, rest))
+            self.last = (*_pe_adc_load(shapes, xbar_cols, group, start, rest), *shapes.write(start, rest))
 
     def _sum(self, prefix: list[int], end: int) -> int:
         """Sum over full PEs 0..end-1 of a periodic per-PE figure."""
