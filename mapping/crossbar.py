@@ -52,13 +52,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 
 from recpim.arch.graph.workload import OpKind, WorkloadNode
 from recpim.crossbar_numbers import Encoding, lossless_adc_bits, subtraction_allowed
 from recpim.errors import ConfigError
 from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
+
+
+class cached_property:   # noqa: N801 (functools.cached_property without the lock Python 3.11 takes on every first read)
+    """A value computed on first read and kept in the instance's __dict__ (a frozen dataclass too)."""
+
+    def __init__(self, compute):
+        self.compute = compute
+        self.name = compute.__name__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
 
 
 def isaac_adc_bits(rows_summed: int, cell_bits: int, dac_bits: int) -> int:

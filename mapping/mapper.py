@@ -41,7 +41,7 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
 def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResult:
     nodes = graph.nodes()
     mvm_nodes = [node for node in nodes if node.kind == OpKind.MVM]
-    xmaps = _crossbar_mappings(mvm_nodes, chip, key)
+    xmaps, shapes = _crossbar_mappings(mvm_nodes, chip, key)
     pes_one_copy = sum(pes_needed(xmap.crossbars, chip) for xmap in xmaps.values())
     fits = pes_one_copy <= chip_pes(chip)
     if not fits and not chip.mapping.time_multiplexed:
@@ -52,12 +52,15 @@ def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResul
         [(name, x.crossbars, x.read_steps // x.vectors, x.vectors) for name, x in xmaps.items()], chip, policy)
     segments, rounds = allocate([(name, x.crossbars * replicas[name]) for name, x in xmaps.items()], chip,
                                 time_multiplexed=not fits)
-    shared: dict[tuple[int, int], PeProfile] = {}   # layers sharing a CrossbarMapping and copies share one
+    shared: dict[tuple, PeProfile] = {}   # layers of one shape (one CrossbarMapping) and copies share one
+    profiles = {}
     for name, x in xmaps.items():
-        if (id(x), replicas[name]) not in shared:
-            shared[(id(x), replicas[name])] = per_chip(key, ("pe_profile", x, replicas[name]),
-                                                       lambda x=x, copies=replicas[name]: PeProfile(x, copies, chip))
-    profiles = {name: shared[(id(x), replicas[name])] for name, x in xmaps.items()}
+        profile_key = ("pe_profile", shapes[name], replicas[name])
+        profile = shared.get(profile_key)
+        if profile is None:
+            profile = shared[profile_key] = per_chip(key, profile_key,
+                                                     lambda x=x, copies=replicas[name]: PeProfile(x, copies, chip))
+        profiles[name] = profile
     placed = {node.name: place_layer(node, xmaps[node.name], replicas[node.name], tuple(segments[node.name]),
                                      profiles[node.name]) for node in mvm_nodes}
     layers = {name: layer for name, (layer, _) in placed.items()}
@@ -103,14 +106,16 @@ def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResul
     )
 
 
-def _crossbar_mappings(mvm_nodes: list[WorkloadNode], chip: ChipConfig, chip_json: str) -> dict[str, CrossbarMapping]:
-    """map_mvm of every MVM node; nodes with the same weight shape, bits and vectors (the only node
-    fields it reads) share one result, across calls on the same chip too."""
-    xmaps = {}
+def _crossbar_mappings(mvm_nodes: list[WorkloadNode], chip: ChipConfig,
+                       chip_json: str) -> tuple[dict[str, CrossbarMapping], dict[str, tuple]]:
+    """map_mvm of every MVM node, and each node's shape key (weight shape, bits, vectors: the only node
+    fields map_mvm reads); nodes of one shape share one result, across calls on the same chip too."""
+    xmaps, shapes = {}, {}
     for node in mvm_nodes:
-        key = ("crossbar", node.weight_shape, node.weight_bits, node.activation_bits, node.vectors)
-        xmaps[node.name] = per_chip(chip_json, key, lambda node=node: map_mvm(node, chip))
-    return xmaps
+        shape = ("crossbar", node.weight_shape, node.weight_bits, node.activation_bits, node.vectors)
+        xmaps[node.name] = per_chip(chip_json, shape, lambda node=node: map_mvm(node, chip))
+        shapes[node.name] = shape
+    return xmaps, shapes
 
 
 def capacity_error(model: str, xmaps: dict[str, CrossbarMapping], chip: ChipConfig) -> CapacityError:
