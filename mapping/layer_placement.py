@@ -48,7 +48,7 @@ def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments
     layer = MvmLayerMapping(name=node.name, source=node.source,
                             macs=node.macs or xmap.k_rows * xmap.n_cols * xmap.vectors,
                             input_elements=_window_source_elements(node, xmap), crossbar=xmap, placement=placement)
-    split = {copy: dict(tiles) for copy, tiles in sorted(cut_groups.items()) if len(tiles) > 1}
+    split = {copy: dict(tiles) for copy, tiles in sorted(cut_groups.items()) if len(tiles) > 1} if cut_groups else {}
     return layer, split
 
 
@@ -202,10 +202,13 @@ def _tile_adds(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments:
                 if group_cols is None:
                     group_cols = _group_cols_counter(xmap)
                 first, end = key[0], key[0] + key[1]
-                copy_cuts = range(per_copy, end, per_copy)
                 pe_cuts = range(first + per_pe, end, per_pe)
-                shared = (group_cols(sorted({first, end, *copy_cuts, *pe_cuts}))
-                          - group_cols([first, *copy_cuts, end]))
+                if end <= per_copy:   # inside one copy: its PEs' pieces less the whole run
+                    shared = group_cols([first, *pe_cuts, end]) - group_cols([first, end])
+                else:
+                    copy_cuts = range(per_copy, end, per_copy)
+                    shared = (group_cols(sorted({first, end, *copy_cuts, *pe_cuts}))
+                              - group_cols([first, *copy_cuts, end]))
             patterns[key] = shared
         if shared:
             by_tile[segment.tile] = by_tile.get(segment.tile, 0) + shared

@@ -37,6 +37,8 @@ class _CopyShapes:
         self.rows_per_row_tile = xmap.rows_per_row_tile
         self.cols = xmap.used_cols_per_col_tile
         self.converted = xmap.converted_cols_per_col_tile
+        self.converted_twice = self.converted + self.converted   # (a run of < col_tiles crossbars wraps once)
+        self.most_converted = max(self.converted)
         cols_prefix = [0]
         for cols in self.cols:
             cols_prefix.append(cols_prefix[-1] + cols)
@@ -85,8 +87,9 @@ def _pe_adc_load(shapes: _CopyShapes, xbar_cols: int, group: int, start: int, co
     (`group`: the columns wired to one ADC)."""
     if group == xbar_cols:   # one ADC per crossbar (ISAAC's IMA): it converts its crossbar's columns
         if count >= shapes.col_tiles:
-            return count, max(shapes.converted)
-        return count, max(shapes.converted[tile] for tile in shapes.col_tiles_from(start, count))
+            return count, shapes.most_converted
+        first = start % shapes.col_tiles
+        return count, max(shapes.converted_twice[first:first + count])
     load: dict[int, int] = defaultdict(int)
     for slot, tile in enumerate(shapes.col_tiles_from(start, count)):
         cols, converted = shapes.cols[tile], shapes.converted[tile]
@@ -112,12 +115,12 @@ class PeProfile:
         shapes = _CopyShapes(xmap)
         xbar_cols = chip.crossbar.cols
         group = ceil_div(per_pe * xbar_cols, chip.pe.adcs)
-        adc = [_pe_adc_load(shapes, xbar_cols, group, start, per_pe) for start in starts]
-        write = [shapes.write(start, per_pe) for start in starts]
-        self.adcs = [a for a, _ in adc]
-        self.busiest = [b for _, b in adc]
-        self.cells = [c for c, _ in write]
-        self.rows = [r for _, r in write]
+        if starts:
+            self.adcs, self.busiest = map(list, zip(*[_pe_adc_load(shapes, xbar_cols, group, start, per_pe)
+                                                      for start in starts], strict=True))
+            self.cells, self.rows = map(list, zip(*[shapes.write(start, per_pe) for start in starts], strict=True))
+        else:
+            self.adcs, self.busiest, self.cells, self.rows = [], [], [], []
         self.prefix_adcs = _prefix(self.adcs)
         self.prefix_cells = _prefix(self.cells)
         self.last = None   # (ADCs, busiest, cells, rows) of a last, partly filled PE

@@ -32,21 +32,25 @@ def balance_replicas(layers: list[tuple[str, int, int, int]], chip: ChipConfig, 
     per_pe = chip.pe.crossbars
     heap = [(-steps * vectors, index, name, steps, vectors) for index, (name, _, steps, vectors) in enumerate(layers)]
     heapq.heapify(heap)
-    while heap:   # (ceil_div and pes_needed written out: this loop runs once per copy decision)
+    while heap:   # (ceil_div, pes_needed, min and max written out: this loop runs once per copy decision)
         _, index, name, steps, vectors = heapq.heappop(heap)
         copies, crossbars = replicas[name], base[name]
         # The fewest copies that bring this layer below the next slowest interval (at most one copy
         # per vector), limited by the spare PEs.
         next_interval = -heap[0][0] if heap else 0
-        vectors_per_copy_wanted = max(1, -(-next_interval // steps) - 1) if next_interval else 1
-        wanted = min(vectors, -(-vectors // vectors_per_copy_wanted))
+        if next_interval:
+            vectors_per_copy_wanted = -(-next_interval // steps) - 1
+            wanted = -(-vectors // vectors_per_copy_wanted) if vectors_per_copy_wanted > 1 else vectors
+            if wanted > vectors:
+                wanted = vectors
+        else:
+            wanted = vectors
         pes_now = -(-copies * crossbars // per_pe)
         affordable = (pes_now + spare) * per_pe // crossbars
-        target = min(wanted, affordable)
+        target = wanted if wanted < affordable else affordable
         if target <= copies or -(-vectors // target) == -(-vectors // copies):
             break
         spare -= -(-target * crossbars // per_pe) - pes_now
         replicas[name] = target
         heapq.heappush(heap, (-steps * -(-vectors // target), index, name, steps, vectors))
     return replicas
-
