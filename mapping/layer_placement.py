@@ -186,7 +186,6 @@ def _tile_adds(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments:
     # every PE boundary of a segment starting on a copy boundary is a copy boundary too: no group of a
     # copy is read by two PEs (most small layers: copies of one or two crossbars)
     copies_fill_pes = per_pe % per_copy == 0
-    group_cols = None
     patterns: dict[tuple[int, int, int], int] = {}
     by_tile: dict[int, int] = {}
     for segment in segments:
@@ -199,16 +198,14 @@ def _tile_adds(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments:
             if copies_fill_pes and not key[0]:
                 shared = 0
             else:
-                if group_cols is None:
-                    group_cols = _group_cols_counter(xmap)
                 first, end = key[0], key[0] + key[1]
                 pe_cuts = range(first + per_pe, end, per_pe)
                 if end <= per_copy:   # inside one copy: its PEs' pieces less the whole run
-                    shared = group_cols([first, *pe_cuts, end]) - group_cols([first, end])
+                    shared = _group_cols(xmap, [first, *pe_cuts, end]) - _group_cols(xmap, [first, end])
                 else:
                     copy_cuts = range(per_copy, end, per_copy)
-                    shared = (group_cols(sorted({first, end, *copy_cuts, *pe_cuts}))
-                              - group_cols([first, *copy_cuts, end]))
+                    shared = (_group_cols(xmap, sorted({first, end, *copy_cuts, *pe_cuts}))
+                              - _group_cols(xmap, [first, *copy_cuts, end]))
             patterns[key] = shared
         if shared:
             by_tile[segment.tile] = by_tile.get(segment.tile, 0) + shared
@@ -222,22 +219,17 @@ def _tile_adds(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments:
     return tuple((tile, -(-elements * shared_cols // (per_row_tile * copies))) for tile, shared_cols in by_tile.items())
 
 
-def _group_cols_counter(xmap: CrossbarMapping):
-    """A function of cut points p0 < p1 < ... (crossbar indices of one copy's coordinates): the weight
-    columns of the column groups of the pieces [p0, p1), [p1, p2), ..., summed."""
+def _group_cols(xmap: CrossbarMapping, points: list[int]) -> int:
+    """The weight columns of the column groups of the pieces [p0, p1), [p1, p2), ... of crossbars
+    (cut points p0 < p1 < ... in one copy's coordinates, row-tile-major), summed: a piece of
+    col_tiles or more crossbars holds every group, a shorter one a run of groups mod col_tiles."""
     col_tiles, cols, per_row_tile = xmap.col_tiles, xmap.weight_cols_per_col_tile, xmap.weight_cols_per_row_tile
-    doubled = [0]   # group columns over two rounds of the groups (a piece's range may wrap once)
-    for width in cols + cols:
-        doubled.append(doubled[-1] + width)
-
-    def group_cols(points: list[int]) -> int:
-        total = 0
-        for start, stop in zip(points, points[1:], strict=False):
-            length, offset = stop - start, start % col_tiles
-            total += per_row_tile if length >= col_tiles else doubled[offset + length] - doubled[offset]
-        return total
-
-    return group_cols
+    twice = cols + cols   # (a shorter piece's run of groups wraps at most once)
+    total = 0
+    for start, stop in zip(points, points[1:], strict=False):
+        length, offset = stop - start, start % col_tiles
+        total += per_row_tile if length >= col_tiles else sum(twice[offset:offset + length])
+    return total
 
 
 def _rows_in(ranges: list[tuple[int, int]], prefix: list[int], rows_per_row_tile: tuple[int, ...]) -> int:

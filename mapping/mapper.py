@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from recpim.arch.graph.workload import OpKind, WorkloadGraph, WorkloadNode
+from recpim.arch.graph.workload import FREE_KINDS, OpKind, WorkloadGraph, WorkloadNode
 from recpim.errors import CapacityError
 from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
 
 from .crossbar import CrossbarMapping, map_mvm, wasted_conversions_note
-from .digital import assign_digital, is_free, upstream_flows
+from .digital import assign_digital, upstream_flows
 from .embedding import place_embeddings
 from .layer_placement import place_layer
 from .memo import cached_mapping, chip_key, per_chip
@@ -42,7 +42,8 @@ def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResul
     nodes = graph.nodes()
     mvm_nodes = [node for node in nodes if node.kind == OpKind.MVM]
     xmaps, shapes = _crossbar_mappings(mvm_nodes, chip, key)
-    pes_one_copy = sum(pes_needed(xmap.crossbars, chip) for xmap in xmaps.values())
+    per_pe = chip.pe.crossbars
+    pes_one_copy = sum([-(-xmap.crossbars // per_pe) for xmap in xmaps.values()])   # (pes_needed, written out)
     fits = pes_one_copy <= chip_pes(chip)
     if not fits and not chip.mapping.time_multiplexed:
         raise capacity_error(graph.name, xmaps, chip)
@@ -96,7 +97,7 @@ def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResul
         layers=tuple(layers.values()),
         digital=tuple(digital),
         embeddings=tuple(embeddings.values()),
-        free_nodes=tuple(node.name for node in nodes if is_free(node)),
+        free_nodes=tuple([node.name for node in nodes if node.kind in FREE_KINDS]),   # (is_free, inlined)
         transfers=transfers,
         io_transfers=tuple(io_transfers),
         intra_tile_bytes_per_inference=intra,
@@ -180,7 +181,7 @@ def _reprogramming(layers: dict[str, MvmLayerMapping], profiles: dict[str, PePro
     rows: dict[int, int] = defaultdict(int)     # round -> rows written in its busiest PE (a PE holds one layer)
     for name, layer in layers.items():
         segments = layer.placement.segments
-        if segments and segments[0].round == segments[-1].round:
+        if len(segments) > 1 and segments[0].round == segments[-1].round:
             # All in one round (rounds are consecutive): its segments cover all its PEs, in order,
             # so their summed cells and busiest PE are those of one segment spanning the layer.
             segments = (Segment(segments[0].round, segments[0].tile, 0, sum(segment.pes for segment in segments),

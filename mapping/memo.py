@@ -28,6 +28,7 @@ from recpim.pim.config import ChipConfig
 from .placement import snake_coords_tuple
 
 T = TypeVar("T")
+_MISSING = object()
 
 CHIPS_KEPT = 16             # chips whose per-shape results are kept (least recently used dropped)
 ENTRIES_PER_CHIP = 4096     # layer shapes and profiles kept per chip (a long search starts afresh past it)
@@ -72,11 +73,12 @@ def per_chip(chip: str, key: tuple, compute: Callable[[], T]) -> T:
             _per_chip.popitem(last=False)
     else:
         _per_chip.move_to_end(chip)
-    if key not in table:
+    value = table.get(key, _MISSING)
+    if value is _MISSING:
         if len(table) >= ENTRIES_PER_CHIP:
             table.clear()
-        table[key] = compute()
-    return table[key]
+        value = table[key] = compute()
+    return value
 
 
 def cached_mapping(graph: WorkloadGraph, chip: str, compute: Callable[[], T]) -> T:

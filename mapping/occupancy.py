@@ -39,6 +39,11 @@ class _CopyShapes:
         self.converted = xmap.converted_cols_per_col_tile
         self.converted_twice = self.converted + self.converted   # (a run of < col_tiles crossbars wraps once)
         self.most_converted = max(self.converted)
+        self.copy_cells = xmap.cells_used              # cells and rows of a whole copy
+        self.copy_rows = xmap.k_rows * xmap.col_tiles
+        self.cols_prefix: list[int] | None = None      # built when a PE holds part of a copy
+
+    def _prefixes(self) -> None:
         cols_prefix = [0]
         for cols in self.cols:
             cols_prefix.append(cols_prefix[-1] + cols)
@@ -62,8 +67,10 @@ class _CopyShapes:
         """(cells, rows) of crossbars start, start + 1, ... (count of them, wrapping around the copy):
         any `self.count` consecutive crossbars are one whole copy."""
         cycles, rest = divmod(count, self.count)
-        cells, rows = self.row_cells[-1] * cycles, self.row_rows[-1] * cycles
+        cells, rows = self.copy_cells * cycles, self.copy_rows * cycles
         if rest:
+            if self.cols_prefix is None:
+                self._prefixes()
             first_cells, first_rows = self._before(start)
             end = start + rest
             if end <= self.count:
@@ -115,18 +122,22 @@ class PeProfile:
         shapes = _CopyShapes(xmap)
         xbar_cols = chip.crossbar.cols
         group = ceil_div(per_pe * xbar_cols, chip.pe.adcs)
-        if starts:
-            self.adcs, self.busiest = map(list, zip(*[_pe_adc_load(shapes, xbar_cols, group, start, per_pe)
-                                                      for start in starts], strict=True))
-            self.cells, self.rows = map(list, zip(*[shapes.write(start, per_pe) for start in starts], strict=True))
-        else:
-            self.adcs, self.busiest, self.cells, self.rows = [], [], [], []
-        self.prefix_adcs = _prefix(self.adcs)
-        self.prefix_cells = _prefix(self.cells)
+        self.adcs, self.busiest, self.cells, self.rows = [], [], [], []
+        self.prefix_adcs, self.prefix_cells = [0], [0]
+        for start in starts:
+            adcs, busiest = _pe_adc_load(shapes, xbar_cols, group, start, per_pe)
+            cells, rows = shapes.write(start, per_pe)
+            self.adcs.append(adcs)
+            self.busiest.append(busiest)
+            self.cells.append(cells)
+            self.rows.append(rows)
+            self.prefix_adcs.append(self.prefix_adcs[-1] + adcs)
+            self.prefix_cells.append(self.prefix_cells[-1] + cells)
         self.last = None   # (ADCs, busiest, cells, rows) of a last, partly filled PE
         if rest:
             start = (self.full_pes * per_pe) % xmap.crossbars
             self.last = (*_pe_adc_load(shapes, xbar_cols, group, start, rest), *shapes.write(start, rest))
+        self._adc_load: tuple[int, int] | None = None
 
     def _sum(self, prefix: list[int], end: int) -> int:
         """Sum over full PEs 0..end-1 of a periodic per-PE figure."""
@@ -137,12 +148,14 @@ class PeProfile:
 
     def adc_load(self) -> tuple[int, int]:
         """(ADCs with at least one used column, most columns one ADC converts after a read)."""
-        adcs = self._sum(self.prefix_adcs, self.full_pes)
-        busiest = max(self.busiest, default=0)
-        if self.last:
-            adcs += self.last[0]
-            busiest = max(busiest, self.last[1])
-        return adcs, busiest
+        if self._adc_load is None:   # (layers of one shape and copies share the profile)
+            adcs = self._sum(self.prefix_adcs, self.full_pes)
+            busiest = max(self.busiest, default=0)
+            if self.last:
+                adcs += self.last[0]
+                busiest = max(busiest, self.last[1])
+            self._adc_load = (adcs, busiest)
+        return self._adc_load
 
     def write_cost(self, segment: Segment) -> tuple[int, int]:
         """(cells written, most rows written in one PE) to program the PEs of one segment."""
@@ -163,9 +176,3 @@ class PeProfile:
             rows = max(rows, self.last[3])
         return cells, rows
 
-
-def _prefix(values: list[int]) -> list[int]:
-    out = [0]
-    for value in values:
-        out.append(out[-1] + value)
-    return out
