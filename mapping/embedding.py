@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from recpim.arch.graph.workload import OpKind, WorkloadNode
 from recpim.errors import ConfigError
@@ -63,6 +64,24 @@ class EmbeddingPlacement:
                    else {})}
 
 
+class _Placed(NamedTuple):
+    """A table placed, its lookups not costed yet: what lookup_costs reads of an EmbeddingPlacement
+    (a named tuple: built for every table at every mapping, where a frozen dataclass costs 3x)."""
+
+    name: str
+    location: EmbeddingLocation
+    rows: int
+    dim: int
+    bits: int
+    lookups: int
+    table_bytes: int
+    bits_read_per_inference: int
+
+    @property
+    def on_chip(self) -> bool:
+        return self.location == EmbeddingLocation.ONCHIP_RERAM
+
+
 def place_embeddings(nodes: list[WorkloadNode], chip: ChipConfig) -> dict[str, EmbeddingPlacement]:
     """Place every embedding node; returns them keyed by name in the order given."""
     table_nodes = [node for node in nodes if node.kind == OpKind.EMBEDDING]
@@ -76,8 +95,8 @@ def place_embeddings(nodes: list[WorkloadNode], chip: ChipConfig) -> dict[str, E
         if table_bytes <= left:
             on_chip.add(name)
             left -= table_bytes
-    placed = [EmbeddingPlacement(name, ON_CHIP if name in on_chip else OFF_CHIP, rows, dim, bits, lookups, table_bytes,
-                                 bits_read) for name, rows, dim, bits, lookups, table_bytes, bits_read in sizes]
+    placed = [_Placed(name, ON_CHIP if name in on_chip else OFF_CHIP, rows, dim, bits, lookups, table_bytes, bits_read)
+              for name, rows, dim, bits, lookups, table_bytes, bits_read in sizes]
     costs = lookup_costs(placed, {node.name: node for node in table_nodes}, chip)
     return {t.name: EmbeddingPlacement(t.name, t.location, t.rows, t.dim, t.bits, t.lookups, t.table_bytes,
                                        t.bits_read_per_inference, costs[t.name]) for t in placed}

@@ -25,7 +25,11 @@ SplitCopies = dict[int, dict[int, int]]
 def place_layer(node: WorkloadNode, xmap: CrossbarMapping, copies: int, segments: tuple[Segment, ...],
                 profile: PeProfile) -> tuple[MvmLayerMapping, SplitCopies]:
     tiles = {segment.tile for segment in segments}
-    if len(tiles) == len(segments) and segments[0].round == segments[-1].round:   # (rounds never go back)
+    if len(segments) == 1 and not segments[0].crossbar_first and segments[0].crossbars == copies * xmap.crossbars:
+        # every copy whole on one tile (most small layers)
+        round_, tile = segments[0].round, segments[0].tile
+        walk = [tile] * copies, round_, tile, ((tile, copies * xmap.k_rows),), {}
+    elif len(tiles) == len(segments) and segments[0].round == segments[-1].round:   # (rounds never go back)
         walk = _walk_one_round(xmap, copies, segments)
     else:
         walk = _walk_rounds(xmap, copies, segments)
