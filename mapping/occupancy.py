@@ -109,35 +109,57 @@ def _pe_adc_load(shapes: _CopyShapes, xbar_cols: int, group: int, start: int, co
 
 
 class PeProfile:
-    """ADC load and write cost of every PE of a layer of `copies` copies (see the module docs)."""
+    """ADC load and write cost of every PE of a layer of `copies` copies (see the module docs).
+
+    Per-PE figures are worked out over one period of PEs only where no closed form serves: with one
+    ADC per crossbar a full PE has one ADC per crossbar and its busiest ADC converts the most of the
+    column tiles it holds; with every row tile of the same height a full PE writes pe.crossbars x that
+    many rows; the cells of any run of PEs are those of its crossbars (_CopyShapes.write)."""
 
     def __init__(self, xmap: CrossbarMapping, copies: int, chip: ChipConfig):
         per_pe = chip.pe.crossbars
-        total = xmap.crossbars * copies
         self.per_pe = per_pe
-        self.full_pes, rest = divmod(total, per_pe)
+        self.copy_crossbars = xmap.crossbars
+        self.full_pes, rest = divmod(xmap.crossbars * copies, per_pe)
         self.period = xmap.crossbars // gcd(per_pe, xmap.crossbars)
-        evaluated = min(self.full_pes, self.period)
-        starts = [(j * per_pe) % xmap.crossbars for j in range(evaluated)]
-        shapes = _CopyShapes(xmap)
-        xbar_cols = chip.crossbar.cols
-        group = ceil_div(per_pe * xbar_cols, chip.pe.adcs)
-        self.adcs, self.busiest, self.cells, self.rows = [], [], [], []
-        self.prefix_adcs, self.prefix_cells = [0], [0]
-        for start in starts:
-            adcs, busiest = _pe_adc_load(shapes, xbar_cols, group, start, per_pe)
-            cells, rows = shapes.write(start, per_pe)
-            self.adcs.append(adcs)
-            self.busiest.append(busiest)
-            self.cells.append(cells)
-            self.rows.append(rows)
-            self.prefix_adcs.append(self.prefix_adcs[-1] + adcs)
-            self.prefix_cells.append(self.prefix_cells[-1] + cells)
+        self.evaluated = min(self.full_pes, self.period)   # PEs whose figures differ, at most
+        self.shapes = shapes = _CopyShapes(xmap)
+        self.xbar_cols = chip.crossbar.cols
+        self.group = ceil_div(per_pe * self.xbar_cols, chip.pe.adcs)
+        heights = xmap.rows_per_row_tile
+        # rows one full PE writes when every row tile has the same height; else per PE over a period
+        self.pe_rows: int | None = per_pe * heights[0] if heights[0] == heights[-1] else None
+        self.rows: list[int] = [] if self.pe_rows is not None else \
+            [shapes.write((j * per_pe) % xmap.crossbars, per_pe)[1] for j in range(self.evaluated)]
         self.last = None   # (ADCs, busiest, cells, rows) of a last, partly filled PE
         if rest:
             start = (self.full_pes * per_pe) % xmap.crossbars
-            self.last = (*_pe_adc_load(shapes, xbar_cols, group, start, rest), *shapes.write(start, rest))
+            self.last = (*_pe_adc_load(shapes, self.xbar_cols, self.group, start, rest), *shapes.write(start, rest))
         self._adc_load: tuple[int, int] | None = None
+
+    def adc_load(self) -> tuple[int, int]:
+        """(ADCs with at least one used column, most columns one ADC converts after a read)."""
+        if self._adc_load is None:   # (layers of one shape and copies share the profile)
+            shapes = self.shapes
+            if self.group == self.xbar_cols:
+                # the full PEs hold crossbars 0 .. full_pes x pe.crossbars - 1 of the layer: column tiles
+                # 0, 1, ... mod col_tiles (a copy ends on a row tile's end)
+                adcs = self.full_pes * self.per_pe
+                held = min(shapes.col_tiles, self.evaluated * self.per_pe)
+                busiest = max(shapes.converted[:held], default=0)
+            else:
+                loads = [_pe_adc_load(shapes, self.xbar_cols, self.group, (j * self.per_pe) % self.copy_crossbars,
+                                      self.per_pe) for j in range(self.evaluated)]
+                prefix = [0]
+                for pe_adcs, _ in loads:
+                    prefix.append(prefix[-1] + pe_adcs)
+                adcs = self._sum(prefix, self.full_pes)
+                busiest = max((pe_busiest for _, pe_busiest in loads), default=0)
+            if self.last:
+                adcs += self.last[0]
+                busiest = max(busiest, self.last[1])
+            self._adc_load = (adcs, busiest)
+        return self._adc_load
 
     def _sum(self, prefix: list[int], end: int) -> int:
         """Sum over full PEs 0..end-1 of a periodic per-PE figure."""
@@ -146,33 +168,24 @@ class PeProfile:
         cycles, left = divmod(end, self.period)
         return cycles * prefix[-1] + prefix[left] if cycles else prefix[end]
 
-    def adc_load(self) -> tuple[int, int]:
-        """(ADCs with at least one used column, most columns one ADC converts after a read)."""
-        if self._adc_load is None:   # (layers of one shape and copies share the profile)
-            adcs = self._sum(self.prefix_adcs, self.full_pes)
-            busiest = max(self.busiest, default=0)
-            if self.last:
-                adcs += self.last[0]
-                busiest = max(busiest, self.last[1])
-            self._adc_load = (adcs, busiest)
-        return self._adc_load
-
     def write_cost(self, segment: Segment) -> tuple[int, int]:
         """(cells written, most rows written in one PE) to program the PEs of one segment."""
         first = segment.crossbar_first // self.per_pe
         end = min(first + segment.pes, self.full_pes)
-        cells = self._sum(self.prefix_cells, end) - self._sum(self.prefix_cells, first)
-        if end - first >= self.period:
-            rows = max(self.rows, default=0)
-        elif end > first:   # PEs first..end-1 are at most two runs of one period
-            low = first % self.period
-            high = low + end - first
-            rows = max(self.rows[low:high]) if high <= self.period else \
-                max(max(self.rows[low:]), max(self.rows[:high - self.period]))
+        if end > first:   # full PEs first..end-1
+            cells = self.shapes.write((first * self.per_pe) % self.copy_crossbars, (end - first) * self.per_pe)[0]
+            if self.pe_rows is not None:
+                rows = self.pe_rows
+            elif end - first >= self.period:
+                rows = max(self.rows)
+            else:   # PEs first..end-1 are at most two runs of one period
+                low = first % self.period
+                high = low + end - first
+                rows = max(self.rows[low:high]) if high <= self.period else \
+                    max(max(self.rows[low:]), max(self.rows[:high - self.period]))
         else:
-            rows = 0
+            cells, rows = 0, 0
         if self.last and first + segment.pes > self.full_pes:
             cells += self.last[2]
             rows = max(rows, self.last[3])
         return cells, rows
-
