@@ -8,8 +8,8 @@ columns from column 0, so an ADC converts the used columns of its group after ev
 
 A layer fills whole PEs in order (placement.py): its PE k holds its crossbars [k p, (k + 1) p) (p =
 pe.crossbars; the last PE the remainder), copy-major, so what PE k holds depends only on k p mod C
-(C = crossbars of one copy) and repeats every C / gcd(p, C) PEs. PeProfile evaluates one period and
-sums runs of PEs arithmetically, whatever the number of copies.
+(C = crossbars of one copy) and repeats every C / gcd(p, C) PEs. PeProfile uses closed forms where
+they serve, else evaluates one period, and sums runs of PEs arithmetically, whatever the copies.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ Choices (and why):
 from __future__ import annotations
 
 from functools import lru_cache
+from itertools import repeat
 from typing import NamedTuple
 
 from recpim.pim.config import ChipConfig
@@ -52,11 +53,11 @@ def snake_coords(tiles: int, mesh_cols: int) -> list[tuple[int, int]]:
 @lru_cache(maxsize=64)
 def snake_coords_tuple(tiles: int, mesh_cols: int) -> tuple[tuple[int, int], ...]:
     """snake_coords as a tuple, memoised (a sweep maps many models on one mesh)."""
-    coords = []
-    for tile in range(tiles):
-        row, offset = divmod(tile, mesh_cols)
-        coords.append((row, offset if row % 2 == 0 else mesh_cols - 1 - offset))
-    return tuple(coords)
+    coords: list[tuple[int, int]] = []
+    forward, backward = range(mesh_cols), range(mesh_cols - 1, -1, -1)
+    for row in range(-(-tiles // mesh_cols)):   # a row at a time (a large mesh has thousands of tiles)
+        coords += zip(repeat(row), forward if row % 2 == 0 else backward)
+    return tuple(coords[:tiles])
 
 
 def manhattan_hops(a: tuple[int, int], b: tuple[int, int]) -> int:
