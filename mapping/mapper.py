@@ -101,7 +101,7 @@ def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResul
         transfers=transfers,
         io_transfers=tuple(io_transfers),
         intra_tile_bytes_per_inference=intra,
-        tiles=_tile_usage(layers, digital, coords),
+        tiles=_tile_usage(layers, digital, coords, rounds),
         reprogramming=_reprogramming(layers, profiles, rounds, chip),
         notes=tuple(notes),
     )
@@ -142,37 +142,58 @@ def capacity_error(model: str, xmaps: dict[str, CrossbarMapping], chip: ChipConf
 
 
 def _tile_usage(layers: dict[str, MvmLayerMapping], digital: list[DigitalMapping],
-                coords: list[tuple[int, int]]) -> tuple[TileUsage, ...]:
-    pes: dict[tuple[int, int], int] = {}       # (tile, round) -> PEs
-    crossbars: dict[tuple[int, int], int] = {}
-    names: dict[int, list[str]] = {}
-    for layer in layers.values():
-        name = layer.name
-        for segment in layer.placement.segments:
-            tile = segment.tile
-            key = (tile, segment.round)
-            pes[key] = pes.get(key, 0) + segment.pes
-            crossbars[key] = crossbars.get(key, 0) + segment.crossbars
-            on_tile = names.get(tile)
-            if on_tile is None:
-                names[tile] = [name]
-            elif on_tile[-1] != name:   # a layer's segments are consecutive
-                on_tile.append(name)
+                coords: list[tuple[int, int]], rounds: int) -> tuple[TileUsage, ...]:
+    if rounds == 1:   # (one round: a tile's busiest round is its only one)
+        busiest_pes, busiest_crossbars, names = _tile_sums(layers)
+    else:
+        pes: dict[tuple[int, int], int] = {}       # (tile, round) -> PEs
+        crossbars: dict[tuple[int, int], int] = {}
+        names = {}
+        for layer in layers.values():
+            name = layer.name
+            for segment in layer.placement.segments:
+                tile = segment.tile
+                key = (tile, segment.round)
+                pes[key] = pes.get(key, 0) + segment.pes
+                crossbars[key] = crossbars.get(key, 0) + segment.crossbars
+                on_tile = names.get(tile)
+                if on_tile is None:
+                    names[tile] = [name]
+                elif on_tile[-1] != name:   # a layer's segments are consecutive
+                    on_tile.append(name)
+        busiest_pes, busiest_crossbars = {}, {}   # tile -> PEs (crossbars) in its busiest round
+        for (tile, _), count in pes.items():
+            busiest_pes[tile] = max(busiest_pes.get(tile, 0), count)
+        for (tile, _), count in crossbars.items():
+            busiest_crossbars[tile] = max(busiest_crossbars.get(tile, 0), count)
     ops: dict[int, list[DigitalMapping]] = defaultdict(list)
     for node in digital:
         ops[node.tile].append(node)
-    busiest_pes: dict[int, int] = {}         # tile -> PEs in its busiest round
-    busiest_crossbars: dict[int, int] = {}
-    for (tile, _), count in pes.items():
-        busiest_pes[tile] = max(busiest_pes.get(tile, 0), count)
-    for (tile, _), count in crossbars.items():
-        busiest_crossbars[tile] = max(busiest_crossbars.get(tile, 0), count)
     digital_sums = {tile: (tuple(node.name for node in on_tile), sum(node.ops for node in on_tile),
                            sum(node.macs for node in on_tile)) for tile, on_tile in ops.items()}
     no_digital = ((), 0, 0)
-    return tuple(TileUsage(tile, coords[tile], busiest_pes.get(tile, 0), busiest_crossbars.get(tile, 0),
-                           tuple(names.get(tile, ())), *digital_sums.get(tile, no_digital))
-                 for tile in sorted(names.keys() | ops.keys()))
+    new = tuple.__new__   # (a TileUsage built as the tuple it is: a large mesh has thousands)
+    return tuple([new(TileUsage, (tile, coords[tile], busiest_pes.get(tile, 0), busiest_crossbars.get(tile, 0),
+                                  tuple(names.get(tile, ())), *digital_sums.get(tile, no_digital)))
+                  for tile in sorted(names.keys() | ops.keys())])
+
+
+def _tile_sums(layers: dict[str, MvmLayerMapping]) -> tuple[dict[int, int], dict[int, int], dict[int, list[str]]]:
+    """PEs, crossbars and layer names (in order) on each tile of a one-round mapping."""
+    pes: dict[int, int] = {}
+    crossbars: dict[int, int] = {}
+    names: dict[int, list[str]] = {}
+    for layer in layers.values():
+        name = layer.name
+        for _, tile, _, segment_pes, _, segment_crossbars in layer.placement.segments:
+            if tile in pes:
+                pes[tile] += segment_pes
+                crossbars[tile] += segment_crossbars
+                if names[tile][-1] != name:   # a layer's segments are consecutive
+                    names[tile].append(name)
+            else:
+                pes[tile], crossbars[tile], names[tile] = segment_pes, segment_crossbars, [name]
+    return pes, crossbars, names
 
 
 def _reprogramming(layers: dict[str, MvmLayerMapping], profiles: dict[str, PeProfile], rounds: int,

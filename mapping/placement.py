@@ -115,7 +115,12 @@ def _segments_on_tiles(round_index: int, pe_start: int, crossbar_first: int, cro
         tile, local_pe = divmod(global_pe, per_tile)
         pes_here = min(per_tile - local_pe, -(-(crossbars - placed) // per_pe))
         crossbars_here = min(pes_here * per_pe, crossbars - placed)
-        out.append(Segment(round_index, tile, local_pe, pes_here, crossbar_first + placed, crossbars_here))
+        # (a Segment built as the tuple it is: its generated __new__ costs twice as much, on thousands)
+        out.append(_tuple_new(Segment, (round_index, tile, local_pe, pes_here, crossbar_first + placed,
+                                        crossbars_here)))
         placed += crossbars_here
         global_pe += pes_here
     return out
+
+
+_tuple_new = tuple.__new__
