@@ -21,7 +21,7 @@ from .embedding import place_embeddings
 from .layer_placement import place_layer
 from .memo import cached_mapping, chip_key, per_chip
 from .occupancy import PeProfile
-from .placement import Segment, allocate, chip_pes, pes_needed, snake_coords_tuple
+from .placement import allocate, chip_pes, pes_needed, snake_coords_tuple
 from .replication import balance_replicas
 from .result import DigitalMapping, MappingResult, MvmLayerMapping, Reprogramming, TileUsage
 from .traffic import compute_traffic
@@ -202,11 +202,14 @@ def _reprogramming(layers: dict[str, MvmLayerMapping], profiles: dict[str, PePro
     rows: dict[int, int] = defaultdict(int)     # round -> rows written in its busiest PE (a PE holds one layer)
     for name, layer in layers.items():
         segments = layer.placement.segments
-        if len(segments) > 1 and segments[0].round == segments[-1].round:
+        if segments and segments[0].round == segments[-1].round:
             # All in one round (rounds are consecutive): its segments cover all its PEs, in order,
-            # so their summed cells and busiest PE are those of one segment spanning the layer.
-            segments = (Segment(segments[0].round, segments[0].tile, 0, sum(segment.pes for segment in segments),
-                                0, sum(segment.crossbars for segment in segments)),)
+            # so their summed cells and busiest PE are those of the whole layer.
+            segment_round = segments[0].round
+            segment_cells, segment_rows = profiles[name].layer_write_cost()
+            cells[segment_round] += segment_cells
+            rows[segment_round] = max(rows[segment_round], segment_rows)
+            continue
         for segment in segments:
             segment_cells, segment_rows = profiles[name].write_cost(segment)
             cells[segment.round] += segment_cells

@@ -120,6 +120,7 @@ class PeProfile:
         per_pe = chip.pe.crossbars
         self.per_pe = per_pe
         self.copy_crossbars = xmap.crossbars
+        self.copies = copies
         self.full_pes, rest = divmod(xmap.crossbars * copies, per_pe)
         self.period = xmap.crossbars // gcd(per_pe, xmap.crossbars)
         self.evaluated = min(self.full_pes, self.period)   # PEs whose figures differ, at most
@@ -136,6 +137,7 @@ class PeProfile:
             start = (self.full_pes * per_pe) % xmap.crossbars
             self.last = (*_pe_adc_load(shapes, self.xbar_cols, self.group, start, rest), *shapes.write(start, rest))
         self._adc_load: tuple[int, int] | None = None
+        self._layer_write: tuple[int, int] | None = None
 
     def adc_load(self) -> tuple[int, int]:
         """(ADCs with at least one used column, most columns one ADC converts after a read)."""
@@ -167,6 +169,14 @@ class PeProfile:
             return 0
         cycles, left = divmod(end, self.period)
         return cycles * prefix[-1] + prefix[left] if cycles else prefix[end]
+
+    def layer_write_cost(self) -> tuple[int, int]:
+        """write_cost of one segment spanning all the layer's PEs (kept: layers of one shape and copies
+        share the profile)."""
+        if self._layer_write is None:
+            pes = self.full_pes + (1 if self.last else 0)
+            self._layer_write = self.write_cost(Segment(0, 0, 0, pes, 0, self.copy_crossbars * self.copies))
+        return self._layer_write
 
     def write_cost(self, segment: Segment) -> tuple[int, int]:
         """(cells written, most rows written in one PE) to program the PEs of one segment."""

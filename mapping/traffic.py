@@ -195,6 +195,7 @@ def compute_traffic(
                 rows.append((producer, consumer, num_bytes, kind, via, src, dst))
                 (src_row, src_col), (dst_row, dst_col) = coords[src], coords[dst]
                 hops.append(abs(dst_row - src_row) + abs(dst_col - src_col))
-    io_transfers = [IoTransfer(name, consumer, tile, source, -(-amount // denominator[(name, consumer)]))
+    new = tuple.__new__   # (an IoTransfer built as the tuple it is: a recommender has hundreds)
+    io_transfers = [new(IoTransfer, (name, consumer, tile, source, -(-amount // denominator[(name, consumer)])))
                     for (name, consumer, tile, source), amount in io.items() if amount > 0]
     return TransferTable(rows, coords, mesh_cols, hops), io_transfers, intra
