@@ -50,7 +50,8 @@ def assign_digital(
     """Give each digital node a (round, tile); `home` holds (round, home tile) of every MVM layer and
     is extended in place with the digital nodes' own placement (later ops may follow them).
     `flows_into`: upstream_flows of the graph."""
-    mvm_order = [node.name for node in nodes if node.kind == OpKind.MVM]
+    mvm = OpKind.MVM   # (read once, not per node)
+    mvm_order = [node.name for node in nodes if node.kind == mvm]
     position: dict[str, int] | None = None   # (built for the first op placed by _fallback)
     root: dict[str, str] = {name: name for name in mvm_order}   # fused op or layer -> its layer
     consumers = graph_edges(graph).successors

@@ -48,7 +48,7 @@ class EmbeddingPlacement:
 
     @property
     def on_chip(self) -> bool:
-        return self.location == EmbeddingLocation.ONCHIP_RERAM
+        return self.location == ON_CHIP
 
     @property
     def bytes_read_per_inference(self) -> int:
@@ -79,12 +79,13 @@ class _Placed(NamedTuple):
 
     @property
     def on_chip(self) -> bool:
-        return self.location == EmbeddingLocation.ONCHIP_RERAM
+        return self.location == ON_CHIP
 
 
 def place_embeddings(nodes: list[WorkloadNode], chip: ChipConfig) -> dict[str, EmbeddingPlacement]:
     """Place every embedding node; returns them keyed by name in the order given."""
-    table_nodes = [node for node in nodes if node.kind == OpKind.EMBEDDING]
+    embedding = OpKind.EMBEDDING   # (read once, not per node)
+    table_nodes = [node for node in nodes if node.kind == embedding]
     sizes = [_table_size(node) for node in table_nodes]
     left = int(chip.chip.embedding_reram_mb * BYTES_PER_MB)
     on_chip = set()

@@ -40,7 +40,8 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
 
 def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResult:
     nodes = graph.nodes()
-    mvm_nodes = [node for node in nodes if node.kind == OpKind.MVM]
+    mvm = OpKind.MVM   # (an enum member read once: OpKind.MVM costs an attribute lookup per node)
+    mvm_nodes = [node for node in nodes if node.kind == mvm]
     xmaps, shapes = _crossbar_mappings(mvm_nodes, chip, key)
     per_pe = chip.pe.crossbars
     pes_one_copy = sum([-(-xmap.crossbars // per_pe) for xmap in xmaps.values()])   # (pes_needed, written out)

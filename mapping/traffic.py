@@ -122,10 +122,12 @@ def compute_traffic(
     nodes = graph.nodes()
     # producers whose data arrives from off the mesh: model inputs and embedding tables
     off_mesh = {name: IoSource(table.location) for name, table in embeddings.items()}
-    activation, mvm, output = TransferKind.ACTIVATION, OpKind.MVM, OpKind.OUTPUT
+    # (enum members read once, not per node)
+    activation, mvm, output, model_input = TransferKind.ACTIVATION, OpKind.MVM, OpKind.OUTPUT, OpKind.INPUT
+    partial_sum, leaving = TransferKind.PARTIAL_SUM, IoSource.OUTPUT
     for node in nodes:
         name, kind = node.name, node.kind
-        if kind == OpKind.INPUT:
+        if kind == model_input:
             off_mesh[name] = IoSource.INPUT
         rows_per_input = 1
         if kind == mvm:
@@ -145,7 +147,7 @@ def compute_traffic(
                 if kind == output:
                     denominator[(producer, name)] = copies
                     for src, count in sources[producer].items():
-                        key = (producer, name, src, IoSource.OUTPUT)
+                        key = (producer, name, src, leaving)
                         io[key] = io.get(key, 0) + num_bytes * count
                     continue
                 flow_key = (producer, name, activation, via)
@@ -168,10 +170,10 @@ def compute_traffic(
             for dim in node.output_shape:
                 elements *= dim
             per_row_tile = layer.crossbar.weight_cols_per_row_tile
-            denominator[(name, name, TransferKind.PARTIAL_SUM)] = 8 * layer.placement.replication * per_row_tile
+            denominator[(name, name, partial_sum)] = 8 * layer.placement.replication * per_row_tile
             copy_bits = elements * layer.crossbar.partial_sum_bits
             homes = layer.placement.copy_home_tiles
-            flow_key = (name, name, TransferKind.PARTIAL_SUM, ())
+            flow_key = (name, name, partial_sum, ())
             chain = pieces.get(flow_key)
             if chain is None:
                 chain = pieces[flow_key] = {}
