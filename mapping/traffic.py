@@ -115,10 +115,12 @@ def compute_traffic(
         sources[node.name] = {node.tile: 1}
         copies_of[node.name] = 1
 
-    # (producer, consumer, kind, via) -> (src tile, dst tile) -> numerator
-    pieces: dict[tuple, dict[tuple[int, int], int]] = {}
+    # (producer, consumer, kind, via) -> [denominator, {(src tile, dst tile): numerator}] (the denominator is
+    # fixed per producer, consumer and kind)
+    pieces: dict[tuple, list] = {}
     io: dict[tuple, int] = {}                     # (node, consumer, tile, source) -> numerator
-    denominator: dict[tuple, int] = {}            # (producer, consumer[, kind]) -> denominator
+    denominator: dict[tuple, int] = {}            # (node, consumer) -> denominator of its io pieces
+    sending = {name: tuple(tiles.items()) for name, tiles in sources.items()}   # (read once per flow)
     nodes = graph.nodes()
     # producers whose data arrives from off the mesh: model inputs and embedding tables
     off_mesh = {name: IoSource(table.location) for name, table in embeddings.items()}
@@ -143,18 +145,18 @@ def compute_traffic(
         for producer, via, num_bytes in flows_into[name]:
             if producer in sources:
                 copies = copies_of[producer]
-                denominator[(producer, name, activation)] = copies * rows_per_input
                 if kind == output:
                     denominator[(producer, name)] = copies
-                    for src, count in sources[producer].items():
+                    for src, count in sending[producer]:
                         key = (producer, name, src, leaving)
                         io[key] = io.get(key, 0) + num_bytes * count
                     continue
                 flow_key = (producer, name, activation, via)
-                flow = pieces.get(flow_key)
-                if flow is None:
-                    flow = pieces[flow_key] = {}
-                for src, count in sources[producer].items():
+                entry = pieces.get(flow_key)
+                if entry is None:
+                    entry = pieces[flow_key] = [copies * rows_per_input, {}]
+                flow = entry[1]
+                for src, count in sending[producer]:
                     per_row = num_bytes * count
                     for dst, rows in destinations:
                         flow[(src, dst)] = flow.get((src, dst), 0) + per_row * rows
@@ -170,13 +172,13 @@ def compute_traffic(
             for dim in node.output_shape:
                 elements *= dim
             per_row_tile = layer.crossbar.weight_cols_per_row_tile
-            denominator[(name, name, partial_sum)] = 8 * layer.placement.replication * per_row_tile
             copy_bits = elements * layer.crossbar.partial_sum_bits
             homes = layer.placement.copy_home_tiles
             flow_key = (name, name, partial_sum, ())
-            chain = pieces.get(flow_key)
-            if chain is None:
-                chain = pieces[flow_key] = {}
+            entry = pieces.get(flow_key)
+            if entry is None:
+                entry = pieces[flow_key] = [8 * layer.placement.replication * per_row_tile, {}]
+            chain = entry[1]
             cols_per_group = layer.crossbar.weight_cols_per_col_tile
             for copy, groups in split_copies[name].items():
                 for src, dst, carried in reduction_chain(groups, homes[copy], cols_per_group):
@@ -185,8 +187,7 @@ def compute_traffic(
     # A flow's pieces are all added while its consumer is visited, so flow by flow, piece by piece is
     # the order in which the pieces first appear.
     rows, hops, intra = [], [], 0
-    for (producer, consumer, kind, via), flow in pieces.items():
-        whole = denominator[(producer, consumer, kind)]
+    for (producer, consumer, kind, via), (whole, flow) in pieces.items():
         for (src, dst), amount in flow.items():
             if amount <= 0:
                 continue
