@@ -238,13 +238,13 @@ def map_mvm(node: WorkloadNode, chip: ChipConfig) -> CrossbarMapping:
         weight_cols = n_cols * slices
         col_tiles = ceil_div(weight_cols, xbar.cols - 1)
         weight_per_tile = _split(weight_cols, xbar.cols - 1, col_tiles)
-        used_per_tile = tuple(cols + 1 for cols in weight_per_tile)
+        used_per_tile = tuple([cols + 1 for cols in weight_per_tile])
         converted_per_tile = used_per_tile
     elif xbar.analog_subtraction:  # pairs side by side, one conversion per pair
         pairs = n_cols * slices
         col_tiles = ceil_div(pairs, xbar.cols // 2)
         pairs_per_tile = _split(pairs, xbar.cols // 2, col_tiles)
-        weight_per_tile = used_per_tile = tuple(2 * p for p in pairs_per_tile)
+        weight_per_tile = used_per_tile = tuple([2 * p for p in pairs_per_tile])
         converted_per_tile = pairs_per_tile
     else:  # + and - columns packed densely, each converted
         weight_cols = 2 * n_cols * slices

@@ -112,10 +112,13 @@ def _crossbar_mappings(mvm_nodes: list[WorkloadNode], chip: ChipConfig,
                        chip_json: str) -> tuple[dict[str, CrossbarMapping], dict[str, tuple]]:
     """map_mvm of every MVM node, and each node's shape key (weight shape, bits, vectors: the only node
     fields map_mvm reads); nodes of one shape share one result, across calls on the same chip too."""
-    xmaps, shapes = {}, {}
+    xmaps, shapes, seen = {}, {}, {}
     for node in mvm_nodes:
         shape = ("crossbar", node.weight_shape, node.weight_bits, node.activation_bits, node.vectors)
-        xmaps[node.name] = per_chip(chip_json, shape, lambda node=node: map_mvm(node, chip))
+        xmap = seen.get(shape)
+        if xmap is None:
+            xmap = seen[shape] = per_chip(chip_json, shape, lambda node=node: map_mvm(node, chip))
+        xmaps[node.name] = xmap
         shapes[node.name] = shape
     return xmaps, shapes
 
