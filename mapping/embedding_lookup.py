@@ -138,7 +138,9 @@ def lookup_costs(tables: list[EmbeddingPlacement], nodes: dict[str, WorkloadNode
                                           reduction=access.reduction, access=access.access.source)
             continue
         kept = cache_rows.get(table.name, 0)
-        key = None if kept else (access, table.lookups, table.dim, table.bits, table.on_chip)
+        # (the access by identity: a one-hot access is one object per lookup count, and hashing a frozen
+        # dataclass costs a microsecond)
+        key = None if kept else (id(access), table.lookups, table.dim, table.bits, table.on_chip)
         lookup = alike.get(key) if key is not None else None
         if lookup is None:
             lookup = _table_lookup(table, access, kept, near_memory)

@@ -20,6 +20,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeVar
 
 from recpim.arch.graph.workload import WorkloadGraph
@@ -45,7 +46,12 @@ class GraphEdges:
     """A graph's edges as plain dicts (networkx's views cost microseconds per step in hot loops)."""
 
     inputs: dict[str, tuple[tuple[str, int], ...]]   # node -> (producer, tensor bytes), predecessor order
-    successors: dict[str, int]                        # node -> number of consumers
+    adjacency: dict[str, dict]                        # node -> {consumer: edge data} (networkx's own)
+
+    @cached_property
+    def successors(self) -> dict[str, int]:
+        """node -> number of consumers (counted when first read: only activation fusion reads them)."""
+        return {name: len(out) for name, out in self.adjacency.items()}
 
 
 def chip_key(chip: ChipConfig) -> str:
@@ -111,7 +117,7 @@ def graph_edges(graph: WorkloadGraph) -> GraphEdges:
         edges = GraphEdges(
             inputs={name: tuple([(producer, edge["tensor_bytes"]) for producer, edge in into.items()])
                     for name, into in pred.items()},
-            successors={name: len(out) for name, out in succ.items()})
+            adjacency=succ)
         entry = (version, edges)
         _edges[graph] = entry
     return entry[1]
