@@ -12,6 +12,7 @@ analytic --json` <= 1.2 s, a 4 crossbar sizes x 7 ADC bits VGG-8 sweep <= 3 s (a
 of the NASRec-Full example subnet cold <= 2 ms, VGG-8 on a 4096-tile mesh cold <= 20 ms.
 
     .venv/bin/python benchmarks/bench_speed.py --baseline ../wt-base --repeats 5
+    .venv/bin/python benchmarks/bench_speed.py --baseline ../wt-base --repeats 10 --only-mapping   # mapping rows
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="a worktree of the code before the change, with its .venv")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-mapping", action="store_true")
+    parser.add_argument("--only-mapping", action="store_true", help="the cold mapping rows alone (no CLI processes)")
     args = parser.parse_args()
     trees = {"this tree": ROOT}
     if args.baseline is not None:
@@ -94,7 +96,7 @@ def main() -> None:
           f"interleaved; load average {os.getloadavg()[0]:.1f} at the start")
     print(f"{'figure':52s} {'tree':10s} {'wall median':>12s} {'CPU median':>11s} {'wall min':>10s}  target")
     with tempfile.TemporaryDirectory() as scratch:
-        for figure, arguments, target in COMMANDS:
+        for figure, arguments, target in ([] if args.only_mapping else COMMANDS):
             runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
             for repeat in range(args.repeats):
                 for name, tree in trees.items():
@@ -102,7 +104,8 @@ def main() -> None:
                         if arguments[0] == "sweep" else []
                     runs[name].append(run_timed([str(tree / ".venv" / "bin" / "recpim"), *arguments, *extra], tree))
             report(figure, {name: median_pair(r) for name, r in runs.items()}, target, "s")
-    pool_start_up(args.repeats)
+    if not args.only_mapping:
+        pool_start_up(args.repeats)
     if args.skip_mapping:
         return
     results: dict[str, list[dict[str, list[float]]]] = {name: [] for name in trees}

@@ -52,13 +52,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 
 from recpim.arch.graph.workload import OpKind, WorkloadNode
 from recpim.crossbar_numbers import Encoding, lossless_adc_bits, subtraction_allowed
 from recpim.errors import ConfigError
 from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
+
+
+class cached_property:   # noqa: N801 (functools.cached_property without the lock Python 3.11 takes on every first read)
+    """A value computed on first read and kept in the instance's __dict__ (a frozen dataclass too)."""
+
+    def __init__(self, compute):
+        self.compute = compute
+        self.name = compute.__name__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
 
 
 def isaac_adc_bits(rows_summed: int, cell_bits: int, dac_bits: int) -> int:
@@ -222,13 +238,13 @@ def map_mvm(node: WorkloadNode, chip: ChipConfig) -> CrossbarMapping:
         weight_cols = n_cols * slices
         col_tiles = ceil_div(weight_cols, xbar.cols - 1)
         weight_per_tile = _split(weight_cols, xbar.cols - 1, col_tiles)
-        used_per_tile = tuple(cols + 1 for cols in weight_per_tile)
+        used_per_tile = tuple([cols + 1 for cols in weight_per_tile])
         converted_per_tile = used_per_tile
     elif xbar.analog_subtraction:  # pairs side by side, one conversion per pair
         pairs = n_cols * slices
         col_tiles = ceil_div(pairs, xbar.cols // 2)
         pairs_per_tile = _split(pairs, xbar.cols // 2, col_tiles)
-        weight_per_tile = used_per_tile = tuple(2 * p for p in pairs_per_tile)
+        weight_per_tile = used_per_tile = tuple([2 * p for p in pairs_per_tile])
         converted_per_tile = pairs_per_tile
     else:  # + and - columns packed densely, each converted
         weight_cols = 2 * n_cols * slices

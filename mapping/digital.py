@@ -50,8 +50,9 @@ def assign_digital(
     """Give each digital node a (round, tile); `home` holds (round, home tile) of every MVM layer and
     is extended in place with the digital nodes' own placement (later ops may follow them).
     `flows_into`: upstream_flows of the graph."""
-    mvm_order = [node.name for node in nodes if node.kind == OpKind.MVM]
-    position = {node.name: index for index, node in enumerate(nodes)}
+    mvm = OpKind.MVM   # (read once, not per node)
+    mvm_order = [node.name for node in nodes if node.kind == mvm]
+    position: dict[str, int] | None = None   # (built for the first op placed by _fallback)
     root: dict[str, str] = {name: name for name in mvm_order}   # fused op or layer -> its layer
     consumers = graph_edges(graph).successors
     placed = []
@@ -59,8 +60,14 @@ def assign_digital(
         if node.kind not in DIGITAL_KINDS:
             continue
         flows = flows_into[node.name]
-        where = next((home[real] for real, _, _ in flows if real in home), None)
+        where = None
+        for real, _, _ in flows:
+            if real in home:
+                where = home[real]
+                break
         if where is None:
+            if position is None:
+                position = {node.name: index for index, node in enumerate(nodes)}
             where = _fallback(node.name, mvm_order, position, home)
         home[node.name] = where
         fused_into = ""

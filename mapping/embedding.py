@@ -12,8 +12,9 @@ A lookup reads one whole row: lookups x dim x bits per inference. How the lookup
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from recpim.arch.graph.workload import OpKind, WorkloadNode
 from recpim.errors import ConfigError
@@ -47,7 +48,7 @@ class EmbeddingPlacement:
 
     @property
     def on_chip(self) -> bool:
-        return self.location == EmbeddingLocation.ONCHIP_RERAM
+        return self.location == ON_CHIP
 
     @property
     def bytes_read_per_inference(self) -> int:
@@ -63,27 +64,50 @@ class EmbeddingPlacement:
                    else {})}
 
 
+class _Placed(NamedTuple):
+    """A table placed, its lookups not costed yet: what lookup_costs reads of an EmbeddingPlacement
+    (a named tuple: built for every table at every mapping, where a frozen dataclass costs 3x)."""
+
+    name: str
+    location: EmbeddingLocation
+    rows: int
+    dim: int
+    bits: int
+    lookups: int
+    table_bytes: int
+    bits_read_per_inference: int
+
+    @property
+    def on_chip(self) -> bool:
+        return self.location == ON_CHIP
+
+
 def place_embeddings(nodes: list[WorkloadNode], chip: ChipConfig) -> dict[str, EmbeddingPlacement]:
     """Place every embedding node; returns them keyed by name in the order given."""
-    tables = [_table(node) for node in nodes if node.kind == OpKind.EMBEDDING]
+    embedding = OpKind.EMBEDDING   # (read once, not per node)
+    table_nodes = [node for node in nodes if node.kind == embedding]
+    sizes = [_table_size(node) for node in table_nodes]
     left = int(chip.chip.embedding_reram_mb * BYTES_PER_MB)
     on_chip = set()
-    by_density = sorted(tables, key=lambda t: (-t.bits_read_per_inference / t.table_bytes, t.table_bytes, t.name))
-    for table in by_density:
-        if table.table_bytes <= left:
-            on_chip.add(table.name)
-            left -= table.table_bytes
-    placed = [replace(t, location=ON_CHIP if t.name in on_chip else OFF_CHIP) for t in tables]
-    costs = lookup_costs(placed, {node.name: node for node in nodes}, chip)
-    return {t.name: replace(t, lookup=costs[t.name]) for t in placed}
+    # (name, rows, dim, bits, lookups, table bytes, bits read); the EmbeddingPlacements are built once
+    # their location is known (a recommender has dozens of tables, mapped at every sweep point)
+    by_density = sorted(sizes, key=lambda t: (-t[6] / t[5], t[5], t[0]))
+    for name, *_, table_bytes, _ in by_density:
+        if table_bytes <= left:
+            on_chip.add(name)
+            left -= table_bytes
+    placed = [_Placed(name, ON_CHIP if name in on_chip else OFF_CHIP, rows, dim, bits, lookups, table_bytes, bits_read)
+              for name, rows, dim, bits, lookups, table_bytes, bits_read in sizes]
+    costs = lookup_costs(placed, {node.name: node for node in table_nodes}, chip)
+    return {t.name: EmbeddingPlacement(t.name, t.location, t.rows, t.dim, t.bits, t.lookups, t.table_bytes,
+                                       t.bits_read_per_inference, costs[t.name]) for t in placed}
 
 
-def _table(node: WorkloadNode) -> EmbeddingPlacement:
+def _table_size(node: WorkloadNode) -> tuple[str, int, int, int, int, int, int]:
+    """(name, rows, dim, bits, lookups, table bytes, bits read per inference) of an embedding node."""
     if node.weight_shape is None or len(node.weight_shape) != 2 or min(node.weight_shape) < 1:
         raise ConfigError(f"embedding node {node.name!r}",
                           [(f"{node.name}.weight_shape", f"got {node.weight_shape}; allowed: (rows, dim) >= 1")])
     rows, dim = node.weight_shape
     bits = node.weight_bits or node.activation_bits
-    return EmbeddingPlacement(name=node.name, location=OFF_CHIP, rows=rows, dim=dim, bits=bits, lookups=node.lookups,
-                              table_bytes=ceil_div(rows * dim * bits, 8),
-                              bits_read_per_inference=node.lookups * dim * bits)
+    return (node.name, rows, dim, bits, node.lookups, ceil_div(rows * dim * bits, 8), node.lookups * dim * bits)

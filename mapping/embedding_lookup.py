@@ -119,44 +119,75 @@ def lookup_costs(tables: list[EmbeddingPlacement], nodes: dict[str, WorkloadNode
                  chip: ChipConfig) -> dict[str, TableLookup]:
     """Each placed table's TableLookup under the chip's chip.embedding options."""
     options = chip.chip.embedding
-    accesses = {t.name: nodes[t.name].embedding_access for t in tables}
+    accesses = _accesses(tables, nodes)
     in_crossbar = {t.name for t in tables if options.mode == "in_crossbar" and t.on_chip
                    and reads_in_crossbar(accesses[t.name])}
     cached = [(t, accesses[t.name]) for t in tables if t.name not in in_crossbar]
     cache_rows = share_cache(cached, int(options.cache_kb * 8 * 1024))
+    near_memory = options.mode == "near_memory"
     out = {}
+    # tables alike in what their costs read share one (immutable) TableLookup: a recommender's one-hot
+    # fields are dozens of tables of one row width
+    alike: dict[tuple, TableLookup] = {}
     for table in tables:
         access = accesses[table.name]
-        reduces = access.reduction != "none"
-        total_bits = table.lookups * _row_bits(table)
-        common = dict(bags=access.bags, pooling=access.pooling, reduction=access.reduction,
-                      access=access.access.source)
-        plain_access = access.pooling == 1 and access.access.uniform and not reduces
         if table.name in in_crossbar:
             xmap = _bag_crossbar(table, access, chip)
             out[table.name] = TableLookup(mode="in_crossbar", crossbar=xmap, reram_reads=xmap.read_steps,
-                                          plain=False, **common)
+                                          plain=False, bags=access.bags, pooling=access.pooling,
+                                          reduction=access.reduction, access=access.access.source)
             continue
         kept = cache_rows.get(table.name, 0)
-        hit = access.access.hot_share(kept, table.rows) if kept else 0.0
-        memory_bits = math.ceil(total_bits * (1 - hit) - 1e-9) if kept else total_bits
-        cache_bits = total_bits - memory_bits
-        pool_ops = (table.lookups - access.bags) * table.dim if reduces else 0
-        missed_rows = ceil_div(memory_bits, _row_bits(table))
-        if table.on_chip:
-            out[table.name] = TableLookup(mode="gather", cache_rows=kept, hit_rate=hit, cache_bits=cache_bits,
-                                          memory_bits=memory_bits, pool_ops=pool_ops, reram_reads=missed_rows,
-                                          plain=plain_access and not kept, **common)
-        elif options.mode == "near_memory" and reduces:
-            pooled_bits = access.bags * table.dim * table.bits if memory_bits else 0
-            out[table.name] = TableLookup(mode="near_memory", cache_rows=kept, hit_rate=hit, cache_bits=cache_bits,
-                                          memory_bits=memory_bits, channel_bits=pooled_bits, pool_ops=pool_ops,
-                                          plain=False, **common)
-        else:
-            out[table.name] = TableLookup(mode="gather", cache_rows=kept, hit_rate=hit, cache_bits=cache_bits,
-                                          memory_bits=memory_bits, channel_bits=memory_bits, pool_ops=pool_ops,
-                                          plain=plain_access and not kept, **common)
+        # (the access by identity: a one-hot access is one object per lookup count, and hashing a frozen
+        # dataclass costs a microsecond)
+        key = None if kept else (id(access), table.lookups, table.dim, table.bits, table.on_chip)
+        lookup = alike.get(key) if key is not None else None
+        if lookup is None:
+            lookup = _table_lookup(table, access, kept, near_memory)
+            if key is not None:
+                alike[key] = lookup
+        out[table.name] = lookup
     return out
+
+
+def _accesses(tables: list[EmbeddingPlacement], nodes: dict[str, WorkloadNode]) -> dict[str, EmbeddingAccess]:
+    """Each table's EmbeddingAccess (WorkloadNode.embedding_access); the one-hot default built once per
+    lookup count."""
+    one_hots: dict[int, EmbeddingAccess] = {}
+    accesses = {}
+    for table in tables:
+        node = nodes[table.name]
+        access = node.embedding
+        if access is None:
+            access = one_hots.get(node.lookups)
+            if access is None:
+                access = one_hots[node.lookups] = node.embedding_access
+        accesses[table.name] = access
+    return accesses
+
+
+def _table_lookup(table: EmbeddingPlacement, access: EmbeddingAccess, kept: int, near_memory: bool) -> TableLookup:
+    """A gathered or near-memory table's TableLookup with `kept` rows in the hot-row cache."""
+    reduces = access.reduction != "none"
+    total_bits = table.lookups * _row_bits(table)
+    common = dict(bags=access.bags, pooling=access.pooling, reduction=access.reduction, access=access.access.source)
+    plain_access = access.pooling == 1 and access.access.uniform and not reduces
+    hit = access.access.hot_share(kept, table.rows) if kept else 0.0
+    memory_bits = math.ceil(total_bits * (1 - hit) - 1e-9) if kept else total_bits
+    cache_bits = total_bits - memory_bits
+    pool_ops = (table.lookups - access.bags) * table.dim if reduces else 0
+    missed_rows = ceil_div(memory_bits, _row_bits(table))
+    if table.on_chip:
+        return TableLookup(mode="gather", cache_rows=kept, hit_rate=hit, cache_bits=cache_bits,
+                           memory_bits=memory_bits, pool_ops=pool_ops, reram_reads=missed_rows,
+                           plain=plain_access and not kept, **common)
+    if near_memory and reduces:
+        pooled_bits = access.bags * table.dim * table.bits if memory_bits else 0
+        return TableLookup(mode="near_memory", cache_rows=kept, hit_rate=hit, cache_bits=cache_bits,
+                           memory_bits=memory_bits, channel_bits=pooled_bits, pool_ops=pool_ops, plain=False, **common)
+    return TableLookup(mode="gather", cache_rows=kept, hit_rate=hit, cache_bits=cache_bits,
+                       memory_bits=memory_bits, channel_bits=memory_bits, pool_ops=pool_ops,
+                       plain=plain_access and not kept, **common)
 
 
 def reads_in_crossbar(access: EmbeddingAccess) -> bool:

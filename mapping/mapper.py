@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from recpim.arch.graph.workload import OpKind, WorkloadGraph, WorkloadNode
+from recpim.arch.graph.workload import FREE_KINDS, OpKind, WorkloadGraph, WorkloadNode
 from recpim.errors import CapacityError
 from recpim.pim.config import ChipConfig
 from recpim.units import ceil_div
 
 from .crossbar import CrossbarMapping, map_mvm, wasted_conversions_note
-from .digital import assign_digital, is_free, upstream_flows
+from .digital import assign_digital, upstream_flows
 from .embedding import place_embeddings
 from .layer_placement import place_layer
 from .memo import cached_mapping, chip_key, per_chip
 from .occupancy import PeProfile
-from .placement import Segment, allocate, chip_pes, pes_needed, snake_coords_tuple
+from .placement import allocate, chip_pes, pes_needed, snake_coords_tuple
 from .replication import balance_replicas
 from .result import DigitalMapping, MappingResult, MvmLayerMapping, Reprogramming, TileUsage
 from .traffic import compute_traffic
@@ -40,9 +40,11 @@ def map_model(graph: WorkloadGraph, chip: ChipConfig) -> MappingResult:
 
 def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResult:
     nodes = graph.nodes()
-    mvm_nodes = [node for node in nodes if node.kind == OpKind.MVM]
-    xmaps = _crossbar_mappings(mvm_nodes, chip, key)
-    pes_one_copy = sum(pes_needed(xmap.crossbars, chip) for xmap in xmaps.values())
+    mvm = OpKind.MVM   # (an enum member read once: OpKind.MVM costs an attribute lookup per node)
+    mvm_nodes = [node for node in nodes if node.kind == mvm]
+    xmaps, shapes = _crossbar_mappings(mvm_nodes, chip, key)
+    per_pe = chip.pe.crossbars
+    pes_one_copy = sum([-(-xmap.crossbars // per_pe) for xmap in xmaps.values()])   # (pes_needed, written out)
     fits = pes_one_copy <= chip_pes(chip)
     if not fits and not chip.mapping.time_multiplexed:
         raise capacity_error(graph.name, xmaps, chip)
@@ -52,12 +54,15 @@ def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResul
         [(name, x.crossbars, x.read_steps // x.vectors, x.vectors) for name, x in xmaps.items()], chip, policy)
     segments, rounds = allocate([(name, x.crossbars * replicas[name]) for name, x in xmaps.items()], chip,
                                 time_multiplexed=not fits)
-    shared: dict[tuple[int, int], PeProfile] = {}   # layers sharing a CrossbarMapping and copies share one
+    shared: dict[tuple, PeProfile] = {}   # layers of one shape (one CrossbarMapping) and copies share one
+    profiles = {}
     for name, x in xmaps.items():
-        if (id(x), replicas[name]) not in shared:
-            shared[(id(x), replicas[name])] = per_chip(key, ("pe_profile", x, replicas[name]),
-                                                       lambda x=x, copies=replicas[name]: PeProfile(x, copies, chip))
-    profiles = {name: shared[(id(x), replicas[name])] for name, x in xmaps.items()}
+        profile_key = ("pe_profile", shapes[name], replicas[name])
+        profile = shared.get(profile_key)
+        if profile is None:
+            profile = shared[profile_key] = per_chip(key, profile_key,
+                                                     lambda x=x, copies=replicas[name]: PeProfile(x, copies, chip))
+        profiles[name] = profile
     placed = {node.name: place_layer(node, xmaps[node.name], replicas[node.name], tuple(segments[node.name]),
                                      profiles[node.name]) for node in mvm_nodes}
     layers = {name: layer for name, (layer, _) in placed.items()}
@@ -93,24 +98,29 @@ def _map_model(graph: WorkloadGraph, chip: ChipConfig, key: str) -> MappingResul
         layers=tuple(layers.values()),
         digital=tuple(digital),
         embeddings=tuple(embeddings.values()),
-        free_nodes=tuple(node.name for node in nodes if is_free(node)),
+        free_nodes=tuple([node.name for node in nodes if node.kind in FREE_KINDS]),   # (is_free, inlined)
         transfers=transfers,
         io_transfers=tuple(io_transfers),
         intra_tile_bytes_per_inference=intra,
-        tiles=_tile_usage(layers, digital, coords),
+        tiles=_tile_usage(layers, digital, coords, rounds),
         reprogramming=_reprogramming(layers, profiles, rounds, chip),
         notes=tuple(notes),
     )
 
 
-def _crossbar_mappings(mvm_nodes: list[WorkloadNode], chip: ChipConfig, chip_json: str) -> dict[str, CrossbarMapping]:
-    """map_mvm of every MVM node; nodes with the same weight shape, bits and vectors (the only node
-    fields it reads) share one result, across calls on the same chip too."""
-    xmaps = {}
+def _crossbar_mappings(mvm_nodes: list[WorkloadNode], chip: ChipConfig,
+                       chip_json: str) -> tuple[dict[str, CrossbarMapping], dict[str, tuple]]:
+    """map_mvm of every MVM node, and each node's shape key (weight shape, bits, vectors: the only node
+    fields map_mvm reads); nodes of one shape share one result, across calls on the same chip too."""
+    xmaps, shapes, seen = {}, {}, {}
     for node in mvm_nodes:
-        key = ("crossbar", node.weight_shape, node.weight_bits, node.activation_bits, node.vectors)
-        xmaps[node.name] = per_chip(chip_json, key, lambda node=node: map_mvm(node, chip))
-    return xmaps
+        shape = ("crossbar", node.weight_shape, node.weight_bits, node.activation_bits, node.vectors)
+        xmap = seen.get(shape)
+        if xmap is None:
+            xmap = seen[shape] = per_chip(chip_json, shape, lambda node=node: map_mvm(node, chip))
+        xmaps[node.name] = xmap
+        shapes[node.name] = shape
+    return xmaps, shapes
 
 
 def capacity_error(model: str, xmaps: dict[str, CrossbarMapping], chip: ChipConfig) -> CapacityError:
@@ -136,37 +146,58 @@ def capacity_error(model: str, xmaps: dict[str, CrossbarMapping], chip: ChipConf
 
 
 def _tile_usage(layers: dict[str, MvmLayerMapping], digital: list[DigitalMapping],
-                coords: list[tuple[int, int]]) -> tuple[TileUsage, ...]:
-    pes: dict[tuple[int, int], int] = {}       # (tile, round) -> PEs
-    crossbars: dict[tuple[int, int], int] = {}
-    names: dict[int, list[str]] = {}
-    for layer in layers.values():
-        name = layer.name
-        for segment in layer.placement.segments:
-            tile = segment.tile
-            key = (tile, segment.round)
-            pes[key] = pes.get(key, 0) + segment.pes
-            crossbars[key] = crossbars.get(key, 0) + segment.crossbars
-            on_tile = names.get(tile)
-            if on_tile is None:
-                names[tile] = [name]
-            elif on_tile[-1] != name:   # a layer's segments are consecutive
-                on_tile.append(name)
+                coords: list[tuple[int, int]], rounds: int) -> tuple[TileUsage, ...]:
+    if rounds == 1:   # (one round: a tile's busiest round is its only one)
+        busiest_pes, busiest_crossbars, names = _tile_sums(layers)
+    else:
+        pes: dict[tuple[int, int], int] = {}       # (tile, round) -> PEs
+        crossbars: dict[tuple[int, int], int] = {}
+        names = {}
+        for layer in layers.values():
+            name = layer.name
+            for segment in layer.placement.segments:
+                tile = segment.tile
+                key = (tile, segment.round)
+                pes[key] = pes.get(key, 0) + segment.pes
+                crossbars[key] = crossbars.get(key, 0) + segment.crossbars
+                on_tile = names.get(tile)
+                if on_tile is None:
+                    names[tile] = [name]
+                elif on_tile[-1] != name:   # a layer's segments are consecutive
+                    on_tile.append(name)
+        busiest_pes, busiest_crossbars = {}, {}   # tile -> PEs (crossbars) in its busiest round
+        for (tile, _), count in pes.items():
+            busiest_pes[tile] = max(busiest_pes.get(tile, 0), count)
+        for (tile, _), count in crossbars.items():
+            busiest_crossbars[tile] = max(busiest_crossbars.get(tile, 0), count)
     ops: dict[int, list[DigitalMapping]] = defaultdict(list)
     for node in digital:
         ops[node.tile].append(node)
-    busiest_pes: dict[int, int] = {}         # tile -> PEs in its busiest round
-    busiest_crossbars: dict[int, int] = {}
-    for (tile, _), count in pes.items():
-        busiest_pes[tile] = max(busiest_pes.get(tile, 0), count)
-    for (tile, _), count in crossbars.items():
-        busiest_crossbars[tile] = max(busiest_crossbars.get(tile, 0), count)
     digital_sums = {tile: (tuple(node.name for node in on_tile), sum(node.ops for node in on_tile),
                            sum(node.macs for node in on_tile)) for tile, on_tile in ops.items()}
     no_digital = ((), 0, 0)
-    return tuple(TileUsage(tile, coords[tile], busiest_pes.get(tile, 0), busiest_crossbars.get(tile, 0),
-                           tuple(names.get(tile, ())), *digital_sums.get(tile, no_digital))
-                 for tile in sorted(names.keys() | ops.keys()))
+    new = tuple.__new__   # (a TileUsage built as the tuple it is: a large mesh has thousands)
+    return tuple([new(TileUsage, (tile, coords[tile], busiest_pes.get(tile, 0), busiest_crossbars.get(tile, 0),
+                                  tuple(names.get(tile, ())), *digital_sums.get(tile, no_digital)))
+                  for tile in sorted(names.keys() | ops.keys())])
+
+
+def _tile_sums(layers: dict[str, MvmLayerMapping]) -> tuple[dict[int, int], dict[int, int], dict[int, list[str]]]:
+    """PEs, crossbars and layer names (in order) on each tile of a one-round mapping."""
+    pes: dict[int, int] = {}
+    crossbars: dict[int, int] = {}
+    names: dict[int, list[str]] = {}
+    for layer in layers.values():
+        name = layer.name
+        for _, tile, _, segment_pes, _, segment_crossbars in layer.placement.segments:
+            if tile in pes:
+                pes[tile] += segment_pes
+                crossbars[tile] += segment_crossbars
+                if names[tile][-1] != name:   # a layer's segments are consecutive
+                    names[tile].append(name)
+            else:
+                pes[tile], crossbars[tile], names[tile] = segment_pes, segment_crossbars, [name]
+    return pes, crossbars, names
 
 
 def _reprogramming(layers: dict[str, MvmLayerMapping], profiles: dict[str, PeProfile], rounds: int,
@@ -177,9 +208,12 @@ def _reprogramming(layers: dict[str, MvmLayerMapping], profiles: dict[str, PePro
         segments = layer.placement.segments
         if segments and segments[0].round == segments[-1].round:
             # All in one round (rounds are consecutive): its segments cover all its PEs, in order,
-            # so their summed cells and busiest PE are those of one segment spanning the layer.
-            segments = (Segment(segments[0].round, segments[0].tile, 0, sum(segment.pes for segment in segments),
-                                0, sum(segment.crossbars for segment in segments)),)
+            # so their summed cells and busiest PE are those of the whole layer.
+            segment_round = segments[0].round
+            segment_cells, segment_rows = profiles[name].layer_write_cost()
+            cells[segment_round] += segment_cells
+            rows[segment_round] = max(rows[segment_round], segment_rows)
+            continue
         for segment in segments:
             segment_cells, segment_rows = profiles[name].write_cost(segment)
             cells[segment.round] += segment_cells

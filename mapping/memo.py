@@ -20,6 +20,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeVar
 
 from recpim.arch.graph.workload import WorkloadGraph
@@ -28,6 +29,7 @@ from recpim.pim.config import ChipConfig
 from .placement import snake_coords_tuple
 
 T = TypeVar("T")
+_MISSING = object()
 
 CHIPS_KEPT = 16             # chips whose per-shape results are kept (least recently used dropped)
 ENTRIES_PER_CHIP = 4096     # layer shapes and profiles kept per chip (a long search starts afresh past it)
@@ -44,7 +46,12 @@ class GraphEdges:
     """A graph's edges as plain dicts (networkx's views cost microseconds per step in hot loops)."""
 
     inputs: dict[str, tuple[tuple[str, int], ...]]   # node -> (producer, tensor bytes), predecessor order
-    successors: dict[str, int]                        # node -> number of consumers
+    adjacency: dict[str, dict]                        # node -> {consumer: edge data} (networkx's own)
+
+    @cached_property
+    def successors(self) -> dict[str, int]:
+        """node -> number of consumers (counted when first read: only activation fusion reads them)."""
+        return {name: len(out) for name, out in self.adjacency.items()}
 
 
 def chip_key(chip: ChipConfig) -> str:
@@ -72,11 +79,12 @@ def per_chip(chip: str, key: tuple, compute: Callable[[], T]) -> T:
             _per_chip.popitem(last=False)
     else:
         _per_chip.move_to_end(chip)
-    if key not in table:
+    value = table.get(key, _MISSING)
+    if value is _MISSING:
         if len(table) >= ENTRIES_PER_CHIP:
             table.clear()
-        table[key] = compute()
-    return table[key]
+        value = table[key] = compute()
+    return value
 
 
 def cached_mapping(graph: WorkloadGraph, chip: str, compute: Callable[[], T]) -> T:
@@ -109,7 +117,7 @@ def graph_edges(graph: WorkloadGraph) -> GraphEdges:
         edges = GraphEdges(
             inputs={name: tuple([(producer, edge["tensor_bytes"]) for producer, edge in into.items()])
                     for name, into in pred.items()},
-            successors={name: len(out) for name, out in succ.items()})
+            adjacency=succ)
         entry = (version, edges)
         _edges[graph] = entry
     return entry[1]

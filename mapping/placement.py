@@ -19,6 +19,7 @@ Choices (and why):
 from __future__ import annotations
 
 from functools import lru_cache
+from itertools import repeat
 from typing import NamedTuple
 
 from recpim.pim.config import ChipConfig
@@ -52,11 +53,11 @@ def snake_coords(tiles: int, mesh_cols: int) -> list[tuple[int, int]]:
 @lru_cache(maxsize=64)
 def snake_coords_tuple(tiles: int, mesh_cols: int) -> tuple[tuple[int, int], ...]:
     """snake_coords as a tuple, memoised (a sweep maps many models on one mesh)."""
-    coords = []
-    for tile in range(tiles):
-        row, offset = divmod(tile, mesh_cols)
-        coords.append((row, offset if row % 2 == 0 else mesh_cols - 1 - offset))
-    return tuple(coords)
+    coords: list[tuple[int, int]] = []
+    forward, backward = range(mesh_cols), range(mesh_cols - 1, -1, -1)
+    for row in range(-(-tiles // mesh_cols)):   # a row at a time (a large mesh has thousands of tiles)
+        coords += zip(repeat(row), forward if row % 2 == 0 else backward)
+    return tuple(coords[:tiles])
 
 
 def manhattan_hops(a: tuple[int, int], b: tuple[int, int]) -> int:
@@ -114,7 +115,12 @@ def _segments_on_tiles(round_index: int, pe_start: int, crossbar_first: int, cro
         tile, local_pe = divmod(global_pe, per_tile)
         pes_here = min(per_tile - local_pe, -(-(crossbars - placed) // per_pe))
         crossbars_here = min(pes_here * per_pe, crossbars - placed)
-        out.append(Segment(round_index, tile, local_pe, pes_here, crossbar_first + placed, crossbars_here))
+        # (a Segment built as the tuple it is: its generated __new__ costs twice as much, on thousands)
+        out.append(_tuple_new(Segment, (round_index, tile, local_pe, pes_here, crossbar_first + placed,
+                                        crossbars_here)))
         placed += crossbars_here
         global_pe += pes_here
     return out
+
+
+_tuple_new = tuple.__new__

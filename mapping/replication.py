@@ -27,26 +27,36 @@ def balance_replicas(layers: list[tuple[str, int, int, int]], chip: ChipConfig, 
         return replicas
     if policy != "balance":
         raise ValueError(f"unknown replication policy {policy!r}; allowed: none, balance")
-    base = {name: crossbars for name, crossbars, _, _ in layers}
-    spare = chip_pes(chip) - sum(pes_needed(crossbars, chip) for crossbars in base.values())
+    count = len(layers)
+    base = [crossbars for _, crossbars, _, _ in layers]
+    steps_of = [steps for _, _, steps, _ in layers]
+    vectors_of = [vectors for _, _, _, vectors in layers]
+    copies_of = [1] * count
+    spare = chip_pes(chip) - sum(pes_needed(crossbars, chip) for crossbars in base)
     per_pe = chip.pe.crossbars
-    heap = [(-steps * vectors, index, name, steps, vectors) for index, (name, _, steps, vectors) in enumerate(layers)]
+    # Heap keys -interval x count + index: the slowest interval first, ties to the earlier layer (the
+    # order of (-interval, index) pairs, as one int: no tuple per copy decision).
+    heap = [-steps * vectors * count + index for index, (_, _, steps, vectors) in enumerate(layers)]
     heapq.heapify(heap)
-    while heap:   # (ceil_div and pes_needed written out: this loop runs once per copy decision)
-        _, index, name, steps, vectors = heapq.heappop(heap)
-        copies, crossbars = replicas[name], base[name]
+    while heap:   # (ceil_div, pes_needed, min and max written out: this loop runs once per copy decision)
+        index = heapq.heappop(heap) % count
+        steps, vectors, copies, crossbars = steps_of[index], vectors_of[index], copies_of[index], base[index]
         # The fewest copies that bring this layer below the next slowest interval (at most one copy
         # per vector), limited by the spare PEs.
-        next_interval = -heap[0][0] if heap else 0
-        vectors_per_copy_wanted = max(1, -(-next_interval // steps) - 1) if next_interval else 1
-        wanted = min(vectors, -(-vectors // vectors_per_copy_wanted))
+        next_interval = -(heap[0] // count) if heap else 0
+        if next_interval:
+            vectors_per_copy_wanted = -(-next_interval // steps) - 1
+            wanted = -(-vectors // vectors_per_copy_wanted) if vectors_per_copy_wanted > 1 else vectors
+            if wanted > vectors:
+                wanted = vectors
+        else:
+            wanted = vectors
         pes_now = -(-copies * crossbars // per_pe)
         affordable = (pes_now + spare) * per_pe // crossbars
-        target = min(wanted, affordable)
+        target = wanted if wanted < affordable else affordable
         if target <= copies or -(-vectors // target) == -(-vectors // copies):
             break
         spare -= -(-target * crossbars // per_pe) - pes_now
-        replicas[name] = target
-        heapq.heappush(heap, (-steps * -(-vectors // target), index, name, steps, vectors))
-    return replicas
-
+        copies_of[index] = target
+        heapq.heappush(heap, steps * (-vectors // target) * count + index)
+    return {name: copies for (name, *_), copies in zip(layers, copies_of, strict=True)}

@@ -29,7 +29,7 @@ Model (all bytes per inference):
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 
 from recpim.arch.graph.workload import OpKind, WorkloadGraph
 from recpim.pim.workload import TransferKind
@@ -50,6 +50,12 @@ def reduction_chain(groups: dict[int, int], home: int, cols_per_group: tuple[int
     travel as one hop; a tile holding every group is every group's next holder."""
     every = (1 << len(cols_per_group)) - 1
     total = sum(cols_per_group)
+    if len(groups) == 2 and home in groups:
+        # most split copies: cut once by a segment boundary, the home and one other tile, one hop
+        # (the walk below gives the same)
+        other = next(tile for tile in groups if tile != home)
+        held = groups[other]
+        return [(other, home, total if held == every else _group_cols(held, cols_per_group))]
     hops = []
     for side in (sorted(t for t in groups if t < home), sorted((t for t in groups if t > home), reverse=True)):
         # walk from the home outwards: `uniform` is every group's next holder while the last tile
@@ -101,73 +107,87 @@ def compute_traffic(
     sources: dict[str, dict[int, int]] = {}   # producer -> {tile: copies sending from there}
     copies_of: dict[str, int] = {}
     for name, layer in layers.items():
-        sources[name] = defaultdict(int)
-        for tile in layer.placement.copy_home_tiles:
-            sources[name][tile] += 1
+        homes = layer.placement.copy_home_tiles
+        # (tiles in order of first appearance)
+        sources[name] = {homes[0]: 1} if len(homes) == 1 else Counter(homes)
         copies_of[name] = layer.placement.replication
     for node in digital:
         sources[node.name] = {node.tile: 1}
         copies_of[node.name] = 1
 
-    # (producer, consumer, kind, via) -> (src tile, dst tile) -> numerator
-    pieces: dict[tuple, dict[tuple[int, int], int]] = defaultdict(lambda: defaultdict(int))
-    io: dict[tuple, int] = defaultdict(int)       # (node, consumer, tile, source) -> numerator
-    denominator: dict[tuple, int] = {}            # (producer, consumer[, kind]) -> denominator
+    # (producer, consumer, kind, via) -> [denominator, {(src tile, dst tile): numerator}] (the denominator is
+    # fixed per producer, consumer and kind)
+    pieces: dict[tuple, list] = {}
+    io: dict[tuple, int] = {}                     # (node, consumer, tile, source) -> numerator
+    denominator: dict[tuple, int] = {}            # (node, consumer) -> denominator of its io pieces
+    sending = {name: tuple(tiles.items()) for name, tiles in sources.items()}   # (read once per flow)
     nodes = graph.nodes()
-    kinds = {node.name: node.kind for node in nodes}
+    # producers whose data arrives from off the mesh: model inputs and embedding tables
+    off_mesh = {name: IoSource(table.location) for name, table in embeddings.items()}
+    # (enum members read once, not per node)
+    activation, mvm, output, model_input = TransferKind.ACTIVATION, OpKind.MVM, OpKind.OUTPUT, OpKind.INPUT
+    partial_sum, leaving = TransferKind.PARTIAL_SUM, IoSource.OUTPUT
     for node in nodes:
+        name, kind = node.name, node.kind
+        if kind == model_input:
+            off_mesh[name] = IoSource.INPUT
         rows_per_input = 1
-        if node.kind == OpKind.MVM:
-            layer = layers[node.name]
-            destinations = dict(layer.placement.input_rows_by_tile)
+        if kind == mvm:
+            layer = layers[name]
+            destinations = layer.placement.input_rows_by_tile   # ((tile, rows), ...), tiles distinct
             rows_per_input = layer.crossbar.k_rows * layer.placement.replication
-        elif node.kind == OpKind.OUTPUT:
-            destinations = {}
-        elif node.name in sources:
-            destinations = {next(iter(sources[node.name])): 1}
+        elif kind == output:
+            destinations = ()
+        elif name in sources:
+            destinations = ((next(iter(sources[name])), 1),)
         else:
             continue  # inputs, free moves and embedding lookups receive nothing over the mesh
-        for producer, via, num_bytes in flows_into[node.name]:
+        for producer, via, num_bytes in flows_into[name]:
             if producer in sources:
                 copies = copies_of[producer]
-                denominator[(producer, node.name, TransferKind.ACTIVATION)] = copies * rows_per_input
-                if node.kind == OpKind.OUTPUT:
-                    denominator[(producer, node.name)] = copies
-                    for src, count in sources[producer].items():
-                        io[(producer, node.name, src, IoSource.OUTPUT)] += num_bytes * count
+                if kind == output:
+                    denominator[(producer, name)] = copies
+                    for src, count in sending[producer]:
+                        key = (producer, name, src, leaving)
+                        io[key] = io.get(key, 0) + num_bytes * count
                     continue
-                flow = pieces[(producer, node.name, TransferKind.ACTIVATION, via)]
-                for src, count in sources[producer].items():
-                    for dst, rows in destinations.items():
-                        flow[(src, dst)] += num_bytes * count * rows
-            else:
-                producer_kind = kinds[producer]
-                if producer_kind in (OpKind.INPUT, OpKind.EMBEDDING) and node.kind != OpKind.OUTPUT:
-                    source = (IoSource.INPUT if producer_kind == OpKind.INPUT
-                              else IoSource(embeddings[producer].location))
-                    denominator[(producer, node.name)] = rows_per_input
-                    for dst, rows in destinations.items():
-                        io[(producer, node.name, dst, source)] += num_bytes * rows
-        if node.kind == OpKind.MVM and split_copies[node.name]:
+                flow_key = (producer, name, activation, via)
+                entry = pieces.get(flow_key)
+                if entry is None:
+                    entry = pieces[flow_key] = [copies * rows_per_input, {}]
+                flow = entry[1]
+                for src, count in sending[producer]:
+                    per_row = num_bytes * count
+                    for dst, rows in destinations:
+                        flow[(src, dst)] = flow.get((src, dst), 0) + per_row * rows
+            elif kind != output:
+                source = off_mesh.get(producer)
+                if source is not None:
+                    denominator[(producer, name)] = rows_per_input
+                    for dst, rows in destinations:
+                        key = (producer, name, dst, source)
+                        io[key] = io.get(key, 0) + num_bytes * rows
+        if kind == mvm and split_copies[name]:
             elements = 1
             for dim in node.output_shape:
                 elements *= dim
             per_row_tile = layer.crossbar.weight_cols_per_row_tile
-            denominator[(node.name, node.name, TransferKind.PARTIAL_SUM)] = (8 * layer.placement.replication
-                                                                              * per_row_tile)
             copy_bits = elements * layer.crossbar.partial_sum_bits
             homes = layer.placement.copy_home_tiles
-            chain = pieces[(node.name, node.name, TransferKind.PARTIAL_SUM, ())]
+            flow_key = (name, name, partial_sum, ())
+            entry = pieces.get(flow_key)
+            if entry is None:
+                entry = pieces[flow_key] = [8 * layer.placement.replication * per_row_tile, {}]
+            chain = entry[1]
             cols_per_group = layer.crossbar.weight_cols_per_col_tile
-            for copy, groups in split_copies[node.name].items():
+            for copy, groups in split_copies[name].items():
                 for src, dst, carried in reduction_chain(groups, homes[copy], cols_per_group):
-                    chain[(src, dst)] += copy_bits * carried
+                    chain[(src, dst)] = chain.get((src, dst), 0) + copy_bits * carried
 
     # A flow's pieces are all added while its consumer is visited, so flow by flow, piece by piece is
     # the order in which the pieces first appear.
-    rows, intra = [], 0
-    for (producer, consumer, kind, via), flow in pieces.items():
-        whole = denominator[(producer, consumer, kind)]
+    rows, hops, intra = [], [], 0
+    for (producer, consumer, kind, via), (whole, flow) in pieces.items():
         for (src, dst), amount in flow.items():
             if amount <= 0:
                 continue
@@ -176,6 +196,9 @@ def compute_traffic(
                 intra += num_bytes
             else:
                 rows.append((producer, consumer, num_bytes, kind, via, src, dst))
-    io_transfers = [IoTransfer(name, consumer, tile, source, -(-amount // denominator[(name, consumer)]))
+                (src_row, src_col), (dst_row, dst_col) = coords[src], coords[dst]
+                hops.append(abs(dst_row - src_row) + abs(dst_col - src_col))
+    new = tuple.__new__   # (an IoTransfer built as the tuple it is: a recommender has hundreds)
+    io_transfers = [new(IoTransfer, (name, consumer, tile, source, -(-amount // denominator[(name, consumer)])))
                     for (name, consumer, tile, source), amount in io.items() if amount > 0]
-    return TransferTable(rows, coords, mesh_cols), io_transfers, intra
+    return TransferTable(rows, coords, mesh_cols, hops), io_transfers, intra

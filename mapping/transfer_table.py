@@ -24,10 +24,12 @@ class TransferTable(Sequence[Transfer]):
 
     __slots__ = ("rows", "hops", "_coords", "_mesh_cols", "_records", "_routes")
 
-    def __init__(self, rows: list[Row], coords: Sequence[tuple[int, int]], mesh_cols: int):
+    def __init__(self, rows: list[Row], coords: Sequence[tuple[int, int]], mesh_cols: int,
+                 hops: list[int] | None = None):
+        """`hops`: each row's Manhattan distance, when the caller has them (else worked out here)."""
         self.rows = rows
-        self.hops = [abs(coords[dst][0] - coords[src][0]) + abs(coords[dst][1] - coords[src][1])
-                     for *_, src, dst in rows]
+        self.hops = hops if hops is not None else \
+            [abs(coords[dst][0] - coords[src][0]) + abs(coords[dst][1] - coords[src][1]) for *_, src, dst in rows]
         self._coords = coords
         self._mesh_cols = mesh_cols
         self._records: tuple[Transfer, ...] | None = None

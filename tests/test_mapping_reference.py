@@ -193,3 +193,44 @@ def test_chain_mapping_matches_the_slow_reference(layers, tiles, pes, crossbars,
         assert_matches_reference(chain(layers), chip)
     except CapacityError:
         assert not time_multiplexed   # does not fit one copy: capacity errors are tested elsewhere
+
+
+def reference_replicas(layers, chip: ChipConfig) -> dict[str, int]:
+    """Policy "balance" decision by decision as replication.py's docs state it: the slowest layer (ties:
+    the earlier) gets the fewest copies that bring it below the next slowest, within the spare PEs and
+    its vectors, until the slowest cannot be shortened."""
+    copies = {name: 1 for name, *_ in layers}
+    per_pe = chip.pe.crossbars
+    spare = chip.chip.tiles * chip.tile.pes - sum(ceil_div(crossbars, per_pe) for _, crossbars, _, _ in layers)
+
+    def interval(name, steps, vectors):
+        return steps * ceil_div(vectors, copies[name])
+
+    while True:
+        order = sorted(range(len(layers)), key=lambda i: (-interval(layers[i][0], *layers[i][2:]), i))
+        name, crossbars, steps, vectors = layers[order[0]]
+        following = interval(layers[order[1]][0], *layers[order[1]][2:]) if len(order) > 1 else 0
+        faster = [c for c in range(1, vectors + 1) if steps * ceil_div(vectors, c) < following] if following else []
+        wanted = min(faster, default=vectors)
+        pes_now = ceil_div(copies[name] * crossbars, per_pe)
+        target = min(wanted, (pes_now + spare) * per_pe // crossbars)
+        if target <= copies[name] or ceil_div(vectors, target) == ceil_div(vectors, copies[name]):
+            return copies
+        spare -= ceil_div(target * crossbars, per_pe) - pes_now
+        copies[name] = target
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 12), st.integers(1, 6), st.sampled_from([1, 2, 3, 5, 16, 48, 64])),
+                min_size=1, max_size=4),
+       st.lists(st.integers(0, 3), min_size=1, max_size=10), st.integers(1, 8), st.integers(1, 12),
+       st.integers(1, 8))
+def test_replication_matches_the_decision_by_decision_reference(shapes, picks, tiles, pes, crossbars):
+    """Layers of repeated shapes (ties in every interval) on chips from one PE to plenty: the heap of int
+    keys in balance_replicas decides as the reference does."""
+    from recpim.mapping.replication import balance_replicas
+    layers = [(f"l{index}", *shapes[pick % len(shapes)]) for index, pick in enumerate(picks)]
+    chip = small_chip(tiles=tiles, mesh=(tiles, 1), pes=pes, crossbars=crossbars, replication="balance")
+    if sum(ceil_div(crossbars_, crossbars) for _, crossbars_, _, _ in layers) > tiles * pes:
+        return   # one copy of each does not fit: map_model raises before replicating
+    assert balance_replicas(layers, chip, "balance") == reference_replicas(layers, chip)
