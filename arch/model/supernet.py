@@ -45,9 +45,9 @@ from torch import nn
 
 from recpim.arch.crossbar.matmul import CrossbarArithmetic, CrossbarMode
 from recpim.arch.data.schema import DatasetSchema
+from recpim.arch.model.embeddings import EmbeddingTables
 from recpim.arch.model.modules import (
     DenseToSparseMerger,
-    EmbeddingTables,
     FMMerger,
     LogitOp,
     OperatorInputs,
