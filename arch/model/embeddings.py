@@ -86,7 +86,10 @@ class _FieldLookup(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         (ids,) = ctx.saved_tensors
         # torch.stack's backward hands field f grad.select(1, f), and F.embedding(ids[:, f], weight)'s
-        # backward is embedding_backward(that, ids[:, f], rows, padding_idx=-1, scale_grad_by_freq=False, sparse)
+        # backward is embedding_backward(that, ids[:, f], rows, padding_idx=-1, scale_grad_by_freq=False, sparse).
+        # The same call, not an equal sparse tensor built from contiguous copies: how autograd then adds the
+        # subnets' sparse gradients (in place or not, hence coalesced or not) depends on their layout
+        # (tests/test_fused_embeddings.py caught a table whose gradient came out coalesced the other way).
         grads = [torch.ops.aten.embedding_backward(grad.select(1, field), ids.select(1, field), size, -1, False,
                                                    ctx.sparse) if ctx.needs_input_grad[4 + field] else None
                  for field, size in enumerate(ctx.sizes)]
