@@ -38,6 +38,16 @@ def _per_field(weights: list[torch.Tensor], ids: torch.Tensor, sparse: bool) -> 
     return torch.stack([F.embedding(ids[:, f], w, sparse=sparse) for f, w in enumerate(weights)], dim=1)
 
 
+def test_the_tables_start_with_nn_embeddings_own_weights():
+    torch.manual_seed(3)
+    tables = EmbeddingTables([5, 7, 1, 20], 4)
+    after = torch.rand(1)
+    torch.manual_seed(3)
+    separate = [torch.nn.Embedding(size, 4) for size in (5, 7, 1, 20)]
+    assert all(torch.equal(a.weight, b.weight) for a, b in zip(tables.tables, separate, strict=True))
+    assert torch.equal(after, torch.rand(1))       # and the same draws used: what is built next starts alike
+
+
 def test_the_tables_share_one_storage_and_a_lookup_is_one_gather():
     tables = EmbeddingTables([5, 7, 3], 4)
     assert joined_rows([t.weight for t in tables.tables]) is not None

@@ -118,7 +118,16 @@ class EmbeddingTables(nn.Module):
 
     def __init__(self, vocab_sizes: Sequence[int], dim: int):
         super().__init__()
-        self.tables = nn.ModuleList(nn.Embedding(size, dim) for size in vocab_sizes)
+        # the tables are made as row blocks of one tensor from the start (no second copy of Criteo-sized
+        # tables), each initialised as nn.Embedding initialises its own (normal_), in the same order: the
+        # same draws, so the same weights as separate nn.Embedding tables
+        whole, tables, start = torch.empty(sum(vocab_sizes), dim), [], 0
+        for size in vocab_sizes:
+            rows = whole[start:start + size]
+            nn.init.normal_(rows)
+            tables.append(nn.Embedding(size, dim, _weight=rows))
+            start += size
+        self.tables = nn.ModuleList(tables)
         self.sparse_gradients = False
         starts = [0]
         for size in vocab_sizes[:-1]:
@@ -126,8 +135,6 @@ class EmbeddingTables(nn.Module):
         # row offset of each field's table in the joined tensor, and each table's rows (for the id check)
         self.register_buffer("field_offsets", torch.tensor(starts, dtype=torch.int64), persistent=False)
         self.register_buffer("vocab_sizes", torch.tensor(list(vocab_sizes), dtype=torch.int64), persistent=False)
-        if len(self.tables):
-            join_rows([table.weight for table in self.tables])
 
     def _check_ids(self, ids: torch.Tensor) -> None:
         """One gather reads every table, so an id past its own table would read the next one: refuse it,
