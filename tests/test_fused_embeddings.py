@@ -171,10 +171,11 @@ def test_the_tables_update_costs_the_same_calls_for_any_number_of_tables(fields)
 
 
 def test_a_split_supernet_step_trains_as_the_per_field_lookups_and_sparse_adam_did(monkeypatch):
-    # the whole step, 8 subnets per batch, against the tables as they were: one F.embedding per field
-    # (the loop EmbeddingTables.forward still takes for quantised reads) and torch's SparseAdam
+    # the whole step, 8 subnets per batch, against the tables as they were: each part looking its rows up,
+    # one F.embedding per field (the loop EmbeddingTables.forward still takes for quantised reads), and
+    # torch's SparseAdam; here the batch is looked up once for all parts, in one gather
     from recpim.arch.data.datasets import open_dataset
-    from recpim.arch.train import optimizers
+    from recpim.arch.train import optimizers, sandwich
     from recpim.arch.train.loop import train_batches
 
     space = small_full_space("fused_tables_space")
@@ -196,6 +197,24 @@ def test_a_split_supernet_step_trains_as_the_per_field_lookups_and_sparse_adam_d
     monkeypatch.setattr(EmbeddingTables, "_lookup_all", lambda self, ids: torch.stack(
         [F.embedding(ids[:, f], t.weight, sparse=self.sparse_gradients) for f, t in enumerate(self.tables)], dim=1))
     monkeypatch.setattr(optimizers, "JoinedSparseAdam", torch.optim.SparseAdam)
+    monkeypatch.setattr(sandwich, "_batch_rows", lambda *args: None)    # each part looks its rows up itself
     old_losses, old_weights = run()
     assert losses == old_losses
     assert all(torch.equal(weights[key], old_weights[key]) for key in old_weights)
+
+
+@pytest.mark.parametrize(("batch_rows", "gathers"), [(64, 1), (12, 8)])
+def test_a_split_step_looks_its_batch_up_once_unless_a_part_has_one_row(batch_rows, gathers):
+    # 12 rows among 8 subnets leave parts of one row: their gradients would count as coalesced and be
+    # merged, not appended, so each part then looks up its own rows (one gather each)
+    from recpim.arch.data.datasets import open_dataset
+    from recpim.arch.train.loop import train_batches
+
+    space = small_full_space("fused_tables_once_space")
+    dataset = open_dataset("synthetic:1500", schema=SMALL_SCHEMA)
+    config = TrainConfig(data="synthetic:1500", space=space.name, batch_size=batch_rows, subnets_per_step=8)
+    model = Supernet(space, dataset.schema, config.input_sharing)
+    batch = next(train_batches(dataset, batch_rows, 0))
+    with CountOps() as ops:
+        supernet_step_loss(model, space, config, 0, batch, 0)
+    assert ops.names.count("aten::embedding") == gathers
