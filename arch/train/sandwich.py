@@ -67,12 +67,14 @@ def split_batch_loss(supernet: Supernet, subnets: list[SubnetConfig], batch: Ctr
     parts = [(subnet, a, b) for subnet, a, b in zip(subnets, bounds[:-1], bounds[1:], strict=True) if b > a]
     total = batch.label.new_zeros(())
     rows = _batch_rows(supernet, subnets, parts, batch, quant) if shard is None else None
-    for subnet, a, b in parts:
+    # the parts' rows as one split (its backward joins their gradients into one tensor; slices would
+    # each zero-fill a batch-sized one and add them)
+    part_rows = rows.split([b - a for _, a, b in parts]) if rows is not None else [None] * len(parts)
+    for (subnet, a, b), own_rows in zip(parts, part_rows, strict=True):
         lo, hi = max(a, offset) - offset, min(b, offset + local_rows) - offset
         if hi <= lo:
             continue
-        logits = supernet(batch.dense[lo:hi], batch.sparse[lo:hi], subnet, quant=quant,
-                          rows=None if rows is None else rows[lo:hi]).float()
+        logits = supernet(batch.dense[lo:hi], batch.sparse[lo:hi], subnet, quant=quant, rows=own_rows).float()
         total = total + F.binary_cross_entropy_with_logits(logits, batch.label[lo:hi], reduction="sum") / (b - a)
     return total * (global_rows / local_rows) / len(parts)
 
