@@ -3,10 +3,11 @@ tree and in a baseline tree (a git worktree of main with its own .venv) in the s
 with the losses of every timed step compared between the trees (they must be bit-identical: a speed
 change that moves a result is not a speed change).
 
-Three kinds of step, each one thread, batch --batch-size of --data, the ranking benchmark's wide
+Four kinds of step, each one thread, batch --batch-size of --data, the ranking benchmark's wide
 space (bench_ranking_full_4_wide) by default and its recipe (Adam, lr 0.003, sparse embeddings):
-- "sampled": a supernet step as the default config trains it (the batch split among 8 sampled
-  subnets, arch/train/sandwich.py);
+- "sampled": NASRec's supernet step, one sampled subnet on the whole batch (subnets_per_step 1);
+- "split 8": a supernet step as the default config (and the ranking benchmark) trains it, the batch
+  split among 8 sampled subnets in one update (TrainConfig.subnets_per_step, arch/train/sandwich.py);
 - "full path": the whole supernet (Supernet.forward_full, NASRec's warm-up step);
 - "standalone": a sampled subnet trained alone (the ground truth's step).
 Each figure is the median over --repeats runs of --steps steps (after --warmup steps) of rows per
@@ -63,7 +64,8 @@ def model_and_loss(kind):
             loss = lambda batch, step: F.binary_cross_entropy_with_logits(model.forward_full(batch.dense, batch.sparse),
                                                                           batch.label)
         else:
-            loss = lambda batch, step: supernet_step_loss(model, space, config, 0, batch, step)
+            split = config.model_copy(update={"subnets_per_step": 8 if kind == "split 8" else 1})
+            loss = lambda batch, step: supernet_step_loss(model, space, split, 0, batch, step)
     return model, loss
 
 out = {}
@@ -93,7 +95,7 @@ for kind in args["kinds"]:
 print(json.dumps(out))
 """
 
-KINDS = ("sampled", "full path", "standalone")
+KINDS = ("sampled", "split 8", "full path", "standalone")
 
 
 def measure(tree: Path, settings: dict) -> dict:

@@ -12,7 +12,7 @@ from tiny_supernet import tiny_space, train_tiny_supernet
 
 from recpim.arch.crossbar.arithmetic import CrossbarArithmetic
 from recpim.arch.crossbar.bag_read import crossbar_bag_sum
-from recpim.arch.model.modules import EmbeddingTables
+from recpim.arch.model.embeddings import EmbeddingTables
 from recpim.crossbar_numbers import ENCODINGS
 from recpim.pim.presets import load_chip
 

@@ -12,8 +12,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from recpim.arch.data.schema import DatasetSchema, avazu_schema, criteo_schema
 from recpim.arch.graph.workload import OpKind, WorkloadGraph
+from recpim.arch.model.embeddings import EmbeddingTables
 from recpim.arch.model.lowering import lower_subnet
-from recpim.arch.model.modules import EmbeddingTables, SlicedLinear
+from recpim.arch.model.modules import SlicedLinear
 from recpim.arch.model.space import nasrec_full, nasrec_small
 from recpim.arch.model.standalone import StandaloneModel
 from recpim.arch.model.subnet import SubnetConfig, sample_subnet

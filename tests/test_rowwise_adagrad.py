@@ -15,7 +15,7 @@ from tiny_supernet import small_full_space, small_train_config
 
 from recpim.arch.data.datasets import open_dataset
 from recpim.arch.data.synthetic import synthetic_schema
-from recpim.arch.model.modules import EmbeddingTables
+from recpim.arch.model.embeddings import EmbeddingTables
 from recpim.arch.train.checkpoints import read_resume_tensors, resume_state_path, state_bytes
 from recpim.arch.train.config import TrainConfig
 from recpim.arch.train.loop import train_supernet

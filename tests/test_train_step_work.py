@@ -140,3 +140,77 @@ def test_gradients_within_the_norm_are_not_multiplied():
     params[0].grad = torch.full((8, 8), 10.0)
     clip_gradients(params, 5.0)
     assert torch.linalg.vector_norm(params[0].grad) == pytest.approx(5.0, rel=1e-5)
+
+
+def _split_step_gradients(scale: float = 1.0):
+    """The gradients of one supernet step split among 8 subnets (the wide default), loss times `scale`."""
+    from tiny_supernet import SMALL_SCHEMA, small_full_space
+
+    from recpim.arch.data.datasets import open_dataset
+    from recpim.arch.model.supernet import Supernet
+    from recpim.arch.train.config import TrainConfig
+    from recpim.arch.train.loop import train_batches
+    from recpim.arch.train.sandwich import supernet_step_loss
+
+    space = small_full_space("clip_bound_space")
+    dataset = open_dataset("synthetic:1500", schema=SMALL_SCHEMA)
+    config = TrainConfig(data="synthetic:1500", space=space.name, batch_size=64, subnets_per_step=8, seed=1)
+    torch.manual_seed(0)
+    model = Supernet(space, dataset.schema, config.input_sharing)
+    (supernet_step_loss(model, space, config, 0, next(train_batches(dataset, 64, 1)), 3) * scale).backward()
+    return [p for p in model.parameters() if p.grad is not None and not p.grad.is_sparse]
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 30.0])
+def test_the_norm_bound_holds_and_is_close_on_a_split_step(scale):
+    from recpim.arch.train.optimizers import gradient_norm_bound
+
+    params = _split_step_gradients(scale)
+    total = float(torch.nn.utils.get_total_norm([p.grad for p in params], 2.0, False, True))
+    bound = gradient_norm_bound(params)
+    assert total <= bound <= 1.5 * total     # overlapping regions and the rounding factors: within 1.5x
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=uses(), seed=st.integers(0, 10_000), scale=st.sampled_from([1e-6, 1.0, 1e6]))
+def test_the_norm_bound_is_at_least_torchs_norm_of_kept_buffers(case, seed, scale):
+    from recpim.arch.train.optimizers import gradient_norm_bound
+
+    max_out, max_in, shared_uses = case
+    generator = torch.Generator().manual_seed(seed)
+    layer = SlicedLinear(max_in, max_out)
+    for _ in range(2):       # the second pass reuses the buffer: only its own regions count
+        layer.weight.grad = layer.bias.grad = None
+        inputs = [torch.randn(rows, sum(n for _, n in segments), generator=generator) * scale
+                  for _, segments, rows in shared_uses]
+        _loss(lambda out, segments: layer.active_weight(out, sum(n for _, n in segments), segments),
+              shared_uses, inputs).backward()
+    params = [p for p in layer.parameters() if p.grad is not None]
+    total = float(torch.nn.utils.get_total_norm([p.grad for p in params], 2.0, False, True))
+    assert total <= gradient_norm_bound(params)
+
+
+def test_a_split_step_within_the_norm_is_decided_without_the_full_norm(monkeypatch):
+    # the full norm read every weight-sized buffer; the bound reads the regions the pass wrote
+    params = _split_step_gradients()
+    total = float(torch.nn.utils.get_total_norm([p.grad for p in params], 2.0, False, True))
+    before = [p.grad.clone() for p in params]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the full norm was computed")
+
+    monkeypatch.setattr(torch.nn.utils, "get_total_norm", refuse)
+    clip_gradients(params, 2.0 * total)
+    assert all(torch.equal(p.grad, b) for p, b in zip(params, before, strict=True))
+
+
+def test_a_split_step_beyond_the_norm_is_clipped_as_torch_clips_it():
+    params = _split_step_gradients()
+    copies = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    for p, c in zip(params, copies, strict=True):
+        c.grad = p.grad.clone()
+    total = float(torch.nn.utils.get_total_norm([p.grad for p in params], 2.0, False, True))
+    for max_norm in (1.01 * total, 0.5 * total):    # just above (the bound cannot decide) and below
+        clip_gradients(params, max_norm)
+        torch.nn.utils.clip_grad_norm_(copies, max_norm, foreach=True)
+        assert all(torch.equal(p.grad, c.grad) for p, c in zip(params, copies, strict=True))

@@ -32,15 +32,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import sqrt
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
-if TYPE_CHECKING:
-    from recpim.arch.crossbar.arithmetic import CrossbarArithmetic
 from recpim.arch.model.operators import OperatorDims, OperatorSegments, Segments, gram_rows, num_pairs
 from recpim.arch.model.shared_gradients import active_columns, columns
 
@@ -411,54 +409,6 @@ class FMMerger(nn.Module):
     def forward(self, sparse: torch.Tensor, width: int | None = None, quant: QuantBits | None = None) -> torch.Tensor:
         interaction = 0.5 * (sparse.sum(dim=1).square() - sparse.square().sum(dim=1))
         return self.norm(self.linear(interaction, width, None, quant))
-
-
-def _read_in_crossbar(rows: torch.Tensor, table: torch.Tensor, bits: int, arith: CrossbarArithmetic) -> torch.Tensor:
-    """Rows [B, D] of `table` as an in-crossbar read returns them: their codes on fake_quantize's
-    grid (the table's scale), each row a bag of one driven row, digitised by the chip's ADC."""
-    from recpim.arch.crossbar.bag_read import crossbar_bag_sum
-
-    scale, levels = quantization_scale(table.float(), bits)
-    codes = torch.clamp(torch.round(rows.detach().float() / scale), -levels, levels).to(torch.int64)
-    read = crossbar_bag_sum(codes.unsqueeze(1), arith, max(bits, 2))   # |codes| <= levels fit max(bits, 2) bits
-    return (read.to(torch.float64) * float(scale)).to(rows.dtype)
-
-
-class EmbeddingTables(nn.Module):
-    """One table per sparse field; ids [B, fields] -> rows [B, fields, dim]. With `bits`, the rows
-    read are fake-quantised with their table's scale (symmetric, per table, straight-through).
-
-    sparse_gradients (off until optimizers.make_optimizer switches it on, pairing the tables with
-    sparse Adagrad or SparseAdam): backward gives each table a sparse gradient (only the rows
-    looked up), so a step costs O(batch x fields), not O(vocabulary)."""
-
-    def __init__(self, vocab_sizes: Sequence[int], dim: int):
-        super().__init__()
-        self.tables = nn.ModuleList(nn.Embedding(size, dim) for size in vocab_sizes)
-        self.sparse_gradients = False
-
-    def forward(self, ids: torch.Tensor, bits: int | None = None, dim: int | None = None,
-                crossbar: CrossbarArithmetic | None = None) -> torch.Tensor:
-        """`dim` (a subnet's searched embedding dim, SubnetConfig.embedding_dim): only the leading
-        `dim` columns of each table are read (quantised with the scale of those columns); the rows
-        come back zero past `dim`, so every operator after them keeps the table's full dim and the
-        missing columns carry nothing, as a chip whose tables store `dim` columns computes.
-        `crossbar` (with `bits`): the fields in crossbar.embedding_fields are read in crossbars, each
-        row through the chip's ADC as a bag of one row (arch/crossbar/bag_read.py); inference only."""
-        full = self.tables[0].embedding_dim if len(self.tables) else 0
-        read_dim = full if dim is None else dim
-        rows = []
-        for field, table in enumerate(self.tables):
-            looked_up = F.embedding(ids[:, field], table.weight, sparse=self.sparse_gradients)
-            if read_dim < full:
-                looked_up = looked_up[:, :read_dim]
-            reference = table.weight if read_dim == full else table.weight[:, :read_dim]
-            if bits and crossbar is not None and field in crossbar.embedding_fields:
-                rows.append(_read_in_crossbar(looked_up, reference, bits, crossbar))
-                continue
-            rows.append(fake_quantize(looked_up, bits, reference=reference) if bits else looked_up)
-        stacked = torch.stack(rows, dim=1)
-        return F.pad(stacked, (0, full - read_dim)) if read_dim < full else stacked
 
 
 class LogitOp(nn.Module):

@@ -19,7 +19,8 @@ from torch import nn
 from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
 from recpim.arch.data.schema import DatasetSchema
-from recpim.arch.model.modules import DenseToSparseMerger, EmbeddingTables, FMMerger, LogitOp, OperatorInputs, QuantBits
+from recpim.arch.model.embeddings import EmbeddingTables
+from recpim.arch.model.modules import DenseToSparseMerger, FMMerger, LogitOp, OperatorInputs, QuantBits
 from recpim.arch.model.operators import DENSE_OPERATORS, SPARSE_OPERATORS, OperatorDims
 from recpim.arch.model.space import SparseOp
 from recpim.arch.model.subnet import BlockConfig, SubnetConfig, raw_dense_width, source_dims

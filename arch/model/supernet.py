@@ -45,9 +45,9 @@ from torch import nn
 
 from recpim.arch.crossbar.matmul import CrossbarArithmetic, CrossbarMode
 from recpim.arch.data.schema import DatasetSchema
+from recpim.arch.model.embeddings import EmbeddingTables
 from recpim.arch.model.modules import (
     DenseToSparseMerger,
-    EmbeddingTables,
     FMMerger,
     LogitOp,
     OperatorInputs,
@@ -278,15 +278,26 @@ class Supernet(nn.Module):
         return dense
 
     def last_outputs(self, dense: torch.Tensor, sparse: torch.Tensor, subnet: SubnetConfig, quant: bool = False,
-                     mode: CrossbarMode | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(d_N, s_N): the last block's dense and sparse outputs, what the logit reads."""
+                     mode: CrossbarMode | None = None,
+                     rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(d_N, s_N): the last block's dense and sparse outputs, what the logit reads. `rows`: the
+        embedding rows of `sparse` when the caller looked them up already (self.embeddings(sparse): a
+        split step looks its whole batch up once, arch/train/sandwich.py); float reads at the full dim only."""
         self._check(subnet)
         dense = self._prepare(dense, sparse)
         shapes = self.source_shapes(subnet)
         dense_outs = [dense]
-        sparse_outs = [self.embeddings(sparse, subnet.embedding_bits if quant else None,
-                                       subnet.dim(self.schema.embedding_dim),
-                                       mode.arith if mode is not None else None)]
+        if rows is not None:
+            if quant or mode is not None or subnet.dim(self.schema.embedding_dim) != self.schema.embedding_dim or \
+                    rows.shape != (*sparse.shape, self.schema.embedding_dim):
+                raise ValueError("rows looked up beforehand serve float reads of every column only, of "
+                                 f"shape {(*sparse.shape, self.schema.embedding_dim)}; got {tuple(rows.shape)} with "
+                                 f"quant={quant}, embedding dim {subnet.dim(self.schema.embedding_dim)}")
+            sparse_outs = [rows]
+        else:
+            sparse_outs = [self.embeddings(sparse, subnet.embedding_bits if quant else None,
+                                           subnet.dim(self.schema.embedding_dim),
+                                           mode.arith if mode is not None else None)]
         for config, block, bits in zip(subnet.blocks, self.blocks, self.block_bits(subnet, quant), strict=True):
             with mode.at_bits(bits) if mode is not None else nullcontext():
                 d, s = block(config, self.layout, shapes, dense_outs, sparse_outs, bits)
@@ -307,13 +318,14 @@ class Supernet(nn.Module):
         return self.logit(dense_outs[-1], sparse_outs[-1], self.logit_segments(None))
 
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor, subnet: SubnetConfig, quant: bool = False,
-                crossbar: CrossbarArithmetic | None = None) -> torch.Tensor:
+                crossbar: CrossbarArithmetic | None = None, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of `subnet` on inherited weights. quant: fake-quantise at the subnet's bits.
-        crossbar: also run every MVM on simulated crossbars (implies quant; inference only)."""
+        crossbar: also run every MVM on simulated crossbars (implies quant; inference only).
+        rows: the embedding rows of `sparse`, looked up beforehand (last_outputs)."""
         quant = quant or crossbar is not None
         mode = CrossbarMode(crossbar) if crossbar is not None else None
         with mode if mode is not None else nullcontext():
-            d, s = self.last_outputs(dense, sparse, subnet, quant, mode)
+            d, s = self.last_outputs(dense, sparse, subnet, quant, mode, rows)
             bits = self.block_bits(subnet, quant)[-1]
             with mode.at_bits(bits) if mode is not None else nullcontext():
                 return self.logit(d, s, self.logit_segments(subnet), bits)

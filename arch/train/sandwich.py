@@ -66,13 +66,33 @@ def split_batch_loss(supernet: Supernet, subnets: list[SubnetConfig], batch: Ctr
     bounds = np.linspace(0, global_rows, len(subnets) + 1).round().astype(int)
     parts = [(subnet, a, b) for subnet, a, b in zip(subnets, bounds[:-1], bounds[1:], strict=True) if b > a]
     total = batch.label.new_zeros(())
-    for subnet, a, b in parts:
+    rows = _batch_rows(supernet, subnets, parts, batch, quant) if shard is None else None
+    # the parts' rows as one split (its backward joins their gradients into one tensor; slices would
+    # each zero-fill a batch-sized one and add them)
+    part_rows = rows.split([b - a for _, a, b in parts]) if rows is not None else [None] * len(parts)
+    for (subnet, a, b), own_rows in zip(parts, part_rows, strict=True):
         lo, hi = max(a, offset) - offset, min(b, offset + local_rows) - offset
         if hi <= lo:
             continue
-        logits = supernet(batch.dense[lo:hi], batch.sparse[lo:hi], subnet, quant=quant).float()
+        logits = supernet(batch.dense[lo:hi], batch.sparse[lo:hi], subnet, quant=quant, rows=own_rows).float()
         total = total + F.binary_cross_entropy_with_logits(logits, batch.label[lo:hi], reduction="sum") / (b - a)
     return total * (global_rows / local_rows) / len(parts)
+
+
+def _batch_rows(supernet: Supernet, subnets: list[SubnetConfig], parts: list[tuple[SubnetConfig, int, int]],
+                batch: CtrBatch, quant: bool) -> torch.Tensor | None:
+    """The embedding rows of the whole batch, looked up once for all its parts (issue 23 item 6: one
+    gather and one sparse gradient per table instead of one per part and their sparse sums), or None
+    where the parts must look up their own: quantised reads, a searched embedding dim, or a part of
+    fewer than 2 rows. Bit for bit the per-part lookups: the rows are the same, and each table's sparse
+    gradient is the batch's ids in batch order with their rows' gradients, which is what autograd
+    gathered from the parts (it adds them up in part order: tests/test_fused_embeddings.py checks a
+    whole split step). A one-row part's gradient would count as coalesced, and autograd would then
+    merge it rather than append it, so such steps keep the per-part lookups."""
+    full = supernet.schema.embedding_dim
+    if quant or any(subnet.dim(full) != full for subnet in subnets) or any(b - a < 2 for _, a, b in parts):
+        return None
+    return supernet.embeddings(batch.sparse)
 
 
 def smallest_variant(subnet: SubnetConfig) -> SubnetConfig:
