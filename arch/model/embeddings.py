@@ -158,7 +158,9 @@ class EmbeddingTables(nn.Module):
         row through the chip's ADC as a bag of one row (arch/crossbar/bag_read.py); inference only."""
         full = self.tables[0].embedding_dim if len(self.tables) else 0
         read_dim = full if dim is None else dim
-        if not bits and read_dim == full and len(self.tables):
+        # under torch.fx tracing (graph lowering) the per-field loop below runs instead: the joined gather is
+        # a custom autograd function fx cannot see into, and the lowered graph reads one table per field
+        if not bits and read_dim == full and len(self.tables) and not isinstance(ids, torch.fx.Proxy):
             return self._lookup_all(ids)
         rows = []
         for field, table in enumerate(self.tables):
