@@ -6,8 +6,9 @@ change that moves a result is not a speed change).
 Four kinds of step, each one thread, batch --batch-size of --data, the ranking benchmark's wide
 space (bench_ranking_full_4_wide) by default and its recipe (Adam, lr 0.003, sparse embeddings):
 - "sampled": NASRec's supernet step, one sampled subnet on the whole batch (subnets_per_step 1);
-- "split 8": a supernet step as the default config (and the ranking benchmark) trains it, the batch
-  split among 8 sampled subnets in one update (TrainConfig.subnets_per_step, arch/train/sandwich.py);
+- "split 16" / "split 8": a supernet step as the default config (and the ranking benchmark) trains it, the
+  batch split among 16 sampled subnets in one update (TrainConfig.subnets_per_step, arch/train/sandwich.py;
+  8 was the default before issue 21's third session);
 - "full path": the whole supernet (Supernet.forward_full, NASRec's warm-up step);
 - "standalone": a sampled subnet trained alone (the ground truth's step).
 Each figure is the median over --repeats runs of --steps steps (after --warmup steps) of rows per
@@ -64,7 +65,8 @@ def model_and_loss(kind):
             loss = lambda batch, step: F.binary_cross_entropy_with_logits(model.forward_full(batch.dense, batch.sparse),
                                                                           batch.label)
         else:
-            split = config.model_copy(update={"subnets_per_step": 8 if kind == "split 8" else 1})
+            split = config.model_copy(update={"subnets_per_step": int(kind.split()[1]) if kind.startswith("split")
+                                              else 1})
             loss = lambda batch, step: supernet_step_loss(model, space, split, 0, batch, step)
     return model, loss
 
@@ -95,7 +97,7 @@ for kind in args["kinds"]:
 print(json.dumps(out))
 """
 
-KINDS = ("sampled", "split 8", "full path", "standalone")
+KINDS = ("sampled", "split 16", "split 8", "full path", "standalone")
 
 
 def measure(tree: Path, settings: dict) -> dict:
