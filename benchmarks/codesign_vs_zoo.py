@@ -92,7 +92,7 @@ def run_vs_zoo(args: argparse.Namespace) -> dict[str, Any]:
               f"(+- {_spread(point['test_logloss']):.4f})", file=sys.stderr)
     # every candidate costed by today's model, like the zoo (a resumed study keeps the costs it was
     # searched with, and the cost model may have changed since)
-    costs = {r.index: _cost_now(state, r.candidate) for r in search.history if r.feasible}
+    costs = {r.index: _cost_now(state, r) for r in search.history if r.feasible}
     cheapest_zoo = min(p["energy_pj_per_inference"] for p in zoo.values())
     cheaper = sorted((r for r in search.history if costs.get(r.index) and costs[r.index][0] < cheapest_zoo),
                      key=lambda r: r.metrics.logloss)
@@ -172,23 +172,17 @@ def _kendall(a: list[float], b: list[float]) -> float | None:
     return float(kendalltau(a, b).statistic)
 
 
-def _cost_now(state, candidate) -> tuple[float, float] | None:
-    """(energy pJ, latency ns) per inference of `candidate` on its chip by today's analytic model, the
-    way the search costs it (search/evaluate.py); None when today's model no longer fits it on the chip."""
-    from recpim.arch.model.lowering import lower_subnet
+def _cost_now(state, record) -> tuple[float, float] | None:
+    """(energy pJ, latency ns) per inference of a search record's candidate on its chip by today's analytic
+    model, costed as the search costs it; None when today's model no longer fits it on the chip."""
     from recpim.errors import RecpimError
-    from recpim.mapping.cost import evaluate_cost
-    from recpim.mapping.embedding_profile import apply_profile
+    from recpim.search.evaluate import cost_on_chip
 
-    context = state.context
     try:
-        chip = candidate.chip_for(context.chip)
-        graph = apply_profile(lower_subnet(candidate.subnet, state.dataset.schema, name="candidate"),
-                              context.profile)
-        report = evaluate_cost(graph, chip, engine="analytic", batch=context.batch,
-                               inputs=state.cost_inputs(chip)).report
+        chip = record.candidate.chip_for(state.context.chip)
+        report = cost_on_chip(state, record.candidate, chip, record.index)[1].report
     except RecpimError as error:
-        print(f"  candidate no longer costs: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"  candidate {record.index} no longer costs: {type(error).__name__}: {error}", file=sys.stderr)
         return None
     return float(report.energy_pj_per_inference), float(report.latency_ns_per_inference)
 

@@ -129,6 +129,17 @@ def cost_metrics(evaluation: Evaluation) -> CandidateMetrics:
                             adc_lossy_layers=len(mapping.adc_lossy_layers), mvm_layers=len(mapping.layers))
 
 
+def cost_on_chip(state: _WorkerState, candidate: Candidate, chip: ChipConfig, index: int,
+                 engine: str = "analytic"):
+    """(graph, Evaluation): `candidate`'s subnet lowered on the dataset's schema (with the context's
+    embedding profile) and costed on `chip` (the candidate's own, Candidate.chip_for) by `engine`.
+    Raises CapacityError when it does not fit, RecpimError for other rejections."""
+    context = state.context
+    graph = apply_profile(lower_subnet(candidate.subnet, state.dataset.schema, name=f"candidate{index}"),
+                          context.profile)
+    return graph, evaluate_cost(graph, chip, engine=engine, batch=context.batch, inputs=state.cost_inputs(chip))
+
+
 def evaluate_candidate(state: _WorkerState, index: int, candidate: Candidate, parent: int | None = None) -> Evaluated:
     """Evaluate one candidate (see the module docstring). Raises only for bugs, never for a
     candidate that is invalid, too large, over budget or otherwise rejected by recpim."""
@@ -148,10 +159,7 @@ def evaluate_candidate(state: _WorkerState, index: int, candidate: Candidate, pa
         reasons = "; ".join(f"{path}: {message}" for path, message in error.problems)
         return done("infeasible", None, None, f"invalid chip: {reasons}")
     try:
-        graph = apply_profile(lower_subnet(candidate.subnet, state.dataset.schema, name=f"candidate{index}"),
-                              context.profile)
-        evaluation = evaluate_cost(graph, chip, engine="analytic", batch=context.batch,
-                                   inputs=state.cost_inputs(chip))
+        graph, evaluation = cost_on_chip(state, candidate, chip, index)
     except CapacityError as error:
         return done("infeasible", None, None, f"does not fit the chip: {str(error).splitlines()[0]}")
     except RecpimError as error:
@@ -214,7 +222,4 @@ def resimulate_task(task: ResimulateTask) -> CostReport:
     point; the search itself ranks by the analytic model)."""
     state = worker_state(task.context)
     chip = task.candidate.chip_for(task.context.chip)
-    graph = apply_profile(lower_subnet(task.candidate.subnet, state.dataset.schema, name=f"candidate{task.index}"),
-                          task.context.profile)
-    evaluation = evaluate_cost(graph, chip, engine="des", batch=task.context.batch, inputs=state.cost_inputs(chip))
-    return evaluation.report
+    return cost_on_chip(state, task.candidate, chip, task.index, engine="des")[1].report
